@@ -1,0 +1,393 @@
+//! [`SaleBook`]: the stock, buyers and idempotency records of one sale, and
+//! the one place where the purchase decision is made.
+//!
+//! It is plain data with no locking: the embedded stock store keeps one book
+//! per sale behind its own lock, and the Redis script implements the same
+//! decision in the same order. Every check runs before the first write, so a
+//! refused purchase changes nothing.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::ids::{IdempotencyKey, UserId};
+use crate::purchase::{PurchaseRejection, Reservation, ReserveOutcome, ReserveRequest};
+use crate::sale::{status_of, SaleState, SaleStatus, SaleTerms, Transition, TransitionError};
+
+/// Why a stock change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StockChangeError {
+    #[error("the sale has ended; its stock can no longer change")]
+    Ended,
+    #[error("cannot withdraw {requested} units: only {remaining} remain")]
+    BelowZero { requested: u64, remaining: u64 },
+    #[error("stock would exceed {max} units", max = crate::SaleDraft::MAX_STOCK)]
+    TooLarge,
+    #[error("add must not be zero")]
+    Zero,
+}
+
+/// The live counters of one sale. Between any two operations,
+/// `stock == remaining + in_flight + persisted` (the ledger check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StockLevel {
+    pub stock: u64,
+    pub remaining: u64,
+    /// Reserved and answered, not yet committed to the order store.
+    pub in_flight: u64,
+    /// Committed to the order store.
+    pub persisted: u64,
+    pub state: SaleState,
+}
+
+impl StockLevel {
+    /// `stock - (remaining + in_flight + persisted)`: zero when every unit is
+    /// accounted for, positive when units went missing, negative when some
+    /// were counted twice.
+    pub fn ledger_difference(&self) -> i64 {
+        self.stock as i64 - (self.remaining + self.in_flight + self.persisted) as i64
+    }
+
+    pub fn status(&self) -> SaleStatus {
+        status_of(self.state, self.remaining)
+    }
+}
+
+/// The first answer to an idempotent request, kept to be given again.
+type IdempotencyIndex = HashMap<(UserId, IdempotencyKey), Reservation>;
+
+/// One sale's stock, buyers and idempotency records.
+#[derive(Debug, Clone)]
+pub struct SaleBook {
+    terms: SaleTerms,
+    remaining: u64,
+    in_flight: u64,
+    persisted: u64,
+    bought: HashMap<UserId, u32>,
+    replies: IdempotencyIndex,
+}
+
+impl SaleBook {
+    /// A book for a sale of which nothing was sold yet.
+    pub fn new(terms: SaleTerms) -> Self {
+        Self {
+            remaining: terms.stock,
+            terms,
+            in_flight: 0,
+            persisted: 0,
+            bought: HashMap::new(),
+            replies: HashMap::new(),
+        }
+    }
+
+    /// Re-enters an order found in the order store (after a restart or a
+    /// cache flush): its units are persisted and count against its buyer.
+    pub fn restore_persisted(&mut self, reservation: Reservation) {
+        let q = u64::from(reservation.quantity.get());
+        self.remaining = self.remaining.saturating_sub(q);
+        self.persisted += q;
+        *self.bought.entry(reservation.user_id.clone()).or_default() += reservation.quantity.get();
+        if let Some(key) = reservation.idempotency_key.clone() {
+            self.replies.insert((reservation.user_id.clone(), key), reservation);
+        }
+    }
+
+    pub fn terms(&self) -> &SaleTerms {
+        &self.terms
+    }
+
+    pub fn level(&self) -> StockLevel {
+        StockLevel {
+            stock: self.terms.stock,
+            remaining: self.remaining,
+            in_flight: self.in_flight,
+            persisted: self.persisted,
+            state: self.terms.state,
+        }
+    }
+
+    /// Units `user` holds in this sale, in flight or persisted.
+    pub fn bought_by(&self, user: &UserId) -> u32 {
+        self.bought.get(user).copied().unwrap_or(0)
+    }
+
+    /// Number of distinct buyers.
+    pub fn buyers(&self) -> usize {
+        self.bought.len()
+    }
+
+    /// The purchase decision. Checks, in order: replay of an idempotency
+    /// key, quantity against the per-user limit, the sale's state at `now`,
+    /// stock, the buyer's total against the limit; then, and only then,
+    /// takes the units.
+    pub fn reserve(&mut self, req: ReserveRequest) -> Result<ReserveOutcome, PurchaseRejection> {
+        if let Some(key) = &req.idempotency_key {
+            if let Some(first) = self.replies.get(&(req.user_id.clone(), key.clone())) {
+                return Ok(ReserveOutcome::Replayed(first.clone()));
+            }
+        }
+        let limit = self.terms.per_user_limit;
+        let q = req.quantity.get();
+        if q > limit {
+            return Err(PurchaseRejection::QuantityAboveLimit { limit });
+        }
+        if self.terms.effective_state(req.now) != SaleState::Active {
+            return Err(PurchaseRejection::SaleNotActive);
+        }
+        if self.remaining == 0 {
+            return Err(PurchaseRejection::SoldOut);
+        }
+        let bought = self.bought_by(&req.user_id);
+        if bought + q > limit {
+            return Err(PurchaseRejection::LimitExceeded { limit });
+        }
+        if self.remaining < u64::from(q) {
+            return Err(PurchaseRejection::NotEnoughStock { remaining: self.remaining });
+        }
+
+        self.remaining -= u64::from(q);
+        self.in_flight += u64::from(q);
+        *self.bought.entry(req.user_id.clone()).or_default() = bought + q;
+        let reservation = Reservation {
+            order_id: req.order_id,
+            sale_id: req.sale_id,
+            user_id: req.user_id,
+            quantity: req.quantity,
+            idempotency_key: req.idempotency_key,
+            remaining: self.remaining,
+            reserved_at: req.now,
+        };
+        if let Some(key) = &reservation.idempotency_key {
+            self.replies
+                .insert((reservation.user_id.clone(), key.clone()), reservation.clone());
+        }
+        Ok(ReserveOutcome::Reserved(reservation))
+    }
+
+    /// Gives the units of a reservation that will never become an order back
+    /// to the sale (the buyer was not told 202, or the order was refused by
+    /// the store). Forgets its idempotency record so a retry starts afresh.
+    pub fn release(&mut self, reservation: &Reservation) {
+        let q = reservation.quantity.get();
+        self.remaining += u64::from(q);
+        self.in_flight = self.in_flight.saturating_sub(u64::from(q));
+        if let Some(count) = self.bought.get_mut(&reservation.user_id) {
+            *count = count.saturating_sub(q);
+            if *count == 0 {
+                self.bought.remove(&reservation.user_id);
+            }
+        }
+        if let Some(key) = &reservation.idempotency_key {
+            self.replies.remove(&(reservation.user_id.clone(), key.clone()));
+        }
+    }
+
+    /// Moves committed units from in flight to persisted.
+    pub fn settle(&mut self, units: u64) {
+        let units = units.min(self.in_flight);
+        self.in_flight -= units;
+        self.persisted += units;
+    }
+
+    /// Applies an operator's command to the state.
+    pub fn transition(&mut self, t: Transition, now: DateTime<Utc>) -> Result<SaleState, TransitionError> {
+        let next = self.terms.effective_state(now).apply(t)?;
+        self.terms.state = next;
+        Ok(next)
+    }
+
+    /// Replaces the terms (state, limit, window, stock) with the catalog's.
+    /// A stock that changed moves `remaining` by the same amount.
+    pub fn set_terms(&mut self, terms: SaleTerms) {
+        let sold = self.terms.stock - self.remaining;
+        self.remaining = terms.stock.saturating_sub(sold);
+        self.terms = terms;
+    }
+
+    /// Adds (`delta > 0`) or withdraws (`delta < 0`) units during the sale.
+    pub fn adjust_stock(&mut self, delta: i64, now: DateTime<Utc>) -> Result<StockLevel, StockChangeError> {
+        if self.terms.effective_state(now) == SaleState::Ended {
+            return Err(StockChangeError::Ended);
+        }
+        match delta {
+            0 => return Err(StockChangeError::Zero),
+            d if d > 0 => {
+                let d = d as u64;
+                let stock = self.terms.stock.checked_add(d).filter(|s| *s <= crate::SaleDraft::MAX_STOCK);
+                self.terms.stock = stock.ok_or(StockChangeError::TooLarge)?;
+                self.remaining += d;
+            }
+            d => {
+                let d = d.unsigned_abs();
+                if d > self.remaining {
+                    return Err(StockChangeError::BelowZero { requested: d, remaining: self.remaining });
+                }
+                self.terms.stock -= d;
+                self.remaining -= d;
+            }
+        }
+        Ok(self.level())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{OrderId, Quantity, SaleId};
+
+    fn terms(stock: u64, limit: u32) -> SaleTerms {
+        SaleTerms {
+            id: SaleId::generate(),
+            state: SaleState::Active,
+            stock,
+            per_user_limit: limit,
+            starts_at: None,
+            ends_at: None,
+        }
+    }
+
+    fn request(book: &SaleBook, user: &str, q: u32, key: Option<&str>) -> ReserveRequest {
+        ReserveRequest {
+            sale_id: book.terms().id,
+            user_id: UserId::parse(user).unwrap(),
+            quantity: Quantity::parse(q as i64).unwrap(),
+            idempotency_key: key.map(|k| IdempotencyKey::parse(k).unwrap()),
+            order_id: OrderId::generate(),
+            now: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn refusals_change_nothing() {
+        let mut book = SaleBook::new(terms(3, 2));
+        let before = book.level();
+        let cases = [
+            (request(&book, "a", 3, None), PurchaseRejection::QuantityAboveLimit { limit: 2 }),
+        ];
+        for (req, expected) in cases {
+            assert_eq!(book.reserve(req), Err(expected));
+        }
+        book.reserve(request(&book, "a", 2, None)).unwrap();
+        assert_eq!(
+            book.reserve(request(&book, "a", 1, None)),
+            Err(PurchaseRejection::LimitExceeded { limit: 2 })
+        );
+        assert_eq!(
+            book.reserve(request(&book, "b", 2, None)),
+            Err(PurchaseRejection::NotEnoughStock { remaining: 1 })
+        );
+        book.reserve(request(&book, "b", 1, None)).unwrap();
+        assert_eq!(book.reserve(request(&book, "c", 1, None)), Err(PurchaseRejection::SoldOut));
+        assert_eq!(book.level().remaining, 0);
+        assert_eq!(before.remaining, 3);
+        assert_eq!(book.level().ledger_difference(), 0);
+    }
+
+    #[test]
+    fn idempotency_key_replays_the_first_answer() {
+        let mut book = SaleBook::new(terms(10, 5));
+        let first = book.reserve(request(&book, "a", 1, Some("k1"))).unwrap();
+        let again = book.reserve(request(&book, "a", 1, Some("k1"))).unwrap();
+        assert!(matches!(again, ReserveOutcome::Replayed(_)));
+        assert_eq!(first.reservation(), again.reservation());
+        assert_eq!(book.level().remaining, 9);
+        // Another buyer's identical key is another request.
+        assert!(matches!(
+            book.reserve(request(&book, "b", 1, Some("k1"))).unwrap(),
+            ReserveOutcome::Reserved(_)
+        ));
+    }
+
+    #[test]
+    fn paused_scheduled_and_expired_sales_refuse() {
+        let mut book = SaleBook::new(terms(10, 5));
+        book.transition(Transition::Pause, Utc::now()).unwrap();
+        assert_eq!(book.reserve(request(&book, "a", 1, None)), Err(PurchaseRejection::SaleNotActive));
+        let mut expired = terms(10, 5);
+        expired.ends_at = Some(Utc::now() - Duration::seconds(1));
+        let mut book = SaleBook::new(expired);
+        assert_eq!(book.reserve(request(&book, "a", 1, None)), Err(PurchaseRejection::SaleNotActive));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Reserve { user: u8, q: u32 },
+        Release { nth: usize },
+        Settle { units: u64 },
+        Pause,
+        Resume,
+        TopUp(u8),
+        Withdraw(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u8..8, 1u32..4).prop_map(|(user, q)| Op::Reserve { user, q }),
+            1 => any::<usize>().prop_map(|nth| Op::Release { nth }),
+            1 => (0u64..4).prop_map(|units| Op::Settle { units }),
+            1 => Just(Op::Pause),
+            1 => Just(Op::Resume),
+            1 => any::<u8>().prop_map(|n| Op::TopUp(n % 5)),
+            1 => any::<u8>().prop_map(|n| Op::Withdraw(n % 5)),
+        ]
+    }
+
+    proptest! {
+        /// For any interleaving of purchases, releases, commits, pauses,
+        /// top-ups and withdrawals: sold never exceeds stock, no buyer
+        /// passes the limit, every unit is accounted for, and a paused sale
+        /// sells nothing.
+        #[test]
+        fn invariants_hold_for_any_interleaving(
+            stock in 1u64..20,
+            limit in 1u32..4,
+            ops in proptest::collection::vec(op(), 1..200),
+        ) {
+            let mut book = SaleBook::new(terms(stock, limit));
+            let mut held: Vec<Reservation> = Vec::new();
+            for op in ops {
+                let before = book.level();
+                match op {
+                    Op::Reserve { user, q } => {
+                        let req = request(&book, &format!("u{user}"), q, None);
+                        match book.reserve(req) {
+                            Ok(outcome) => {
+                                prop_assert_eq!(before.state, SaleState::Active);
+                                held.push(outcome.reservation().clone());
+                            }
+                            Err(_) => prop_assert_eq!(book.level(), before),
+                        }
+                    }
+                    Op::Release { nth } if !held.is_empty() => {
+                        let r = held.remove(nth % held.len());
+                        // Only units still in flight can be released.
+                        if book.level().in_flight >= u64::from(r.quantity.get()) {
+                            book.release(&r);
+                        }
+                    }
+                    Op::Release { .. } => {}
+                    Op::Settle { units } => book.settle(units),
+                    Op::Pause => { let _ = book.transition(Transition::Pause, Utc::now()); }
+                    Op::Resume => { let _ = book.transition(Transition::Resume, Utc::now()); }
+                    Op::TopUp(n) => { let _ = book.adjust_stock(i64::from(n), Utc::now()); }
+                    Op::Withdraw(n) => {
+                        if book.adjust_stock(-i64::from(n), Utc::now()).is_err() {
+                            prop_assert_eq!(book.level(), before);
+                        }
+                    }
+                }
+                let level = book.level();
+                prop_assert_eq!(level.ledger_difference(), 0);
+                prop_assert!(level.in_flight + level.persisted <= level.stock);
+                for user in 0..8u8 {
+                    let id = UserId::parse(&format!("u{user}")).unwrap();
+                    prop_assert!(book.bought_by(&id) <= limit);
+                }
+            }
+        }
+    }
+}

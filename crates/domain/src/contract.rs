@@ -1,0 +1,168 @@
+//! The tests every adapter of a port must pass. Adapter crates call these
+//! from their own tests with a real instance; each function uses fresh ids,
+//! so one store can run them all.
+//!
+//! They panic on the first broken promise, naming it.
+
+use chrono::{Duration, Utc};
+
+use crate::ports::{OrderQueue, OrderStore, ReserveError, SaleCatalog, StockOpError, StockStore};
+use crate::{
+    IdempotencyKey, OrderId, OrderStatus, PurchaseRejection, Quantity, Reservation, ReserveOutcome,
+    ReserveRequest, Sale, SaleDraft, SaleId, SaleState, SaleTerms, Transition, UserId,
+};
+
+/// A sale in `state` with `stock` units and a limit of `limit` per buyer.
+pub fn sale(state: SaleState, stock: u64, limit: u32) -> Sale {
+    let mut sale = SaleDraft::parse("Contract sale", "Widget", 1999, stock as i64, limit as i64, None, None)
+        .expect("valid draft")
+        .into_sale(SaleId::generate(), Utc::now());
+    sale.state = state;
+    sale
+}
+
+/// A request of `quantity` units by `user`.
+pub fn request(sale: SaleId, user: &str, quantity: u32, key: Option<&str>) -> ReserveRequest {
+    ReserveRequest {
+        sale_id: sale,
+        user_id: UserId::parse(user).expect("valid user"),
+        quantity: Quantity::parse(quantity.into()).expect("valid quantity"),
+        idempotency_key: key.map(|k| IdempotencyKey::parse(k).expect("valid key")),
+        order_id: OrderId::generate(),
+        now: Utc::now(),
+    }
+}
+
+/// A reservation as the stock store would have made it.
+pub fn reservation(sale: SaleId, user: &str, quantity: u32) -> Reservation {
+    let req = request(sale, user, quantity, Some("contract-key"));
+    Reservation {
+        order_id: req.order_id,
+        sale_id: sale,
+        user_id: req.user_id,
+        quantity: req.quantity,
+        idempotency_key: req.idempotency_key,
+        remaining: 7,
+        reserved_at: req.now,
+    }
+}
+
+fn reserved(outcome: Result<ReserveOutcome, ReserveError>) -> Reservation {
+    match outcome {
+        Ok(ReserveOutcome::Reserved(r)) => r,
+        other => panic!("expected a new reservation, got {other:?}"),
+    }
+}
+
+/// The stock store's promises: atomic decisions, refusals that change
+/// nothing, replays, releases, transitions and stock changes.
+pub async fn stock_store<S: StockStore>(store: &S) {
+    let terms = sale(SaleState::Active, 3, 2).terms();
+    let id = terms.id;
+    store.load(terms.clone()).await.expect("load");
+
+    let unknown = store.reserve(request(SaleId::generate(), "a", 1, None)).await;
+    assert_eq!(unknown, Err(ReserveError::SaleNotFound), "unknown sale");
+
+    let first = reserved(store.reserve(request(id, "alice", 1, Some("k1"))).await);
+    assert_eq!(first.remaining, 2, "remaining after the first unit");
+    let replay = store.reserve(request(id, "alice", 1, Some("k1"))).await.expect("replay");
+    assert_eq!(replay, ReserveOutcome::Replayed(first.clone()), "idempotent replay");
+
+    let too_many = store.reserve(request(id, "bob", 3, None)).await;
+    assert_eq!(
+        too_many,
+        Err(ReserveError::Rejected(PurchaseRejection::QuantityAboveLimit { limit: 2 })),
+        "quantity above limit"
+    );
+    reserved(store.reserve(request(id, "alice", 1, None)).await);
+    let over = store.reserve(request(id, "alice", 1, None)).await;
+    assert_eq!(over, Err(ReserveError::Rejected(PurchaseRejection::LimitExceeded { limit: 2 })));
+    let short = store.reserve(request(id, "bob", 2, None)).await;
+    assert_eq!(short, Err(ReserveError::Rejected(PurchaseRejection::NotEnoughStock { remaining: 1 })));
+    let last = reserved(store.reserve(request(id, "bob", 1, None)).await);
+    let sold_out = store.reserve(request(id, "carol", 1, None)).await;
+    assert_eq!(sold_out, Err(ReserveError::Rejected(PurchaseRejection::SoldOut)));
+
+    let level = store.level(id).await.expect("level").expect("known sale");
+    assert_eq!((level.stock, level.remaining, level.in_flight), (3, 0, 3));
+
+    store.release(&last).await.expect("release");
+    store.settle(id, 2).await.expect("settle");
+    let level = store.level(id).await.unwrap().unwrap();
+    assert_eq!((level.remaining, level.in_flight, level.persisted), (1, 0, 2), "after release and settle");
+    assert_eq!(level.ledger_difference(), 0, "ledger");
+
+    // Pause: nothing is sold until resume.
+    let now = Utc::now();
+    assert_eq!(store.transition(id, Transition::Pause, now).await, Ok(SaleState::Paused));
+    let paused = store.reserve(request(id, "dave", 1, None)).await;
+    assert_eq!(paused, Err(ReserveError::Rejected(PurchaseRejection::SaleNotActive)));
+    let bad = store.transition(id, Transition::Start, now).await;
+    assert!(matches!(bad, Err(StockOpError::Transition(_))), "start a paused sale: {bad:?}");
+    assert_eq!(store.transition(id, Transition::Resume, now).await, Ok(SaleState::Active));
+
+    // Stock top-up and withdrawal, bounded by what remains.
+    let level = store.adjust(id, 5, now).await.expect("top-up");
+    assert_eq!((level.stock, level.remaining), (8, 6));
+    assert!(matches!(store.adjust(id, -7, now).await, Err(StockOpError::Change(_))));
+    let level = store.adjust(id, -6, now).await.expect("withdraw all that remains");
+    assert_eq!((level.stock, level.remaining), (2, 0));
+    assert_eq!(store.adjust(SaleId::generate(), 1, now).await, Err(StockOpError::SaleNotFound));
+
+    assert_eq!(store.transition(id, Transition::End, now).await, Ok(SaleState::Ended));
+    assert!(matches!(store.adjust(id, 1, now).await, Err(StockOpError::Change(_))), "ended sale");
+
+    // The schedule is honoured inside the atomic step.
+    let mut expired: SaleTerms = sale(SaleState::Active, 5, 1).terms();
+    expired.ends_at = Some(Utc::now() - Duration::seconds(1));
+    store.load(expired.clone()).await.unwrap();
+    let late = store.reserve(request(expired.id, "erin", 1, None)).await;
+    assert_eq!(late, Err(ReserveError::Rejected(PurchaseRejection::SaleNotActive)), "after ends_at");
+}
+
+/// The catalog's promises: what is inserted or updated is read back.
+pub async fn sale_catalog<C: SaleCatalog>(catalog: &C) {
+    let mut sale = sale(SaleState::Scheduled, 10, 2);
+    catalog.insert(&sale).await.expect("insert");
+    assert_eq!(catalog.get(sale.id).await.unwrap().as_ref(), Some(&sale));
+    sale.state = SaleState::Active;
+    sale.stock = 15;
+    catalog.update(&sale).await.expect("update");
+    assert_eq!(catalog.get(sale.id).await.unwrap(), Some(sale.clone()));
+    assert!(catalog.list().await.unwrap().contains(&sale));
+    assert_eq!(catalog.get(SaleId::generate()).await.unwrap(), None);
+}
+
+/// The order store's promises: batches are idempotent and read back.
+pub async fn order_store<S: OrderStore>(store: &S) {
+    let sale = SaleId::generate();
+    let mut batch: Vec<Reservation> = (0..5).map(|i| reservation(sale, &format!("u{i}"), 1)).collect();
+    batch.sort_by_key(|r| r.order_id);
+    assert_eq!(store.insert_batch(&batch).await.expect("insert"), 5);
+    assert_eq!(store.insert_batch(&batch).await.expect("redelivery"), 0, "redelivery is a no-op");
+    let order = store.get(batch[0].order_id).await.unwrap().expect("stored order");
+    assert_eq!(order.status, OrderStatus::Confirmed);
+    assert_eq!(order.user_id, batch[0].user_id);
+    assert_eq!(store.get(OrderId::generate()).await.unwrap(), None);
+    let mut back = store.reservations_of(sale).await.unwrap();
+    back.sort_by_key(|r| r.order_id);
+    assert_eq!(back.len(), 5);
+    assert_eq!(back[0].idempotency_key, batch[0].idempotency_key, "idempotency key kept");
+    assert_eq!(back[0].remaining, batch[0].remaining, "first answer kept");
+    let totals = store.totals().await.unwrap()[&sale];
+    assert_eq!((totals.orders, totals.units), (5, 5));
+}
+
+/// The queue's promise: once `publish` returns, the orders are stored.
+pub async fn order_queue<Q: OrderQueue, S: OrderStore>(queue: &Q, store: &S) {
+    let sale = SaleId::generate();
+    let batch: Vec<Reservation> = (0..3).map(|i| reservation(sale, &format!("q{i}"), 2)).collect();
+    queue.publish(batch.clone()).await.expect("publish");
+    for r in &batch {
+        let order = store.get(r.order_id).await.unwrap();
+        assert!(order.is_some(), "published reservation {} not stored", r.order_id);
+    }
+    queue.publish(batch).await.expect("republish");
+    assert_eq!(store.totals().await.unwrap()[&sale].units, 6, "republish is a no-op");
+}

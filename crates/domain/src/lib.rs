@@ -1,0 +1,31 @@
+//! The FlashSale domain, with no I/O and no runtime.
+//!
+//! # Layout
+//! - [`ids`]: `SaleId`, `OrderId`, `UserId`, `IdempotencyKey`, parsed once at the edge.
+//! - [`sale`]: a sale's terms and its state machine (`scheduled → active ⇄ paused → ended`).
+//! - [`purchase`]: `Quantity`, the reserve request, the reservation and the order.
+//! - [`book`]: `SaleBook`, the purchase decision and the stock ledger of one sale.
+//! - [`ports`]: the traits the services need from the stores.
+//! - `contract` (feature `contract`): the tests every adapter of a port must pass.
+
+pub mod book;
+#[cfg(feature = "contract")]
+pub mod contract;
+pub mod ids;
+pub mod ports;
+pub mod purchase;
+pub mod sale;
+
+pub use book::{SaleBook, StockChangeError, StockLevel};
+pub use ids::{IdError, IdempotencyKey, OrderId, SaleId, UserId};
+pub use ports::{
+    OrderQueue, OrderStore, OrderTotals, QueueError, ReserveError, SaleCatalog, StockOpError, StockStore,
+    StoreError,
+};
+pub use purchase::{
+    Order, OrderStatus, PurchaseRejection, Quantity, QuantityError, Reservation, ReserveOutcome, ReserveRequest,
+};
+pub use sale::{
+    effective_state, status_of, DraftError, Sale, SaleDraft, SaleState, SaleStatus, SaleTerms, Transition,
+    TransitionError,
+};

@@ -1,0 +1,358 @@
+//! A sale session and its state machine.
+//!
+//! The operator moves a sale along `scheduled → active ⇄ paused → ended`;
+//! `sold_out` is never stored, it is what an active or paused sale with no
+//! remaining units is shown as. `starts_at` and `ends_at` move the sale by
+//! themselves: [`Sale::effective_state`] applies them at a given instant, so
+//! every replica that evaluates the same sale at the same time agrees.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::SaleId;
+
+/// The state an operator (or the schedule) put the sale in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleState {
+    Scheduled,
+    Active,
+    Paused,
+    Ended,
+}
+
+impl SaleState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Ended => "ended",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "scheduled" => Self::Scheduled,
+            "active" => Self::Active,
+            "paused" => Self::Paused,
+            "ended" => Self::Ended,
+            _ => return None,
+        })
+    }
+}
+
+/// What buyers and operators see: the state, or `sold_out` when an open sale
+/// has nothing left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleStatus {
+    Scheduled,
+    Active,
+    Paused,
+    Ended,
+    SoldOut,
+}
+
+/// An operator's command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transition {
+    Start,
+    Pause,
+    Resume,
+    End,
+}
+
+impl Transition {
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "start" => Self::Start,
+            "pause" => Self::Pause,
+            "resume" => Self::Resume,
+            "end" => Self::End,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::End => "end",
+        }
+    }
+}
+
+/// A command that the sale's current state does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {action} a sale that is {from}", action = .transition.as_str(), from = .from.as_str())]
+pub struct TransitionError {
+    pub from: SaleState,
+    pub transition: Transition,
+}
+
+impl SaleState {
+    /// The state after `transition`, or why it is refused.
+    pub fn apply(self, transition: Transition) -> Result<SaleState, TransitionError> {
+        use SaleState::*;
+        use Transition::*;
+        match (self, transition) {
+            (Scheduled, Start) => Ok(Active),
+            (Active, Pause) => Ok(Paused),
+            (Paused, Resume) => Ok(Active),
+            (Scheduled | Active | Paused, End) => Ok(Ended),
+            (from, transition) => Err(TransitionError { from, transition }),
+        }
+    }
+}
+
+/// The terms a sale is sold under: everything the purchase decision needs.
+/// The stock store keeps a copy of these next to the live counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleTerms {
+    pub id: SaleId,
+    pub state: SaleState,
+    /// Units ever put on sale (initial stock plus top-ups minus withdrawals).
+    pub stock: u64,
+    pub per_user_limit: u32,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+impl SaleTerms {
+    /// The state at `now`: a scheduled sale whose start has come is active,
+    /// any open sale whose end has passed is ended.
+    pub fn effective_state(&self, now: DateTime<Utc>) -> SaleState {
+        effective_state(self.state, self.starts_at, self.ends_at, now)
+    }
+}
+
+/// The state after applying the schedule at `now`.
+pub fn effective_state(
+    state: SaleState,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> SaleState {
+    if state != SaleState::Ended && ends_at.is_some_and(|end| now >= end) {
+        return SaleState::Ended;
+    }
+    if state == SaleState::Scheduled && starts_at.is_some_and(|start| now >= start) {
+        return SaleState::Active;
+    }
+    state
+}
+
+/// The status shown for a sale in `state` with `remaining` units.
+pub fn status_of(state: SaleState, remaining: u64) -> SaleStatus {
+    match state {
+        SaleState::Scheduled => SaleStatus::Scheduled,
+        SaleState::Ended => SaleStatus::Ended,
+        SaleState::Active | SaleState::Paused if remaining == 0 => SaleStatus::SoldOut,
+        SaleState::Active => SaleStatus::Active,
+        SaleState::Paused => SaleStatus::Paused,
+    }
+}
+
+/// A sale as the catalog stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sale {
+    pub id: SaleId,
+    pub name: String,
+    pub product: String,
+    pub price_cents: u64,
+    pub stock: u64,
+    pub per_user_limit: u32,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub state: SaleState,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Sale {
+    pub fn terms(&self) -> SaleTerms {
+        SaleTerms {
+            id: self.id,
+            state: self.state,
+            stock: self.stock,
+            per_user_limit: self.per_user_limit,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+        }
+    }
+}
+
+/// Why a new sale was refused; each names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DraftError {
+    #[error("name must be 1 to {max} characters", max = SaleDraft::MAX_TEXT)]
+    Name,
+    #[error("product must be 1 to {max} characters", max = SaleDraft::MAX_TEXT)]
+    Product,
+    #[error("price_cents must be between 0 and {max}", max = SaleDraft::MAX_PRICE_CENTS)]
+    Price,
+    #[error("stock must be between 1 and {max}", max = SaleDraft::MAX_STOCK)]
+    Stock,
+    #[error("per_user_limit must be between 1 and {max}", max = SaleDraft::MAX_PER_USER_LIMIT)]
+    PerUserLimit,
+    #[error("ends_at must be after starts_at")]
+    Window,
+}
+
+/// A validated request for a new sale: the only way to make a [`Sale`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleDraft {
+    name: String,
+    product: String,
+    price_cents: u64,
+    stock: u64,
+    per_user_limit: u32,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+}
+
+impl SaleDraft {
+    pub const MAX_TEXT: usize = 120;
+    pub const MAX_STOCK: u64 = 10_000_000;
+    pub const MAX_PER_USER_LIMIT: u32 = 1_000;
+    pub const MAX_PRICE_CENTS: u64 = 1_000_000_000_000;
+
+    /// Checks every field; text is trimmed and must not contain control
+    /// characters.
+    pub fn parse(
+        name: &str,
+        product: &str,
+        price_cents: i64,
+        stock: i64,
+        per_user_limit: i64,
+        starts_at: Option<DateTime<Utc>>,
+        ends_at: Option<DateTime<Utc>>,
+    ) -> Result<Self, DraftError> {
+        let name = clean_text(name).ok_or(DraftError::Name)?;
+        let product = clean_text(product).ok_or(DraftError::Product)?;
+        let price_cents = u64::try_from(price_cents)
+            .ok()
+            .filter(|p| *p <= Self::MAX_PRICE_CENTS)
+            .ok_or(DraftError::Price)?;
+        let stock = u64::try_from(stock)
+            .ok()
+            .filter(|s| (1..=Self::MAX_STOCK).contains(s))
+            .ok_or(DraftError::Stock)?;
+        let per_user_limit = u32::try_from(per_user_limit)
+            .ok()
+            .filter(|l| (1..=Self::MAX_PER_USER_LIMIT).contains(l))
+            .ok_or(DraftError::PerUserLimit)?;
+        if let (Some(start), Some(end)) = (starts_at, ends_at) {
+            if end <= start {
+                return Err(DraftError::Window);
+            }
+        }
+        Ok(Self {
+            name,
+            product,
+            price_cents,
+            stock,
+            per_user_limit,
+            starts_at,
+            ends_at,
+        })
+    }
+
+    /// The new sale, `scheduled` until started by hand or by `starts_at`.
+    pub fn into_sale(self, id: SaleId, now: DateTime<Utc>) -> Sale {
+        Sale {
+            id,
+            name: self.name,
+            product: self.product,
+            price_cents: self.price_cents,
+            stock: self.stock,
+            per_user_limit: self.per_user_limit,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            state: SaleState::Scheduled,
+            created_at: now,
+        }
+    }
+}
+
+fn clean_text(raw: &str) -> Option<String> {
+    let text = raw.trim();
+    let ok = !text.is_empty()
+        && text.chars().count() <= SaleDraft::MAX_TEXT
+        && !text.chars().any(char::is_control);
+    ok.then(|| text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    #[test]
+    fn state_machine_allows_only_the_documented_moves() {
+        use SaleState::*;
+        use Transition::*;
+        let all_states = [Scheduled, Active, Paused, Ended];
+        let all = [Start, Pause, Resume, End];
+        let allowed = [
+            (Scheduled, Start, Active),
+            (Active, Pause, Paused),
+            (Paused, Resume, Active),
+            (Scheduled, End, Ended),
+            (Active, End, Ended),
+            (Paused, End, Ended),
+        ];
+        for from in all_states {
+            for t in all {
+                let expected = allowed
+                    .iter()
+                    .find(|(f, tr, _)| *f == from && *tr == t)
+                    .map(|(_, _, to)| *to);
+                assert_eq!(from.apply(t).ok(), expected, "{from:?} {t:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn schedule_starts_and_ends_the_sale() {
+        let now = Utc::now();
+        let start = Some(now - Duration::seconds(1));
+        let later = Some(now + Duration::seconds(60));
+        use SaleState::*;
+        assert_eq!(effective_state(Scheduled, start, later, now), Active);
+        assert_eq!(effective_state(Scheduled, later, None, now), Scheduled);
+        assert_eq!(effective_state(Active, None, start, now), Ended);
+        assert_eq!(effective_state(Paused, None, start, now), Ended);
+        assert_eq!(effective_state(Paused, start, later, now), Paused);
+    }
+
+    #[test]
+    fn sold_out_is_derived() {
+        assert_eq!(status_of(SaleState::Active, 0), SaleStatus::SoldOut);
+        assert_eq!(status_of(SaleState::Paused, 0), SaleStatus::SoldOut);
+        assert_eq!(status_of(SaleState::Ended, 0), SaleStatus::Ended);
+        assert_eq!(status_of(SaleState::Scheduled, 0), SaleStatus::Scheduled);
+        assert_eq!(status_of(SaleState::Active, 1), SaleStatus::Active);
+    }
+
+    #[test]
+    fn draft_names_the_bad_field() {
+        let ok = |n, p, price, stock, lim| SaleDraft::parse(n, p, price, stock, lim, None, None);
+        assert!(ok("Noon drop", "Sneaker", 9900, 10, 2).is_ok());
+        assert_eq!(ok(" ", "x", 1, 1, 1), Err(DraftError::Name));
+        assert_eq!(ok("n", "", 1, 1, 1), Err(DraftError::Product));
+        assert_eq!(ok("n", "p", -1, 1, 1), Err(DraftError::Price));
+        assert_eq!(ok("n", "p", 1, 0, 1), Err(DraftError::Stock));
+        assert_eq!(ok("n", "p", 1, 10_000_001, 1), Err(DraftError::Stock));
+        assert_eq!(ok("n", "p", 1, 1, 0), Err(DraftError::PerUserLimit));
+        assert_eq!(ok("n", "p", 1, 1, 1001), Err(DraftError::PerUserLimit));
+        let now = Utc::now();
+        assert_eq!(
+            SaleDraft::parse("n", "p", 1, 1, 1, Some(now), Some(now)),
+            Err(DraftError::Window)
+        );
+    }
+}

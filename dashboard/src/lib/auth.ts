@@ -1,0 +1,46 @@
+// The admin token lives in sessionStorage only (gone when the browser session ends).
+export const TOKEN_KEY = 'flashsale.adminToken';
+
+/**
+ * Reads `#admin_token=...` from the URL fragment (printed by the engine's
+ * start-up banner), stores it and removes the fragment from the address bar.
+ * Returns the token found in the fragment, if any.
+ */
+export function takeTokenFromFragment(loc: Location = window.location, hist: History = window.history): string | null {
+  const hash = loc.hash.startsWith('#') ? loc.hash.slice(1) : loc.hash;
+  if (!hash) return null;
+  const params = new URLSearchParams(hash);
+  const token = params.get('admin_token');
+  if (token === null) return null;
+  params.delete('admin_token');
+  const rest = params.toString();
+  const url = loc.pathname + loc.search + (rest ? `#${rest}` : '');
+  hist.replaceState(hist.state, '', url);
+  const trimmed = token.trim();
+  if (trimmed) storeToken(trimmed);
+  return trimmed || null;
+}
+
+export function loadToken(): string | null {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function storeToken(token: string) {
+  try {
+    sessionStorage.setItem(TOKEN_KEY, token);
+  } catch {
+    /* storage disabled: the token lives in memory for this page only */
+  }
+}
+
+export function clearToken() {
+  try {
+    sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    /* ignore */
+  }
+}
