@@ -1,3 +1,5 @@
+import { Api, ApiError } from './api';
+
 // The admin token lives in sessionStorage only (gone when the browser session ends).
 export const TOKEN_KEY = 'flashsale.adminToken';
 
@@ -44,3 +46,19 @@ export function clearToken() {
     /* ignore */
   }
 }
+
+export const REFUSED =
+  'The engine refused this admin token (401 unauthorized). Use the token from the start-up banner (FLASHSALE_ADMIN_TOKEN).';
+
+/** Checks a token with GET /api/admin/stats: null when accepted, else a message. */
+export async function checkToken(token: string): Promise<string | null> {
+  try {
+    await new Api(() => token).stats(token);
+    return null;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return REFUSED;
+    if (e instanceof ApiError) return `Could not check the token: ${e.message}`;
+    return 'Could not check the token.';
+  }
+}
+

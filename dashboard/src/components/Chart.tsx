@@ -1,0 +1,156 @@
+import { useEffect, useRef, useState } from 'react';
+import { HISTORY_WINDOW_MS, type Point } from '../lib/stats';
+import { fmtInt, fmtRate } from '../lib/format';
+
+const HEIGHT = 200;
+const PAD = { top: 10, right: 48, bottom: 20, left: 44 };
+
+/** Rounds a maximum up to 1, 2, 2.5 or 5 × 10^n. */
+export function niceMax(v: number): number {
+  if (!(v > 0)) return 1;
+  const exp = Math.floor(Math.log10(v));
+  const base = 10 ** exp;
+  for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * base) return m * base;
+  return 10 * base;
+}
+
+function useWidth<T extends HTMLElement>(fallback: number) {
+  const ref = useRef<T>(null);
+  const [width, setWidth] = useState(fallback);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const measure = () => {
+      const w = el.clientWidth;
+      if (w > 0) setWidth(w);
+    };
+    measure();
+    if (typeof ResizeObserver === 'undefined') return;
+    const ro = new ResizeObserver(measure);
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+  return [ref, width] as const;
+}
+
+function path(points: [number, number][]): string {
+  let d = '';
+  let pen = false;
+  for (const [x, y] of points) {
+    if (Number.isNaN(y)) {
+      pen = false;
+      continue;
+    }
+    d += `${pen ? 'L' : 'M'}${x.toFixed(1)},${y.toFixed(1)}`;
+    pen = true;
+  }
+  return d;
+}
+
+interface Props {
+  points: Point[];
+  /** stock line of one sale; all sales when null */
+  saleId: string | null;
+  stale: boolean;
+}
+
+/** Hand-drawn SVG chart of the last minutes: attempts/s and accepted/s (left axis), stock left (right axis). */
+export function Chart({ points, saleId, stale }: Props) {
+  const [ref, width] = useWidth<HTMLDivElement>(640);
+  const w = Math.max(260, width);
+  const innerW = w - PAD.left - PAD.right;
+  const innerH = HEIGHT - PAD.top - PAD.bottom;
+  const end = points.length ? points[points.length - 1].t : 0;
+  const start = end - HISTORY_WINDOW_MS;
+  const stockOf = (p: Point) => (saleId ? (p.bySale[saleId] ?? NaN) : p.remaining);
+
+  const rateMax = niceMax(points.reduce((m, p) => Math.max(m, p.attempts, p.accepted), 0));
+  const stockMax = niceMax(points.reduce((m, p) => (Number.isNaN(stockOf(p)) ? m : Math.max(m, stockOf(p))), 0));
+  const x = (t: number) => PAD.left + ((t - start) / HISTORY_WINDOW_MS) * innerW;
+  const yRate = (v: number) => PAD.top + innerH - (v / rateMax) * innerH;
+  const yStock = (v: number) => (Number.isNaN(v) ? NaN : PAD.top + innerH - (v / stockMax) * innerH);
+
+  const attempts = points.map((p) => [x(p.t), yRate(p.attempts)] as [number, number]);
+  const accepted = points.map((p) => [x(p.t), yRate(p.accepted)] as [number, number]);
+  const stock = points.map((p) => [x(p.t), yStock(stockOf(p))] as [number, number]);
+  const area =
+    attempts.length > 1
+      ? `${path(attempts)}L${attempts[attempts.length - 1][0].toFixed(1)},${PAD.top + innerH}L${attempts[0][0].toFixed(1)},${PAD.top + innerH}Z`
+      : '';
+  const last = points[points.length - 1];
+  const ticks = [0, 0.25, 0.5, 0.75, 1];
+  const minutes = HISTORY_WINDOW_MS / 60000;
+
+  return (
+    <div className="chart-box">
+      <div className="chart-legend" aria-hidden>
+        <span>
+          <i style={{ background: 'var(--chart-attempts)' }} /> attempts/s {last ? fmtRate(last.attempts) : '—'}
+        </span>
+        <span>
+          <i style={{ background: 'var(--chart-accepted)' }} /> accepted/s {last ? fmtRate(last.accepted) : '—'}
+        </span>
+        <span>
+          <i style={{ background: 'var(--chart-stock)' }} /> stock left {last ? fmtInt(stockOf(last)) : '—'}
+        </span>
+        {stale && <span style={{ color: 'var(--crit)' }}>stale</span>}
+      </div>
+      <div className="chart" ref={ref}>
+        <svg
+          width={w}
+          height={HEIGHT}
+          viewBox={`0 0 ${w} ${HEIGHT}`}
+          role="img"
+          aria-label={`Chart of the last ${minutes} minutes: purchase attempts per second, accepted per second and stock left`}
+          data-testid="chart"
+          data-points={points.length}
+        >
+          <defs>
+            <linearGradient id="attempts-fill" x1="0" y1="0" x2="0" y2="1">
+              <stop offset="0%" stopColor="var(--chart-attempts)" stopOpacity="0.28" />
+              <stop offset="100%" stopColor="var(--chart-attempts)" stopOpacity="0" />
+            </linearGradient>
+          </defs>
+          <g className="axis">
+            {ticks.map((f) => {
+              const y = PAD.top + innerH - f * innerH;
+              return (
+                <g key={f}>
+                  <line className="gridline" x1={PAD.left} x2={PAD.left + innerW} y1={y} y2={y} />
+                  <text x={PAD.left - 6} y={y + 3} textAnchor="end">
+                    {fmtRate(rateMax * f)}
+                  </text>
+                  <text x={PAD.left + innerW + 6} y={y + 3} textAnchor="start" style={{ fill: 'var(--chart-stock)' }}>
+                    {fmtInt(stockMax * f)}
+                  </text>
+                </g>
+              );
+            })}
+            {Array.from({ length: minutes + 1 }, (_, i) => {
+              const t = start + i * 60000;
+              const label = i === minutes ? 'now' : `-${minutes - i}m`;
+              return (
+                <text key={i} x={x(t)} y={HEIGHT - 4} textAnchor={i === 0 ? 'start' : i === minutes ? 'end' : 'middle'}>
+                  {label}
+                </text>
+              );
+            })}
+          </g>
+          {points.length === 0 ? (
+            <text className="empty" x={w / 2} y={HEIGHT / 2} textAnchor="middle">
+              waiting for the stats stream…
+            </text>
+          ) : (
+            <>
+              {area && <path d={area} fill="url(#attempts-fill)" stroke="none" />}
+              <path d={path(stock)} fill="none" stroke="var(--chart-stock)" strokeWidth={2} strokeDasharray="5 3" />
+              <path d={path(accepted)} fill="none" stroke="var(--chart-accepted)" strokeWidth={2} />
+              <path d={path(attempts)} fill="none" stroke="var(--chart-attempts)" strokeWidth={2.2} />
+              {last && <circle cx={x(last.t)} cy={yRate(last.attempts)} r={3.5} fill="var(--chart-attempts)" />}
+            </>
+          )}
+        </svg>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,31 @@
+import { Radio, WifiOff } from 'lucide-react';
+import type { StreamStatus } from '../lib/useEventStream';
+
+export function ConnectionBadge({ stream, stale, staleFor }: { stream: StreamStatus; stale: boolean; staleFor: number | null }) {
+  let cls = 'ok';
+  let text = 'Live';
+  if (stream === 'connecting' && staleFor === null) {
+    cls = 'warn';
+    text = 'Connecting';
+  } else if (stale) {
+    cls = 'crit';
+    text = staleFor === null ? 'No data' : `Stale · ${staleFor}s`;
+  } else if (stream === 'reconnecting') {
+    cls = 'warn';
+    text = 'Reconnecting';
+  }
+  return (
+    <span
+      className={`badge ${cls}`}
+      role="status"
+      aria-live="polite"
+      data-testid="connection"
+      data-stale={stale ? 'true' : 'false'}
+      title={stale ? 'No stats received for more than 4 seconds' : 'Stats stream connected'}
+    >
+      {cls === 'ok' ? <span className="dot pulse" aria-hidden /> : stale ? <WifiOff size={13} aria-hidden /> : <Radio size={13} aria-hidden />}
+      {text}
+      {stale && stream === 'reconnecting' ? ' · reconnecting' : ''}
+    </span>
+  );
+}

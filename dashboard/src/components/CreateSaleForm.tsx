@@ -1,0 +1,67 @@
+import { useState, type FormEvent } from 'react';
+import { Plus } from 'lucide-react';
+import { emptySaleForm, validateSale, type Errors, type SaleField, type SaleFormValues } from '../lib/validation';
+import type { NewSale, Sale } from '../lib/types';
+import { useAction } from '../lib/useAction';
+import { Field } from './Field';
+import { Result } from './Result';
+
+interface Props {
+  create: (body: NewSale) => Promise<Sale>;
+  onCreated: (sale: Sale) => void;
+}
+
+const ORDER: SaleField[] = ['name', 'product', 'price', 'stock', 'perUserLimit', 'startsAt', 'endsAt'];
+
+export function CreateSaleForm({ create, onCreated }: Props) {
+  const [v, setV] = useState<SaleFormValues>(emptySaleForm);
+  const [errors, setErrors] = useState<Errors<SaleField>>({});
+  const [submitted, setSubmitted] = useState(false);
+  const { result, run, busy } = useAction();
+
+  const set = (k: SaleField) => (value: string) => {
+    const next = { ...v, [k]: value };
+    setV(next);
+    if (submitted) setErrors(validateSale(next).errors);
+  };
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setSubmitted(true);
+    const { errors, body } = validateSale(v);
+    setErrors(errors);
+    if (!body) {
+      const first = ORDER.find((k) => errors[k]);
+      if (first) document.getElementById(`sale-${first}`)?.focus();
+      return;
+    }
+    const sale = await run('Creating the sale…', () => create(body), (s) => `Sale “${s.name}” created (${s.status}, ${s.stock} units).`);
+    if (sale) {
+      onCreated(sale);
+      setV(emptySaleForm);
+      setSubmitted(false);
+      setErrors({});
+    }
+  };
+
+  return (
+    <form onSubmit={submit} noValidate aria-label="Create a sale" data-testid="create-sale-form">
+      <div className="form-grid">
+        <Field id="sale-name" label="Name" value={v.name} onChange={set('name')} error={errors.name} placeholder="Midnight drop" maxLength={200} className="wide" />
+        <Field id="sale-product" label="Product" value={v.product} onChange={set('product')} error={errors.product} placeholder="Neon sneakers" maxLength={200} className="wide" />
+        <Field id="sale-price" label="Price" value={v.price} onChange={set('price')} error={errors.price} placeholder="49.99" inputMode="decimal" />
+        <Field id="sale-stock" label="Stock" value={v.stock} onChange={set('stock')} error={errors.stock} placeholder="100" inputMode="numeric" hint="1 – 10,000,000 units" />
+        <Field id="sale-perUserLimit" label="Per-user limit" value={v.perUserLimit} onChange={set('perUserLimit')} error={errors.perUserLimit} inputMode="numeric" hint="1 – 1,000" />
+        <div />
+        <Field id="sale-startsAt" label="Starts at (optional)" type="datetime-local" value={v.startsAt} onChange={set('startsAt')} error={errors.startsAt} />
+        <Field id="sale-endsAt" label="Ends at (optional)" type="datetime-local" value={v.endsAt} onChange={set('endsAt')} error={errors.endsAt} />
+      </div>
+      <div className="btn-row" style={{ marginTop: 10 }}>
+        <button type="submit" className="btn primary" disabled={busy} data-testid="create-sale">
+          <Plus size={15} aria-hidden /> Create sale
+        </button>
+      </div>
+      <Result result={result} testId="create-result" />
+    </form>
+  );
+}

@@ -1,0 +1,283 @@
+import type { ReactNode } from 'react';
+import {
+  Activity,
+  Boxes,
+  CircleCheck,
+  CircleX,
+  Database,
+  Gauge,
+  Hourglass,
+  Layers,
+  Package,
+  ShoppingCart,
+} from 'lucide-react';
+import { findSale, saleFigures, sortedRejections, totalFigures, type Figures, type StatsState } from '../lib/stats';
+import type { Sale } from '../lib/types';
+import { fmtDateTime, fmtInt, fmtMs, fmtPrice, fmtRate, statusLabel } from '../lib/format';
+import { Chart } from './Chart';
+
+interface Props {
+  stats: StatsState;
+  stale: boolean;
+  sales: Sale[];
+  selectedId: string | null;
+  onSelect: (id: string) => void;
+  sale: Sale | null;
+  salesError: string | null;
+}
+
+function Tile({
+  icon,
+  label,
+  children,
+  sub,
+  className = '',
+  testId,
+}: {
+  icon: ReactNode;
+  label: string;
+  children: ReactNode;
+  sub?: ReactNode;
+  className?: string;
+  testId?: string;
+}) {
+  return (
+    <div className={`tile ${className}`} data-testid={testId}>
+      <div className="tile-label">
+        {icon}
+        {label}
+      </div>
+      {children}
+      {sub !== undefined && <div className="tile-sub">{sub}</div>}
+    </div>
+  );
+}
+
+export function StatusBadge({ status }: { status: string }) {
+  return (
+    <span className={`badge status-${status}`} data-testid="sale-status" data-status={status}>
+      <span className="dot" aria-hidden />
+      {statusLabel(status)}
+    </span>
+  );
+}
+
+export function StatsPanel({ stats, stale, sales, selectedId, onSelect, sale, salesError }: Props) {
+  const latest = stats.latest;
+  const live = findSale(latest, selectedId);
+  const total: Figures | null = latest ? totalFigures(latest) : null;
+  const f: Figures | null = live ? saleFigures(live) : null;
+  const t = latest?.totals;
+  const scope = f ? 'sale' : 'all sales';
+  const main = f ?? total;
+  const pct = main && main.stock > 0 ? Math.max(0, Math.min(100, (main.remaining / main.stock) * 100)) : 0;
+  const rejections = sortedRejections(t?.rejections);
+  const maxRej = rejections.reduce((m, [, n]) => Math.max(m, n), 0);
+  const options = [...sales].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+
+  return (
+    <section className="panel" aria-labelledby="stats-title" data-stale={stale ? 'true' : 'false'}>
+      <div className="panel-head">
+        <h2 id="stats-title">
+          <Activity size={16} aria-hidden /> Live stats
+        </h2>
+        <span className="spacer" />
+        <div className="sale-picker">
+          <label htmlFor="sale-select" className="tile-label">
+            Sale
+          </label>
+          <select
+            id="sale-select"
+            value={selectedId ?? ''}
+            onChange={(e) => onSelect(e.target.value)}
+            disabled={options.length === 0}
+            data-testid="sale-select"
+          >
+            {options.length === 0 && <option value="">No sale yet — create one</option>}
+            {options.map((s) => (
+              <option key={s.id} value={s.id}>
+                {s.name} · {statusLabel(s.status)}
+              </option>
+            ))}
+          </select>
+        </div>
+      </div>
+
+      {sale && (
+        <div className="sale-meta" data-testid="sale-meta">
+          <StatusBadge status={sale.status} />
+          <span>
+            Product <b>{sale.product}</b>
+          </span>
+          <span>
+            Price <b>{fmtPrice(sale.price_cents)}</b>
+          </span>
+          <span>
+            Limit <b>{sale.per_user_limit}</b>/buyer
+          </span>
+          {(sale.starts_at || sale.ends_at) && (
+            <span>
+              Window <b>{fmtDateTime(sale.starts_at)}</b> → <b>{fmtDateTime(sale.ends_at)}</b>
+            </span>
+          )}
+        </div>
+      )}
+      {salesError && <div className="result error">Sales list: {salesError}</div>}
+
+      <div className="tiles">
+        <Tile
+          icon={<Boxes size={14} aria-hidden />}
+          label="Stock left"
+          testId="tile-stock"
+          sub={
+            <>
+              of <b>{fmtInt(main?.stock)}</b> · all sales <b>{fmtInt(total?.remaining)}</b>
+            </>
+          }
+        >
+          <div className="figure accent" data-testid="stat-remaining" data-value={main?.remaining ?? ''}>
+            {fmtInt(main?.remaining)}
+          </div>
+          <div className="meter" aria-hidden>
+            <span style={{ width: `${pct}%` }} />
+          </div>
+        </Tile>
+        <Tile
+          icon={<ShoppingCart size={14} aria-hidden />}
+          label="Units sold"
+          testId="tile-sold"
+          sub={
+            <>
+              {scope} · all sales <b>{fmtInt(total?.sold)}</b>
+            </>
+          }
+        >
+          <div className="figure" data-testid="stat-sold" data-value={main?.sold ?? ''}>
+            {fmtInt(main?.sold)}
+          </div>
+        </Tile>
+        <Tile
+          icon={<Database size={14} aria-hidden />}
+          label="Orders stored"
+          testId="tile-orders"
+          sub={
+            <>
+              <b>{fmtInt(main?.unitsPersisted)}</b> units · all <b>{fmtInt(total?.ordersPersisted)}</b>
+            </>
+          }
+        >
+          <div className="figure" data-testid="stat-orders" data-value={main?.ordersPersisted ?? ''} data-units={main?.unitsPersisted ?? ''}>
+            {fmtInt(main?.ordersPersisted)}
+          </div>
+        </Tile>
+        <Tile
+          icon={<Hourglass size={14} aria-hidden />}
+          label="In flight"
+          testId="tile-inflight"
+          sub={
+            <>
+              {scope} · all sales <b>{fmtInt(total?.inFlight)}</b>
+            </>
+          }
+        >
+          <div className="figure" data-testid="stat-inflight" data-value={main?.inFlight ?? ''}>
+            {fmtInt(main?.inFlight)}
+          </div>
+        </Tile>
+        <Tile
+          icon={<Layers size={14} aria-hidden />}
+          label="Queue depth"
+          testId="tile-queue"
+          sub={<>all sales · order queue</>}
+        >
+          <div className="figure" data-testid="stat-queue">
+            {fmtInt(t?.queue_depth)}
+          </div>
+        </Tile>
+        <Tile
+          icon={<Package size={14} aria-hidden />}
+          label="Attempts/s"
+          testId="tile-attempts"
+          sub={
+            <>
+              accepted <b>{fmtRate(t?.accepted_per_second)}</b>/s · req <b>{fmtRate(t?.requests_per_second)}</b>/s
+            </>
+          }
+        >
+          <div className="figure" data-testid="stat-attempts">
+            {fmtRate(t?.purchase_attempts_per_second)}
+          </div>
+        </Tile>
+        <Tile icon={<Gauge size={14} aria-hidden />} label="p99 latency" testId="tile-p99" sub={<>all requests</>}>
+          <div className="figure" data-testid="stat-p99">
+            {fmtMs(t?.p99_latency_ms)}
+            <small>ms</small>
+          </div>
+        </Tile>
+        <LedgerTile f={main} total={total} scope={scope} />
+      </div>
+
+      <div className="chart-wrap">
+        <Chart points={stats.history} saleId={live ? selectedId : null} stale={stale} />
+        <div className="rejections" data-testid="rejections">
+          <h3 className="display">Rejections by code</h3>
+          {rejections.length === 0 ? (
+            <p className="muted">No rejection yet.</p>
+          ) : (
+            <ul>
+              {rejections.map(([code, n]) => (
+                <li key={code}>
+                  <div className="rej-row">
+                    <code>{code}</code>
+                    <b>{fmtInt(n)}</b>
+                  </div>
+                  <div className="rej-bar" aria-hidden>
+                    <span style={{ width: `${maxRej ? (n / maxRej) * 100 : 0}%` }} />
+                  </div>
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      </div>
+    </section>
+  );
+}
+
+function LedgerTile({ f, total, scope }: { f: Figures | null; total: Figures | null; scope: string }) {
+  if (!f) {
+    return (
+      <Tile icon={<CircleCheck size={14} aria-hidden />} label="Ledger" testId="tile-ledger" sub="waiting for stats">
+        <div className="figure" data-testid="ledger" data-ok="">
+          —
+        </div>
+      </Tile>
+    );
+  }
+  const ok = f.ledgerOk;
+  const formula = `${fmtInt(f.stock)} = ${fmtInt(f.remaining)} left + ${fmtInt(f.unitsPersisted)} stored + ${fmtInt(f.inFlight)} in flight`;
+  return (
+    <Tile
+      icon={ok ? <CircleCheck size={14} aria-hidden /> : <CircleX size={14} aria-hidden />}
+      label="Ledger"
+      className={ok ? 'ledger-ok' : 'ledger-bad'}
+      testId="tile-ledger"
+      sub={
+        <span title={`stock = remaining + persisted + in flight (${scope})`}>
+          {ok ? formula : `stock ≠ left + stored + in flight`}
+          {total && scope === 'sale' && !total.ledgerOk ? ` · all sales Δ ${total.ledgerDifference}` : ''}
+        </span>
+      }
+    >
+      <div
+        className="figure"
+        data-testid="ledger"
+        data-ok={ok ? 'true' : 'false'}
+        data-difference={f.ledgerDifference}
+        aria-label={ok ? 'Ledger check OK' : `Ledger check failed, difference ${f.ledgerDifference}`}
+      >
+        {ok ? 'OK' : `Δ ${f.ledgerDifference > 0 ? '+' : ''}${fmtInt(f.ledgerDifference)}`}
+      </div>
+    </Tile>
+  );
+}
