@@ -17,6 +17,16 @@ export function App() {
   });
 
   useEffect(() => applyTheme(theme), [theme]);
+
+  // the banner URL pasted into an already open tab only changes the fragment
+  useEffect(() => {
+    const onHash = () => {
+      const token = takeTokenFromFragment();
+      if (token) setAuth({ state: 'checking', token });
+    };
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
   const toggleTheme = useCallback(() => setTheme((t) => (t === 'dark' ? 'light' : 'dark')), []);
 
   // a token from the fragment or the session is checked once before any admin data is shown

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::ids::{IdempotencyKey, UserId};
+use crate::ids::{IdempotencyKey, OrderId, UserId};
 use crate::purchase::{PurchaseRejection, Reservation, ReserveOutcome, ReserveRequest};
 use crate::sale::{status_of, SaleState, SaleStatus, SaleTerms, Transition, TransitionError};
 
@@ -62,7 +62,10 @@ type IdempotencyIndex = HashMap<(UserId, IdempotencyKey), Reservation>;
 pub struct SaleBook {
     terms: SaleTerms,
     remaining: u64,
-    in_flight: u64,
+    /// Answered reservations not yet committed to the order store, by id, so
+    /// that settling or releasing one twice is a no-op.
+    in_flight: HashMap<OrderId, Reservation>,
+    in_flight_units: u64,
     persisted: u64,
     bought: HashMap<UserId, u32>,
     replies: IdempotencyIndex,
@@ -74,7 +77,8 @@ impl SaleBook {
         Self {
             remaining: terms.stock,
             terms,
-            in_flight: 0,
+            in_flight: HashMap::new(),
+            in_flight_units: 0,
             persisted: 0,
             bought: HashMap::new(),
             replies: HashMap::new(),
@@ -84,10 +88,26 @@ impl SaleBook {
     /// Re-enters an order found in the order store (after a restart or a
     /// cache flush): its units are persisted and count against its buyer.
     pub fn restore_persisted(&mut self, reservation: Reservation) {
-        let q = u64::from(reservation.quantity.get());
-        self.remaining = self.remaining.saturating_sub(q);
-        self.persisted += q;
-        *self.bought.entry(reservation.user_id.clone()).or_default() += reservation.quantity.get();
+        self.persisted += u64::from(reservation.quantity.get());
+        self.restore(reservation);
+    }
+
+    /// Re-enters a reservation answered but not yet stored (cache flush).
+    pub fn restore_in_flight(&mut self, reservation: Reservation) {
+        self.in_flight_units += u64::from(reservation.quantity.get());
+        self.in_flight.insert(reservation.order_id, reservation.clone());
+        self.restore(reservation);
+    }
+
+    /// The reservations answered and not yet stored.
+    pub fn in_flight(&self) -> impl Iterator<Item = &Reservation> {
+        self.in_flight.values()
+    }
+
+    fn restore(&mut self, reservation: Reservation) {
+        let q = reservation.quantity.get();
+        self.remaining = self.remaining.saturating_sub(u64::from(q));
+        *self.bought.entry(reservation.user_id.clone()).or_default() += q;
         if let Some(key) = reservation.idempotency_key.clone() {
             self.replies.insert((reservation.user_id.clone(), key), reservation);
         }
@@ -101,7 +121,7 @@ impl SaleBook {
         StockLevel {
             stock: self.terms.stock,
             remaining: self.remaining,
-            in_flight: self.in_flight,
+            in_flight: self.in_flight_units,
             persisted: self.persisted,
             state: self.terms.state,
         }
@@ -147,7 +167,7 @@ impl SaleBook {
         }
 
         self.remaining -= u64::from(q);
-        self.in_flight += u64::from(q);
+        self.in_flight_units += u64::from(q);
         *self.bought.entry(req.user_id.clone()).or_default() = bought + q;
         let reservation = Reservation {
             order_id: req.order_id,
@@ -162,16 +182,22 @@ impl SaleBook {
             self.replies
                 .insert((reservation.user_id.clone(), key.clone()), reservation.clone());
         }
+        self.in_flight.insert(reservation.order_id, reservation.clone());
         Ok(ReserveOutcome::Reserved(reservation))
     }
 
     /// Gives the units of a reservation that will never become an order back
     /// to the sale (the buyer was not told 202, or the order was refused by
     /// the store). Forgets its idempotency record so a retry starts afresh.
-    pub fn release(&mut self, reservation: &Reservation) {
+    /// Returns false, changing nothing, if the reservation is not in flight
+    /// (already stored or already released).
+    pub fn release(&mut self, order_id: OrderId) -> bool {
+        let Some(reservation) = self.in_flight.remove(&order_id) else {
+            return false;
+        };
         let q = reservation.quantity.get();
+        self.in_flight_units -= u64::from(q);
         self.remaining += u64::from(q);
-        self.in_flight = self.in_flight.saturating_sub(u64::from(q));
         if let Some(count) = self.bought.get_mut(&reservation.user_id) {
             *count = count.saturating_sub(q);
             if *count == 0 {
@@ -181,13 +207,19 @@ impl SaleBook {
         if let Some(key) = &reservation.idempotency_key {
             self.replies.remove(&(reservation.user_id.clone(), key.clone()));
         }
+        true
     }
 
-    /// Moves committed units from in flight to persisted.
-    pub fn settle(&mut self, units: u64) {
-        let units = units.min(self.in_flight);
-        self.in_flight -= units;
-        self.persisted += units;
+    /// Moves a reservation committed to the order store from in flight to
+    /// persisted. Returns false if it was not in flight.
+    pub fn settle(&mut self, order_id: OrderId) -> bool {
+        let Some(reservation) = self.in_flight.remove(&order_id) else {
+            return false;
+        };
+        let q = u64::from(reservation.quantity.get());
+        self.in_flight_units -= q;
+        self.persisted += q;
+        true
     }
 
     /// Applies an operator's command to the state.
@@ -317,7 +349,7 @@ mod tests {
     enum Op {
         Reserve { user: u8, q: u32 },
         Release { nth: usize },
-        Settle { units: u64 },
+        Settle { nth: usize },
         Pause,
         Resume,
         TopUp(u8),
@@ -328,7 +360,7 @@ mod tests {
         prop_oneof![
             6 => (0u8..8, 1u32..4).prop_map(|(user, q)| Op::Reserve { user, q }),
             1 => any::<usize>().prop_map(|nth| Op::Release { nth }),
-            1 => (0u64..4).prop_map(|units| Op::Settle { units }),
+            1 => any::<usize>().prop_map(|nth| Op::Settle { nth }),
             1 => Just(Op::Pause),
             1 => Just(Op::Resume),
             1 => any::<u8>().prop_map(|n| Op::TopUp(n % 5)),
@@ -363,14 +395,18 @@ mod tests {
                         }
                     }
                     Op::Release { nth } if !held.is_empty() => {
-                        let r = held.remove(nth % held.len());
-                        // Only units still in flight can be released.
-                        if book.level().in_flight >= u64::from(r.quantity.get()) {
-                            book.release(&r);
-                        }
+                        let r = &held[nth % held.len()];
+                        // A second release of the same reservation is a no-op.
+                        book.release(r.order_id);
+                        prop_assert!(!book.release(r.order_id));
+                        prop_assert!(!book.settle(r.order_id));
                     }
-                    Op::Release { .. } => {}
-                    Op::Settle { units } => book.settle(units),
+                    Op::Settle { nth } if !held.is_empty() => {
+                        let r = &held[nth % held.len()];
+                        book.settle(r.order_id);
+                        prop_assert!(!book.release(r.order_id), "released a stored order");
+                    }
+                    Op::Release { .. } | Op::Settle { .. } => {}
                     Op::Pause => { let _ = book.transition(Transition::Pause, Utc::now()); }
                     Op::Resume => { let _ = book.transition(Transition::Resume, Utc::now()); }
                     Op::TopUp(n) => { let _ = book.adjust_stock(i64::from(n), Utc::now()); }

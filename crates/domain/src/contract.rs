@@ -65,6 +65,7 @@ pub async fn stock_store<S: StockStore>(store: &S) {
     assert_eq!(unknown, Err(ReserveError::SaleNotFound), "unknown sale");
 
     let first = reserved(store.reserve(request(id, "alice", 1, Some("k1"))).await);
+    let second_of_alice;
     assert_eq!(first.remaining, 2, "remaining after the first unit");
     let replay = store.reserve(request(id, "alice", 1, Some("k1"))).await.expect("replay");
     assert_eq!(replay, ReserveOutcome::Replayed(first.clone()), "idempotent replay");
@@ -75,7 +76,7 @@ pub async fn stock_store<S: StockStore>(store: &S) {
         Err(ReserveError::Rejected(PurchaseRejection::QuantityAboveLimit { limit: 2 })),
         "quantity above limit"
     );
-    reserved(store.reserve(request(id, "alice", 1, None)).await);
+    second_of_alice = reserved(store.reserve(request(id, "alice", 1, None)).await);
     let over = store.reserve(request(id, "alice", 1, None)).await;
     assert_eq!(over, Err(ReserveError::Rejected(PurchaseRejection::LimitExceeded { limit: 2 })));
     let short = store.reserve(request(id, "bob", 2, None)).await;
@@ -88,7 +89,10 @@ pub async fn stock_store<S: StockStore>(store: &S) {
     assert_eq!((level.stock, level.remaining, level.in_flight), (3, 0, 3));
 
     store.release(&last).await.expect("release");
-    store.settle(id, 2).await.expect("settle");
+    store.release(&last).await.expect("second release is a no-op");
+    store.settle(id, &[first.order_id, second_of_alice.order_id]).await.expect("settle");
+    store.settle(id, &[first.order_id]).await.expect("second settle is a no-op");
+    store.release(&first).await.expect("releasing a stored order is a no-op");
     let level = store.level(id).await.unwrap().unwrap();
     assert_eq!((level.remaining, level.in_flight, level.persisted), (1, 0, 2), "after release and settle");
     assert_eq!(level.ledger_difference(), 0, "ledger");

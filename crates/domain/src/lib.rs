@@ -5,10 +5,12 @@
 //! - [`sale`]: a sale's terms and its state machine (`scheduled → active ⇄ paused → ended`).
 //! - [`purchase`]: `Quantity`, the reserve request, the reservation and the order.
 //! - [`book`]: `SaleBook`, the purchase decision and the stock ledger of one sale.
+//! - [`events`]: the operator's event log entries and the sink services emit them to.
 //! - [`ports`]: the traits the services need from the stores.
 //! - `contract` (feature `contract`): the tests every adapter of a port must pass.
 
 pub mod book;
+pub mod events;
 #[cfg(feature = "contract")]
 pub mod contract;
 pub mod ids;
@@ -17,6 +19,7 @@ pub mod purchase;
 pub mod sale;
 
 pub use book::{SaleBook, StockChangeError, StockLevel};
+pub use events::{Event, EventKind, EventSink, NoEvents, Severity};
 pub use ids::{IdError, IdempotencyKey, OrderId, SaleId, UserId};
 pub use ports::{
     OrderQueue, OrderStore, OrderTotals, QueueError, ReserveError, SaleCatalog, StockOpError, StockStore,

@@ -91,9 +91,11 @@ pub trait StockStore: Send + Sync + 'static {
     /// Atomically checks and takes units; see the trait's docs.
     async fn reserve(&self, request: ReserveRequest) -> Result<ReserveOutcome, ReserveError>;
     /// Returns the units of a reservation that will never become an order.
+    /// A reservation already released or settled is left alone.
     async fn release(&self, reservation: &Reservation) -> Result<(), StoreError>;
-    /// Records that `units` of `sale` were committed to the order store.
-    async fn settle(&self, sale: SaleId, units: u64) -> Result<(), StoreError>;
+    /// Records that these reservations of `sale` were committed to the order
+    /// store; ids not in flight are ignored.
+    async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError>;
     /// Applies an operator's command, atomically with purchases: once it
     /// returns `Paused` or `Ended`, no reservation of this sale succeeds.
     async fn transition(&self, sale: SaleId, t: Transition, now: DateTime<Utc>) -> Result<SaleState, StockOpError>;

@@ -1,0 +1,17 @@
+//! The inventory service: the purchase path.
+//!
+//! # Layout
+//! - [`service`]: [`InventoryService::purchase`], the whole path of one
+//!   purchase, from the sold-out fast path to the durable answer.
+//! - [`sold_out`]: the local sold-out flag that answers rejected buyers
+//!   without touching the stock store.
+//! - [`stock::memory`]: the embedded [`StockStore`](flashsale_domain::StockStore),
+//!   one lock per sale.
+
+pub mod service;
+pub mod sold_out;
+pub mod stock;
+
+pub use service::{Durability, InventoryService, PurchaseError, PurchaseReceipt};
+pub use sold_out::SoldOutFlags;
+pub use stock::memory::MemoryStock;

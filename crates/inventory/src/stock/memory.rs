@@ -1,0 +1,129 @@
+//! The embedded stock store: one [`SaleBook`] per sale, each behind its own
+//! lock.
+//!
+//! Why a `std::sync::Mutex` per sale, and not atomics or one global lock:
+//! a reservation must check the state, the buyer's count, the idempotency
+//! record and the stock and then change three of them as one step; a single
+//! atomic cannot cover that, and a lock-free scheme over several maps would
+//! be far harder to prove. The critical section is a few hash lookups (well
+//! under a microsecond) and never awaits, so a std mutex is cheaper than
+//! tokio's and cannot be held across a suspension. One lock per sale means
+//! two sales never contend; the map of sales is behind an `RwLock` that is
+//! only written when a sale is created.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flashsale_domain::{
+    OrderId, Reservation, ReserveError, ReserveOutcome, ReserveRequest, SaleBook, SaleId, SaleState, SaleTerms,
+    StockLevel, StockOpError, StockStore, StoreError, Transition,
+};
+
+/// In-memory stock of every sale. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct MemoryStock {
+    sales: Arc<RwLock<HashMap<SaleId, Arc<Mutex<SaleBook>>>>>,
+}
+
+impl MemoryStock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn book(&self, sale: SaleId) -> Option<Arc<Mutex<SaleBook>>> {
+        self.sales.read().expect("stock map lock poisoned").get(&sale).cloned()
+    }
+
+    fn with_book<T>(&self, sale: SaleId, f: impl FnOnce(&mut SaleBook) -> T) -> Option<T> {
+        let book = self.book(sale)?;
+        let mut book = book.lock().expect("sale book lock poisoned");
+        Some(f(&mut book))
+    }
+
+    /// [`StockStore::settle`] without the future: for the order writer's
+    /// commit hook, which runs on a plain thread.
+    pub fn settle_now(&self, sale: SaleId, orders: &[OrderId]) {
+        self.with_book(sale, |book| {
+            for id in orders {
+                book.settle(*id);
+            }
+        });
+    }
+
+    /// The in-flight reservations of a sale, read under its lock, and the
+    /// book replaced by `rebuild(terms, in_flight)` under the same lock, so no
+    /// purchase can slip between the read and the replacement.
+    pub fn replace_book(&self, sale: SaleId, rebuild: impl FnOnce(&SaleBook) -> SaleBook) -> bool {
+        let Some(slot) = self.book(sale) else { return false };
+        let mut book = slot.lock().expect("sale book lock poisoned");
+        *book = rebuild(&book);
+        true
+    }
+
+    /// Replaces a sale's book with one rebuilt from its terms and the
+    /// reservations the order store holds for it, keeping what is still in
+    /// flight. Used at start-up and by the cache flush.
+    pub fn rebuild(&self, terms: SaleTerms, persisted: Vec<Reservation>, in_flight: &[Reservation]) {
+        let mut book = SaleBook::new(terms);
+        for r in persisted {
+            book.restore_persisted(r);
+        }
+        for r in in_flight {
+            book.restore_in_flight(r.clone());
+        }
+        let mut sales = self.sales.write().expect("stock map lock poisoned");
+        sales.insert(book.terms().id, Arc::new(Mutex::new(book)));
+    }
+}
+
+#[async_trait]
+impl StockStore for MemoryStock {
+    async fn load(&self, terms: SaleTerms) -> Result<(), StoreError> {
+        if self.with_book(terms.id, |book| book.set_terms(terms.clone())).is_none() {
+            let mut sales = self.sales.write().expect("stock map lock poisoned");
+            // Another caller may have inserted it between the two locks.
+            match sales.get(&terms.id) {
+                Some(book) => book.lock().expect("sale book lock poisoned").set_terms(terms),
+                None => {
+                    sales.insert(terms.id, Arc::new(Mutex::new(SaleBook::new(terms))));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn reserve(&self, request: ReserveRequest) -> Result<ReserveOutcome, ReserveError> {
+        let sale = request.sale_id;
+        self.with_book(sale, |book| book.reserve(request))
+            .ok_or(ReserveError::SaleNotFound)?
+            .map_err(ReserveError::Rejected)
+    }
+
+    async fn release(&self, reservation: &Reservation) -> Result<(), StoreError> {
+        self.with_book(reservation.sale_id, |book| book.release(reservation.order_id));
+        Ok(())
+    }
+
+    async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError> {
+        self.settle_now(sale, orders);
+        Ok(())
+    }
+
+    async fn transition(&self, sale: SaleId, t: Transition, now: DateTime<Utc>) -> Result<SaleState, StockOpError> {
+        self.with_book(sale, |book| book.transition(t, now))
+            .ok_or(StockOpError::SaleNotFound)?
+            .map_err(StockOpError::Transition)
+    }
+
+    async fn adjust(&self, sale: SaleId, delta: i64, now: DateTime<Utc>) -> Result<StockLevel, StockOpError> {
+        self.with_book(sale, |book| book.adjust_stock(delta, now))
+            .ok_or(StockOpError::SaleNotFound)?
+            .map_err(StockOpError::Change)
+    }
+
+    async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {
+        Ok(self.with_book(sale, |book| book.level()))
+    }
+}

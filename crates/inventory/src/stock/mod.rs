@@ -1,0 +1,3 @@
+//! Stock store adapters.
+
+pub mod memory;

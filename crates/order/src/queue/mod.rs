@@ -1,0 +1,3 @@
+//! Order queue adapters.
+
+pub mod embedded;

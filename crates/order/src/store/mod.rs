@@ -1,0 +1,3 @@
+//! Order ledger adapters.
+
+pub mod sqlite;

@@ -1,0 +1,165 @@
+//! The embedded order ledger: the `orders` table of the SQLite file.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use flashsale_domain::{
+    IdempotencyKey, Order, OrderId, OrderStatus, OrderStore, OrderTotals, Quantity, Reservation, SaleId,
+    StoreError, UserId,
+};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use uuid::Uuid;
+
+const STORE: &str = "sqlite";
+
+/// Orders in SQLite. Cheap to clone.
+///
+/// Two connections: one for writes and one for reads, each behind a std
+/// `Mutex`. A std lock is right here because every use is a short,
+/// synchronous SQLite call made on a blocking thread, never held across an
+/// `.await`.
+#[derive(Clone)]
+pub struct SqliteOrderStore {
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+impl SqliteOrderStore {
+    /// Opens the (already migrated) database file.
+    pub fn open(path: &Path) -> Result<Self, flashsale_sqlite::DbError> {
+        Ok(Self {
+            writer: Arc::new(Mutex::new(flashsale_sqlite::open(path)?)),
+            reader: Arc::new(Mutex::new(flashsale_sqlite::open(path)?)),
+        })
+    }
+
+    /// Inserts the reservations in one transaction, sorted by order id,
+    /// ignoring ids already stored. Returns how many orders were new.
+    /// Blocking: call it from a blocking thread.
+    pub fn insert_blocking(&self, reservations: &[Reservation]) -> Result<u64, StoreError> {
+        let mut conn = self.writer.lock().expect("order writer lock poisoned");
+        insert(&mut conn, reservations).map_err(store_error)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || job(&reader.lock().expect("order reader lock poisoned")))
+            .await
+            .map_err(store_error)?
+            .map_err(store_error)
+    }
+}
+
+fn store_error(e: impl ToString) -> StoreError {
+    StoreError::new(STORE, e)
+}
+
+fn insert(conn: &mut Connection, reservations: &[Reservation]) -> rusqlite::Result<u64> {
+    let mut sorted: Vec<&Reservation> = reservations.iter().collect();
+    sorted.sort_by_key(|r| r.order_id);
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut fresh = 0;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'confirmed', ?5, ?6, ?7)
+             ON CONFLICT (order_id) DO NOTHING",
+        )?;
+        for r in sorted {
+            let inserted = stmt.execute(params![
+                r.order_id.to_string(),
+                r.sale_id.to_string(),
+                r.user_id.as_str(),
+                r.quantity.get(),
+                r.idempotency_key.as_ref().map(IdempotencyKey::as_str),
+                r.remaining as i64,
+                r.reserved_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            ])?;
+            fresh += inserted as u64;
+        }
+    }
+    tx.commit()?;
+    Ok(fresh)
+}
+
+fn bad_row(what: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text)
+}
+
+fn uuid(raw: String) -> rusqlite::Result<Uuid> {
+    Uuid::try_parse(&raw).map_err(|_| bad_row("uuid"))
+}
+
+fn time(raw: String) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&raw).map(|t| t.with_timezone(&Utc)).map_err(|_| bad_row("timestamp"))
+}
+
+/// Columns: order_id, sale_id, user_id, quantity, idempotency_key, remaining_after, created_at.
+fn reservation_from(row: &Row<'_>) -> rusqlite::Result<Reservation> {
+    Ok(Reservation {
+        order_id: OrderId::from_uuid(uuid(row.get(0)?)?),
+        sale_id: SaleId::from_uuid(uuid(row.get(1)?)?),
+        user_id: UserId::parse(&row.get::<_, String>(2)?).map_err(|_| bad_row("user_id"))?,
+        quantity: Quantity::parse(row.get(3)?).map_err(|_| bad_row("quantity"))?,
+        idempotency_key: row
+            .get::<_, Option<String>>(4)?
+            .map(|k| IdempotencyKey::parse(&k).map_err(|_| bad_row("idempotency_key")))
+            .transpose()?,
+        remaining: row.get::<_, i64>(5)? as u64,
+        reserved_at: time(row.get(6)?)?,
+    })
+}
+
+const RESERVATION_COLUMNS: &str =
+    "order_id, sale_id, user_id, quantity, idempotency_key, remaining_after, created_at";
+
+#[async_trait]
+impl OrderStore for SqliteOrderStore {
+    async fn insert_batch(&self, reservations: &[Reservation]) -> Result<u64, StoreError> {
+        let this = self.clone();
+        let batch = reservations.to_vec();
+        tokio::task::spawn_blocking(move || this.insert_blocking(&batch)).await.map_err(store_error)?
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.blocking(move |conn| {
+            conn.prepare_cached(&format!("SELECT {RESERVATION_COLUMNS} FROM orders WHERE order_id = ?1"))?
+                .query_row([id.to_string()], reservation_from)
+                .optional()
+        })
+        .await
+        .map(|r| {
+            r.map(|r| Order { status: OrderStatus::Confirmed, ..Order::confirmed(&r) })
+        })
+    }
+
+    async fn reservations_of(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
+        self.blocking(move |conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {RESERVATION_COLUMNS} FROM orders WHERE sale_id = ?1"))?;
+            let rows = stmt.query_map([sale.to_string()], reservation_from)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
+        self.blocking(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT sale_id, COUNT(*), SUM(quantity) FROM orders GROUP BY sale_id")?;
+            let rows = stmt.query_map([], |row| {
+                let sale = SaleId::from_uuid(uuid(row.get(0)?)?);
+                let totals = OrderTotals { orders: row.get::<_, i64>(1)? as u64, units: row.get::<_, i64>(2)? as u64 };
+                Ok((sale, totals))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+}

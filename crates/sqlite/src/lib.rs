@@ -1,0 +1,126 @@
+//! The embedded mode's one database file (`<data dir>/flashsale.db`): sales
+//! and orders, in SQLite.
+//!
+//! It is opened in WAL mode with `synchronous = FULL`, so a committed
+//! transaction survives a `kill -9` of the engine and a crash of the host;
+//! the order writer commits many orders per transaction (group commit), so
+//! the fsync is paid once per batch, not once per purchase.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// Why the database could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot open {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("migration {name} failed: {source}")]
+    Migration { name: &'static str, source: rusqlite::Error },
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// One schema change, applied once, in order.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_sales_and_orders",
+    sql: "
+        CREATE TABLE sales (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            product TEXT NOT NULL,
+            price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
+            stock INTEGER NOT NULL CHECK (stock >= 0),
+            per_user_limit INTEGER NOT NULL CHECK (per_user_limit >= 1),
+            starts_at TEXT,
+            ends_at TEXT,
+            state TEXT NOT NULL CHECK (state IN ('scheduled', 'active', 'paused', 'ended')),
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE orders (
+            order_id TEXT PRIMARY KEY,
+            sale_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            quantity INTEGER NOT NULL CHECK (quantity >= 1),
+            status TEXT NOT NULL DEFAULT 'confirmed',
+            idempotency_key TEXT,
+            remaining_after INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX orders_by_sale ON orders (sale_id);
+    ",
+}];
+
+/// The database file inside `data_dir`.
+pub fn database_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("flashsale.db")
+}
+
+/// Opens (creating if needed) the database with the engine's settings. Does
+/// not migrate: call [`migrate`] once at start-up.
+pub fn open(path: &Path) -> Result<Connection, DbError> {
+    let conn = Connection::open(path).map_err(|source| DbError::Open { path: path.display().to_string(), source })?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Applies the migrations not yet applied, each in its own transaction;
+/// returns the names of those it applied.
+pub fn migrate(conn: &mut Connection) -> Result<Vec<&'static str>, DbError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )",
+    )?;
+    let mut applied = Vec::new();
+    for m in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let done: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)", [m.version], |r| {
+                r.get(0)
+            })?;
+        if done {
+            continue;
+        }
+        tx.execute_batch(m.sql).map_err(|source| DbError::Migration { name: m.name, source })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![m.version, m.name, chrono::Utc::now().to_rfc3339()],
+        )?;
+        tx.commit()?;
+        applied.push(m.name);
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrate_applies_once() {
+        let dir = std::env::temp_dir().join(format!("flashsale-sqlite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = database_path(&dir);
+        let _ = std::fs::remove_file(&path);
+        let mut conn = open(&path).unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), vec!["0001_sales_and_orders"]);
+        assert!(migrate(&mut conn).unwrap().is_empty());
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

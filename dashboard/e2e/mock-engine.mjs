@@ -1,0 +1,303 @@
+#!/usr/bin/env node
+// A small stand-in for `flashsale up`, implementing the engine's HTTP contract in
+// memory, for working on the dashboard without the Rust engine. Same command
+// line and environment as the real binary:
+//   FLASHSALE_BIND=127.0.0.1:8080 FLASHSALE_ADMIN_TOKEN=secret node e2e/mock-engine.mjs up
+// It is NOT the engine: the end-to-end test runs against the real binary.
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+
+if (process.argv[2] !== 'up') {
+  console.error('usage: mock-engine.mjs up');
+  process.exit(2);
+}
+
+const [host, portStr] = (process.env.FLASHSALE_BIND || '127.0.0.1:8080').split(':');
+const adminToken = process.env.FLASHSALE_ADMIN_TOKEN || crypto.randomBytes(12).toString('hex');
+const staticDir = process.env.FLASHSALE_DASHBOARD_DIR || null;
+const started = Date.now();
+
+const sales = new Map();
+const orders = []; // {sale_id, quantity}
+const queue = []; // in flight: {sale_id, quantity}
+const rejections = {};
+let attemptsWindow = [];
+let acceptedWindow = [];
+let requestsWindow = [];
+const latencies = [];
+const logs = [];
+let logId = 0;
+const clients = new Set();
+
+function log(kind, severity, message, sale_id) {
+  const e = { id: ++logId, at: new Date().toISOString(), kind, severity, message };
+  if (sale_id) e.sale_id = sale_id;
+  logs.push(e);
+  if (logs.length > 200) logs.shift();
+  for (const c of clients) c.write(`event: log\ndata: ${JSON.stringify(e)}\n\n`);
+}
+
+function err(res, status, code, message) {
+  json(res, status, { error: { code, message } });
+}
+function json(res, status, body) {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+function rate(win) {
+  const now = Date.now();
+  return win.filter((t) => now - t < 1000).length;
+}
+function prune() {
+  const now = Date.now();
+  attemptsWindow = attemptsWindow.filter((t) => now - t < 2000);
+  acceptedWindow = acceptedWindow.filter((t) => now - t < 2000);
+  requestsWindow = requestsWindow.filter((t) => now - t < 2000);
+  if (latencies.length > 2000) latencies.splice(0, latencies.length - 2000);
+}
+
+function stats() {
+  prune();
+  const list = [...sales.values()].map((s) => {
+    const persisted = orders.filter((o) => o.sale_id === s.id);
+    const inflight = queue.filter((o) => o.sale_id === s.id).reduce((a, o) => a + o.quantity, 0);
+    const units = persisted.reduce((a, o) => a + o.quantity, 0);
+    const difference = s.stock - (s.remaining + units + inflight);
+    return {
+      sale_id: s.id,
+      name: s.name,
+      status: s.status,
+      stock: s.stock,
+      remaining: s.remaining,
+      sold: s.stock - s.remaining,
+      units_persisted: units,
+      orders_persisted: persisted.length,
+      in_flight: inflight,
+      ledger: { ok: difference === 0, difference },
+    };
+  });
+  const sum = (k) => list.reduce((a, s) => a + s[k], 0);
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    generated_at: new Date().toISOString(),
+    mode: 'embedded',
+    uptime_seconds: (Date.now() - started) / 1000,
+    totals: {
+      stock: sum('stock'),
+      remaining: sum('remaining'),
+      sold: sum('sold'),
+      orders_persisted: sum('orders_persisted'),
+      units_persisted: sum('units_persisted'),
+      in_flight: sum('in_flight'),
+      queue_depth: queue.length,
+      requests_per_second: rate(requestsWindow),
+      purchase_attempts_per_second: rate(attemptsWindow),
+      accepted_per_second: rate(acceptedWindow),
+      p99_latency_ms: sorted.length ? sorted[Math.floor(sorted.length * 0.99)] : 0,
+      rejections: { ...rejections },
+    },
+    sales: list,
+  };
+}
+
+function publicSale(s) {
+  return { ...s, sold: s.stock - s.remaining };
+}
+
+function purchase(sale, user, quantity) {
+  attemptsWindow.push(Date.now());
+  const t0 = performance.now();
+  let code = null;
+  if (sale.status !== 'active') code = sale.status === 'sold_out' ? 'sold_out' : 'sale_not_active';
+  else if ((sale.buyers.get(user) || 0) + quantity > sale.per_user_limit) code = 'limit_exceeded';
+  else if (sale.remaining < quantity) code = 'sold_out';
+  if (code) {
+    rejections[code] = (rejections[code] || 0) + 1;
+    if (code === 'limit_exceeded' && rejections[code] % 25 === 1) log('limit_abuse', 'warning', `buyer ${user} over the per-user limit`, sale.id);
+  } else {
+    sale.remaining -= quantity;
+    sale.buyers.set(user, (sale.buyers.get(user) || 0) + quantity);
+    queue.push({ sale_id: sale.id, quantity });
+    acceptedWindow.push(Date.now());
+    if (sale.remaining === 0) {
+      sale.status = 'sold_out';
+      log('sold_out', 'critical', `“${sale.name}” sold out: ${sale.stock} units`, sale.id);
+    }
+  }
+  latencies.push(performance.now() - t0 + Math.random() * 4);
+}
+
+// order writer: persists the queue in batches
+setInterval(() => {
+  const batch = queue.splice(0, 40);
+  for (const o of batch) orders.push(o);
+}, 120);
+
+setInterval(() => {
+  const data = JSON.stringify(stats());
+  for (const c of clients) c.write(`event: stats\ndata: ${data}\n\n`);
+}, 1000);
+
+function readBody(req) {
+  return new Promise((resolve) => {
+    let b = '';
+    req.on('data', (c) => (b += c));
+    req.on('end', () => {
+      if (!b) return resolve({});
+      try {
+        resolve(JSON.parse(b));
+      } catch {
+        resolve(null);
+      }
+    });
+  });
+}
+
+function isInt(v) {
+  return Number.isInteger(v);
+}
+
+const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.woff2': 'font/woff2', '.woff': 'font/woff', '.svg': 'image/svg+xml', '.png': 'image/png' };
+
+const server = http.createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://x');
+  const p = url.pathname;
+  requestsWindow.push(Date.now());
+
+  if (p === '/api/health') {
+    return json(res, 200, {
+      status: 'ok',
+      mode: 'embedded',
+      components: {
+        sqlite: { status: 'ok', detail: 'orders.db, WAL, group commit' },
+        gateway: { status: 'ok', detail: `listening on ${host}:${server.address().port}` },
+        memory_stock: { status: 'ok', detail: `${sales.size} sales in memory` },
+        order: { status: 'ok', detail: `queue ${queue.length}` },
+        inventory: { status: 'ok', detail: 'atomic in-memory stock' },
+        product: { status: 'ok', detail: 'sales in sqlite' },
+      },
+    });
+  }
+  if (p === '/api/sales' && req.method === 'GET') return json(res, 200, [...sales.values()].map(publicSale));
+  let m = p.match(/^\/api\/sales\/([^/]+)$/);
+  if (m && req.method === 'GET') {
+    const s = sales.get(m[1]);
+    return s ? json(res, 200, publicSale(s)) : err(res, 404, 'sale_not_found', 'no such sale');
+  }
+
+  if (p.startsWith('/api/admin')) {
+    const auth = req.headers.authorization || '';
+    const tok = auth.startsWith('Bearer ') ? auth.slice(7) : url.searchParams.get('token');
+    if (tok !== adminToken) {
+      log('auth_failure', 'warning', `admin auth failure on ${p}`);
+      rejections.unauthorized = (rejections.unauthorized || 0) + 1;
+      return err(res, 401, 'unauthorized', 'missing or wrong admin token');
+    }
+    if (p === '/api/admin/stats') return json(res, 200, stats());
+    if (p === '/api/admin/events') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      for (const e of logs) res.write(`event: log\ndata: ${JSON.stringify(e)}\n\n`);
+      res.write(`event: stats\ndata: ${JSON.stringify(stats())}\n\n`);
+      clients.add(res);
+      req.on('close', () => clients.delete(res));
+      return;
+    }
+    if (req.method !== 'POST') return err(res, 405, 'method_not_allowed', 'use POST');
+    const body = await readBody(req);
+    if (body === null) return err(res, 400, 'invalid_request', 'body is not valid JSON');
+    if (p === '/api/admin/sales') {
+      for (const k of ['name', 'product']) {
+        if (typeof body[k] !== 'string' || body[k].length < 1 || body[k].length > 120) return err(res, 400, 'invalid_request', `${k} must be 1..=120 characters`);
+      }
+      if (!isInt(body.price_cents) || body.price_cents < 0) return err(res, 400, 'invalid_request', 'price_cents must be an integer >= 0');
+      if (!isInt(body.stock) || body.stock < 1 || body.stock > 10_000_000) return err(res, 400, 'invalid_request', 'stock must be 1..=10000000');
+      if (!isInt(body.per_user_limit) || body.per_user_limit < 1 || body.per_user_limit > 1000) return err(res, 400, 'invalid_request', 'per_user_limit must be 1..=1000');
+      const s = {
+        id: crypto.randomUUID(),
+        name: body.name,
+        product: body.product,
+        price_cents: body.price_cents,
+        stock: body.stock,
+        remaining: body.stock,
+        per_user_limit: body.per_user_limit,
+        starts_at: body.starts_at ?? null,
+        ends_at: body.ends_at ?? null,
+        status: 'scheduled',
+        created_at: new Date().toISOString(),
+      };
+      Object.defineProperty(s, 'buyers', { value: new Map(), enumerable: false });
+      sales.set(s.id, s);
+      log('admin_action', 'info', `sale “${s.name}” created with ${s.stock} units`, s.id);
+      return json(res, 201, publicSale(s));
+    }
+    if (p === '/api/admin/cache/flush') {
+      log('admin_action', 'warning', 'cache flushed and rebuilt');
+      return json(res, 200, { flushed: true, sales: sales.size });
+    }
+    m = p.match(/^\/api\/admin\/sales\/([^/]+)\/(start|pause|resume|end|stock|stampede)$/);
+    if (!m) return err(res, 404, 'not_found', 'no such route');
+    const s = sales.get(m[1]);
+    if (!s) return err(res, 404, 'sale_not_found', 'no such sale');
+    const action = m[2];
+    const from = s.status;
+    const allowed = { start: ['scheduled'], pause: ['active'], resume: ['paused'], end: ['scheduled', 'active', 'paused', 'sold_out'] };
+    if (allowed[action]) {
+      if (!allowed[action].includes(from)) return err(res, 409, 'invalid_transition', `cannot ${action} a sale that is ${from}`);
+      s.status = { start: 'active', pause: 'paused', resume: 'active', end: 'ended' }[action];
+      if (s.status === 'active' && s.remaining === 0) s.status = 'sold_out';
+      log('sale_state', 'info', `“${s.name}”: ${from} → ${s.status}`, s.id);
+      return json(res, 200, publicSale(s));
+    }
+    if (action === 'stock') {
+      if (!isInt(body.add) || body.add === 0) return err(res, 400, 'invalid_request', 'add must be a non-zero integer');
+      if (s.status === 'ended') return err(res, 409, 'invalid_transition', 'the sale has ended');
+      if (body.add < -s.remaining) return err(res, 400, 'invalid_request', `add must be >= -${s.remaining} (remaining)`);
+      s.stock += body.add;
+      s.remaining += body.add;
+      if (s.status === 'sold_out' && s.remaining > 0) s.status = 'active';
+      log('stock_changed', 'info', `“${s.name}”: stock ${body.add > 0 ? '+' : ''}${body.add} → ${s.stock}`, s.id);
+      return json(res, 200, publicSale(s));
+    }
+    if (action === 'stampede') {
+      const buyers = body.buyers;
+      const apb = body.attempts_per_buyer ?? 1;
+      const qty = body.quantity ?? 1;
+      if (!isInt(buyers) || buyers < 1 || buyers > 100000) return err(res, 400, 'invalid_request', 'buyers must be 1..=100000');
+      if (!isInt(apb) || apb < 1 || apb > 10) return err(res, 400, 'invalid_request', 'attempts_per_buyer must be 1..=10');
+      log('stampede', 'info', `stampede: ${buyers} buyers × ${apb} on “${s.name}”`, s.id);
+      let i = 0;
+      const total = buyers * apb;
+      const tick = setInterval(() => {
+        for (let k = 0; k < 25 && i < total; k++, i++) purchase(s, `buyer-${i % buyers}`, qty);
+        if (i >= total) {
+          clearInterval(tick);
+          log('stampede', 'info', `stampede over: ${total} attempts on “${s.name}”`, s.id);
+        }
+      }, 50);
+      return json(res, 202, { sale_id: s.id, buyers, attempts_per_buyer: apb });
+    }
+  }
+
+  if (p === '/metrics') {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    return res.end('# mock\n');
+  }
+  if (staticDir && req.method === 'GET' && !p.startsWith('/api/')) {
+    let file = path.join(staticDir, path.normalize(p).replace(/^(\.\.[/\\])+/, ''));
+    if (!file.startsWith(staticDir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(staticDir, 'index.html');
+    res.writeHead(200, { 'content-type': MIME[path.extname(file)] || 'application/octet-stream' });
+    return fs.createReadStream(file).pipe(res);
+  }
+  err(res, 404, 'not_found', 'no such route');
+});
+
+server.listen(Number(portStr || 8080), host, () => {
+  const port = server.address().port;
+  console.log(`FlashSale listening on http://${host}:${port}`);
+  console.log(`Dashboard: http://${host}:${port}/#admin_token=${adminToken}`);
+  log('system', 'info', 'mock engine started (embedded mode)');
+});
+
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(0));
