@@ -146,6 +146,16 @@ async function waitData(page, testId, attr, predicateSrc, timeout, label) {
   }
 }
 
+async function shoot(page, name, opts = {}) {
+  await page.mouse.move(0, 0);
+  await page.evaluate(() => {
+    window.scrollTo(0, 0);
+    if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
+  });
+  await page.waitForTimeout(150);
+  await page.screenshot({ path: path.join(SHOTS, name), ...opts });
+}
+
 async function cssVar(page, name) {
   return page.evaluate((n) => getComputedStyle(document.documentElement).getPropertyValue(n).trim(), name);
 }
@@ -211,7 +221,7 @@ async function main() {
     const stored = await page.evaluate(() => sessionStorage.getItem('flashsale.adminToken'));
     assert(stored === null, 'a refused token was kept in sessionStorage');
     assert((await page.$(byTestId('stat-remaining'))) === null, 'admin data shown without a valid token');
-    await page.screenshot({ path: path.join(SHOTS, 'signin-refused.png') });
+    await shoot(page, 'signin-refused.png');
     tolerateNetworkErrors = false;
   });
 
@@ -371,10 +381,9 @@ async function main() {
     assert(n >= 3, `chart has ${n} points`);
   });
 
-  await page.waitForTimeout(1200);
-  await page.mouse.move(0, 0);
-  await page.screenshot({ path: path.join(SHOTS, 'dashboard-dark.png') });
-  await page.screenshot({ path: path.join(SHOTS, 'dashboard-dark-full.png'), fullPage: true });
+  await page.waitForTimeout(2500);
+  await shoot(page, 'dashboard-dark.png');
+  await shoot(page, 'dashboard-dark-full.png', { fullPage: true });
 
   await step('the theme toggle switches the CSS variables, and the choice is remembered', async () => {
     const toggle = page.locator('button[aria-label*="theme" i]').first();
@@ -391,9 +400,8 @@ async function main() {
     assert(bgDark !== bgLight && textDark !== textLight, `--bg/--text did not change (${bgDark} → ${bgLight})`);
     const bodyBg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     log(`--bg ${bgDark} → ${bgLight}; body ${bodyBg}`);
-    await page.mouse.move(0, 0);
-    await page.screenshot({ path: path.join(SHOTS, 'dashboard-light.png') });
-    await page.screenshot({ path: path.join(SHOTS, 'dashboard-light-full.png'), fullPage: true });
+    await shoot(page, 'dashboard-light.png');
+    await shoot(page, 'dashboard-light-full.png', { fullPage: true });
     await page.reload();
     await page.waitForSelector(byTestId('sign-out'), { timeout: 15_000 });
     assert((await page.getAttribute('html', 'data-theme')) === 'light', 'theme not remembered after reload');
@@ -409,7 +417,7 @@ async function main() {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForTimeout(400);
     const { sw, cw } = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth }));
-    await page.screenshot({ path: path.join(SHOTS, 'narrow-light.png'), fullPage: false });
+    await shoot(page, 'narrow-light.png', { fullPage: true });
     assert(sw <= cw + 1, `page scrolls sideways at 390 px (${sw} > ${cw})`);
     await page.setViewportSize({ width: 1280, height: 800 });
   });
@@ -465,8 +473,7 @@ async function main() {
     assert(consoleErrors.length === 0, `console errors:\n${consoleErrors.slice(0, 10).join('\n')}`);
   });
 
-  await page.mouse.move(0, 0);
-  await page.screenshot({ path: path.join(SHOTS, 'dashboard-dark-final.png') });
+  await shoot(page, 'dashboard-dark-final.png');
   fs.copyFileSync(path.join(SHOTS, 'dashboard-dark.png'), path.join(DOCS, 'dashboard-dark.png'));
   fs.copyFileSync(path.join(SHOTS, 'dashboard-light.png'), path.join(DOCS, 'dashboard-light.png'));
   log(`screenshots in ${SHOTS}`);

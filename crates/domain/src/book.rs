@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 
 use crate::ids::{IdempotencyKey, OrderId, UserId};
@@ -176,7 +176,7 @@ impl SaleBook {
             quantity: req.quantity,
             idempotency_key: req.idempotency_key,
             remaining: self.remaining,
-            reserved_at: req.now,
+            reserved_at: req.now.trunc_subsecs(6),
         };
         if let Some(key) = &reservation.idempotency_key {
             self.replies

@@ -6,7 +6,7 @@
 //! themselves: [`Sale::effective_state`] applies them at a given instant, so
 //! every replica that evaluates the same sale at the same time agrees.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::SaleId;
@@ -261,6 +261,7 @@ impl SaleDraft {
     }
 
     /// The new sale, `scheduled` until started by hand or by `starts_at`.
+    /// Times keep microseconds, as every store does.
     pub fn into_sale(self, id: SaleId, now: DateTime<Utc>) -> Sale {
         Sale {
             id,
@@ -269,10 +270,10 @@ impl SaleDraft {
             price_cents: self.price_cents,
             stock: self.stock,
             per_user_limit: self.per_user_limit,
-            starts_at: self.starts_at,
-            ends_at: self.ends_at,
+            starts_at: self.starts_at.map(|t| t.trunc_subsecs(6)),
+            ends_at: self.ends_at.map(|t| t.trunc_subsecs(6)),
             state: SaleState::Scheduled,
-            created_at: now,
+            created_at: now.trunc_subsecs(6),
         }
     }
 }

@@ -5,13 +5,28 @@ import { fmtInt, fmtRate } from '../lib/format';
 const HEIGHT = 200;
 const PAD = { top: 10, right: 48, bottom: 20, left: 44 };
 
-/** Rounds a maximum up to 1, 2, 2.5 or 5 × 10^n. */
-export function niceMax(v: number): number {
-  if (!(v > 0)) return 1;
-  const exp = Math.floor(Math.log10(v));
+const TICKS = 4;
+const MIN_SPAN_MS = 60_000;
+
+/** A step of 1, 2 or 5 × 10^n such that `TICKS` steps cover `v` (at least 1 for whole counts). */
+export function niceStep(v: number, whole = false): number {
+  const raw = v > 0 ? v / TICKS : 0;
+  if (!(raw > 0)) return whole ? 1 : 0.25;
+  const exp = Math.floor(Math.log10(raw));
   const base = 10 ** exp;
-  for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * base) return m * base;
+  for (const m of [1, 2, 2.5, 5, 10]) {
+    if (whole && m === 2.5) continue;
+    const step = m * base;
+    if (raw <= step) return whole ? Math.max(1, step) : step;
+  }
   return 10 * base;
+}
+
+/** Time span shown: from the first sample, at least a minute, at most the history window. */
+export function chartSpan(points: { t: number }[]): number {
+  if (points.length < 2) return MIN_SPAN_MS;
+  const span = points[points.length - 1].t - points[0].t;
+  return Math.min(HISTORY_WINDOW_MS, Math.max(MIN_SPAN_MS, Math.ceil(span / 60_000) * 60_000));
 }
 
 function useWidth<T extends HTMLElement>(fallback: number) {
@@ -60,13 +75,16 @@ export function Chart({ points, saleId, stale }: Props) {
   const w = Math.max(260, width);
   const innerW = w - PAD.left - PAD.right;
   const innerH = HEIGHT - PAD.top - PAD.bottom;
+  const span = chartSpan(points);
   const end = points.length ? points[points.length - 1].t : 0;
-  const start = end - HISTORY_WINDOW_MS;
+  const start = end - span;
   const stockOf = (p: Point) => (saleId ? (p.bySale[saleId] ?? NaN) : p.remaining);
 
-  const rateMax = niceMax(points.reduce((m, p) => Math.max(m, p.attempts, p.accepted), 0));
-  const stockMax = niceMax(points.reduce((m, p) => (Number.isNaN(stockOf(p)) ? m : Math.max(m, stockOf(p))), 0));
-  const x = (t: number) => PAD.left + ((t - start) / HISTORY_WINDOW_MS) * innerW;
+  const rateStep = niceStep(points.reduce((m, p) => Math.max(m, p.attempts, p.accepted), 0));
+  const stockStep = niceStep(points.reduce((m, p) => (Number.isNaN(stockOf(p)) ? m : Math.max(m, stockOf(p))), 0), true);
+  const rateMax = rateStep * TICKS;
+  const stockMax = stockStep * TICKS;
+  const x = (t: number) => PAD.left + ((t - start) / span) * innerW;
   const yRate = (v: number) => PAD.top + innerH - (v / rateMax) * innerH;
   const yStock = (v: number) => (Number.isNaN(v) ? NaN : PAD.top + innerH - (v / stockMax) * innerH);
 
@@ -78,8 +96,11 @@ export function Chart({ points, saleId, stale }: Props) {
       ? `${path(attempts)}L${attempts[attempts.length - 1][0].toFixed(1)},${PAD.top + innerH}L${attempts[0][0].toFixed(1)},${PAD.top + innerH}Z`
       : '';
   const last = points[points.length - 1];
-  const ticks = [0, 0.25, 0.5, 0.75, 1];
-  const minutes = HISTORY_WINDOW_MS / 60000;
+  const ticks = Array.from({ length: TICKS + 1 }, (_, i) => i / TICKS);
+  // x labels: every 10 s up to a minute span, else every minute
+  const xStep = span <= MIN_SPAN_MS ? 10_000 : 60_000;
+  const xLabels = Math.round(span / xStep);
+  const minutes = Math.round(HISTORY_WINDOW_MS / 60000);
 
   return (
     <div className="chart-box">
@@ -101,7 +122,7 @@ export function Chart({ points, saleId, stale }: Props) {
           height={HEIGHT}
           viewBox={`0 0 ${w} ${HEIGHT}`}
           role="img"
-          aria-label={`Chart of the last ${minutes} minutes: purchase attempts per second, accepted per second and stock left`}
+          aria-label={`Chart of up to the last ${minutes} minutes: purchase attempts per second, accepted per second and stock left`}
           data-testid="chart"
           data-points={points.length}
         >
@@ -126,11 +147,12 @@ export function Chart({ points, saleId, stale }: Props) {
                 </g>
               );
             })}
-            {Array.from({ length: minutes + 1 }, (_, i) => {
-              const t = start + i * 60000;
-              const label = i === minutes ? 'now' : `-${minutes - i}m`;
+            {Array.from({ length: xLabels + 1 }, (_, i) => {
+              const t = start + i * xStep;
+              const ago = (xLabels - i) * xStep;
+              const label = i === xLabels ? 'now' : xStep < 60_000 ? `-${ago / 1000}s` : `-${ago / 60_000}m`;
               return (
-                <text key={i} x={x(t)} y={HEIGHT - 4} textAnchor={i === 0 ? 'start' : i === minutes ? 'end' : 'middle'}>
+                <text key={i} x={x(t)} y={HEIGHT - 4} textAnchor={i === 0 ? 'start' : i === xLabels ? 'end' : 'middle'}>
                   {label}
                 </text>
               );

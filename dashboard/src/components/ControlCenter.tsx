@@ -44,7 +44,7 @@ export function ControlCenter({ api, sale, onSaleChanged, onSaleCreated }: Props
   };
 
   return (
-    <section className="panel" aria-labelledby="control-title" data-testid="control-center">
+    <section className="panel order-2" aria-labelledby="control-title" data-testid="control-center">
       <div className="panel-head">
         <h2 id="control-title">
           <SlidersHorizontal size={16} aria-hidden /> Control center

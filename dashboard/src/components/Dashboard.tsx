@@ -217,10 +217,10 @@ export function Dashboard({ token, onSignOut, theme, onToggleTheme }: Props) {
             salesError={salesError}
           />
           <EventLog feed={feed} dispatch={dispatchFeed} sales={sales} />
+          <HealthPanel health={health} error={healthError} checkedAt={healthAt} />
         </div>
         <div className="col">
           <ControlCenter api={api} sale={currentSale} onSaleChanged={onSaleChanged} onSaleCreated={onSaleCreated} />
-          <HealthPanel health={health} error={healthError} checkedAt={healthAt} />
         </div>
       </main>
       <footer className="footer">FlashSale engine · operator console · data pushed live over SSE</footer>

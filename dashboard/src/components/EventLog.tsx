@@ -19,7 +19,7 @@ export function EventLog({ feed, dispatch, sales }: Props) {
   const hiddenCount = feed.items.length - shown.length;
 
   return (
-    <section className="panel" aria-labelledby="log-title" data-testid="event-log">
+    <section className="panel order-3" aria-labelledby="log-title" data-testid="event-log">
       <div className="panel-head">
         <h2 id="log-title">
           <ScrollText size={16} aria-hidden /> Security &amp; event log

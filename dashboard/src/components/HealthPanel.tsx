@@ -25,7 +25,7 @@ function badge(status: string) {
 export function HealthPanel({ health, error, checkedAt }: { health: Health | null; error: string | null; checkedAt: number }) {
   const rows = orderedComponents(health);
   return (
-    <section className="panel" aria-labelledby="health-title" data-testid="health">
+    <section className="panel order-4" aria-labelledby="health-title" data-testid="health">
       <div className="panel-head">
         <h2 id="health-title">
           <HeartPulse size={16} aria-hidden /> Service health

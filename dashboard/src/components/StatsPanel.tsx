@@ -33,7 +33,9 @@ function Tile({
   sub,
   className = '',
   testId,
+  wrapSub = false,
 }: {
+  wrapSub?: boolean;
   icon: ReactNode;
   label: string;
   children: ReactNode;
@@ -48,7 +50,7 @@ function Tile({
         {label}
       </div>
       {children}
-      {sub !== undefined && <div className="tile-sub">{sub}</div>}
+      {sub !== undefined && <div className={`tile-sub${wrapSub ? ' wrap' : ''}`}>{sub}</div>}
     </div>
   );
 }
@@ -76,7 +78,7 @@ export function StatsPanel({ stats, stale, sales, selectedId, onSelect, sale, sa
   const options = [...sales].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
 
   return (
-    <section className="panel" aria-labelledby="stats-title" data-stale={stale ? 'true' : 'false'}>
+    <section className="panel order-1" aria-labelledby="stats-title" data-stale={stale ? 'true' : 'false'}>
       <div className="panel-head">
         <h2 id="stats-title">
           <Activity size={16} aria-hidden /> Live stats
@@ -255,13 +257,14 @@ function LedgerTile({ f, total, scope }: { f: Figures | null; total: Figures | n
     );
   }
   const ok = f.ledgerOk;
-  const formula = `${fmtInt(f.stock)} = ${fmtInt(f.remaining)} left + ${fmtInt(f.unitsPersisted)} stored + ${fmtInt(f.inFlight)} in flight`;
+  const formula = `stock ${fmtInt(f.stock)} = ${fmtInt(f.remaining)} left + ${fmtInt(f.unitsPersisted)} stored + ${fmtInt(f.inFlight)} in flight`;
   return (
     <Tile
       icon={ok ? <CircleCheck size={14} aria-hidden /> : <CircleX size={14} aria-hidden />}
       label="Ledger"
       className={ok ? 'ledger-ok' : 'ledger-bad'}
       testId="tile-ledger"
+      wrapSub
       sub={
         <span title={`stock = remaining + persisted + in flight (${scope})`}>
           {ok ? formula : `stock ≠ left + stored + in flight`}

@@ -1,0 +1,3 @@
+//! Sale catalog adapters.
+
+pub mod sqlite;

@@ -1,0 +1,128 @@
+//! The embedded sale catalog: the `sales` table of the SQLite file, with a
+//! write-through copy in memory so that buyers listing sales during a
+//! stampede never touch the disk. In embedded mode this process is the
+//! only writer, so the copy cannot go stale.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use flashsale_domain::{Sale, SaleCatalog, SaleId, SaleState, StoreError};
+use rusqlite::{params, Connection, Row};
+use uuid::Uuid;
+
+/// Sales in SQLite. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteCatalog {
+    /// Held only for one short statement on a blocking thread, never across
+    /// an `.await`: a std mutex is enough.
+    conn: Arc<Mutex<Connection>>,
+    sales: Arc<RwLock<BTreeMap<SaleId, Sale>>>,
+}
+
+fn store_error(e: impl ToString) -> StoreError {
+    StoreError::new("sqlite", e)
+}
+
+fn bad(what: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text)
+}
+
+fn time(raw: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    raw.map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)).map_err(|_| bad("timestamp")))
+        .transpose()
+}
+
+fn text(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+fn sale_from(row: &Row<'_>) -> rusqlite::Result<Sale> {
+    Ok(Sale {
+        id: SaleId::from_uuid(Uuid::try_parse(&row.get::<_, String>(0)?).map_err(|_| bad("id"))?),
+        name: row.get(1)?,
+        product: row.get(2)?,
+        price_cents: row.get::<_, i64>(3)? as u64,
+        stock: row.get::<_, i64>(4)? as u64,
+        per_user_limit: row.get::<_, i64>(5)? as u32,
+        starts_at: time(row.get(6)?)?,
+        ends_at: time(row.get(7)?)?,
+        state: SaleState::parse(&row.get::<_, String>(8)?).ok_or_else(|| bad("state"))?,
+        created_at: time(row.get(9)?)?.ok_or_else(|| bad("created_at"))?,
+    })
+}
+
+impl SqliteCatalog {
+    /// Opens the (already migrated) database file and loads every sale.
+    pub fn open(path: &Path) -> Result<Self, flashsale_sqlite::DbError> {
+        let conn = flashsale_sqlite::open(path)?;
+        let sales = conn
+            .prepare(
+                "SELECT id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at
+                 FROM sales",
+            )?
+            .query_map([], sale_from)?
+            .map(|s| s.map(|s| (s.id, s)))
+            .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), sales: Arc::new(RwLock::new(sales)) })
+    }
+
+    async fn write(&self, sale: &Sale, sql: &'static str) -> Result<(), StoreError> {
+        let conn = self.conn.clone();
+        let row = sale.clone();
+        tokio::task::spawn_blocking(move || {
+            conn.lock().expect("catalog lock poisoned").execute(
+                sql,
+                params![
+                    row.id.to_string(),
+                    row.name,
+                    row.product,
+                    row.price_cents as i64,
+                    row.stock as i64,
+                    row.per_user_limit,
+                    text(row.starts_at),
+                    text(row.ends_at),
+                    row.state.as_str(),
+                    text(Some(row.created_at)),
+                ],
+            )
+        })
+        .await
+        .map_err(store_error)?
+        .map_err(store_error)?;
+        self.sales.write().expect("catalog cache lock poisoned").insert(sale.id, sale.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SaleCatalog for SqliteCatalog {
+    async fn insert(&self, sale: &Sale) -> Result<(), StoreError> {
+        self.write(
+            sale,
+            "INSERT INTO sales (id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .await
+    }
+
+    async fn update(&self, sale: &Sale) -> Result<(), StoreError> {
+        self.write(
+            sale,
+            "UPDATE sales SET name = ?2, product = ?3, price_cents = ?4, stock = ?5, per_user_limit = ?6,
+                starts_at = ?7, ends_at = ?8, state = ?9, created_at = ?10
+             WHERE id = ?1",
+        )
+        .await
+    }
+
+    async fn get(&self, id: SaleId) -> Result<Option<Sale>, StoreError> {
+        Ok(self.sales.read().expect("catalog cache lock poisoned").get(&id).cloned())
+    }
+
+    async fn list(&self) -> Result<Vec<Sale>, StoreError> {
+        Ok(self.sales.read().expect("catalog cache lock poisoned").values().cloned().collect())
+    }
+}

@@ -1,0 +1,241 @@
+//! Everything an operator does to a sale, and the schedule.
+//!
+//! The catalog is the source of truth for a sale's terms; the stock store
+//! holds a copy next to the live counters, because the purchase decision
+//! must see the state in the same atomic step as the stock. Operator changes
+//! are serialised by one lock (they are rare), applied to the stock store
+//! atomically with purchases, then written to the catalog; if that write
+//! fails the stock store is put back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flashsale_domain::{
+    Event, EventKind, EventSink, Sale, SaleCatalog, SaleDraft, SaleId, SaleState, SaleStatus, Severity,
+    StockChangeError, StockLevel, StockOpError, StockStore, StoreError, Transition, TransitionError,
+};
+use tokio::sync::Mutex;
+
+/// A sale with its live counters: what the API shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleView {
+    pub sale: Sale,
+    pub level: StockLevel,
+}
+
+impl SaleView {
+    pub fn remaining(&self) -> u64 {
+        self.level.remaining
+    }
+
+    pub fn sold(&self) -> u64 {
+        self.level.stock - self.level.remaining
+    }
+
+    pub fn status(&self) -> SaleStatus {
+        self.level.status()
+    }
+}
+
+/// Why an operator's request was refused. Nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProductError {
+    #[error("no such sale")]
+    NotFound,
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error(transparent)]
+    StockChange(#[from] StockChangeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<StockOpError> for ProductError {
+    fn from(e: StockOpError) -> Self {
+        match e {
+            StockOpError::SaleNotFound => Self::NotFound,
+            StockOpError::Transition(e) => Self::Transition(e),
+            StockOpError::Change(e) => Self::StockChange(e),
+            StockOpError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// Told whenever units of a sale may have come back, so that every local
+/// sold-out flag is cleared.
+pub type UnitsBack = Arc<dyn Fn(SaleId) + Send + Sync>;
+
+/// Rebuilds the stock store from the catalog and the order ledger (the
+/// admin "cache flush"). Adapter-specific: it must keep reservations that are
+/// answered but not yet stored, and it must not lose or double a unit while
+/// buyers keep buying.
+#[async_trait]
+pub trait CacheRebuild: Send + Sync + 'static {
+    /// Returns how many sales were rebuilt.
+    async fn rebuild(&self, sales: Vec<Sale>) -> Result<usize, StoreError>;
+}
+
+/// The product service.
+pub struct ProductService {
+    catalog: Arc<dyn SaleCatalog>,
+    stock: Arc<dyn StockStore>,
+    cache: Arc<dyn CacheRebuild>,
+    events: Arc<dyn EventSink>,
+    units_back: UnitsBack,
+    /// Serialises operator changes so catalog and stock store move together.
+    changes: Mutex<()>,
+}
+
+impl ProductService {
+    pub fn new(
+        catalog: Arc<dyn SaleCatalog>,
+        stock: Arc<dyn StockStore>,
+        cache: Arc<dyn CacheRebuild>,
+        events: Arc<dyn EventSink>,
+        units_back: UnitsBack,
+    ) -> Self {
+        Self { catalog, stock, cache, events, units_back, changes: Mutex::new(()) }
+    }
+
+    /// Loads every sale of the catalog into the stock store: start-up.
+    pub async fn warm(&self) -> Result<usize, StoreError> {
+        let sales = self.catalog.list().await?;
+        for sale in &sales {
+            self.stock.load(sale.terms()).await?;
+        }
+        Ok(sales.len())
+    }
+
+    async fn view(&self, sale: Sale) -> Result<SaleView, ProductError> {
+        let level = self.stock.level(sale.id).await?.ok_or(ProductError::NotFound)?;
+        Ok(SaleView { sale, level })
+    }
+
+    pub async fn get(&self, id: SaleId) -> Result<SaleView, ProductError> {
+        let sale = self.catalog.get(id).await?.ok_or(ProductError::NotFound)?;
+        self.view(sale).await
+    }
+
+    pub async fn list(&self) -> Result<Vec<SaleView>, ProductError> {
+        let mut views = Vec::new();
+        for sale in self.catalog.list().await? {
+            views.push(self.view(sale).await?);
+        }
+        Ok(views)
+    }
+
+    /// Creates a sale, `scheduled`.
+    pub async fn create(&self, draft: SaleDraft) -> Result<SaleView, ProductError> {
+        let _guard = self.changes.lock().await;
+        let sale = draft.into_sale(SaleId::generate(), Utc::now());
+        self.catalog.insert(&sale).await?;
+        self.stock.load(sale.terms()).await?;
+        self.emit(EventKind::AdminAction, Severity::Info, format!("Sale \"{}\" created with {} units.", sale.name, sale.stock), sale.id);
+        self.view(sale).await
+    }
+
+    /// Starts, pauses, resumes or ends a sale. Once a pause or an end is
+    /// answered, no further unit of the sale is sold.
+    pub async fn transition(&self, id: SaleId, t: Transition) -> Result<SaleView, ProductError> {
+        let _guard = self.changes.lock().await;
+        let mut sale = self.catalog.get(id).await?.ok_or(ProductError::NotFound)?;
+        let before = sale.clone();
+        sale.state = self.stock.transition(id, t, Utc::now()).await?;
+        if let Err(e) = self.catalog.update(&sale).await {
+            self.stock.load(before.terms()).await?;
+            return Err(e.into());
+        }
+        (self.units_back)(id);
+        self.emit(EventKind::SaleState, Severity::Info, format!("Sale \"{}\" is now {}.", sale.name, sale.state.as_str()), id);
+        self.view(sale).await
+    }
+
+    /// Adds (`delta > 0`) or withdraws (`delta < 0`) units, on every replica
+    /// at once since the stock store is shared.
+    pub async fn adjust_stock(&self, id: SaleId, delta: i64) -> Result<SaleView, ProductError> {
+        let _guard = self.changes.lock().await;
+        let mut sale = self.catalog.get(id).await?.ok_or(ProductError::NotFound)?;
+        let level = self.stock.adjust(id, delta, Utc::now()).await?;
+        sale.stock = level.stock;
+        if let Err(e) = self.catalog.update(&sale).await {
+            self.stock.adjust(id, -delta, Utc::now()).await?;
+            return Err(e.into());
+        }
+        if delta > 0 {
+            (self.units_back)(id);
+        }
+        let verb = if delta > 0 { "added to" } else { "withdrawn from" };
+        self.emit(
+            EventKind::StockChanged,
+            Severity::Info,
+            format!("{} units {verb} \"{}\"; stock is now {}.", delta.unsigned_abs(), sale.name, sale.stock),
+            id,
+        );
+        Ok(SaleView { sale, level })
+    }
+
+    /// Rebuilds the stock store from the catalog and the order ledger.
+    pub async fn flush_cache(&self) -> Result<usize, ProductError> {
+        let _guard = self.changes.lock().await;
+        let sales = self.catalog.list().await?;
+        let ids: Vec<SaleId> = sales.iter().map(|s| s.id).collect();
+        let rebuilt = self.cache.rebuild(sales).await?;
+        for id in ids {
+            (self.units_back)(id);
+        }
+        self.events.emit(Event::new(
+            EventKind::AdminAction,
+            Severity::Warning,
+            format!("Cache flushed: {rebuilt} sales rebuilt from the order ledger."),
+        ));
+        Ok(rebuilt)
+    }
+
+    /// Applies `starts_at` and `ends_at` to the stored state of every sale
+    /// whose schedule has moved it; returns the sales changed.
+    pub async fn apply_schedule(&self, now: DateTime<Utc>) -> Result<Vec<SaleId>, ProductError> {
+        let _guard = self.changes.lock().await;
+        let mut changed = Vec::new();
+        for mut sale in self.catalog.list().await? {
+            let effective = sale.terms().effective_state(now);
+            if effective == sale.state {
+                continue;
+            }
+            sale.state = effective;
+            self.catalog.update(&sale).await?;
+            self.stock.load(sale.terms()).await?;
+            let why = if effective == SaleState::Ended { "its end time passed" } else { "its start time came" };
+            self.emit(
+                EventKind::SaleState,
+                Severity::Info,
+                format!("Sale \"{}\" is now {} ({why}).", sale.name, effective.as_str()),
+                sale.id,
+            );
+            changed.push(sale.id);
+        }
+        Ok(changed)
+    }
+
+    /// Runs [`Self::apply_schedule`] every `period` until `stop` resolves.
+    pub async fn run_schedule(self: Arc<Self>, period: Duration, stop: impl std::future::Future<Output = ()>) {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tick.tick() => {
+                    if let Err(error) = self.apply_schedule(Utc::now()).await {
+                        tracing::warn!(message = "Failed to apply the sale schedule.", %error);
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit(&self, kind: EventKind, severity: Severity, message: String, sale: SaleId) {
+        self.events.emit(Event::new(kind, severity, message).for_sale(sale));
+    }
+}
