@@ -1,0 +1,198 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import {
+  emptySaleForm,
+  parseIntStrict,
+  parsePriceCents,
+  validateSale,
+  validateStampede,
+  validateStock,
+  type SaleFormValues,
+} from '../src/lib/validation';
+import { ApiError } from '../src/lib/api';
+import { CreateSaleForm } from '../src/components/CreateSaleForm';
+import { StockForm } from '../src/components/StockForm';
+import { StampedeForm } from '../src/components/StampedeForm';
+import type { Sale } from '../src/lib/types';
+
+afterEach(cleanup);
+
+const good: SaleFormValues = { ...emptySaleForm, name: 'Drop', product: 'Shoe', price: '19.99', stock: '100', perUserLimit: '2' };
+
+const sale = (over: Partial<Sale> = {}): Sale => ({
+  id: '6f1c1d7e-0000-4000-8000-000000000001',
+  name: 'Drop',
+  product: 'Shoe',
+  price_cents: 1999,
+  stock: 100,
+  remaining: 30,
+  sold: 70,
+  per_user_limit: 2,
+  starts_at: null,
+  ends_at: null,
+  status: 'active',
+  created_at: '2025-01-01T00:00:00Z',
+  ...over,
+});
+
+describe('validation helpers', () => {
+  it('parses whole numbers strictly', () => {
+    expect(parseIntStrict('42')).toBe(42);
+    expect(parseIntStrict(' 1_000 ')).toBe(1000);
+    expect(parseIntStrict('-3')).toBe(-3);
+    expect(parseIntStrict('1.5')).toBeNull();
+    expect(parseIntStrict('1e3')).toBeNull();
+    expect(parseIntStrict('')).toBeNull();
+    expect(parseIntStrict('99999999999999999999')).toBeNull();
+  });
+  it('parses prices into cents', () => {
+    expect(parsePriceCents('19.99')).toBe(1999);
+    expect(parsePriceCents('0')).toBe(0);
+    expect(parsePriceCents('5.5')).toBe(550);
+    expect(parsePriceCents('1.999')).toBeNull();
+    expect(parsePriceCents('-1')).toBeNull();
+    expect(parsePriceCents('abc')).toBeNull();
+  });
+});
+
+describe('validateSale', () => {
+  it('builds the request body the API expects', () => {
+    const { errors, body } = validateSale({ ...good, name: '  Drop  ' });
+    expect(errors).toEqual({});
+    expect(body).toEqual({ name: 'Drop', product: 'Shoe', price_cents: 1999, stock: 100, per_user_limit: 2 });
+  });
+  it('names every bad field', () => {
+    const { errors, body } = validateSale({ ...emptySaleForm, perUserLimit: '0' });
+    expect(body).toBeUndefined();
+    expect(Object.keys(errors).sort()).toEqual(['name', 'perUserLimit', 'price', 'product', 'stock']);
+  });
+  it('enforces the engine limits', () => {
+    expect(validateSale({ ...good, name: 'x'.repeat(121) }).errors.name).toMatch(/120/);
+    expect(validateSale({ ...good, product: 'x'.repeat(121) }).errors.product).toMatch(/120/);
+    expect(validateSale({ ...good, stock: '0' }).errors.stock).toMatch(/between 1 and 10,000,000/);
+    expect(validateSale({ ...good, stock: '10000001' }).errors.stock).toBeDefined();
+    expect(validateSale({ ...good, stock: '10000000' }).errors.stock).toBeUndefined();
+    expect(validateSale({ ...good, stock: '2.5' }).errors.stock).toMatch(/whole number/);
+    expect(validateSale({ ...good, perUserLimit: '1001' }).errors.perUserLimit).toMatch(/1,000/);
+    expect(validateSale({ ...good, price: '-1' }).errors.price).toBeDefined();
+    expect(validateSale({ ...good, name: 'x'.repeat(120) }).errors.name).toBeUndefined();
+  });
+  it('checks the window and sends RFC 3339 times', () => {
+    const bad = validateSale({ ...good, startsAt: '2030-01-02T10:00', endsAt: '2030-01-02T09:00' });
+    expect(bad.errors.endsAt).toMatch(/after the start/);
+    const ok = validateSale({ ...good, startsAt: '2030-01-02T10:00', endsAt: '2030-01-02T11:00' });
+    expect(ok.body?.starts_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    expect(new Date(ok.body!.ends_at!).getTime() - new Date(ok.body!.starts_at!).getTime()).toBe(3_600_000);
+  });
+});
+
+describe('validateStock and validateStampede', () => {
+  it('adds or withdraws, never more than is left', () => {
+    expect(validateStock('10', 1, 5).add).toBe(10);
+    expect(validateStock('5', -1, 5).add).toBe(-5);
+    expect(validateStock('6', -1, 5).errors.amount).toMatch(/more than the 5 units left/);
+    expect(validateStock('0', 1, 5).errors.amount).toBeDefined();
+    expect(validateStock('', 1, 5).errors.amount).toMatch(/required/);
+  });
+  it('bounds the stampede', () => {
+    expect(validateStampede({ buyers: '500', attempts: '2', quantity: '1' }).body).toEqual({ buyers: 500, attempts_per_buyer: 2, quantity: 1 });
+    expect(validateStampede({ buyers: '100001', attempts: '1', quantity: '1' }).errors.buyers).toBeDefined();
+    expect(validateStampede({ buyers: '10', attempts: '11', quantity: '1' }).errors.attempts).toBeDefined();
+    expect(validateStampede({ buyers: '10', attempts: '', quantity: '' }).body).toEqual({ buyers: 10, attempts_per_buyer: 1, quantity: 1 });
+  });
+});
+
+const type = (label: RegExp | string, value: string) => fireEvent.change(screen.getByLabelText(label), { target: { value } });
+
+describe('<CreateSaleForm>', () => {
+  it('shows the errors next to the fields, marks them invalid, focuses the first, sends nothing', () => {
+    const create = vi.fn();
+    render(<CreateSaleForm create={create} onCreated={() => {}} />);
+    type('Stock', '0');
+    fireEvent.click(screen.getByTestId('create-sale'));
+    expect(create).not.toHaveBeenCalled();
+    const name = screen.getByLabelText('Name');
+    expect(name.getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByTestId('sale-name-error').textContent).toMatch(/required/);
+    expect(name.getAttribute('aria-describedby')).toContain('sale-name-error');
+    expect(screen.getByTestId('sale-stock-error').textContent).toMatch(/between 1 and/);
+    expect(document.activeElement).toBe(name);
+    // errors update as the operator types once the form was submitted
+    type('Name', 'Drop');
+    expect(screen.queryByTestId('sale-name-error')).toBeNull();
+  });
+
+  it('sends the body, reports success and resets', async () => {
+    const created = sale({ status: 'scheduled', remaining: 100, sold: 0 });
+    const create = vi.fn().mockResolvedValue(created);
+    const onCreated = vi.fn();
+    render(<CreateSaleForm create={create} onCreated={onCreated} />);
+    type('Name', 'Drop');
+    type('Product', 'Shoe');
+    type('Price', '19.99');
+    type('Stock', '100');
+    type('Per-user limit', '2');
+    fireEvent.click(screen.getByTestId('create-sale'));
+    expect(create).toHaveBeenCalledWith({ name: 'Drop', product: 'Shoe', price_cents: 1999, stock: 100, per_user_limit: 2 });
+    await waitFor(() => expect(screen.getByTestId('create-result').dataset.kind).toBe('ok'));
+    expect(screen.getByTestId('create-result').textContent).toMatch(/Drop.*created/);
+    expect(onCreated).toHaveBeenCalledWith(created);
+    expect((screen.getByLabelText('Name') as HTMLInputElement).value).toBe('');
+  });
+
+  it("shows the API's error message and code", async () => {
+    const create = vi.fn().mockRejectedValue(new ApiError(400, 'invalid_request', 'stock must be at most 10000000'));
+    render(<CreateSaleForm create={create} onCreated={() => {}} />);
+    type('Name', 'Drop');
+    type('Product', 'Shoe');
+    type('Price', '1');
+    type('Stock', '5');
+    fireEvent.click(screen.getByTestId('create-sale'));
+    await waitFor(() => expect(screen.getByTestId('create-result').dataset.kind).toBe('error'));
+    expect(screen.getByRole('alert').textContent).toMatch(/stock must be at most 10000000.*invalid_request/);
+    expect((screen.getByLabelText('Name') as HTMLInputElement).value).toBe('Drop');
+  });
+});
+
+describe('<StockForm>', () => {
+  it('refuses to withdraw more than is left, without calling the API', () => {
+    const change = vi.fn();
+    render(<StockForm sale={sale()} change={change} onChanged={() => {}} />);
+    type('Units', '31');
+    fireEvent.click(screen.getByTestId('stock-withdraw'));
+    expect(change).not.toHaveBeenCalled();
+    expect(screen.getByTestId('stock-amount-error').textContent).toMatch(/30 units left/);
+  });
+  it('withdraws with a negative add and shows the result', async () => {
+    const change = vi.fn().mockResolvedValue(sale({ stock: 90, remaining: 20 }));
+    render(<StockForm sale={sale()} change={change} onChanged={() => {}} />);
+    type('Units', '10');
+    fireEvent.click(screen.getByTestId('stock-withdraw'));
+    expect(change).toHaveBeenCalledWith(sale().id, -10);
+    await waitFor(() => expect(screen.getByTestId('stock-result').textContent).toMatch(/Withdrew 10 units: stock 90, 20 left/));
+  });
+  it('is disabled for an ended sale', () => {
+    render(<StockForm sale={sale({ status: 'ended' })} change={vi.fn()} onChanged={() => {}} />);
+    expect((screen.getByTestId('stock-add') as HTMLButtonElement).disabled).toBe(true);
+  });
+});
+
+describe('<StampedeForm>', () => {
+  it('validates, then launches with the body the API expects', async () => {
+    const launch = vi.fn().mockResolvedValue({ sale_id: sale().id, buyers: 300, attempts_per_buyer: 2 });
+    render(<StampedeForm sale={sale()} launch={launch} />);
+    type('Buyers', '0');
+    fireEvent.click(screen.getByTestId('stampede-launch'));
+    expect(launch).not.toHaveBeenCalled();
+    expect(screen.getByTestId('stampede-buyers-error')).toBeTruthy();
+    type('Buyers', '300');
+    type('Tries each', '2');
+    fireEvent.click(screen.getByTestId('stampede-launch'));
+    expect(launch).toHaveBeenCalledWith(sale().id, { buyers: 300, attempts_per_buyer: 2, quantity: 1 });
+    await waitFor(() => expect(screen.getByTestId('stampede-result').textContent).toMatch(/300 buyers × 2 attempts/));
+  });
+  it('is disabled without a sale', () => {
+    render(<StampedeForm sale={null} launch={vi.fn()} />);
+    expect((screen.getByTestId('stampede-launch') as HTMLButtonElement).disabled).toBe(true);
+  });
+});
