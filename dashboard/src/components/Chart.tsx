@@ -100,6 +100,7 @@ export function Chart({ points, saleId, stale }: Props) {
   // x labels: every 10 s up to a minute span, else every minute
   const xStep = span <= MIN_SPAN_MS ? 10_000 : 60_000;
   const xLabels = Math.round(span / xStep);
+  const every = Math.max(1, Math.ceil(xLabels / Math.max(1, Math.floor(innerW / 56))));
   const minutes = Math.round(HISTORY_WINDOW_MS / 60000);
 
   return (
@@ -148,6 +149,7 @@ export function Chart({ points, saleId, stale }: Props) {
               );
             })}
             {Array.from({ length: xLabels + 1 }, (_, i) => {
+              if ((xLabels - i) % every !== 0) return null;
               const t = start + i * xStep;
               const ago = (xLabels - i) * xStep;
               const label = i === xLabels ? 'now' : xStep < 60_000 ? `-${ago / 1000}s` : `-${ago / 60_000}m`;

@@ -9,7 +9,7 @@ export function ConnectionBadge({ stream, stale, staleFor }: { stream: StreamSta
     text = 'Connecting';
   } else if (stale) {
     cls = 'crit';
-    text = staleFor === null ? 'No data' : `Stale · ${staleFor}s`;
+    text = 'Stale';
   } else if (stream === 'reconnecting') {
     cls = 'warn';
     text = 'Reconnecting';
@@ -18,13 +18,13 @@ export function ConnectionBadge({ stream, stale, staleFor }: { stream: StreamSta
     <span
       className={`badge ${cls}`}
       role="status"
-      aria-live="polite"
       data-testid="connection"
       data-stale={stale ? 'true' : 'false'}
       title={stale ? 'No stats received for more than 4 seconds' : 'Stats stream connected'}
     >
       {cls === 'ok' ? <span className="dot pulse" aria-hidden /> : stale ? <WifiOff size={13} aria-hidden /> : <Radio size={13} aria-hidden />}
       {text}
+      {stale && staleFor !== null && <span aria-hidden> · {staleFor}s</span>}
       {stale && stream === 'reconnecting' ? ' · reconnecting' : ''}
     </span>
   );

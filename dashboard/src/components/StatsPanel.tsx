@@ -160,11 +160,11 @@ export function StatsPanel({ stats, stale, sales, selectedId, onSelect, sale, sa
         </Tile>
         <Tile
           icon={<Database size={14} aria-hidden />}
-          label="Orders stored"
+          label="Orders confirmed"
           testId="tile-orders"
           sub={
             <>
-              <b>{fmtInt(main?.unitsPersisted)}</b> units · all <b>{fmtInt(total?.ordersPersisted)}</b>
+              in store · <b>{fmtInt(main?.unitsPersisted)}</b> units · all <b>{fmtInt(total?.ordersPersisted)}</b>
             </>
           }
         >
