@@ -129,10 +129,30 @@ function purchase(sale, user, quantity) {
   latencies.push(performance.now() - t0 + Math.random() * 4);
 }
 
+// durable enough for a restart test: sales and orders in FLASHSALE_DATA_DIR/mock-engine.json
+const dataDir = process.env.FLASHSALE_DATA_DIR || './data';
+const stateFile = path.join(dataDir, 'mock-engine.json');
+function save() {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const data = { sales: [...sales.values()].map((s) => ({ ...s, buyers: [...s.buyers] })), orders: orders.concat(queue) };
+  fs.writeFileSync(stateFile + '.tmp', JSON.stringify(data));
+  fs.renameSync(stateFile + '.tmp', stateFile);
+}
+if (fs.existsSync(stateFile)) {
+  const data = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  for (const raw of data.sales) {
+    const { buyers, ...s } = raw;
+    Object.defineProperty(s, 'buyers', { value: new Map(buyers), enumerable: false });
+    sales.set(s.id, s);
+  }
+  orders.push(...data.orders);
+}
+
 // order writer: persists the queue in batches
 setInterval(() => {
   const batch = queue.splice(0, 40);
   for (const o of batch) orders.push(o);
+  save();
 }, 120);
 
 setInterval(() => {
@@ -300,4 +320,8 @@ server.listen(Number(portStr || 8080), host, () => {
   log('system', 'info', 'mock engine started (embedded mode)');
 });
 
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(0));
+for (const sig of ['SIGINT', 'SIGTERM'])
+  process.on(sig, () => {
+    save();
+    process.exit(0);
+  });
