@@ -111,6 +111,7 @@ describe('chart scales', () => {
     expect(niceStep(45, true)).toBe(20);
     expect(niceStep(3, true)).toBe(1);
     expect(niceStep(0, true)).toBe(1);
+    expect(niceStep(0)).toBe(1);
     expect(niceStep(200)).toBe(50);
     expect(niceStep(0.5)).toBe(0.2);
   });

@@ -11,7 +11,7 @@ const MIN_SPAN_MS = 60_000;
 /** A step of 1, 2 or 5 × 10^n such that `TICKS` steps cover `v` (at least 1 for whole counts). */
 export function niceStep(v: number, whole = false): number {
   const raw = v > 0 ? v / TICKS : 0;
-  if (!(raw > 0)) return whole ? 1 : 0.25;
+  if (!(raw > 0)) return 1;
   const exp = Math.floor(Math.log10(raw));
   const base = 10 ** exp;
   for (const m of [1, 2, 2.5, 5, 10]) {
@@ -20,6 +20,12 @@ export function niceStep(v: number, whole = false): number {
     if (raw <= step) return whole ? Math.max(1, step) : step;
   }
   return 10 * base;
+}
+
+function fmtTick(v: number, step: number): string {
+  if (step >= 1) return fmtInt(v);
+  const decimals = Number.isInteger(Math.round(step * 1000) / 100) ? 1 : 2;
+  return v.toFixed(decimals);
 }
 
 /** Time span shown: from the first sample, at least a minute, at most the history window. */
@@ -140,7 +146,7 @@ export function Chart({ points, saleId, stale }: Props) {
                 <g key={f}>
                   <line className="gridline" x1={PAD.left} x2={PAD.left + innerW} y1={y} y2={y} />
                   <text x={PAD.left - 6} y={y + 3} textAnchor="end">
-                    {fmtRate(rateMax * f)}
+                    {fmtTick(rateMax * f, rateStep)}
                   </text>
                   <text x={PAD.left + innerW + 6} y={y + 3} textAnchor="start" style={{ fill: 'var(--chart-stock)' }}>
                     {fmtInt(stockMax * f)}

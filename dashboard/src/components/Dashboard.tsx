@@ -129,6 +129,10 @@ export function Dashboard({ token, onSignOut, theme, onToggleTheme }: Props) {
     }
   }, [api, refused]);
   const stream = useEventStream(token, { onStats, onLogs, onFailure });
+  // after a reconnect, catch up with the sales list at once
+  useEffect(() => {
+    if (stream === 'live') refreshSales();
+  }, [stream, refreshSales]);
 
   // ---- selection
   const saleIds = useMemo(() => {
