@@ -219,6 +219,7 @@ export function Dashboard({ token, onSignOut, theme, onToggleTheme }: Props) {
             onSelect={setSelectedId}
             sale={currentSale}
             salesError={salesError}
+            now={now}
           />
           <EventLog feed={feed} dispatch={dispatchFeed} sales={sales} />
           <HealthPanel health={health} error={healthError} checkedAt={healthAt} />

@@ -10,6 +10,7 @@ import {
   Layers,
   Package,
   ShoppingCart,
+  WifiOff,
 } from 'lucide-react';
 import { findSale, saleFigures, sortedRejections, totalFigures, type Figures, type StatsState } from '../lib/stats';
 import type { Sale } from '../lib/types';
@@ -24,6 +25,7 @@ interface Props {
   onSelect: (id: string) => void;
   sale: Sale | null;
   salesError: string | null;
+  now: number;
 }
 
 function Tile({
@@ -64,7 +66,7 @@ export function StatusBadge({ status }: { status: string }) {
   );
 }
 
-export function StatsPanel({ stats, stale, sales, selectedId, onSelect, sale, salesError }: Props) {
+export function StatsPanel({ stats, stale, sales, selectedId, onSelect, sale, salesError, now }: Props) {
   const latest = stats.latest;
   const live = findSale(latest, selectedId);
   const total: Figures | null = latest ? totalFigures(latest) : null;
@@ -122,6 +124,14 @@ export function StatsPanel({ stats, stale, sales, selectedId, onSelect, sale, sa
               Window <b>{fmtDateTime(sale.starts_at)}</b> → <b>{fmtDateTime(sale.ends_at)}</b>
             </span>
           )}
+        </div>
+      )}
+      {stale && (
+        <div className="stale-banner" role="status" data-testid="stale-banner">
+          <WifiOff size={15} aria-hidden />
+          {stats.receivedAt
+            ? `No stats for ${Math.round((now - stats.receivedAt) / 1000)} s: the figures below may be out of date. Reconnecting…`
+            : 'Waiting for the first stats from the engine…'}
         </div>
       )}
       {salesError && <div className="result error">Sales list: {salesError}</div>}
