@@ -1,0 +1,72 @@
+//! Who is calling: buyers by JWT, operators by the admin token.
+
+pub mod jwt;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use flashsale_domain::UserId;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A verified buyer, from `Authorization: Bearer <JWT>`.
+#[derive(Debug, Clone)]
+pub struct Buyer(pub UserId);
+
+/// A caller who presented the admin token.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Compares secrets in constant time: the digests have equal length, so
+/// neither the length nor the content of the expected token leaks.
+pub fn same_secret(presented: &str, expected: &str) -> bool {
+    Sha256::digest(presented.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into()
+}
+
+impl FromRequestParts<AppState> for Buyer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized("a buyer token (Authorization: Bearer <JWT>) is required"))?;
+        let now = chrono::Utc::now().timestamp();
+        jwt::verify(state.config().jwt_secret.as_bytes(), token, now)
+            .map(Buyer)
+            .map_err(|_| ApiError::Unauthorized("the buyer token is invalid or expired"))
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // EventSource cannot set headers, so the SSE stream may carry the token in the query.
+        let from_query = || {
+            parts.uri.query().and_then(|q| {
+                q.split('&').find_map(|kv| kv.strip_prefix("token=")).filter(|_| parts.uri.path().ends_with("/events"))
+            })
+        };
+        let presented = bearer(parts).or_else(from_query).unwrap_or("");
+        if !presented.is_empty() && same_secret(presented, &state.config().admin_token) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::Unauthorized("the admin token is missing or wrong"))
+        }
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for Admin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        Ok(<Admin as FromRequestParts<AppState>>::from_request_parts(parts, state).await.ok())
+    }
+}

@@ -1,0 +1,259 @@
+//! The JSON shapes of the HTTP contract. Kept apart from the domain types so
+//! that the wire format is written down in one place and documented in the
+//! OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequest, Request};
+use chrono::{DateTime, SecondsFormat, Utc};
+use flashsale_domain::{Order, OrderStatus, SaleStatus};
+use flashsale_product::SaleView;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::health::ComponentHealth;
+use crate::state::Mode;
+
+/// A JSON body whose every rejection (bad syntax, wrong types, missing
+/// fields, unknown fields, wrong content type, too large) is a 400
+/// `invalid_request` in the contract's error body.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::Json::<T>::from_request(req, state)
+            .await
+            .map(|axum::Json(value)| Self(value))
+            .map_err(|rejection| ApiError::InvalidRequest(rejection.body_text()))
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A sale session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SaleDto {
+    #[schema(format = "uuid")]
+    pub id: String,
+    pub name: String,
+    pub product: String,
+    pub price_cents: u64,
+    /// Units put on sale in all.
+    pub stock: u64,
+    /// Units not yet sold.
+    pub remaining: u64,
+    pub sold: u64,
+    pub per_user_limit: u32,
+    #[schema(format = "date-time")]
+    pub starts_at: Option<String>,
+    #[schema(format = "date-time")]
+    pub ends_at: Option<String>,
+    /// `scheduled`, `active`, `paused`, `ended` or `sold_out`.
+    #[schema(value_type = String)]
+    pub status: SaleStatus,
+    #[schema(format = "date-time")]
+    pub created_at: String,
+}
+
+impl From<&SaleView> for SaleDto {
+    fn from(v: &SaleView) -> Self {
+        Self {
+            id: v.sale.id.to_string(),
+            name: v.sale.name.clone(),
+            product: v.sale.product.clone(),
+            price_cents: v.sale.price_cents,
+            stock: v.level.stock,
+            remaining: v.remaining(),
+            sold: v.sold(),
+            per_user_limit: v.sale.per_user_limit,
+            starts_at: v.sale.starts_at.map(rfc3339),
+            ends_at: v.sale.ends_at.map(rfc3339),
+            status: v.status(),
+            created_at: rfc3339(v.sale.created_at),
+        }
+    }
+}
+
+/// `POST /api/sales/{id}/purchase`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseRequest {
+    /// Units to buy: 1 up to the sale's per-user limit.
+    pub quantity: i64,
+}
+
+/// The 202 answer: the units are the buyer's.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PurchaseAccepted {
+    #[schema(format = "uuid")]
+    pub order_id: String,
+    /// Always `pending`: poll `GET /api/orders/{order_id}` for `confirmed`.
+    pub status: &'static str,
+    /// Units left in the sale right after this purchase.
+    pub remaining: u64,
+}
+
+/// An order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderDto {
+    #[schema(format = "uuid")]
+    pub order_id: String,
+    #[schema(format = "uuid")]
+    pub sale_id: String,
+    pub user_id: String,
+    pub quantity: u32,
+    /// `pending` (reserved) or `confirmed` (in the order store).
+    #[schema(value_type = String)]
+    pub status: OrderStatus,
+    #[schema(format = "date-time")]
+    pub created_at: String,
+}
+
+impl From<Order> for OrderDto {
+    fn from(o: Order) -> Self {
+        Self {
+            order_id: o.order_id.to_string(),
+            sale_id: o.sale_id.to_string(),
+            user_id: o.user_id.to_string(),
+            quantity: o.quantity.get(),
+            status: o.status,
+            created_at: rfc3339(o.created_at),
+        }
+    }
+}
+
+/// `POST /api/admin/sales`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSaleRequest {
+    /// 1 to 120 characters.
+    pub name: String,
+    /// 1 to 120 characters.
+    pub product: String,
+    pub price_cents: i64,
+    /// 1 to 10,000,000.
+    pub stock: i64,
+    /// 1 to 1,000.
+    pub per_user_limit: i64,
+    /// RFC 3339; the sale starts by itself at this time.
+    #[schema(value_type = Option<String>, format = "date-time")]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// RFC 3339; the sale ends by itself at this time.
+    #[schema(value_type = Option<String>, format = "date-time")]
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /api/admin/sales/{id}/stock`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockChangeRequest {
+    /// Units to add; negative withdraws, down to minus the remaining units.
+    pub add: i64,
+}
+
+/// `POST /api/admin/sales/{id}/stampede`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StampedeRequest {
+    /// Simulated buyers: 1 to 100,000.
+    pub buyers: i64,
+    /// 1 to 10; default 1.
+    pub attempts_per_buyer: Option<i64>,
+    /// Units per attempt; default 1.
+    pub quantity: Option<i64>,
+}
+
+/// The 202 answer of a stampede launch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StampedeStarted {
+    pub sale_id: String,
+    pub buyers: u32,
+    pub attempts_per_buyer: u32,
+}
+
+/// `POST /api/admin/cache/flush`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlushResult {
+    pub flushed: bool,
+    /// Sales rebuilt.
+    pub sales: usize,
+}
+
+/// Whether every unit of a sale is accounted for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerCheck {
+    /// stock = remaining + persisted + in flight.
+    pub ok: bool,
+    /// stock - (remaining + persisted + in flight).
+    pub difference: i64,
+}
+
+/// Live figures of one sale.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SaleStats {
+    pub sale_id: String,
+    pub name: String,
+    #[schema(value_type = String)]
+    pub status: SaleStatus,
+    pub stock: u64,
+    pub remaining: u64,
+    pub sold: u64,
+    /// Units committed to the order store.
+    pub units_persisted: u64,
+    /// Orders committed to the order store.
+    pub orders_persisted: u64,
+    /// Units answered 202 and not yet in the order store.
+    pub in_flight: u64,
+    pub ledger: LedgerCheck,
+}
+
+/// Totals over every sale, and the live rates.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Totals {
+    pub stock: u64,
+    pub remaining: u64,
+    pub sold: u64,
+    pub orders_persisted: u64,
+    pub units_persisted: u64,
+    pub in_flight: u64,
+    /// Reservations waiting for the order store.
+    pub queue_depth: u64,
+    pub requests_per_second: f64,
+    pub purchase_attempts_per_second: f64,
+    pub accepted_per_second: f64,
+    /// Over the last ten seconds of purchases.
+    pub p99_latency_ms: f64,
+    /// Error answers by code since start-up.
+    pub rejections: BTreeMap<String, u64>,
+}
+
+/// `GET /api/admin/stats`, also pushed every second on the SSE stream.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Stats {
+    pub generated_at: String,
+    #[schema(value_type = String)]
+    pub mode: Mode,
+    pub uptime_seconds: f64,
+    pub totals: Totals,
+    pub sales: Vec<SaleStats>,
+}
+
+/// `GET /api/health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` (HTTP 503) when any component is not ok.
+    pub status: &'static str,
+    #[schema(value_type = String)]
+    pub mode: Mode,
+    pub components: BTreeMap<String, ComponentHealth>,
+}
+
+pub fn now_rfc3339() -> String {
+    rfc3339(Utc::now())
+}

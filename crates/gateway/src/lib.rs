@@ -1,0 +1,81 @@
+//! The gateway: the only public door of the engine.
+//!
+//! # Layout
+//! - [`routes`]: the router; [`routes::buyer`] (sales, purchase, orders),
+//!   [`routes::admin`] (operator actions, stats), [`routes::ops`] (health,
+//!   metrics, the SSE stream, OpenAPI).
+//! - [`auth`]: buyer JWTs ([`auth::jwt`]) and the admin token.
+//! - [`rate_limit`]: GCRA per IP and per buyer.
+//! - [`error`]: the one error type and the contract's error body.
+//! - [`dto`]: the JSON shapes of the contract.
+//! - [`events`]: the event log behind the dashboard's feed.
+//! - [`telemetry`]: counters, rates, p99, Prometheus text.
+//! - [`stampede`]: the simulated stampede the dashboard launches.
+//! - [`health`]: the probe trait behind `/api/health`.
+//!
+//! [`Gateway::bind`] then [`Gateway::serve`]: binding port 0 is what tests do.
+
+pub mod auth;
+pub mod dto;
+pub mod error;
+pub mod events;
+pub mod health;
+pub mod openapi;
+pub mod rate_limit;
+pub mod routes;
+pub mod stampede;
+pub mod state;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use health::{ComponentHealth, HealthProbe, HealthStatus};
+pub use state::{AppState, GatewayConfig, Mode, Services};
+
+/// A bound, not yet serving, gateway.
+pub struct Gateway {
+    listener: TcpListener,
+    state: AppState,
+    stop: watch::Sender<bool>,
+}
+
+impl Gateway {
+    /// Binds `addr` (port 0 picks a free port).
+    pub async fn bind(addr: SocketAddr, config: GatewayConfig, services: Services) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let (stop, stopped) = watch::channel(false);
+        Ok(Self { listener, state: AppState::new(config, services, stopped), stop })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, ends the
+    /// event streams and waits for the requests in flight (purchases
+    /// included) to be answered.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Self { listener, state, stop } = self;
+        let mut chores_stop = stop.subscribe();
+        let chores = tokio::spawn(routes::run_chores(state.clone(), async move {
+            let _ = chores_stop.wait_for(|s| *s).await;
+        }));
+        let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            })
+            .await;
+        let _ = chores.await;
+        result
+    }
+}

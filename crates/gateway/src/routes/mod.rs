@@ -1,0 +1,133 @@
+//! The router: every route of the contract, the middleware around them,
+//! and the dashboard's files.
+
+pub mod admin;
+pub mod buyer;
+pub mod ops;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use flashsale_domain::EventKind;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::error::{ApiError, ErrorInfo};
+use crate::state::AppState;
+
+/// The whole HTTP surface of the gateway.
+pub fn router(state: AppState) -> Router {
+    let buyer = Router::new()
+        .route("/api/sales", get(buyer::list_sales))
+        .route("/api/sales/{id}", get(buyer::get_sale))
+        .route("/api/sales/{id}/purchase", post(buyer::purchase))
+        .route("/api/orders/{order_id}", get(buyer::get_order))
+        .route_layer(middleware::from_fn_with_state(state.clone(), limit_per_ip));
+    let admin = Router::new()
+        .route("/api/admin/sales", post(admin::create_sale))
+        .route("/api/admin/sales/{id}/stock", post(admin::change_stock))
+        .route("/api/admin/sales/{id}/stampede", post(admin::launch_stampede))
+        .route("/api/admin/sales/{id}/{action}", post(admin::transition))
+        .route("/api/admin/cache/flush", post(admin::flush_cache))
+        .route("/api/admin/stats", get(admin::stats))
+        .route("/api/admin/events", get(ops::events));
+    let ops = Router::new()
+        .route("/api/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/openapi.json", get(ops::openapi))
+        .route("/api", get(ops::not_found))
+        .route("/api/{*rest}", get(ops::not_found).post(ops::not_found).put(ops::not_found).delete(ops::not_found));
+    let body_limit = state.config().body_limit;
+    let dashboard = dashboard(&state);
+    buyer
+        .merge(admin)
+        .merge(ops)
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback_service(dashboard)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::InvalidRequest("method not allowed on this path".into())
+}
+
+/// The built dashboard with index.html as the fallback of client-side
+/// routes; `ServeDir` refuses paths that leave its folder.
+fn dashboard(state: &AppState) -> Router {
+    match &state.config().dashboard_dir {
+        Some(dir) if dir.join("index.html").is_file() => Router::new().fallback_service(
+            ServeDir::new(dir).append_index_html_on_directories(true).fallback(ServeFile::new(dir.join("index.html"))),
+        ),
+        _ => Router::new().fallback(|| async {
+            Html(
+                "<!doctype html><title>FlashSale</title><h1>FlashSale engine</h1>\
+                 <p>The dashboard is not built. Run <code>npm --prefix dashboard ci && npm --prefix dashboard run build</code> \
+                 and restart, or set <code>FLASHSALE_DASHBOARD_DIR</code>.</p><p>API: <a href=\"/api/openapi.json\">/api/openapi.json</a></p>",
+            )
+        }),
+    }
+}
+
+fn client_ip(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |ConnectInfo(addr)| addr.ip().to_string())
+}
+
+/// Per-IP rate limit on buyer routes.
+async fn limit_per_ip(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(limiter) = &state.0.ip_limit {
+        let ip = client_ip(&request);
+        if let Err(wait) = limiter.check(&ip) {
+            state.events().count(EventKind::RateLimited, format!("ip {ip}"));
+            return ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) }.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Counts every answer by route and status, and feeds auth failures to the
+/// event log.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| if request.uri().path().starts_with("/api") { "unmatched" } else { "static" }.to_owned(), |p| p.as_str().to_owned());
+    let ip = client_ip(&request);
+    let response = next.run(request).await;
+    let code = response.extensions().get::<ErrorInfo>().map(|e| e.code);
+    if code == Some("unauthorized") {
+        state.events().count(EventKind::AuthFailure, format!("ip {ip} on {route}"));
+    }
+    state.telemetry().record_request(&route, response.status().as_u16(), code);
+    response
+}
+
+/// Runs the once-a-second chores until `stop` resolves: the event counts
+/// become log lines, idle rate-limit keys are swept.
+pub async fn run_chores(state: AppState, stop: impl std::future::Future<Output = ()>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tokio::pin!(stop);
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {
+                state.events().flush_counts();
+                n += 1;
+                if n % 10 == 0 {
+                    for limiter in [&state.0.ip_limit, &state.0.user_limit].into_iter().flatten() {
+                        limiter.sweep();
+                    }
+                }
+            }
+        }
+    }
+}
