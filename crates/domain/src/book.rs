@@ -109,7 +109,8 @@ impl SaleBook {
         self.remaining = self.remaining.saturating_sub(u64::from(q));
         *self.bought.entry(reservation.user_id.clone()).or_default() += q;
         if let Some(key) = reservation.idempotency_key.clone() {
-            self.replies.insert((reservation.user_id.clone(), key), reservation);
+            self.replies
+                .insert((reservation.user_id.clone(), key), reservation);
         }
     }
 
@@ -163,7 +164,9 @@ impl SaleBook {
             return Err(PurchaseRejection::LimitExceeded { limit });
         }
         if self.remaining < u64::from(q) {
-            return Err(PurchaseRejection::NotEnoughStock { remaining: self.remaining });
+            return Err(PurchaseRejection::NotEnoughStock {
+                remaining: self.remaining,
+            });
         }
 
         self.remaining -= u64::from(q);
@@ -246,14 +249,21 @@ impl SaleBook {
             0 => return Err(StockChangeError::Zero),
             d if d > 0 => {
                 let d = d as u64;
-                let stock = self.terms.stock.checked_add(d).filter(|s| *s <= crate::SaleDraft::MAX_STOCK);
+                let stock = self
+                    .terms
+                    .stock
+                    .checked_add(d)
+                    .filter(|s| *s <= crate::SaleDraft::MAX_STOCK);
                 self.terms.stock = stock.ok_or(StockChangeError::TooLarge)?;
                 self.remaining += d;
             }
             d => {
                 let d = d.unsigned_abs();
                 if d > self.remaining {
-                    return Err(StockChangeError::BelowZero { requested: d, remaining: self.remaining });
+                    return Err(StockChangeError::BelowZero {
+                        requested: d,
+                        remaining: self.remaining,
+                    });
                 }
                 self.terms.stock -= d;
                 self.remaining -= d;
@@ -297,9 +307,10 @@ mod tests {
     fn refusals_change_nothing() {
         let mut book = SaleBook::new(terms(3, 2));
         let before = book.level();
-        let cases = [
-            (request(&book, "a", 3, None), PurchaseRejection::QuantityAboveLimit { limit: 2 }),
-        ];
+        let cases = [(
+            request(&book, "a", 3, None),
+            PurchaseRejection::QuantityAboveLimit { limit: 2 },
+        )];
         for (req, expected) in cases {
             assert_eq!(book.reserve(req), Err(expected));
         }
@@ -313,7 +324,10 @@ mod tests {
             Err(PurchaseRejection::NotEnoughStock { remaining: 1 })
         );
         book.reserve(request(&book, "b", 1, None)).unwrap();
-        assert_eq!(book.reserve(request(&book, "c", 1, None)), Err(PurchaseRejection::SoldOut));
+        assert_eq!(
+            book.reserve(request(&book, "c", 1, None)),
+            Err(PurchaseRejection::SoldOut)
+        );
         assert_eq!(book.level().remaining, 0);
         assert_eq!(before.remaining, 3);
         assert_eq!(book.level().ledger_difference(), 0);
@@ -338,11 +352,17 @@ mod tests {
     fn paused_scheduled_and_expired_sales_refuse() {
         let mut book = SaleBook::new(terms(10, 5));
         book.transition(Transition::Pause, Utc::now()).unwrap();
-        assert_eq!(book.reserve(request(&book, "a", 1, None)), Err(PurchaseRejection::SaleNotActive));
+        assert_eq!(
+            book.reserve(request(&book, "a", 1, None)),
+            Err(PurchaseRejection::SaleNotActive)
+        );
         let mut expired = terms(10, 5);
         expired.ends_at = Some(Utc::now() - Duration::seconds(1));
         let mut book = SaleBook::new(expired);
-        assert_eq!(book.reserve(request(&book, "a", 1, None)), Err(PurchaseRejection::SaleNotActive));
+        assert_eq!(
+            book.reserve(request(&book, "a", 1, None)),
+            Err(PurchaseRejection::SaleNotActive)
+        );
     }
 
     #[derive(Debug, Clone)]

@@ -14,9 +14,17 @@ use crate::{
 
 /// A sale in `state` with `stock` units and a limit of `limit` per buyer.
 pub fn sale(state: SaleState, stock: u64, limit: u32) -> Sale {
-    let mut sale = SaleDraft::parse("Contract sale", "Widget", 1999, stock as i64, limit as i64, None, None)
-        .expect("valid draft")
-        .into_sale(SaleId::generate(), Utc::now());
+    let mut sale = SaleDraft::parse(
+        "Contract sale",
+        "Widget",
+        1999,
+        stock as i64,
+        limit as i64,
+        None,
+        None,
+    )
+    .expect("valid draft")
+    .into_sale(SaleId::generate(), Utc::now());
     sale.state = state;
     sale
 }
@@ -67,20 +75,39 @@ pub async fn stock_store<S: StockStore>(store: &S) {
     let first = reserved(store.reserve(request(id, "alice", 1, Some("k1"))).await);
     let second_of_alice;
     assert_eq!(first.remaining, 2, "remaining after the first unit");
-    let replay = store.reserve(request(id, "alice", 1, Some("k1"))).await.expect("replay");
-    assert_eq!(replay, ReserveOutcome::Replayed(first.clone()), "idempotent replay");
+    let replay = store
+        .reserve(request(id, "alice", 1, Some("k1")))
+        .await
+        .expect("replay");
+    assert_eq!(
+        replay,
+        ReserveOutcome::Replayed(first.clone()),
+        "idempotent replay"
+    );
 
     let too_many = store.reserve(request(id, "bob", 3, None)).await;
     assert_eq!(
         too_many,
-        Err(ReserveError::Rejected(PurchaseRejection::QuantityAboveLimit { limit: 2 })),
+        Err(ReserveError::Rejected(PurchaseRejection::QuantityAboveLimit {
+            limit: 2
+        })),
         "quantity above limit"
     );
     second_of_alice = reserved(store.reserve(request(id, "alice", 1, None)).await);
     let over = store.reserve(request(id, "alice", 1, None)).await;
-    assert_eq!(over, Err(ReserveError::Rejected(PurchaseRejection::LimitExceeded { limit: 2 })));
+    assert_eq!(
+        over,
+        Err(ReserveError::Rejected(PurchaseRejection::LimitExceeded {
+            limit: 2
+        }))
+    );
     let short = store.reserve(request(id, "bob", 2, None)).await;
-    assert_eq!(short, Err(ReserveError::Rejected(PurchaseRejection::NotEnoughStock { remaining: 1 })));
+    assert_eq!(
+        short,
+        Err(ReserveError::Rejected(PurchaseRejection::NotEnoughStock {
+            remaining: 1
+        }))
+    );
     let last = reserved(store.reserve(request(id, "bob", 1, None)).await);
     let sold_out = store.reserve(request(id, "carol", 1, None)).await;
     assert_eq!(sold_out, Err(ReserveError::Rejected(PurchaseRejection::SoldOut)));
@@ -90,39 +117,83 @@ pub async fn stock_store<S: StockStore>(store: &S) {
 
     store.release(&last).await.expect("release");
     store.release(&last).await.expect("second release is a no-op");
-    store.settle(id, &[first.order_id, second_of_alice.order_id]).await.expect("settle");
-    store.settle(id, &[first.order_id]).await.expect("second settle is a no-op");
-    store.release(&first).await.expect("releasing a stored order is a no-op");
+    store
+        .settle(id, &[first.order_id, second_of_alice.order_id])
+        .await
+        .expect("settle");
+    store
+        .settle(id, &[first.order_id])
+        .await
+        .expect("second settle is a no-op");
+    store
+        .release(&first)
+        .await
+        .expect("releasing a stored order is a no-op");
     let level = store.level(id).await.unwrap().unwrap();
-    assert_eq!((level.remaining, level.in_flight, level.persisted), (1, 0, 2), "after release and settle");
+    assert_eq!(
+        (level.remaining, level.in_flight, level.persisted),
+        (1, 0, 2),
+        "after release and settle"
+    );
     assert_eq!(level.ledger_difference(), 0, "ledger");
 
     // Pause: nothing is sold until resume.
     let now = Utc::now();
-    assert_eq!(store.transition(id, Transition::Pause, now).await, Ok(SaleState::Paused));
+    assert_eq!(
+        store.transition(id, Transition::Pause, now).await,
+        Ok(SaleState::Paused)
+    );
     let paused = store.reserve(request(id, "dave", 1, None)).await;
-    assert_eq!(paused, Err(ReserveError::Rejected(PurchaseRejection::SaleNotActive)));
+    assert_eq!(
+        paused,
+        Err(ReserveError::Rejected(PurchaseRejection::SaleNotActive))
+    );
     let bad = store.transition(id, Transition::Start, now).await;
-    assert!(matches!(bad, Err(StockOpError::Transition(_))), "start a paused sale: {bad:?}");
-    assert_eq!(store.transition(id, Transition::Resume, now).await, Ok(SaleState::Active));
+    assert!(
+        matches!(bad, Err(StockOpError::Transition(_))),
+        "start a paused sale: {bad:?}"
+    );
+    assert_eq!(
+        store.transition(id, Transition::Resume, now).await,
+        Ok(SaleState::Active)
+    );
 
     // Stock top-up and withdrawal, bounded by what remains.
     let level = store.adjust(id, 5, now).await.expect("top-up");
     assert_eq!((level.stock, level.remaining), (8, 6));
-    assert!(matches!(store.adjust(id, -7, now).await, Err(StockOpError::Change(_))));
-    let level = store.adjust(id, -6, now).await.expect("withdraw all that remains");
+    assert!(matches!(
+        store.adjust(id, -7, now).await,
+        Err(StockOpError::Change(_))
+    ));
+    let level = store
+        .adjust(id, -6, now)
+        .await
+        .expect("withdraw all that remains");
     assert_eq!((level.stock, level.remaining), (2, 0));
-    assert_eq!(store.adjust(SaleId::generate(), 1, now).await, Err(StockOpError::SaleNotFound));
+    assert_eq!(
+        store.adjust(SaleId::generate(), 1, now).await,
+        Err(StockOpError::SaleNotFound)
+    );
 
-    assert_eq!(store.transition(id, Transition::End, now).await, Ok(SaleState::Ended));
-    assert!(matches!(store.adjust(id, 1, now).await, Err(StockOpError::Change(_))), "ended sale");
+    assert_eq!(
+        store.transition(id, Transition::End, now).await,
+        Ok(SaleState::Ended)
+    );
+    assert!(
+        matches!(store.adjust(id, 1, now).await, Err(StockOpError::Change(_))),
+        "ended sale"
+    );
 
     // The schedule is honoured inside the atomic step.
     let mut expired: SaleTerms = sale(SaleState::Active, 5, 1).terms();
     expired.ends_at = Some(Utc::now() - Duration::seconds(1));
     store.load(expired.clone()).await.unwrap();
     let late = store.reserve(request(expired.id, "erin", 1, None)).await;
-    assert_eq!(late, Err(ReserveError::Rejected(PurchaseRejection::SaleNotActive)), "after ends_at");
+    assert_eq!(
+        late,
+        Err(ReserveError::Rejected(PurchaseRejection::SaleNotActive)),
+        "after ends_at"
+    );
 }
 
 /// The catalog's promises: what is inserted or updated is read back.
@@ -144,7 +215,11 @@ pub async fn order_store<S: OrderStore>(store: &S) {
     let mut batch: Vec<Reservation> = (0..5).map(|i| reservation(sale, &format!("u{i}"), 1)).collect();
     batch.sort_by_key(|r| r.order_id);
     assert_eq!(store.insert_batch(&batch).await.expect("insert"), 5);
-    assert_eq!(store.insert_batch(&batch).await.expect("redelivery"), 0, "redelivery is a no-op");
+    assert_eq!(
+        store.insert_batch(&batch).await.expect("redelivery"),
+        0,
+        "redelivery is a no-op"
+    );
     let order = store.get(batch[0].order_id).await.unwrap().expect("stored order");
     assert_eq!(order.status, OrderStatus::Confirmed);
     assert_eq!(order.user_id, batch[0].user_id);
@@ -152,7 +227,10 @@ pub async fn order_store<S: OrderStore>(store: &S) {
     let mut back = store.reservations_of(sale).await.unwrap();
     back.sort_by_key(|r| r.order_id);
     assert_eq!(back.len(), 5);
-    assert_eq!(back[0].idempotency_key, batch[0].idempotency_key, "idempotency key kept");
+    assert_eq!(
+        back[0].idempotency_key, batch[0].idempotency_key,
+        "idempotency key kept"
+    );
     assert_eq!(back[0].remaining, batch[0].remaining, "first answer kept");
     let totals = store.totals().await.unwrap()[&sale];
     assert_eq!((totals.orders, totals.units), (5, 5));
@@ -168,5 +246,9 @@ pub async fn order_queue<Q: OrderQueue, S: OrderStore>(queue: &Q, store: &S) {
         assert!(order.is_some(), "published reservation {} not stored", r.order_id);
     }
     queue.publish(batch).await.expect("republish");
-    assert_eq!(store.totals().await.unwrap()[&sale].units, 6, "republish is a no-op");
+    assert_eq!(
+        store.totals().await.unwrap()[&sale].units,
+        6,
+        "republish is a no-op"
+    );
 }

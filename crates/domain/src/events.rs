@@ -50,7 +50,12 @@ pub struct Event {
 
 impl Event {
     pub fn new(kind: EventKind, severity: Severity, message: impl Into<String>) -> Self {
-        Self { kind, severity, message: message.into(), sale_id: None }
+        Self {
+            kind,
+            severity,
+            message: message.into(),
+            sale_id: None,
+        }
     }
 
     pub fn for_sale(mut self, sale: SaleId) -> Self {

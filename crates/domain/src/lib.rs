@@ -10,9 +10,9 @@
 //! - `contract` (feature `contract`): the tests every adapter of a port must pass.
 
 pub mod book;
-pub mod events;
 #[cfg(feature = "contract")]
 pub mod contract;
+pub mod events;
 pub mod ids;
 pub mod ports;
 pub mod purchase;
@@ -26,7 +26,8 @@ pub use ports::{
     StoreError,
 };
 pub use purchase::{
-    Order, OrderStatus, PurchaseRejection, Quantity, QuantityError, Reservation, ReserveOutcome, ReserveRequest,
+    Order, OrderStatus, PurchaseRejection, Quantity, QuantityError, Reservation, ReserveOutcome,
+    ReserveRequest,
 };
 pub use sale::{
     effective_state, status_of, DraftError, Sale, SaleDraft, SaleState, SaleStatus, SaleTerms, Transition,

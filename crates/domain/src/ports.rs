@@ -22,7 +22,10 @@ pub struct StoreError {
 
 impl StoreError {
     pub fn new(store: &'static str, reason: impl ToString) -> Self {
-        Self { store, reason: reason.to_string() }
+        Self {
+            store,
+            reason: reason.to_string(),
+        }
     }
 }
 
@@ -98,7 +101,12 @@ pub trait StockStore: Send + Sync + 'static {
     async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError>;
     /// Applies an operator's command, atomically with purchases: once it
     /// returns `Paused` or `Ended`, no reservation of this sale succeeds.
-    async fn transition(&self, sale: SaleId, t: Transition, now: DateTime<Utc>) -> Result<SaleState, StockOpError>;
+    async fn transition(
+        &self,
+        sale: SaleId,
+        t: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<SaleState, StockOpError>;
     /// Adds or withdraws units, atomically with purchases.
     async fn adjust(&self, sale: SaleId, delta: i64, now: DateTime<Utc>) -> Result<StockLevel, StockOpError>;
     /// The sale's live counters, read in one consistent step.

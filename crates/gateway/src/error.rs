@@ -109,10 +109,17 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         match &self {
             ApiError::Internal(detail) => tracing::error!(message = "Request failed.", detail = %detail),
-            ApiError::Unavailable(detail) => tracing::warn!(message = "A store is unavailable.", detail = %detail),
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(message = "A store is unavailable.", detail = %detail)
+            }
             _ => {}
         }
-        let body = ErrorBody { error: ErrorDetail { code, message: self.to_string() } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: self.to_string(),
+            },
+        };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {
@@ -147,7 +154,9 @@ impl From<PurchaseRejection> for ApiError {
     fn from(r: PurchaseRejection) -> Self {
         match r {
             PurchaseRejection::SaleNotActive => ApiError::SaleNotActive,
-            PurchaseRejection::SoldOut | PurchaseRejection::NotEnoughStock { .. } => ApiError::SoldOut(r.to_string()),
+            PurchaseRejection::SoldOut | PurchaseRejection::NotEnoughStock { .. } => {
+                ApiError::SoldOut(r.to_string())
+            }
             PurchaseRejection::LimitExceeded { .. } => ApiError::LimitExceeded(r.to_string()),
             PurchaseRejection::QuantityAboveLimit { .. } => ApiError::InvalidRequest(r.to_string()),
         }

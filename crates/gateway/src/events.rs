@@ -90,11 +90,18 @@ impl EventLog {
             let top: Vec<String> = top.iter().take(3).map(|(who, n)| format!("{who} ×{n}")).collect();
             let (what, severity) = match kind {
                 EventKind::RateLimited => ("requests refused by a rate limit", Severity::Warning),
-                EventKind::AuthFailure => ("requests refused for a missing or bad credential", Severity::Warning),
+                EventKind::AuthFailure => (
+                    "requests refused for a missing or bad credential",
+                    Severity::Warning,
+                ),
                 EventKind::LimitAbuse => ("purchases refused past the per-user limit", Severity::Warning),
                 _ => ("events", Severity::Info),
             };
-            self.emit(Event::new(kind, severity, format!("{} {what} (top: {}).", tally.total, top.join(", "))));
+            self.emit(Event::new(
+                kind,
+                severity,
+                format!("{} {what} (top: {}).", tally.total, top.join(", ")),
+            ));
         }
     }
 }
@@ -111,7 +118,9 @@ impl EventSink for EventLog {
         };
         match entry.severity {
             Severity::Info => tracing::info!(message = %entry.message, kind = ?entry.kind),
-            Severity::Warning | Severity::Critical => tracing::warn!(message = %entry.message, kind = ?entry.kind),
+            Severity::Warning | Severity::Critical => {
+                tracing::warn!(message = %entry.message, kind = ?entry.kind)
+            }
         }
         let mut recent = self.recent.lock().expect("event log lock");
         if recent.len() == RECENT {
@@ -138,7 +147,11 @@ mod tests {
         let (recent, _) = log.subscribe();
         assert_eq!(recent.len(), 2);
         let rate = recent.iter().find(|e| e.kind == EventKind::RateLimited).unwrap();
-        assert!(rate.message.starts_with("10000 requests refused by a rate limit"), "{}", rate.message);
+        assert!(
+            rate.message.starts_with("10000 requests refused by a rate limit"),
+            "{}",
+            rate.message
+        );
         assert!(live.try_recv().is_ok());
         log.flush_counts();
         assert_eq!(log.subscribe().0.len(), 2, "nothing counted, nothing logged");

@@ -22,15 +22,24 @@ pub struct ComponentHealth {
 
 impl ComponentHealth {
     pub fn ok(detail: impl Into<String>) -> Self {
-        Self { status: HealthStatus::Ok, detail: detail.into() }
+        Self {
+            status: HealthStatus::Ok,
+            detail: detail.into(),
+        }
     }
 
     pub fn down(detail: impl Into<String>) -> Self {
-        Self { status: HealthStatus::Down, detail: detail.into() }
+        Self {
+            status: HealthStatus::Down,
+            detail: detail.into(),
+        }
     }
 
     pub fn degraded(detail: impl Into<String>) -> Self {
-        Self { status: HealthStatus::Degraded, detail: detail.into() }
+        Self {
+            status: HealthStatus::Degraded,
+            detail: detail.into(),
+        }
     }
 }
 

@@ -48,11 +48,17 @@ impl Gateway {
     pub async fn bind(addr: SocketAddr, config: GatewayConfig, services: Services) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let (stop, stopped) = watch::channel(false);
-        Ok(Self { listener, state: AppState::new(config, services, stopped), stop })
+        Ok(Self {
+            listener,
+            state: AppState::new(config, services, stopped),
+            stop,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -63,7 +69,11 @@ impl Gateway {
     /// event streams and waits for the requests in flight (purchases
     /// included) to be answered.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, state, stop } = self;
+        let Self {
+            listener,
+            state,
+            stop,
+        } = self;
         let mut chores_stop = stop.subscribe();
         let chores = tokio::spawn(routes::run_chores(state.clone(), async move {
             let _ = chores_stop.wait_for(|s| *s).await;

@@ -57,7 +57,9 @@ impl RateLimiter {
 
     fn check_at(&self, key: impl Hash, now: u64) -> Result<(), Duration> {
         let hash = self.hasher.hash_one(key);
-        let mut shard = self.shards[hash as usize % SHARDS].lock().expect("rate limiter lock");
+        let mut shard = self.shards[hash as usize % SHARDS]
+            .lock()
+            .expect("rate limiter lock");
         let tat = shard.get(&hash).copied().unwrap_or(now).max(now);
         let allow_at = tat.saturating_sub(self.tau);
         if now < allow_at {
@@ -94,12 +96,18 @@ mod tests {
             assert!(limiter.check_at("ip", 0).is_ok());
         }
         let wait = limiter.check_at("ip", 0).unwrap_err();
-        assert_eq!(wait, Duration::from_millis(100), "one interval until the next cell");
+        assert_eq!(
+            wait,
+            Duration::from_millis(100),
+            "one interval until the next cell"
+        );
         assert!(limiter.check_at("other", 0).is_ok(), "keys are independent");
         assert!(limiter.check_at("ip", SECOND / 10).is_ok());
         assert!(limiter.check_at("ip", SECOND / 10).is_err());
         // Over ten seconds, at most rate * 10 + burst requests pass.
-        let passed = (0..10_000).filter(|i| limiter.check_at("flood", i * SECOND / 1000).is_ok()).count();
+        let passed = (0..10_000)
+            .filter(|i| limiter.check_at("flood", i * SECOND / 1000).is_ok())
+            .count();
         assert!((100..=105).contains(&passed), "{passed}");
     }
 

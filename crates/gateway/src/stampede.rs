@@ -6,8 +6,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use futures_util::StreamExt;
 use flashsale_domain::{Event, EventKind, EventSink, Quantity, SaleId, Severity, UserId};
+use futures_util::StreamExt;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -31,15 +31,25 @@ impl Plan {
         let buyers = u32::try_from(buyers)
             .ok()
             .filter(|b| (1..=Self::MAX_BUYERS).contains(&i64::from(*b)))
-            .ok_or_else(|| ApiError::InvalidRequest(format!("buyers must be between 1 and {}", Self::MAX_BUYERS)))?;
+            .ok_or_else(|| {
+                ApiError::InvalidRequest(format!("buyers must be between 1 and {}", Self::MAX_BUYERS))
+            })?;
         let attempts = u32::try_from(attempts.unwrap_or(1))
             .ok()
             .filter(|a| (1..=Self::MAX_ATTEMPTS).contains(&i64::from(*a)))
             .ok_or_else(|| {
-                ApiError::InvalidRequest(format!("attempts_per_buyer must be between 1 and {}", Self::MAX_ATTEMPTS))
+                ApiError::InvalidRequest(format!(
+                    "attempts_per_buyer must be between 1 and {}",
+                    Self::MAX_ATTEMPTS
+                ))
             })?;
-        let quantity = Quantity::parse(quantity.unwrap_or(1)).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-        Ok(Self { buyers, attempts, quantity })
+        let quantity =
+            Quantity::parse(quantity.unwrap_or(1)).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+        Ok(Self {
+            buyers,
+            attempts,
+            quantity,
+        })
     }
 }
 
@@ -64,7 +74,10 @@ async fn run(state: &AppState, sale: SaleId, plan: Plan) {
         Event::new(
             EventKind::Stampede,
             Severity::Info,
-            format!("Simulated stampede started: {} buyers × {} attempts.", plan.buyers, plan.attempts),
+            format!(
+                "Simulated stampede started: {} buyers × {} attempts.",
+                plan.buyers, plan.attempts
+            ),
         )
         .for_sale(sale),
     );
@@ -75,7 +88,8 @@ async fn run(state: &AppState, sale: SaleId, plan: Plan) {
             let accepted = &accepted;
             async move {
                 let buyer = n % u64::from(plan.buyers);
-                let user = UserId::parse(&format!("sim-{run_id}-{buyer}")).expect("simulated user ids are valid");
+                let user =
+                    UserId::parse(&format!("sim-{run_id}-{buyer}")).expect("simulated user ids are valid");
                 let t = Instant::now();
                 let outcome = match inventory.purchase(sale, user, plan.quantity, None).await {
                     Ok(_) => {
@@ -102,4 +116,3 @@ async fn run(state: &AppState, sale: SaleId, plan: Plan) {
         .for_sale(sale),
     );
 }
-

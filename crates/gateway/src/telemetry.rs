@@ -37,11 +37,17 @@ pub const OUTCOMES: [&str; 12] = [
 ];
 
 fn outcome_index(code: &str) -> usize {
-    OUTCOMES.iter().position(|o| *o == code).unwrap_or(OUTCOMES.len() - 1)
+    OUTCOMES
+        .iter()
+        .position(|o| *o == code)
+        .unwrap_or(OUTCOMES.len() - 1)
 }
 
 fn bucket_index(seconds: f64) -> usize {
-    BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(BUCKETS.len())
+    BUCKETS
+        .iter()
+        .position(|b| seconds <= *b)
+        .unwrap_or(BUCKETS.len())
 }
 
 #[derive(Default)]
@@ -112,7 +118,12 @@ impl Telemetry {
     fn slot(&self, second: u64) -> &Slot {
         let slot = &self.slots[second as usize % SLOTS];
         let seen = slot.second.load(Relaxed);
-        if seen != second && slot.second.compare_exchange(seen, second, Relaxed, Relaxed).is_ok() {
+        if seen != second
+            && slot
+                .second
+                .compare_exchange(seen, second, Relaxed, Relaxed)
+                .is_ok()
+        {
             slot.requests.store(0, Relaxed);
             slot.attempts.store(0, Relaxed);
             slot.accepted.store(0, Relaxed);
@@ -126,14 +137,34 @@ impl Telemetry {
     pub fn record_request(&self, route: &str, status: u16, error_code: Option<&'static str>) {
         self.slot(self.second()).requests.fetch_add(1, Relaxed);
         let key = (route.to_owned(), status);
-        let counted = self.requests.read().expect("telemetry lock").get(&key).map(|c| c.fetch_add(1, Relaxed));
+        let counted = self
+            .requests
+            .read()
+            .expect("telemetry lock")
+            .get(&key)
+            .map(|c| c.fetch_add(1, Relaxed));
         if counted.is_none() {
-            self.requests.write().expect("telemetry lock").entry(key).or_default().fetch_add(1, Relaxed);
+            self.requests
+                .write()
+                .expect("telemetry lock")
+                .entry(key)
+                .or_default()
+                .fetch_add(1, Relaxed);
         }
         if let Some(code) = error_code {
-            let counted = self.errors.read().expect("telemetry lock").get(code).map(|c| c.fetch_add(1, Relaxed));
+            let counted = self
+                .errors
+                .read()
+                .expect("telemetry lock")
+                .get(code)
+                .map(|c| c.fetch_add(1, Relaxed));
             if counted.is_none() {
-                self.errors.write().expect("telemetry lock").entry(code).or_default().fetch_add(1, Relaxed);
+                self.errors
+                    .write()
+                    .expect("telemetry lock")
+                    .entry(code)
+                    .or_default()
+                    .fetch_add(1, Relaxed);
             }
         }
     }
@@ -152,13 +183,20 @@ impl Telemetry {
 
     /// Error answers by code since start-up.
     pub fn rejections(&self) -> HashMap<&'static str, u64> {
-        self.errors.read().expect("telemetry lock").iter().map(|(k, v)| (*k, v.load(Relaxed))).collect()
+        self.errors
+            .read()
+            .expect("telemetry lock")
+            .iter()
+            .map(|(k, v)| (*k, v.load(Relaxed)))
+            .collect()
     }
 
     /// Rates over the last complete second; p99 over the last ten.
     pub fn rates(&self) -> Rates {
         let now = self.second();
-        let Some(last) = now.checked_sub(1) else { return Rates::default() };
+        let Some(last) = now.checked_sub(1) else {
+            return Rates::default();
+        };
         let slot = &self.slots[last as usize % SLOTS];
         let fresh = |s: &Slot, second: u64| s.second.load(Relaxed) == second;
         let mut rates = Rates::default();
@@ -195,19 +233,29 @@ impl Telemetry {
     /// (gauges the caller reads from the services).
     pub fn prometheus(&self, extra: &str) -> String {
         let mut out = String::with_capacity(4096);
-        out.push_str("# HELP flashsale_http_requests_total HTTP requests answered, by route template and status.\n");
+        out.push_str(
+            "# HELP flashsale_http_requests_total HTTP requests answered, by route template and status.\n",
+        );
         out.push_str("# TYPE flashsale_http_requests_total counter\n");
         let requests = self.requests.read().expect("telemetry lock");
         let mut rows: Vec<_> = requests.iter().collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
         for ((route, status), count) in rows {
             let route = route.replace('\\', "\\\\").replace('"', "\\\"");
-            let _ = writeln!(out, "flashsale_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {}", count.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "flashsale_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {}",
+                count.load(Relaxed)
+            );
         }
         out.push_str("# HELP flashsale_purchases_total Purchase attempts, by outcome.\n");
         out.push_str("# TYPE flashsale_purchases_total counter\n");
         for (outcome, count) in OUTCOMES.iter().zip(&self.purchases) {
-            let _ = writeln!(out, "flashsale_purchases_total{{outcome=\"{outcome}\"}} {}", count.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "flashsale_purchases_total{{outcome=\"{outcome}\"}} {}",
+                count.load(Relaxed)
+            );
         }
         out.push_str("# HELP flashsale_purchase_duration_seconds Time to answer a purchase attempt.\n");
         out.push_str("# TYPE flashsale_purchase_duration_seconds histogram\n");
@@ -215,7 +263,10 @@ impl Telemetry {
         for (i, count) in self.purchase_latency.counts.iter().enumerate() {
             cumulative += count.load(Relaxed);
             let le = BUCKETS.get(i).map_or("+Inf".to_owned(), |b| b.to_string());
-            let _ = writeln!(out, "flashsale_purchase_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "flashsale_purchase_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
         }
         let sum = self.purchase_latency.sum_micros.load(Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "flashsale_purchase_duration_seconds_sum {sum}");

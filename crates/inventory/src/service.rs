@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use flashsale_domain::{
-    Event, EventKind, EventSink, IdempotencyKey, OrderId, OrderQueue, OrderStore, PurchaseRejection, Quantity,
-    QueueError, Reservation, ReserveError, ReserveOutcome, ReserveRequest, SaleId, Severity, StockStore, UserId,
+    Event, EventKind, EventSink, IdempotencyKey, OrderId, OrderQueue, OrderStore, PurchaseRejection,
+    Quantity, QueueError, Reservation, ReserveError, ReserveOutcome, ReserveRequest, SaleId, Severity,
+    StockStore, UserId,
 };
 
 use crate::sold_out::SoldOutFlags;
@@ -31,7 +32,10 @@ const REPLAY_POLL: Duration = Duration::from_millis(5);
 /// What makes a reservation durable before the buyer is answered.
 pub enum Durability {
     /// Embedded mode: publish to the queue, answer after its commit.
-    GroupCommit { queue: Arc<dyn OrderQueue>, orders: Arc<dyn OrderStore> },
+    GroupCommit {
+        queue: Arc<dyn OrderQueue>,
+        orders: Arc<dyn OrderStore>,
+    },
     /// Real stack: the stock store's `reserve` already wrote the outbox.
     Outbox,
 }
@@ -47,7 +51,11 @@ pub struct PurchaseReceipt {
 
 impl From<&Reservation> for PurchaseReceipt {
     fn from(r: &Reservation) -> Self {
-        Self { order_id: r.order_id, remaining: r.remaining, replayed: false }
+        Self {
+            order_id: r.order_id,
+            remaining: r.remaining,
+            replayed: false,
+        }
     }
 }
 
@@ -82,7 +90,13 @@ impl InventoryService {
         events: Arc<dyn EventSink>,
         queue_high_water: u64,
     ) -> Self {
-        Self { stock, durability, sold_out: SoldOutFlags::default(), events, queue_high_water }
+        Self {
+            stock,
+            durability,
+            sold_out: SoldOutFlags::default(),
+            events,
+            queue_high_water,
+        }
     }
 
     pub fn stock(&self) -> &Arc<dyn StockStore> {
@@ -154,8 +168,12 @@ impl InventoryService {
         }
         if reservation.remaining == 0 {
             self.events.emit(
-                Event::new(EventKind::SoldOut, Severity::Info, "Sold out: the last unit was reserved.")
-                    .for_sale(reservation.sale_id),
+                Event::new(
+                    EventKind::SoldOut,
+                    Severity::Info,
+                    "Sold out: the last unit was reserved.",
+                )
+                .for_sale(reservation.sale_id),
             );
         }
         Ok(PurchaseReceipt::from(&reservation))
@@ -164,14 +182,26 @@ impl InventoryService {
     /// An idempotent retry. Embedded, the first request's order may still be
     /// committing: the retry is answered only once it is stored, or starts
     /// afresh if the first attempt failed and released its units.
-    async fn replay(&self, request: ReserveRequest, mut first: Reservation) -> Result<PurchaseReceipt, PurchaseError> {
+    async fn replay(
+        &self,
+        request: ReserveRequest,
+        mut first: Reservation,
+    ) -> Result<PurchaseReceipt, PurchaseError> {
         let Durability::GroupCommit { orders, .. } = &self.durability else {
-            return Ok(PurchaseReceipt { replayed: true, ..PurchaseReceipt::from(&first) });
+            return Ok(PurchaseReceipt {
+                replayed: true,
+                ..PurchaseReceipt::from(&first)
+            });
         };
         let deadline = tokio::time::Instant::now() + REPLAY_WAIT;
         loop {
             match orders.get(first.order_id).await {
-                Ok(Some(_)) => return Ok(PurchaseReceipt { replayed: true, ..PurchaseReceipt::from(&first) }),
+                Ok(Some(_)) => {
+                    return Ok(PurchaseReceipt {
+                        replayed: true,
+                        ..PurchaseReceipt::from(&first)
+                    })
+                }
                 Ok(None) => {}
                 Err(e) => return Err(PurchaseError::Unavailable(e.to_string())),
             }

@@ -28,7 +28,12 @@ impl SoldOutFlags {
         if let Some(flag) = self.flags.read().expect("sold-out lock").get(&sale) {
             return flag.clone();
         }
-        self.flags.write().expect("sold-out lock").entry(sale).or_default().clone()
+        self.flags
+            .write()
+            .expect("sold-out lock")
+            .entry(sale)
+            .or_default()
+            .clone()
     }
 
     /// Whether the sale is known to be sold out.
@@ -43,19 +48,27 @@ impl SoldOutFlags {
     /// The sale's epoch; read it before asking the store. Does not create a
     /// flag, so probing unknown sale ids costs no memory.
     pub fn epoch(&self, sale: SaleId) -> u64 {
-        self.flags.read().expect("sold-out lock").get(&sale).map_or(0, |f| f.0.load(Ordering::Acquire) >> 1)
+        self.flags
+            .read()
+            .expect("sold-out lock")
+            .get(&sale)
+            .map_or(0, |f| f.0.load(Ordering::Acquire) >> 1)
     }
 
     /// Marks the sale sold out, unless units came back since `epoch`.
     pub fn mark(&self, sale: SaleId, epoch: u64) {
         let flag = self.flag(sale);
-        let _ = flag.0.compare_exchange(epoch << 1, (epoch << 1) | 1, Ordering::AcqRel, Ordering::Acquire);
+        let _ = flag
+            .0
+            .compare_exchange(epoch << 1, (epoch << 1) | 1, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// Units came back (or the sale changed): ask the store again.
     pub fn clear(&self, sale: SaleId) {
         let flag = self.flag(sale);
-        let _ = flag.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(((v >> 1) + 1) << 1));
+        let _ = flag
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(((v >> 1) + 1) << 1));
     }
 }
 
@@ -70,7 +83,10 @@ mod tests {
         let epoch = flags.epoch(sale);
         flags.clear(sale);
         flags.mark(sale, epoch);
-        assert!(!flags.is_sold_out(sale), "stale mark must not hide returned units");
+        assert!(
+            !flags.is_sold_out(sale),
+            "stale mark must not hide returned units"
+        );
         let epoch = flags.epoch(sale);
         flags.mark(sale, epoch);
         assert!(flags.is_sold_out(sale));

@@ -22,13 +22,20 @@ async fn concurrent_buyers_never_oversell() {
     let terms = contract::sale(SaleState::Active, 500, 3).terms();
     let sale = terms.id;
     stock.load(terms).await.unwrap();
-    let service = Arc::new(InventoryService::new(stock.clone(), Durability::Outbox, Arc::new(NoEvents), u64::MAX));
+    let service = Arc::new(InventoryService::new(
+        stock.clone(),
+        Durability::Outbox,
+        Arc::new(NoEvents),
+        u64::MAX,
+    ));
     let tasks: Vec<_> = (0..2_000)
         .map(|i| {
             let service = service.clone();
             tokio::spawn(async move {
                 let user = UserId::parse(&format!("buyer{}", i % 400)).unwrap();
-                let answer = service.purchase(sale, user.clone(), Quantity::parse(1).unwrap(), None).await;
+                let answer = service
+                    .purchase(sale, user.clone(), Quantity::parse(1).unwrap(), None)
+                    .await;
                 (user, answer)
             })
         })
@@ -42,7 +49,9 @@ async fn concurrent_buyers_never_oversell() {
                 *per_user.entry(user).or_default() += 1;
                 assert!(orders.insert(receipt.order_id), "duplicate order id");
             }
-            Err(PurchaseError::Rejected(PurchaseRejection::SoldOut | PurchaseRejection::LimitExceeded { .. })) => {}
+            Err(PurchaseError::Rejected(
+                PurchaseRejection::SoldOut | PurchaseRejection::LimitExceeded { .. },
+            )) => {}
             Err(other) => panic!("unexpected refusal {other:?}"),
         }
     }
@@ -50,5 +59,8 @@ async fn concurrent_buyers_never_oversell() {
     assert!(per_user.values().all(|n| *n <= 3), "a buyer passed the limit");
     let level = stock.level(sale).await.unwrap().unwrap();
     assert_eq!((level.remaining, level.in_flight), (0, 500));
-    assert!(service.sold_out_flags().is_sold_out(sale), "sold-out flag not set");
+    assert!(
+        service.sold_out_flags().is_sold_out(sale),
+        "sold-out flag not set"
+    );
 }

@@ -60,7 +60,10 @@ async fn concurrent_publishers_share_commits() {
             tokio::spawn(async move {
                 let r = contract::reservation(sale, &format!("buyer{i}"), 1);
                 queue.publish(vec![r.clone()]).await.unwrap();
-                assert!(store.get(r.order_id).await.unwrap().is_some(), "answered before commit");
+                assert!(
+                    store.get(r.order_id).await.unwrap().is_some(),
+                    "answered before commit"
+                );
             })
         })
         .collect();
@@ -68,7 +71,10 @@ async fn concurrent_publishers_share_commits() {
         t.await.unwrap();
     }
     assert_eq!(units.load(Ordering::SeqCst), publishers);
-    assert!(commits.load(Ordering::SeqCst) < publishers, "no batching happened");
+    assert!(
+        commits.load(Ordering::SeqCst) < publishers,
+        "no batching happened"
+    );
     assert_eq!(store.totals().await.unwrap()[&sale].units, publishers);
     assert_eq!(queue.depth(), 0);
     queue.shutdown().await;

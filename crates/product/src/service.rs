@@ -96,7 +96,14 @@ impl ProductService {
         events: Arc<dyn EventSink>,
         units_back: UnitsBack,
     ) -> Self {
-        Self { catalog, stock, cache, events, units_back, changes: Mutex::new(()) }
+        Self {
+            catalog,
+            stock,
+            cache,
+            events,
+            units_back,
+            changes: Mutex::new(()),
+        }
     }
 
     /// Loads every sale of the catalog into the stock store: start-up.
@@ -132,7 +139,12 @@ impl ProductService {
         let sale = draft.into_sale(SaleId::generate(), Utc::now());
         self.catalog.insert(&sale).await?;
         self.stock.load(sale.terms()).await?;
-        self.emit(EventKind::AdminAction, Severity::Info, format!("Sale \"{}\" created with {} units.", sale.name, sale.stock), sale.id);
+        self.emit(
+            EventKind::AdminAction,
+            Severity::Info,
+            format!("Sale \"{}\" created with {} units.", sale.name, sale.stock),
+            sale.id,
+        );
         self.view(sale).await
     }
 
@@ -148,7 +160,12 @@ impl ProductService {
             return Err(e.into());
         }
         (self.units_back)(id);
-        self.emit(EventKind::SaleState, Severity::Info, format!("Sale \"{}\" is now {}.", sale.name, sale.state.as_str()), id);
+        self.emit(
+            EventKind::SaleState,
+            Severity::Info,
+            format!("Sale \"{}\" is now {}.", sale.name, sale.state.as_str()),
+            id,
+        );
         self.view(sale).await
     }
 
@@ -170,7 +187,12 @@ impl ProductService {
         self.emit(
             EventKind::StockChanged,
             Severity::Info,
-            format!("{} units {verb} \"{}\"; stock is now {}.", delta.unsigned_abs(), sale.name, sale.stock),
+            format!(
+                "{} units {verb} \"{}\"; stock is now {}.",
+                delta.unsigned_abs(),
+                sale.name,
+                sale.stock
+            ),
             id,
         );
         Ok(SaleView { sale, level })
@@ -206,7 +228,11 @@ impl ProductService {
             sale.state = effective;
             self.catalog.update(&sale).await?;
             self.stock.load(sale.terms()).await?;
-            let why = if effective == SaleState::Ended { "its end time passed" } else { "its start time came" };
+            let why = if effective == SaleState::Ended {
+                "its end time passed"
+            } else {
+                "its start time came"
+            };
             self.emit(
                 EventKind::SaleState,
                 Severity::Info,
@@ -219,7 +245,11 @@ impl ProductService {
     }
 
     /// Runs [`Self::apply_schedule`] every `period` until `stop` resolves.
-    pub async fn run_schedule(self: Arc<Self>, period: Duration, stop: impl std::future::Future<Output = ()>) {
+    pub async fn run_schedule(
+        self: Arc<Self>,
+        period: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(stop);
@@ -236,6 +266,7 @@ impl ProductService {
     }
 
     fn emit(&self, kind: EventKind, severity: Severity, message: String, sale: SaleId) {
-        self.events.emit(Event::new(kind, severity, message).for_sale(sale));
+        self.events
+            .emit(Event::new(kind, severity, message).for_sale(sale));
     }
 }

@@ -53,16 +53,40 @@ async fn schedule_starts_and_ends_sales() {
     );
     let now = Utc::now();
     let draft = |start, end| SaleDraft::parse("Timed", "Lamp", 100, 5, 1, start, end).unwrap();
-    let starting = service.create(draft(Some(now + Duration::seconds(1)), None)).await.unwrap();
-    let ending = service.create(draft(None, Some(now + Duration::seconds(2)))).await.unwrap();
+    let starting = service
+        .create(draft(Some(now + Duration::seconds(1)), None))
+        .await
+        .unwrap();
+    let ending = service
+        .create(draft(None, Some(now + Duration::seconds(2))))
+        .await
+        .unwrap();
     assert!(service.apply_schedule(now).await.unwrap().is_empty());
     let changed = service.apply_schedule(now + Duration::seconds(3)).await.unwrap();
     assert_eq!(changed.len(), 2);
-    assert_eq!(catalog.get(starting.sale.id).await.unwrap().unwrap().state, SaleState::Active);
-    assert_eq!(catalog.get(ending.sale.id).await.unwrap().unwrap().state, SaleState::Ended);
-    assert_eq!(stock.level(ending.sale.id).await.unwrap().unwrap().state, SaleState::Ended);
-    let later = service.create(draft(Some(now + Duration::seconds(1)), Some(now + Duration::seconds(10)))).await.unwrap();
+    assert_eq!(
+        catalog.get(starting.sale.id).await.unwrap().unwrap().state,
+        SaleState::Active
+    );
+    assert_eq!(
+        catalog.get(ending.sale.id).await.unwrap().unwrap().state,
+        SaleState::Ended
+    );
+    assert_eq!(
+        stock.level(ending.sale.id).await.unwrap().unwrap().state,
+        SaleState::Ended
+    );
+    let later = service
+        .create(draft(
+            Some(now + Duration::seconds(1)),
+            Some(now + Duration::seconds(10)),
+        ))
+        .await
+        .unwrap();
     service.apply_schedule(now + Duration::seconds(2)).await.unwrap();
-    assert_eq!(stock.level(later.sale.id).await.unwrap().unwrap().state, SaleState::Active);
+    assert_eq!(
+        stock.level(later.sale.id).await.unwrap().unwrap().state,
+        SaleState::Active
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -17,7 +17,10 @@ pub enum DbError {
     #[error("cannot open {path}: {source}")]
     Open { path: String, source: rusqlite::Error },
     #[error("migration {name} failed: {source}")]
-    Migration { name: &'static str, source: rusqlite::Error },
+    Migration {
+        name: &'static str,
+        source: rusqlite::Error,
+    },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -67,7 +70,10 @@ pub fn database_path(data_dir: &Path) -> std::path::PathBuf {
 /// Opens (creating if needed) the database with the engine's settings. Does
 /// not migrate: call [`migrate`] once at start-up.
 pub fn open(path: &Path) -> Result<Connection, DbError> {
-    let conn = Connection::open(path).map_err(|source| DbError::Open { path: path.display().to_string(), source })?;
+    let conn = Connection::open(path).map_err(|source| DbError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -88,14 +94,16 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<&'static str>, DbError> {
     let mut applied = Vec::new();
     for m in MIGRATIONS {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let done: bool =
-            tx.query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)", [m.version], |r| {
-                r.get(0)
-            })?;
+        let done: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [m.version],
+            |r| r.get(0),
+        )?;
         if done {
             continue;
         }
-        tx.execute_batch(m.sql).map_err(|source| DbError::Migration { name: m.name, source })?;
+        tx.execute_batch(m.sql)
+            .map_err(|source| DbError::Migration { name: m.name, source })?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             rusqlite::params![m.version, m.name, chrono::Utc::now().to_rfc3339()],

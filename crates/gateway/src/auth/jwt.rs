@@ -58,7 +58,12 @@ fn mac(secret: &[u8]) -> HmacSha256 {
 /// Mints a token for `user`, valid until `expires_at` (Unix seconds).
 pub fn sign(secret: &[u8], user: &UserId, issued_at: i64, expires_at: i64) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let claims = Claims { sub: user.to_string(), exp: expires_at, nbf: None, iat: Some(issued_at) };
+    let claims = Claims {
+        sub: user.to_string(),
+        exp: expires_at,
+        nbf: None,
+        iat: Some(issued_at),
+    };
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialise"));
     let signing_input = format!("{header}.{payload}");
     let mut mac = mac(secret);
@@ -84,7 +89,8 @@ pub fn verify(secret: &[u8], token: &str, now: i64) -> Result<UserId, JwtError> 
     }
     let mut mac = mac(secret);
     mac.update(signing_input.as_bytes());
-    mac.verify_slice(&decode(signature)?).map_err(|_| JwtError::Signature)?;
+    mac.verify_slice(&decode(signature)?)
+        .map_err(|_| JwtError::Signature)?;
     let claims: Claims = serde_json::from_slice(&decode(payload)?).map_err(|_| JwtError::Malformed)?;
     if now >= claims.exp {
         return Err(JwtError::Expired);
@@ -120,12 +126,21 @@ mod tests {
         assert_eq!(verify(b"another-secret", &token, 1), Err(JwtError::Signature));
         let parts: Vec<&str> = token.split('.').collect();
         let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert_eq!(verify(SECRET, &format!("{none}.{}.", parts[1]), 1), Err(JwtError::Algorithm));
+        assert_eq!(
+            verify(SECRET, &format!("{none}.{}.", parts[1]), 1),
+            Err(JwtError::Algorithm)
+        );
         let hs512 = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512"}"#);
-        assert_eq!(verify(SECRET, &format!("{hs512}.{}.{}", parts[1], parts[2]), 1), Err(JwtError::Algorithm));
+        assert_eq!(
+            verify(SECRET, &format!("{hs512}.{}.{}", parts[1], parts[2]), 1),
+            Err(JwtError::Algorithm)
+        );
         // A payload swapped under a valid signature.
         let other = URL_SAFE_NO_PAD.encode(br#"{"sub":"admin","exp":9999999999}"#);
-        assert_eq!(verify(SECRET, &format!("{}.{other}.{}", parts[0], parts[2]), 1), Err(JwtError::Signature));
+        assert_eq!(
+            verify(SECRET, &format!("{}.{other}.{}", parts[0], parts[2]), 1),
+            Err(JwtError::Signature)
+        );
         assert_eq!(verify(SECRET, "a.b", 1), Err(JwtError::Malformed));
         assert_eq!(verify(SECRET, &"x".repeat(5000), 1), Err(JwtError::Malformed));
     }

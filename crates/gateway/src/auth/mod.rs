@@ -29,14 +29,18 @@ fn bearer(parts: &Parts) -> Option<&str> {
 /// Compares secrets in constant time: the digests have equal length, so
 /// neither the length nor the content of the expected token leaks.
 pub fn same_secret(presented: &str, expected: &str) -> bool {
-    Sha256::digest(presented.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into()
+    Sha256::digest(presented.as_bytes())
+        .ct_eq(&Sha256::digest(expected.as_bytes()))
+        .into()
 }
 
 impl FromRequestParts<AppState> for Buyer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(ApiError::Unauthorized("a buyer token (Authorization: Bearer <JWT>) is required"))?;
+        let token = bearer(parts).ok_or(ApiError::Unauthorized(
+            "a buyer token (Authorization: Bearer <JWT>) is required",
+        ))?;
         let now = chrono::Utc::now().timestamp();
         jwt::verify(state.config().jwt_secret.as_bytes(), token, now)
             .map(Buyer)
@@ -51,7 +55,9 @@ impl FromRequestParts<AppState> for Admin {
         // EventSource cannot set headers, so the SSE stream may carry the token in the query.
         let from_query = || {
             parts.uri.query().and_then(|q| {
-                q.split('&').find_map(|kv| kv.strip_prefix("token=")).filter(|_| parts.uri.path().ends_with("/events"))
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("token="))
+                    .filter(|_| parts.uri.path().ends_with("/events"))
             })
         };
         let presented = bearer(parts).or_else(from_query).unwrap_or("");
@@ -66,7 +72,14 @@ impl FromRequestParts<AppState> for Admin {
 impl OptionalFromRequestParts<AppState> for Admin {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
-        Ok(<Admin as FromRequestParts<AppState>>::from_request_parts(parts, state).await.ok())
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(
+            <Admin as FromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await
+                .ok(),
+        )
     }
 }

@@ -38,8 +38,16 @@ pub async fn create_sale(
     body: Result<ApiJson<CreateSaleRequest>, ApiError>,
 ) -> Result<(StatusCode, Json<SaleDto>), ApiError> {
     let ApiJson(b) = body?;
-    let draft = SaleDraft::parse(&b.name, &b.product, b.price_cents, b.stock, b.per_user_limit, b.starts_at, b.ends_at)
-        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    let draft = SaleDraft::parse(
+        &b.name,
+        &b.product,
+        b.price_cents,
+        b.stock,
+        b.per_user_limit,
+        b.starts_at,
+        b.ends_at,
+    )
+    .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     let view = state.services().product.create(draft).await?;
     Ok((StatusCode::CREATED, Json(SaleDto::from(&view))))
 }
@@ -60,7 +68,11 @@ pub async fn transition(
     let t = Transition::parse(&action).ok_or(ApiError::NotFound)?;
     let id = sale_id(&id)?;
     let view = state.services().product.transition(id, t).await?;
-    admin_action(&state, format!("Operator: {} \"{}\".", t.as_str(), view.sale.name), Some(id));
+    admin_action(
+        &state,
+        format!("Operator: {} \"{}\".", t.as_str(), view.sale.name),
+        Some(id),
+    );
     Ok(Json(SaleDto::from(&view)))
 }
 
@@ -81,7 +93,14 @@ pub async fn change_stock(
     let id = sale_id(&id)?;
     let ApiJson(body) = body?;
     let view = state.services().product.adjust_stock(id, body.add).await?;
-    admin_action(&state, format!("Operator: stock of \"{}\" changed by {:+}.", view.sale.name, body.add), Some(id));
+    admin_action(
+        &state,
+        format!(
+            "Operator: stock of \"{}\" changed by {:+}.",
+            view.sale.name, body.add
+        ),
+        Some(id),
+    );
     Ok(Json(SaleDto::from(&view)))
 }
 
@@ -113,10 +132,21 @@ pub async fn launch_stampede(
     let plan = stampede::Plan::parse(body.buyers, body.attempts_per_buyer, body.quantity)?;
     let view = state.services().product.get(id).await?;
     stampede::launch(state.clone(), id, plan)?;
-    admin_action(&state, format!("Operator: simulated stampede of {} buyers on \"{}\".", plan.buyers, view.sale.name), Some(id));
+    admin_action(
+        &state,
+        format!(
+            "Operator: simulated stampede of {} buyers on \"{}\".",
+            plan.buyers, view.sale.name
+        ),
+        Some(id),
+    );
     Ok((
         StatusCode::ACCEPTED,
-        Json(StampedeStarted { sale_id: id.to_string(), buyers: plan.buyers, attempts_per_buyer: plan.attempts }),
+        Json(StampedeStarted {
+            sale_id: id.to_string(),
+            buyers: plan.buyers,
+            attempts_per_buyer: plan.attempts,
+        }),
     ))
 }
 
@@ -131,8 +161,16 @@ pub async fn stats(State(state): State<AppState>, _: Admin) -> Result<Json<Stats
 pub async fn collect_stats(state: &AppState) -> Result<Stats, ApiError> {
     let services = state.services();
     let views = services.product.list().await?;
-    let persisted = services.orders.store().totals().await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let mut totals = Totals { queue_depth: services.inventory.queue_depth(), ..Totals::default() };
+    let persisted = services
+        .orders
+        .store()
+        .totals()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut totals = Totals {
+        queue_depth: services.inventory.queue_depth(),
+        ..Totals::default()
+    };
     let mut sales = Vec::with_capacity(views.len());
     for view in &views {
         let level = view.level;
@@ -154,7 +192,10 @@ pub async fn collect_stats(state: &AppState) -> Result<Stats, ApiError> {
             units_persisted: level.persisted,
             orders_persisted: orders.orders,
             in_flight: level.in_flight,
-            ledger: LedgerCheck { ok: difference == 0, difference },
+            ledger: LedgerCheck {
+                ok: difference == 0,
+                difference,
+            },
         });
     }
     let rates = state.telemetry().rates();
@@ -162,8 +203,12 @@ pub async fn collect_stats(state: &AppState) -> Result<Stats, ApiError> {
     totals.purchase_attempts_per_second = rates.purchase_attempts_per_second;
     totals.accepted_per_second = rates.accepted_per_second;
     totals.p99_latency_ms = rates.p99_latency_ms;
-    totals.rejections =
-        state.telemetry().rejections().into_iter().map(|(code, n)| (code.to_owned(), n)).collect::<BTreeMap<_, _>>();
+    totals.rejections = state
+        .telemetry()
+        .rejections()
+        .into_iter()
+        .map(|(code, n)| (code.to_owned(), n))
+        .collect::<BTreeMap<_, _>>();
     Ok(Stats {
         generated_at: now_rfc3339(),
         mode: services.mode,

@@ -29,7 +29,10 @@ pub async fn list_sales(State(state): State<AppState>) -> Result<Json<Vec<SaleDt
 #[utoipa::path(get, path = "/api/sales/{id}", tag = "sales",
     params(("id" = String, Path, description = "Sale id (UUID)")),
     responses((status = 200, body = SaleDto), (status = 404, description = "sale_not_found", body = ErrorBody)))]
-pub async fn get_sale(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<SaleDto>, ApiError> {
+pub async fn get_sale(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<SaleDto>, ApiError> {
     let view = state.services().product.get(sale_id(&id)?).await?;
     Ok(Json(SaleDto::from(&view)))
 }
@@ -67,7 +70,9 @@ pub async fn purchase(
         Ok((accepted, replayed)) => {
             let mut response = (StatusCode::ACCEPTED, Json(accepted)).into_response();
             if replayed {
-                response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+                response
+                    .headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
             }
             response
         }
@@ -85,8 +90,12 @@ async fn purchase_inner(
     let Buyer(user) = buyer?;
     if let Some(limiter) = &state.0.user_limit {
         if let Err(wait) = limiter.check(user.as_str()) {
-            state.events().count(EventKind::RateLimited, format!("user {user}"));
-            return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) });
+            state
+                .events()
+                .count(EventKind::RateLimited, format!("user {user}"));
+            return Err(ApiError::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            });
         }
     }
     let sale = sale_id(id)?;
@@ -98,20 +107,35 @@ async fn purchase_inner(
             raw.to_str()
                 .ok()
                 .and_then(|k| IdempotencyKey::parse(k).ok())
-                .ok_or_else(|| ApiError::InvalidRequest("Idempotency-Key must be 1 to 128 visible ASCII characters".into()))?,
+                .ok_or_else(|| {
+                    ApiError::InvalidRequest(
+                        "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
+                    )
+                })?,
         ),
     };
-    let _slot = state.0.purchase_slots.clone().try_acquire_owned().map_err(|_| ApiError::Overloaded)?;
+    let _slot = state
+        .0
+        .purchase_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded)?;
     let inventory = &state.services().inventory;
     match inventory.purchase(sale, user.clone(), quantity, key).await {
         Ok(receipt) => Ok((
-            PurchaseAccepted { order_id: receipt.order_id.to_string(), status: "pending", remaining: receipt.remaining },
+            PurchaseAccepted {
+                order_id: receipt.order_id.to_string(),
+                status: "pending",
+                remaining: receipt.remaining,
+            },
             receipt.replayed,
         )),
         Err(e) => {
             let e = ApiError::from(e);
             if matches!(e, ApiError::LimitExceeded(_)) {
-                state.events().count(EventKind::LimitAbuse, format!("user {user}"));
+                state
+                    .events()
+                    .count(EventKind::LimitAbuse, format!("user {user}"));
             }
             Err(e)
         }

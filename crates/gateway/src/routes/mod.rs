@@ -40,7 +40,13 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/api/openapi.json", get(ops::openapi))
         .route("/api", get(ops::not_found))
-        .route("/api/{*rest}", get(ops::not_found).post(ops::not_found).put(ops::not_found).delete(ops::not_found));
+        .route(
+            "/api/{*rest}",
+            get(ops::not_found)
+                .post(ops::not_found)
+                .put(ops::not_found)
+                .delete(ops::not_found),
+        );
     let body_limit = state.config().body_limit;
     let dashboard = dashboard(&state);
     buyer
@@ -87,7 +93,10 @@ async fn limit_per_ip(State(state): State<AppState>, request: Request, next: Nex
         let ip = client_ip(&request);
         if let Err(wait) = limiter.check(&ip) {
             state.events().count(EventKind::RateLimited, format!("ip {ip}"));
-            return ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) }.into_response();
+            return ApiError::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            }
+            .into_response();
         }
     }
     next.run(request).await
@@ -96,17 +105,28 @@ async fn limit_per_ip(State(state): State<AppState>, request: Request, next: Nex
 /// Counts every answer by route and status, and feeds auth failures to the
 /// event log.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| if request.uri().path().starts_with("/api") { "unmatched" } else { "static" }.to_owned(), |p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || {
+            if request.uri().path().starts_with("/api") {
+                "unmatched"
+            } else {
+                "static"
+            }
+            .to_owned()
+        },
+        |p| p.as_str().to_owned(),
+    );
     let ip = client_ip(&request);
     let response = next.run(request).await;
     let code = response.extensions().get::<ErrorInfo>().map(|e| e.code);
     if code == Some("unauthorized") {
-        state.events().count(EventKind::AuthFailure, format!("ip {ip} on {route}"));
+        state
+            .events()
+            .count(EventKind::AuthFailure, format!("ip {ip} on {route}"));
     }
-    state.telemetry().record_request(&route, response.status().as_u16(), code);
+    state
+        .telemetry()
+        .record_request(&route, response.status().as_u16(), code);
     response
 }
 

@@ -32,7 +32,10 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let busy = state.config().max_in_flight - slots.available_permits();
     components.insert(
         "gateway".to_owned(),
-        ComponentHealth::ok(format!("{busy} of {} purchase slots busy", state.config().max_in_flight)),
+        ComponentHealth::ok(format!(
+            "{busy} of {} purchase slots busy",
+            state.config().max_in_flight
+        )),
     );
     let checks = state.services().probes.iter().map(|p| async move {
         let found = tokio::time::timeout(Duration::from_secs(2), p.check())
@@ -42,8 +45,16 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     });
     components.extend(futures_util::future::join_all(checks).await);
     let healthy = components.values().all(|c| c.status == HealthStatus::Ok);
-    let body = Health { status: if healthy { "ok" } else { "degraded" }, mode: state.services().mode, components };
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = Health {
+        status: if healthy { "ok" } else { "degraded" },
+        mode: state.services().mode,
+        components,
+    };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }
 
@@ -63,10 +74,17 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         gauges.push_str("# HELP flashsale_sale_remaining_units Units of a sale not yet sold.\n");
         gauges.push_str("# TYPE flashsale_sale_remaining_units gauge\n");
         for v in &views {
-            gauges.push_str(&format!("flashsale_sale_remaining_units{{sale=\"{}\"}} {}\n", v.sale.id, v.remaining()));
+            gauges.push_str(&format!(
+                "flashsale_sale_remaining_units{{sale=\"{}\"}} {}\n",
+                v.sale.id,
+                v.remaining()
+            ));
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.telemetry().prometheus(&gauges))
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.telemetry().prometheus(&gauges),
+    )
 }
 
 /// The live stream: recent log events, then every new one, and the stats
@@ -87,10 +105,18 @@ pub async fn events(
     let stats_state = state.clone();
     let stats = IntervalStream::new(tokio::time::interval(STATS_EVERY)).filter_map(move |_| {
         let state = stats_state.clone();
-        async move { collect_stats(&state).await.ok().and_then(|s| SseEvent::default().event("stats").json_data(s).ok()) }
+        async move {
+            collect_stats(&state)
+                .await
+                .ok()
+                .and_then(|s| SseEvent::default().event("stats").json_data(s).ok())
+        }
     });
     let stopping = WatchStream::new(state.0.shutdown.clone()).filter(|stop| std::future::ready(*stop));
-    let stream = backlog.chain(stream::select(live, stats)).take_until(stopping.into_future()).map(Ok);
+    let stream = backlog
+        .chain(stream::select(live, stats))
+        .take_until(stopping.into_future())
+        .map(Ok);
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 

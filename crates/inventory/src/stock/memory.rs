@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flashsale_domain::{
-    OrderId, Reservation, ReserveError, ReserveOutcome, ReserveRequest, SaleBook, SaleId, SaleState, SaleTerms,
-    StockLevel, StockOpError, StockStore, StoreError, Transition,
+    OrderId, Reservation, ReserveError, ReserveOutcome, ReserveRequest, SaleBook, SaleId, SaleState,
+    SaleTerms, StockLevel, StockOpError, StockStore, StoreError, Transition,
 };
 
 /// In-memory stock of every sale. Cheap to clone.
@@ -33,7 +33,11 @@ impl MemoryStock {
     }
 
     fn book(&self, sale: SaleId) -> Option<Arc<Mutex<SaleBook>>> {
-        self.sales.read().expect("stock map lock poisoned").get(&sale).cloned()
+        self.sales
+            .read()
+            .expect("stock map lock poisoned")
+            .get(&sale)
+            .cloned()
     }
 
     fn with_book<T>(&self, sale: SaleId, f: impl FnOnce(&mut SaleBook) -> T) -> Option<T> {
@@ -81,7 +85,10 @@ impl MemoryStock {
 #[async_trait]
 impl StockStore for MemoryStock {
     async fn load(&self, terms: SaleTerms) -> Result<(), StoreError> {
-        if self.with_book(terms.id, |book| book.set_terms(terms.clone())).is_none() {
+        if self
+            .with_book(terms.id, |book| book.set_terms(terms.clone()))
+            .is_none()
+        {
             let mut sales = self.sales.write().expect("stock map lock poisoned");
             // Another caller may have inserted it between the two locks.
             match sales.get(&terms.id) {
@@ -111,7 +118,12 @@ impl StockStore for MemoryStock {
         Ok(())
     }
 
-    async fn transition(&self, sale: SaleId, t: Transition, now: DateTime<Utc>) -> Result<SaleState, StockOpError> {
+    async fn transition(
+        &self,
+        sale: SaleId,
+        t: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<SaleState, StockOpError> {
         self.with_book(sale, |book| book.transition(t, now))
             .ok_or(StockOpError::SaleNotFound)?
             .map_err(StockOpError::Transition)

@@ -31,7 +31,10 @@ pub struct QueueConfig {
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        Self { capacity: 16_384, max_batch: 4_096 }
+        Self {
+            capacity: 16_384,
+            max_batch: 4_096,
+        }
     }
 }
 
@@ -109,7 +112,9 @@ fn write_loop(
         let outcome = store.insert_blocking(&batch);
         match &outcome {
             Ok(_) => on_commit(&batch),
-            Err(error) => tracing::error!(message = "Failed to commit an order batch.", %error, orders = batch.len()),
+            Err(error) => {
+                tracing::error!(message = "Failed to commit an order batch.", %error, orders = batch.len())
+            }
         }
         depth.fetch_sub(batch.len() as u64, Ordering::Relaxed);
         for job in jobs.drain(..) {

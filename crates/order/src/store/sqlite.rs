@@ -44,6 +44,12 @@ impl SqliteOrderStore {
         insert(&mut conn, reservations).map_err(store_error)
     }
 
+    /// Every stored reservation of a sale. Blocking: for callers that must
+    /// read while holding a lock (the cache rebuild).
+    pub fn reservations_of_blocking(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
+        reservations_of(&self.reader.lock().expect("order reader lock poisoned"), sale).map_err(store_error)
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         job: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -97,7 +103,9 @@ fn uuid(raw: String) -> rusqlite::Result<Uuid> {
 }
 
 fn time(raw: String) -> rusqlite::Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(&raw).map(|t| t.with_timezone(&Utc)).map_err(|_| bad_row("timestamp"))
+    DateTime::parse_from_rfc3339(&raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| bad_row("timestamp"))
 }
 
 /// Columns: order_id, sale_id, user_id, quantity, idempotency_key, remaining_after, created_at.
@@ -119,34 +127,43 @@ fn reservation_from(row: &Row<'_>) -> rusqlite::Result<Reservation> {
 const RESERVATION_COLUMNS: &str =
     "order_id, sale_id, user_id, quantity, idempotency_key, remaining_after, created_at";
 
+fn reservations_of(conn: &Connection, sale: SaleId) -> rusqlite::Result<Vec<Reservation>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RESERVATION_COLUMNS} FROM orders WHERE sale_id = ?1"
+    ))?;
+    let rows = stmt.query_map([sale.to_string()], reservation_from)?;
+    rows.collect()
+}
+
 #[async_trait]
 impl OrderStore for SqliteOrderStore {
     async fn insert_batch(&self, reservations: &[Reservation]) -> Result<u64, StoreError> {
         let this = self.clone();
         let batch = reservations.to_vec();
-        tokio::task::spawn_blocking(move || this.insert_blocking(&batch)).await.map_err(store_error)?
+        tokio::task::spawn_blocking(move || this.insert_blocking(&batch))
+            .await
+            .map_err(store_error)?
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         self.blocking(move |conn| {
-            conn.prepare_cached(&format!("SELECT {RESERVATION_COLUMNS} FROM orders WHERE order_id = ?1"))?
-                .query_row([id.to_string()], reservation_from)
-                .optional()
+            conn.prepare_cached(&format!(
+                "SELECT {RESERVATION_COLUMNS} FROM orders WHERE order_id = ?1"
+            ))?
+            .query_row([id.to_string()], reservation_from)
+            .optional()
         })
         .await
         .map(|r| {
-            r.map(|r| Order { status: OrderStatus::Confirmed, ..Order::confirmed(&r) })
+            r.map(|r| Order {
+                status: OrderStatus::Confirmed,
+                ..Order::confirmed(&r)
+            })
         })
     }
 
     async fn reservations_of(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
-        self.blocking(move |conn| {
-            let mut stmt =
-                conn.prepare_cached(&format!("SELECT {RESERVATION_COLUMNS} FROM orders WHERE sale_id = ?1"))?;
-            let rows = stmt.query_map([sale.to_string()], reservation_from)?;
-            rows.collect()
-        })
-        .await
+        self.blocking(move |conn| reservations_of(conn, sale)).await
     }
 
     async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
@@ -155,7 +172,10 @@ impl OrderStore for SqliteOrderStore {
                 conn.prepare_cached("SELECT sale_id, COUNT(*), SUM(quantity) FROM orders GROUP BY sale_id")?;
             let rows = stmt.query_map([], |row| {
                 let sale = SaleId::from_uuid(uuid(row.get(0)?)?);
-                let totals = OrderTotals { orders: row.get::<_, i64>(1)? as u64, units: row.get::<_, i64>(2)? as u64 };
+                let totals = OrderTotals {
+                    orders: row.get::<_, i64>(1)? as u64,
+                    units: row.get::<_, i64>(2)? as u64,
+                };
                 Ok((sale, totals))
             })?;
             rows.collect()

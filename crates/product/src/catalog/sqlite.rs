@@ -31,8 +31,12 @@ fn bad(what: &str) -> rusqlite::Error {
 }
 
 fn time(raw: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    raw.map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)).map_err(|_| bad("timestamp")))
-        .transpose()
+    raw.map(|t| {
+        DateTime::parse_from_rfc3339(&t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| bad("timestamp"))
+    })
+    .transpose()
 }
 
 fn text(t: Option<DateTime<Utc>>) -> Option<String> {
@@ -66,7 +70,10 @@ impl SqliteCatalog {
             .query_map([], sale_from)?
             .map(|s| s.map(|s| (s.id, s)))
             .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), sales: Arc::new(RwLock::new(sales)) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            sales: Arc::new(RwLock::new(sales)),
+        })
     }
 
     async fn write(&self, sale: &Sale, sql: &'static str) -> Result<(), StoreError> {
@@ -92,7 +99,10 @@ impl SqliteCatalog {
         .await
         .map_err(store_error)?
         .map_err(store_error)?;
-        self.sales.write().expect("catalog cache lock poisoned").insert(sale.id, sale.clone());
+        self.sales
+            .write()
+            .expect("catalog cache lock poisoned")
+            .insert(sale.id, sale.clone());
         Ok(())
     }
 }
@@ -119,10 +129,21 @@ impl SaleCatalog for SqliteCatalog {
     }
 
     async fn get(&self, id: SaleId) -> Result<Option<Sale>, StoreError> {
-        Ok(self.sales.read().expect("catalog cache lock poisoned").get(&id).cloned())
+        Ok(self
+            .sales
+            .read()
+            .expect("catalog cache lock poisoned")
+            .get(&id)
+            .cloned())
     }
 
     async fn list(&self) -> Result<Vec<Sale>, StoreError> {
-        Ok(self.sales.read().expect("catalog cache lock poisoned").values().cloned().collect())
+        Ok(self
+            .sales
+            .read()
+            .expect("catalog cache lock poisoned")
+            .values()
+            .cloned()
+            .collect())
     }
 }

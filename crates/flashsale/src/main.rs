@@ -1,0 +1,176 @@
+//! `flashsale`: the engine's one binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use flashsale::secrets::Origin;
+use flashsale::{EmbeddedEngine, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "flashsale",
+    version,
+    about = "Sells every unit exactly once, to verified buyers, within their limit."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the whole engine in one process (embedded mode unless the store URLs are set).
+    Up(Settings),
+    /// Prints a buyer JWT for USER.
+    Token {
+        /// The buyer id (the token's `sub`).
+        user: String,
+        /// Validity: seconds, or a number with s, m, h or d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// The engine's JWT secret; defaults to the one kept in the data folder.
+        #[arg(long, env = "FLASHSALE_JWT_SECRET", hide_env_values = true)]
+        jwt_secret: Option<String>,
+        #[arg(long, env = "FLASHSALE_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+    /// Applies pending database migrations and exits.
+    Migrate {
+        #[arg(long, env = "FLASHSALE_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(settings) => {
+            init_tracing();
+            run_up(settings)
+        }
+        Command::Token {
+            user,
+            ttl,
+            jwt_secret,
+            data_dir,
+        } => flashsale::token::parse_ttl(&ttl)
+            .and_then(|ttl| flashsale::token::mint(&user, ttl, jwt_secret.as_deref(), &data_dir))
+            .map(|token| println!("{token}"))
+            .map_err(|e| e.to_string()),
+        Command::Migrate { data_dir } => flashsale::embedded::migrate(&data_dir)
+            .map(|applied| {
+                if applied.is_empty() {
+                    println!("Database in {} is up to date.", data_dir.display());
+                }
+                for name in applied {
+                    println!("Applied migration {name}.");
+                }
+            })
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("flashsale: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLASHSALE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
+fn run_up(settings: Settings) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let engine = EmbeddedEngine::start(&settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        print_banner(&engine, &settings);
+        engine
+            .run_until_stopped(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("FlashSale stopped: every answered order is committed.");
+        Ok(())
+    })
+}
+
+/// The start-up banner, on stdout (not the log): the address, and the
+/// dashboard URL with the admin token in the fragment, which browsers never
+/// send to the server.
+fn print_banner(engine: &EmbeddedEngine, settings: &Settings) {
+    let addr = engine.local_addr();
+    let restored = engine.restored();
+    println!("FlashSale listening on http://{addr}");
+    println!("  mode: embedded (data in {})", settings.data_dir.display());
+    println!(
+        "  restored: {} sales, {} orders in {} ms",
+        restored.sales,
+        restored.orders,
+        restored.elapsed.as_millis()
+    );
+    match engine.admin_token().origin {
+        Origin::Given => println!("  dashboard: http://{addr}/ (sign in with FLASHSALE_ADMIN_TOKEN)"),
+        origin => {
+            let kept = settings.data_dir.join(flashsale::embedded::ADMIN_TOKEN_FILE);
+            let note = if origin == Origin::Generated {
+                "generated, kept in"
+            } else {
+                "from"
+            };
+            println!(
+                "  dashboard: http://{addr}/#admin_token={}",
+                engine.admin_token().value
+            );
+            println!("  admin token {note} {}", kept.display());
+        }
+    }
+    if engine.jwt_secret().origin == Origin::Generated {
+        println!(
+            "  JWT secret generated, kept in {}",
+            settings
+                .data_dir
+                .join(flashsale::embedded::JWT_SECRET_FILE)
+                .display()
+        );
+    }
+    println!(
+        "  buyer token: flashsale token <user> --data-dir {}",
+        settings.data_dir.display()
+    );
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!(message = "Shutting down: no new purchases; committing what was answered.");
+}

@@ -1,0 +1,77 @@
+//! Everything `flashsale up` is configured by. Each field is a flag and an
+//! environment variable (see `flashsale up --help`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Settings of `flashsale up`.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address this process listens on.
+    #[arg(long, env = "FLASHSALE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Folder of the embedded mode's database and generated secrets.
+    #[arg(long, env = "FLASHSALE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Token operators present as `Authorization: Bearer <token>`. When
+    /// unset, a random one is generated and kept in the data folder. Use at
+    /// least 32 random characters.
+    #[arg(long, env = "FLASHSALE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// HMAC key of buyer JWTs (HS256). When unset, a random one is generated
+    /// and kept in the data folder. Use at least 32 random bytes.
+    #[arg(long, env = "FLASHSALE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Sustained requests per second per client IP on buyer routes (burst
+    /// the same); 0 turns it off. The default tolerates a large NAT.
+    #[arg(long, env = "FLASHSALE_RATE_PER_IP", default_value_t = 10_000)]
+    pub rate_per_ip: u32,
+
+    /// Sustained purchase attempts per second per buyer (burst the same); 0
+    /// turns it off.
+    #[arg(long, env = "FLASHSALE_RATE_PER_USER", default_value_t = 10)]
+    pub rate_per_user: u32,
+
+    /// Purchases processed at once; past it buyers get 503 `overloaded` with
+    /// `Retry-After` instead of a growing wait.
+    #[arg(long, env = "FLASHSALE_MAX_IN_FLIGHT", default_value_t = 4096)]
+    pub max_in_flight: usize,
+
+    /// Reservations that may wait for the order writer; past three quarters
+    /// of it purchases are shed.
+    #[arg(long, env = "FLASHSALE_QUEUE_CAPACITY", default_value_t = 16_384)]
+    pub queue_capacity: usize,
+
+    /// Largest request body, in bytes.
+    #[arg(long, env = "FLASHSALE_BODY_LIMIT", default_value_t = 16 * 1024)]
+    pub body_limit: usize,
+
+    /// The built dashboard (`dashboard/dist`), served at `/`.
+    #[arg(long, env = "FLASHSALE_DASHBOARD_DIR", default_value = "dashboard/dist")]
+    pub dashboard_dir: PathBuf,
+
+    /// Redis URL: with the AMQP and database URLs, runs on the real stack.
+    #[arg(long, env = "FLASHSALE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// RabbitMQ URL (real stack).
+    #[arg(long, env = "FLASHSALE_AMQP_URL", hide_env_values = true)]
+    pub amqp_url: Option<String>,
+
+    /// PostgreSQL URL (real stack).
+    #[arg(long, env = "FLASHSALE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl Settings {
+    /// Whether any real-stack store is configured.
+    pub fn wants_stack(&self) -> bool {
+        self.redis_url.is_some() || self.amqp_url.is_some() || self.database_url.is_some()
+    }
+}

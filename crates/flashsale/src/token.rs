@@ -1,0 +1,73 @@
+//! `flashsale token <user>`: a buyer JWT signed with the engine's secret.
+
+use std::path::Path;
+use std::time::Duration;
+
+use flashsale_domain::UserId;
+
+/// Why no token was minted.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("invalid user id: {0}")]
+    User(#[from] flashsale_domain::IdError),
+    #[error("invalid --ttl {0:?}: use seconds or a number with s, m, h or d (e.g. 3600, 30m, 12h)")]
+    Ttl(String),
+    #[error(
+        "no JWT secret: set FLASHSALE_JWT_SECRET, or start the engine once with this data folder ({0}) so it generates one"
+    )]
+    NoSecret(String),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+}
+
+/// Parses `3600`, `90s`, `30m`, `12h`, `7d`; between 1 s and 366 days.
+pub fn parse_ttl(raw: &str) -> Result<Duration, TokenError> {
+    let bad = || TokenError::Ttl(raw.to_owned());
+    let (number, unit) = match raw.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&raw[..i], c),
+        _ => (raw, 's'),
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        's' => Some(n),
+        'm' => n.checked_mul(60),
+        'h' => n.checked_mul(3600),
+        'd' => n.checked_mul(86_400),
+        _ => None,
+    }
+    .filter(|s| (1..=366 * 86_400).contains(s))
+    .ok_or_else(bad)?;
+    Ok(Duration::from_secs(seconds))
+}
+
+/// A token for `user`, valid for `ttl`.
+pub fn mint(user: &str, ttl: Duration, secret: Option<&str>, data_dir: &Path) -> Result<String, TokenError> {
+    let user = UserId::parse(user)?;
+    let secret = match secret.filter(|s| !s.is_empty()) {
+        Some(s) => s.to_owned(),
+        None => crate::secrets::read_stored(data_dir, crate::embedded::JWT_SECRET_FILE)?
+            .ok_or_else(|| TokenError::NoSecret(data_dir.display().to_string()))?,
+    };
+    let now = chrono::Utc::now().timestamp();
+    Ok(flashsale_gateway::auth::jwt::sign(
+        secret.as_bytes(),
+        &user,
+        now,
+        now + ttl.as_secs() as i64,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_accepts_units_and_refuses_nonsense() {
+        assert_eq!(parse_ttl("3600").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_ttl("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_ttl("2d").unwrap(), Duration::from_secs(172_800));
+        for bad in ["", "0", "-5", "1y", "h", "999999d", "1.5h"] {
+            assert!(parse_ttl(bad).is_err(), "{bad:?}");
+        }
+    }
+}
