@@ -189,6 +189,7 @@ async function main() {
     assert(a.ok, `GET ${asset[0]} answered ${a.status}`);
   });
 
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -417,7 +418,8 @@ async function main() {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForTimeout(400);
     const { sw, cw } = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth }));
-    await shoot(page, 'narrow-light.png', { fullPage: true });
+    await shoot(page, 'narrow-light.png');
+    await shoot(page, 'narrow-light-full.png', { fullPage: true });
     assert(sw <= cw + 1, `page scrolls sideways at 390 px (${sw} > ${cw})`);
     await page.setViewportSize({ width: 1280, height: 800 });
   });

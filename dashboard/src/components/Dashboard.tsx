@@ -204,8 +204,8 @@ export function Dashboard({ token, onSignOut, theme, onToggleTheme }: Props) {
           {stats.latest && <span className="badge" title="Engine uptime">up {fmtUptime(stats.latest.uptime_seconds)}</span>}
           <ConnectionBadge stream={stream} stale={stale} staleFor={staleFor} />
           <ThemeToggle theme={theme} onToggle={onToggleTheme} />
-          <button type="button" className="btn" onClick={() => onSignOut()} data-testid="sign-out">
-            <LogOut size={15} aria-hidden /> Sign out
+          <button type="button" className="btn" onClick={() => onSignOut()} data-testid="sign-out" aria-label="Sign out" title="Sign out">
+            <LogOut size={15} aria-hidden /> <span className="hide-narrow">Sign out</span>
           </button>
         </div>
       </header>
