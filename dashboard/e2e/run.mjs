@@ -481,6 +481,14 @@ async function main() {
   log(`screenshots in ${SHOTS}`);
 }
 
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    engine?.kill('SIGKILL');
+    browser?.close().catch(() => {});
+    process.exit(130);
+  });
+}
+
 let exitCode = 0;
 try {
   await main();

@@ -1,0 +1,188 @@
+//! The engine killed with SIGKILL in the middle of a stampede, and
+//! restarted: every 202 answered before the kill is a confirmed order after
+//! it, a retry with the same Idempotency-Key gets the first answer, and the
+//! sale sells out to exactly its stock.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::Method;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+use crate::support::{buyer, data_dir, Client, ADMIN, JWT_SECRET};
+
+/// The real binary, as an operator runs it, on a free port.
+async fn launch(data: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .arg("up")
+        .env_clear()
+        .env("FLASHSALE_BIND", "127.0.0.1:0")
+        .env("FLASHSALE_DATA_DIR", data)
+        .env("FLASHSALE_ADMIN_TOKEN", ADMIN)
+        .env("FLASHSALE_JWT_SECRET", JWT_SECRET)
+        .env("FLASHSALE_RATE_PER_IP", "0")
+        .env("FLASHSALE_RATE_PER_USER", "0")
+        .env("FLASHSALE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the flashsale binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next_line().await.unwrap().expect("the banner");
+        if let Some(url) = line.strip_prefix("FlashSale listening on http://") {
+            break url.parse().unwrap();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+async fn admin(addr: SocketAddr, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+    let (status, _, answer) = Client::connect(addr)
+        .await
+        .send(Method::POST, path, Some(ADMIN), &[], body)
+        .await;
+    assert!((200..300).contains(&status), "{path}: {status} {answer}");
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_answered_order() {
+    let data = data_dir("kill9");
+    let (mut engine, addr) = launch(&data).await;
+    let sale = admin(
+        addr,
+        "/api/admin/sales",
+        Some(json!({"name": "Crash sale", "product": "Widget", "price_cents": 500, "stock": 3000, "per_user_limit": 1})),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    admin(addr, &format!("/api/admin/sales/{sale}/start"), None).await;
+
+    // Buyers with an Idempotency-Key each, until the process dies under them.
+    let accepted: Arc<Mutex<HashMap<String, (String, String)>>> = Arc::default();
+    let buyers: Vec<_> = (0..24)
+        .map(|t| {
+            let (sale, accepted) = (sale.clone(), accepted.clone());
+            tokio::spawn(async move {
+                let mut c = Client::connect(addr).await;
+                for n in 0.. {
+                    let user = format!("b{t}-{n}");
+                    let key = format!("k-{user}");
+                    let token = buyer(&user);
+                    let path = format!("/api/sales/{sale}/purchase");
+                    let answer = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        c.try_send(Method::POST, &path, &token, &key, json!({"quantity": 1})),
+                    )
+                    .await;
+                    match answer {
+                        Ok(Some((202, body))) => {
+                            let id = body["order_id"].as_str().unwrap().to_owned();
+                            accepted.lock().await.insert(id, (user, key));
+                        }
+                        Ok(Some(_)) => {}
+                        _ => return, // the connection died with the engine
+                    }
+                }
+            })
+        })
+        .collect();
+    loop {
+        if accepted.lock().await.len() >= 300 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    engine.start_kill().unwrap(); // SIGKILL
+    engine.wait().await.unwrap();
+    for b in buyers {
+        b.await.unwrap();
+    }
+    let accepted = accepted.lock().await.clone();
+    assert!(accepted.len() >= 300);
+
+    let (mut engine, addr) = launch(&data).await;
+    let mut c = Client::connect(addr).await;
+    for (order, (user, key)) in &accepted {
+        let (status, _, body) = c
+            .send(
+                Method::GET,
+                &format!("/api/orders/{order}"),
+                Some(&buyer(user)),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("confirmed")),
+            "answered order {order} lost"
+        );
+        // The buyer retries after the crash: the first answer again.
+        let (status, _, again) = c
+            .send(
+                Method::POST,
+                &format!("/api/sales/{sale}/purchase"),
+                Some(&buyer(user)),
+                &[("idempotency-key", key)],
+                Some(json!({"quantity": 1})),
+            )
+            .await;
+        assert_eq!((status, again["order_id"].as_str()), (202, Some(order.as_str())));
+    }
+    let (_, _, view) = c
+        .send(Method::GET, &format!("/api/sales/{sale}"), None, &[], None)
+        .await;
+    let sold_before = view["sold"].as_u64().unwrap();
+    assert!(sold_before >= accepted.len() as u64);
+
+    // The sale goes on and sells out to exactly its stock.
+    let mut sold_after = 0;
+    for n in 0.. {
+        let (status, _) = c.buy(&sale, &format!("after{n}"), 1, None).await;
+        match status {
+            202 => sold_after += 1,
+            409 => break,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let (_, _, view) = c
+        .send(Method::GET, &format!("/api/sales/{sale}"), None, &[], None)
+        .await;
+    assert_eq!(
+        (view["sold"].as_u64(), view["remaining"].as_u64()),
+        (Some(3000), Some(0))
+    );
+    assert_eq!(sold_before + sold_after, 3000);
+    let (_, _, stats) = c
+        .send(Method::GET, "/api/admin/stats", Some(ADMIN), &[], None)
+        .await;
+    assert_eq!(stats["sales"][0]["orders_persisted"], 3000, "{stats}");
+    assert_eq!(stats["sales"][0]["ledger"]["ok"], true);
+
+    // A graceful stop commits and exits 0.
+    let pid = engine.id().unwrap();
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), engine.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "graceful stop: {status}");
+    let _ = std::fs::remove_dir_all(&data);
+}

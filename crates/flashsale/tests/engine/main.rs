@@ -1,0 +1,8 @@
+//! The engine over real sockets: the HTTP contract, stampedes, idempotency,
+//! pause, restart and `kill -9`. One test binary (one link step).
+
+mod support;
+
+mod contract;
+mod durability;
+mod stampede;

@@ -1,0 +1,283 @@
+//! Starting the engine on port 0 and talking to it over HTTP/1.1.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use flashsale::{EmbeddedEngine, Settings};
+use flashsale_domain::UserId;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{HeaderMap, Method, Request};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+pub const ADMIN: &str = "test-admin-token-0123456789abcdef0123456789";
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef0123456789";
+
+/// A fresh, empty data folder under the target directory.
+pub fn data_dir(name: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "engine-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Settings of a test engine: port 0, no rate limits, known secrets.
+pub fn settings(name: &str) -> Settings {
+    Settings {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir(name),
+        admin_token: Some(ADMIN.into()),
+        jwt_secret: Some(JWT_SECRET.into()),
+        rate_per_ip: 0,
+        rate_per_user: 0,
+        max_in_flight: 4096,
+        queue_capacity: 16_384,
+        body_limit: 16 * 1024,
+        dashboard_dir: "/nonexistent".into(),
+        redis_url: None,
+        amqp_url: None,
+        database_url: None,
+    }
+}
+
+/// A running engine; stopped gracefully on drop.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(settings: Settings) -> Self {
+        let data_dir = settings.data_dir.clone();
+        let engine = EmbeddedEngine::start(&settings).await.expect("engine starts");
+        let addr = engine.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            engine
+                .run_until_stopped(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            addr,
+            data_dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub async fn start(name: &str) -> Self {
+        Self::spawn(settings(name)).await
+    }
+
+    /// Stops gracefully, waits until every answered order is committed,
+    /// and removes the data folder.
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+
+    pub async fn create_sale(&self, stock: u64, limit: u32) -> String {
+        let (status, _, body) = self
+            .client()
+            .await
+            .send(
+                Method::POST,
+                "/api/admin/sales",
+                Some(ADMIN),
+                &[],
+                Some(json!({"name": "Test sale", "product": "Widget", "price_cents": 1999, "stock": stock, "per_user_limit": limit})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A sale, started.
+    pub async fn active_sale(&self, stock: u64, limit: u32) -> String {
+        let id = self.create_sale(stock, limit).await;
+        self.admin(&format!("/api/admin/sales/{id}/start"), None).await;
+        id
+    }
+
+    /// An admin POST that must succeed.
+    pub async fn admin(&self, path: &str, body: Option<Value>) -> Value {
+        let (status, _, answer) = self
+            .client()
+            .await
+            .send(Method::POST, path, Some(ADMIN), &[], body)
+            .await;
+        assert!((200..300).contains(&status), "{path}: {status} {answer}");
+        answer
+    }
+
+    pub async fn sale(&self, id: &str) -> Value {
+        let (status, _, body) = self
+            .client()
+            .await
+            .send(Method::GET, &format!("/api/sales/{id}"), None, &[], None)
+            .await;
+        assert_eq!(status, 200);
+        body
+    }
+
+    pub async fn stats(&self) -> Value {
+        let (status, _, body) = self
+            .client()
+            .await
+            .send(Method::GET, "/api/admin/stats", Some(ADMIN), &[], None)
+            .await;
+        assert_eq!(status, 200);
+        body
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A buyer token signed with the test secret.
+pub fn buyer(user: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    flashsale_gateway::auth::jwt::sign(
+        JWT_SECRET.as_bytes(),
+        &UserId::parse(user).unwrap(),
+        now,
+        now + 3600,
+    )
+}
+
+/// One keep-alive HTTP/1.1 connection.
+pub struct Client {
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        Self { sender }
+    }
+
+    /// Sends a request; the body is JSON when given. Returns the status, the
+    /// headers and the body parsed as JSON (or `Null`).
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (u16, HeaderMap, Value) {
+        let raw = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        self.send_raw(method, path, bearer, headers, raw).await
+    }
+
+    pub async fn send_raw(
+        &mut self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (u16, HeaderMap, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "engine");
+        if let Some(token) = bearer {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if !body.is_empty() {
+            request = request.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.sender.ready().await.expect("connection ready");
+        let response = self
+            .sender
+            .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .expect("response");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, headers, value)
+    }
+
+    /// A purchase that may fail at the transport (the engine was killed):
+    /// `None` then.
+    pub async fn try_send(
+        &mut self,
+        method: Method,
+        path: &str,
+        bearer: &str,
+        key: &str,
+        body: Value,
+    ) -> Option<(u16, Value)> {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "engine")
+            .header("authorization", format!("Bearer {bearer}"))
+            .header("idempotency-key", key)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        self.sender.ready().await.ok()?;
+        let response = self.sender.send_request(request).await.ok()?;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.ok()?.to_bytes();
+        Some((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+
+    /// A purchase of `quantity` units by `user`.
+    pub async fn buy(&mut self, sale: &str, user: &str, quantity: u32, key: Option<&str>) -> (u16, Value) {
+        let token = buyer(user);
+        let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
+        let (status, _, body) = self
+            .send(
+                Method::POST,
+                &format!("/api/sales/{sale}/purchase"),
+                Some(&token),
+                &headers,
+                Some(json!({"quantity": quantity})),
+            )
+            .await;
+        (status, body)
+    }
+}
+
+/// The error code of an error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error body>")
+}
