@@ -73,7 +73,6 @@ pub async fn stock_store<S: StockStore>(store: &S) {
     assert_eq!(unknown, Err(ReserveError::SaleNotFound), "unknown sale");
 
     let first = reserved(store.reserve(request(id, "alice", 1, Some("k1"))).await);
-    let second_of_alice;
     assert_eq!(first.remaining, 2, "remaining after the first unit");
     let replay = store
         .reserve(request(id, "alice", 1, Some("k1")))
@@ -93,7 +92,7 @@ pub async fn stock_store<S: StockStore>(store: &S) {
         })),
         "quantity above limit"
     );
-    second_of_alice = reserved(store.reserve(request(id, "alice", 1, None)).await);
+    let second_of_alice = reserved(store.reserve(request(id, "alice", 1, None)).await);
     let over = store.reserve(request(id, "alice", 1, None)).await;
     assert_eq!(
         over,

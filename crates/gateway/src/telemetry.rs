@@ -291,8 +291,11 @@ mod tests {
         }
         t.record_purchase("sold_out", Duration::from_millis(40));
         t.record_request("/api/sales/{id}/purchase", 202, None);
-        t.record_request("/api/sales/{id}/purchase", 409, Some("sold_out"));
+        t.record_request("/api/sales/{id}/purchase", 409, None);
+        t.record_request("/api/orders/{order_id}", 401, Some("unauthorized"));
         assert_eq!(t.rejections()["sold_out"], 1);
+        assert_eq!(t.rejections()["unauthorized"], 1);
+        assert!(!t.rejections().contains_key("accepted"));
         let text = t.prometheus("");
         assert!(text.contains("flashsale_purchases_total{outcome=\"accepted\"} 99"));
         assert!(text.contains("flashsale_purchase_duration_seconds_count 100"));

@@ -42,7 +42,9 @@ async fn bad_purchases_are_refused_with_their_code_and_change_nothing() {
         flashsale_gateway::auth::jwt::sign(crate::support::JWT_SECRET.as_bytes(), &user, now - 120, now - 60)
     };
     let q1 = json!({"quantity": 1}).to_string().into_bytes();
-    let cases: Vec<(&str, Option<&str>, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    /// What, token, headers, body, expected status and code.
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("no token", None, vec![], q1.clone(), 401, "unauthorized"),
         (
             "alg none",

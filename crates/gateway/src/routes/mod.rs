@@ -19,12 +19,14 @@ use tower_http::services::{ServeDir, ServeFile};
 use crate::error::{ApiError, ErrorInfo};
 use crate::state::AppState;
 
+const PURCHASE_ROUTE: &str = "/api/sales/{id}/purchase";
+
 /// The whole HTTP surface of the gateway.
 pub fn router(state: AppState) -> Router {
     let buyer = Router::new()
         .route("/api/sales", get(buyer::list_sales))
         .route("/api/sales/{id}", get(buyer::get_sale))
-        .route("/api/sales/{id}/purchase", post(buyer::purchase))
+        .route(PURCHASE_ROUTE, post(buyer::purchase))
         .route("/api/orders/{order_id}", get(buyer::get_order))
         .route_layer(middleware::from_fn_with_state(state.clone(), limit_per_ip));
     let admin = Router::new()
@@ -142,7 +144,7 @@ pub async fn run_chores(state: AppState, stop: impl std::future::Future<Output =
             _ = tick.tick() => {
                 state.events().flush_counts();
                 n += 1;
-                if n % 10 == 0 {
+                if n.is_multiple_of(10) {
                     for limiter in [&state.0.ip_limit, &state.0.user_limit].into_iter().flatten() {
                         limiter.sweep();
                     }
