@@ -510,5 +510,28 @@ async fn operations_endpoints() {
     let stats = app.stats().await;
     assert_eq!(stats["sales"][0]["ledger"]["ok"], true);
     assert_eq!(stats["totals"]["orders_persisted"], 1);
+    let (status, metrics) = c.read_stream("/metrics", &["flashsale_purchase_duration_seconds_count"]).await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("flashsale_purchases_total{outcome=\"accepted\"} 1"), "{metrics}");
+    app.stop().await;
+}
+
+/// The SSE stream: refused without the admin token; with it (in the query,
+/// as EventSource sends it), the recent log events, then stats every second.
+#[tokio::test]
+async fn event_stream_replays_the_log_and_pushes_stats() {
+    let app = TestApp::start("contract-sse").await;
+    app.active_sale(1, 1).await;
+    let mut c = app.client().await;
+    let (status, _) = c.read_stream("/api/admin/events?token=wrong", &[]).await;
+    assert_eq!(status, 401);
+    let mut c = app.client().await;
+    let (status, text) =
+        c.read_stream(&format!("/api/admin/events?token={ADMIN}"), &["event: log", "sale_state", "event: stats"]).await;
+    assert_eq!(status, 200);
+    let stats_line = text.lines().skip_while(|l| *l != "event: stats").nth(1).expect("stats data");
+    let stats: Value = serde_json::from_str(stats_line.strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(stats["mode"], "embedded");
+    assert_eq!(stats["sales"][0]["stock"], 1);
     app.stop().await;
 }

@@ -260,6 +260,28 @@ impl Client {
         Some((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
+    /// Reads an event stream until its text contains every one of `needles`;
+    /// returns the status and what was read.
+    pub async fn read_stream(&mut self, path: &str, needles: &[&str]) -> (u16, String) {
+        let request = Request::builder().uri(path).header("host", "engine").body(Full::new(Bytes::new())).unwrap();
+        self.sender.ready().await.expect("connection ready");
+        let response = self.sender.send_request(request).await.expect("response");
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        let mut text = String::new();
+        while !needles.iter().all(|n| text.contains(n)) {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        text.push_str(&String::from_utf8_lossy(data));
+                    }
+                }
+                _ => break,
+            }
+        }
+        (status, text)
+    }
+
     /// A purchase of `quantity` units by `user`.
     pub async fn buy(&mut self, sale: &str, user: &str, quantity: u32, key: Option<&str>) -> (u16, Value) {
         let token = buyer(user);

@@ -1,0 +1,64 @@
+//! Key names. Every key of one sale carries the hash tag `{sale:<id>}`, so
+//! a sale lives on one Redis Cluster slot and one script can touch all its
+//! keys atomically. The index of sales is the only key outside a sale's tag.
+
+use flashsale_domain::SaleId;
+
+/// The set of every sale id loaded into Redis: the relay's list of outboxes.
+pub const SALES_INDEX: &str = "fs:sales";
+
+/// The consumer group of the relays on every outbox stream.
+pub const RELAY_GROUP: &str = "relay";
+
+/// The keys of one sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleKeys {
+    /// Hash: state, stock (units ever put on sale), limit, starts_at,
+    /// ends_at (microseconds, "" when unset), in_flight, persisted (units).
+    pub state: String,
+    /// Integer: units left to sell.
+    pub stock: String,
+    /// Hash: buyer → units held (in flight or persisted).
+    pub buyers: String,
+    /// Hash: buyer "\n" idempotency key → the first answer (a record).
+    pub idem: String,
+    /// Hash: order id → record, for reservations answered but not stored.
+    pub inflight: String,
+    /// Stream: every reservation, until a relay has published it.
+    pub outbox: String,
+    /// String with a time-out: a cache rebuild of this sale is under way.
+    pub rebuild: String,
+    /// Hash: order id → record, settled while a rebuild was under way.
+    pub settled: String,
+}
+
+impl SaleKeys {
+    pub fn new(sale: SaleId) -> Self {
+        let tag = format!("fs:{{sale:{sale}}}");
+        Self {
+            state: format!("{tag}:state"),
+            stock: format!("{tag}:stock"),
+            buyers: format!("{tag}:buyers"),
+            idem: format!("{tag}:idem"),
+            inflight: format!("{tag}:inflight"),
+            outbox: format!("{tag}:outbox"),
+            rebuild: format!("{tag}:rebuild"),
+            settled: format!("{tag}:settled"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_the_sale_hash_tag() {
+        let id = SaleId::generate();
+        let keys = SaleKeys::new(id);
+        assert_eq!(keys.stock, format!("fs:{{sale:{id}}}:stock"));
+        for key in [&keys.state, &keys.buyers, &keys.idem, &keys.inflight, &keys.outbox] {
+            assert!(key.starts_with(&format!("fs:{{sale:{id}}}:")), "{key}");
+        }
+    }
+}

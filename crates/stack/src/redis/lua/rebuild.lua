@@ -1,0 +1,69 @@
+#!lua
+-- Rebuilds one sale from the catalog's terms and the order ledger, keeping
+-- the reservations still in flight, in one atomic step (purchases wait).
+-- Persisted = the ledger snapshot (ARGV[7..]) plus whatever `settle` moved
+-- since the fence was opened (KEYS[8]): an order committed after the
+-- snapshot is either still in flight or in that list, never missing.
+-- KEYS: state, stock, buyers, idem, inflight, outbox, rebuild flag, settled
+-- ARGV: state, stock, per_user_limit, starts_at, ends_at, group, records...
+local known = redis.call('EXISTS', KEYS[1]) == 1
+local persisted, inflight = {}, {}
+for i = 7, #ARGV do
+  persisted[fields(ARGV[i])[1]] = ARGV[i]
+end
+local settled = redis.call('HGETALL', KEYS[8])
+for i = 1, #settled, 2 do
+  if not persisted[settled[i]] then
+    persisted[settled[i]] = settled[i + 1]
+  end
+end
+local held = redis.call('HGETALL', KEYS[5])
+for i = 1, #held, 2 do
+  if not persisted[held[i]] then
+    inflight[held[i]] = held[i + 1]
+  end
+end
+if not known then
+  -- Redis lost the sale: what the outbox still holds was answered 202.
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[6], '-', '+')) do
+    local kv = entry[2]
+    for j = 1, #kv, 2 do
+      if kv[j] == 'rec' then
+        local id = fields(kv[j + 1])[1]
+        if not persisted[id] and not inflight[id] then
+          inflight[id] = kv[j + 1]
+        end
+      end
+    end
+  end
+end
+
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[5], KEYS[7], KEYS[8])
+local function restore(rec)
+  local f = fields(rec)
+  local q = tonumber(f[3])
+  redis.call('HINCRBY', KEYS[3], f[2], q)
+  if f[4] ~= '' then
+    redis.call('HSET', KEYS[4], f[2] .. '\n' .. f[4], rec)
+  end
+  return q
+end
+local units_persisted, units_in_flight = 0, 0
+for _, rec in pairs(persisted) do
+  units_persisted = units_persisted + restore(rec)
+end
+for id, rec in pairs(inflight) do
+  units_in_flight = units_in_flight + restore(rec)
+  redis.call('HSET', KEYS[5], id, rec)
+end
+local stock = tonumber(ARGV[2])
+local remaining = stock - units_persisted - units_in_flight
+if remaining < 0 then
+  remaining = 0
+end
+redis.call('SET', KEYS[2], remaining)
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'stock', ARGV[2], 'limit', ARGV[3],
+  'starts_at', ARGV[4], 'ends_at', ARGV[5], 'in_flight', units_in_flight,
+  'persisted', units_persisted)
+redis.pcall('XGROUP', 'CREATE', KEYS[6], ARGV[6], '0', 'MKSTREAM')
+return {tostring(stock), tostring(remaining), tostring(units_in_flight), tostring(units_persisted)}

@@ -1,0 +1,28 @@
+//! The Redis side: the live stock of every sale and its outbox.
+//!
+//! # Layout
+//! - [`keys`]: the key names of one sale, all under its hash tag.
+//! - [`record`]: the one-string form of a reservation the scripts share.
+//! - [`scripts`]: the Lua scripts, each an atomic step of the purchase path.
+//! - [`stock`]: [`RedisStock`], the [`StockStore`](flashsale_domain::StockStore).
+//! - [`units_back`]: the pub/sub channel that clears sold-out flags everywhere.
+//! - [`persistence`]: what a 202 survives, as Redis is configured.
+
+pub mod keys;
+pub mod persistence;
+pub mod record;
+pub mod scripts;
+pub mod stock;
+pub mod units_back;
+
+pub use keys::SaleKeys;
+pub use persistence::Persistence;
+pub use stock::RedisStock;
+pub use units_back::{publish_units_back, subscribe_units_back, UNITS_BACK_CHANNEL};
+
+/// The store name in [`flashsale_domain::StoreError`]s from Redis.
+pub(crate) const STORE: &str = "redis";
+
+pub(crate) fn store_error(e: impl ToString) -> flashsale_domain::StoreError {
+    flashsale_domain::StoreError::new(STORE, e)
+}

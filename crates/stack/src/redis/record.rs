@@ -1,0 +1,77 @@
+//! A reservation as the Lua scripts keep it: one string, fields joined by
+//! `"\n"` (order id, buyer, quantity, idempotency key or "", remaining
+//! after it, reserved_at in microseconds). No field can contain `"\n"`:
+//! buyer ids and keys refuse control characters.
+
+use chrono::{DateTime, Utc};
+use flashsale_domain::{IdempotencyKey, OrderId, Quantity, Reservation, SaleId, UserId};
+
+/// A record that does not decode: Redis holds something no script wrote.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed reservation record: {0}")]
+pub struct RecordError(&'static str);
+
+/// The record of `r` (its sale is implied by the key that holds it).
+pub fn encode(r: &Reservation) -> String {
+    format!(
+        "{}\n{}\n{}\n{}\n{}\n{}",
+        r.order_id,
+        r.user_id,
+        r.quantity.get(),
+        r.idempotency_key.as_ref().map_or("", IdempotencyKey::as_str),
+        r.remaining,
+        r.reserved_at.timestamp_micros(),
+    )
+}
+
+/// The reservation of `sale` that `record` describes.
+pub fn decode(sale: SaleId, record: &str) -> Result<Reservation, RecordError> {
+    let f: Vec<&str> = record.split('\n').collect();
+    let [order, user, quantity, key, remaining, at] = f[..] else {
+        return Err(RecordError("field count"));
+    };
+    let quantity: i64 = quantity.parse().map_err(|_| RecordError("quantity"))?;
+    let micros: i64 = at.parse().map_err(|_| RecordError("reserved_at"))?;
+    Ok(Reservation {
+        order_id: OrderId::parse(order).map_err(|_| RecordError("order_id"))?,
+        sale_id: sale,
+        user_id: UserId::parse(user).map_err(|_| RecordError("user_id"))?,
+        quantity: Quantity::parse(quantity).map_err(|_| RecordError("quantity"))?,
+        idempotency_key: match key {
+            "" => None,
+            k => Some(IdempotencyKey::parse(k).map_err(|_| RecordError("idempotency_key"))?),
+        },
+        remaining: remaining.parse().map_err(|_| RecordError("remaining"))?,
+        reserved_at: DateTime::<Utc>::from_timestamp_micros(micros).ok_or(RecordError("reserved_at"))?,
+    })
+}
+
+/// Microseconds since the epoch, or "" for none: how scripts store times.
+pub fn micros(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.timestamp_micros().to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::SubsecRound;
+
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let sale = SaleId::generate();
+        for key in [None, Some("retry-1")] {
+            let r = Reservation {
+                order_id: OrderId::generate(),
+                sale_id: sale,
+                user_id: UserId::parse("buyer é 1").unwrap(),
+                quantity: Quantity::parse(3).unwrap(),
+                idempotency_key: key.map(|k| IdempotencyKey::parse(k).unwrap()),
+                remaining: 42,
+                reserved_at: Utc::now().trunc_subsecs(6),
+            };
+            assert_eq!(decode(sale, &encode(&r)), Ok(r));
+        }
+        assert!(decode(sale, "a\nb").is_err());
+    }
+}
