@@ -1,2 +1,16 @@
-//! The real stack: production adapters of the domain's ports on Redis,
-//! RabbitMQ and PostgreSQL. (Work in progress.)
+//! The real stack: the domain's ports on Redis, RabbitMQ and PostgreSQL,
+//! for any number of replicas of each service.
+//!
+//! # Layout
+//! - [`redis`]: [`RedisStock`], the stock store: one Lua script per atomic
+//!   step, the outbox stream written by the same script as the
+//!   reservation, and the pub/sub channel that clears sold-out flags.
+//!
+//! # The path of one purchase
+//! `RedisStock::reserve` takes the units and appends the reservation to the
+//! sale's outbox stream in one script, so the 202 is as durable as Redis's
+//! AOF.
+
+pub mod redis;
+
+pub use crate::redis::RedisStock;

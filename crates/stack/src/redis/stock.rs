@@ -1,0 +1,366 @@
+//! [`RedisStock`]: the [`StockStore`] on Redis, for any number of inventory
+//! replicas at once.
+//!
+//! Every decision is one Lua script over the sale's keys (see `lua/`), so
+//! Redis's single-threaded execution is the lock: two concurrent reserves
+//! never both see the last unit, and `reserve` writes the outbox entry in
+//! the same atomic step, which is what makes the 202 durable (as durable as
+//! Redis's AOF, see [`super::Persistence`]). All calls share one
+//! multiplexed connection, so concurrent reserves are pipelined on one
+//! socket instead of queueing for a pool.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flashsale_domain::{
+    effective_state, OrderId, PurchaseRejection, Reservation, ReserveError, ReserveOutcome, ReserveRequest,
+    SaleDraft, SaleId, SaleState, SaleTerms, StockChangeError, StockLevel, StockOpError, StockStore,
+    StoreError, Transition,
+};
+use redis::aio::ConnectionManager;
+
+use super::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
+use super::persistence::Persistence;
+use super::record::{self, micros};
+use super::scripts::{scripts, Scripts};
+use super::units_back::publish_units_back;
+use super::store_error;
+
+/// How many times a transition retries when the state moved under it.
+const TRANSITION_ATTEMPTS: usize = 64;
+
+/// The live stock of every sale, in Redis. Cheap to clone: clones share the
+/// connection.
+#[derive(Clone)]
+pub struct RedisStock {
+    client: redis::Client,
+    conn: ConnectionManager,
+    scripts: Arc<Scripts>,
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisSetupError {
+    #[error("invalid Redis URL: {0}")]
+    Url(#[source] redis::RedisError),
+    #[error("cannot reach Redis: {0}")]
+    Connect(#[source] redis::RedisError),
+}
+
+impl RedisStock {
+    /// Connects to `url` (`redis://host:port/db`). The connection reconnects
+    /// by itself; calls made while Redis is away fail with [`StoreError`].
+    pub async fn connect(url: &str) -> Result<Self, RedisSetupError> {
+        let client = redis::Client::open(url).map_err(RedisSetupError::Url)?;
+        let conn = ConnectionManager::new(client.clone())
+            .await
+            .map_err(RedisSetupError::Connect)?;
+        Ok(Self {
+            client,
+            conn,
+            scripts: scripts(),
+        })
+    }
+
+    /// The client, for components that need connections of their own (the
+    /// relay's blocking reads, pub/sub).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// A handle on the shared multiplexed connection.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Redis's persistence settings, for health.
+    pub async fn persistence(&self) -> Result<Persistence, StoreError> {
+        Persistence::read(&mut self.conn.clone()).await.map_err(store_error)
+    }
+
+    /// Every sale loaded into Redis.
+    pub async fn sales(&self) -> Result<Vec<SaleId>, StoreError> {
+        let raw: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(SALES_INDEX)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(raw.iter().filter_map(|s| SaleId::parse(s).ok()).collect())
+    }
+
+    /// The reservations of `sale` answered and not yet stored.
+    pub async fn in_flight(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
+        let raw: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(SaleKeys::new(sale).inflight)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        raw.iter()
+            .map(|(_, rec)| record::decode(sale, rec).map_err(store_error))
+            .collect()
+    }
+
+    /// Tells every replica that units of `sale` came back. A failure is
+    /// logged, not returned: the units are back either way, and subscribers
+    /// clear every flag when they reconnect.
+    pub async fn announce_units_back(&self, sale: SaleId) {
+        if let Err(error) = publish_units_back(&mut self.conn.clone(), sale).await {
+            tracing::warn!(message = "Failed to announce units back.", %error, %sale);
+        }
+    }
+
+    async fn terms_of(&self, sale: SaleId) -> Result<Option<(String, String, String)>, StoreError> {
+        let keys = SaleKeys::new(sale);
+        let t: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&keys.state)
+            .arg("state")
+            .arg("starts_at")
+            .arg("ends_at")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        match &t[..] {
+            [Some(state), starts, ends] => Ok(Some((
+                state.clone(),
+                starts.clone().unwrap_or_default(),
+                ends.clone().unwrap_or_default(),
+            ))),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn parse_time(raw: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse::<i64>()
+        .ok()
+        .and_then(DateTime::<Utc>::from_timestamp_micros)
+        .map(Some)
+        .ok_or_else(|| store_error(format!("malformed time {raw:?}")))
+}
+
+fn parse_state(raw: &str) -> Result<SaleState, StoreError> {
+    SaleState::parse(raw).ok_or_else(|| store_error(format!("malformed state {raw:?}")))
+}
+
+fn number<T: std::str::FromStr>(raw: Option<&String>) -> Result<T, StoreError> {
+    raw.and_then(|s| s.parse().ok())
+        .ok_or_else(|| store_error(format!("malformed number {raw:?}")))
+}
+
+/// `[state, stock, in_flight, persisted, remaining]` as the scripts return it.
+pub(crate) fn parse_level(raw: &[String]) -> Result<StockLevel, StoreError> {
+    let [state, stock, in_flight, persisted, remaining] = raw else {
+        return Err(store_error("malformed level"));
+    };
+    let signed = |s: &String| -> Result<u64, StoreError> {
+        let n: i64 = number(Some(s))?;
+        Ok(n.max(0) as u64)
+    };
+    Ok(StockLevel {
+        state: parse_state(state)?,
+        stock: signed(stock)?,
+        remaining: signed(remaining)?,
+        in_flight: signed(in_flight)?,
+        persisted: signed(persisted)?,
+    })
+}
+
+#[async_trait]
+impl StockStore for RedisStock {
+    async fn load(&self, terms: SaleTerms) -> Result<(), StoreError> {
+        let keys = SaleKeys::new(terms.id);
+        let mut conn = self.conn.clone();
+        self.scripts
+            .load
+            .key(&keys.state)
+            .key(&keys.stock)
+            .key(&keys.outbox)
+            .arg(terms.state.as_str())
+            .arg(terms.stock)
+            .arg(terms.per_user_limit)
+            .arg(micros(terms.starts_at))
+            .arg(micros(terms.ends_at))
+            .arg(RELAY_GROUP)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map_err(store_error)?;
+        redis::cmd("SADD")
+            .arg(SALES_INDEX)
+            .arg(terms.id.to_string())
+            .query_async::<i64>(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn reserve(&self, request: ReserveRequest) -> Result<ReserveOutcome, ReserveError> {
+        let sale = request.sale_id;
+        let keys = SaleKeys::new(sale);
+        let reply: Vec<String> = self
+            .scripts
+            .reserve
+            .key(&keys.state)
+            .key(&keys.stock)
+            .key(&keys.buyers)
+            .key(&keys.idem)
+            .key(&keys.inflight)
+            .key(&keys.outbox)
+            .arg(sale.to_string())
+            .arg(request.order_id.to_string())
+            .arg(request.user_id.as_str())
+            .arg(request.quantity.get())
+            .arg(request.idempotency_key.as_ref().map_or("", |k| k.as_str()))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        let detail = reply.get(1);
+        let decode = |rec: Option<&String>| {
+            let rec = rec.ok_or_else(|| store_error("reserve: missing record"))?;
+            record::decode(sale, rec).map_err(store_error)
+        };
+        let rejected = |r: PurchaseRejection| Err(ReserveError::Rejected(r));
+        match reply.first().map(String::as_str) {
+            Some("reserved") => Ok(ReserveOutcome::Reserved(decode(detail)?)),
+            Some("replayed") => Ok(ReserveOutcome::Replayed(decode(detail)?)),
+            Some("not_found") => Err(ReserveError::SaleNotFound),
+            Some("quantity_above_limit") => rejected(PurchaseRejection::QuantityAboveLimit {
+                limit: number(detail)?,
+            }),
+            Some("not_active") => rejected(PurchaseRejection::SaleNotActive),
+            Some("sold_out") => rejected(PurchaseRejection::SoldOut),
+            Some("limit_exceeded") => rejected(PurchaseRejection::LimitExceeded {
+                limit: number(detail)?,
+            }),
+            Some("not_enough_stock") => rejected(PurchaseRejection::NotEnoughStock {
+                remaining: number(detail)?,
+            }),
+            other => Err(store_error(format!("reserve: unexpected reply {other:?}")).into()),
+        }
+    }
+
+    async fn release(&self, reservation: &Reservation) -> Result<(), StoreError> {
+        let keys = SaleKeys::new(reservation.sale_id);
+        let units: i64 = self
+            .scripts
+            .release
+            .key(&keys.state)
+            .key(&keys.stock)
+            .key(&keys.buyers)
+            .key(&keys.idem)
+            .key(&keys.inflight)
+            .arg(reservation.order_id.to_string())
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        if units > 0 {
+            self.announce_units_back(reservation.sale_id).await;
+        }
+        Ok(())
+    }
+
+    async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError> {
+        if orders.is_empty() {
+            return Ok(());
+        }
+        let keys = SaleKeys::new(sale);
+        let mut invocation = self.scripts.settle.prepare_invoke();
+        invocation
+            .key(&keys.state)
+            .key(&keys.inflight)
+            .key(&keys.rebuild)
+            .key(&keys.settled);
+        for id in orders {
+            invocation.arg(id.to_string());
+        }
+        invocation
+            .invoke_async::<i64>(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn transition(
+        &self,
+        sale: SaleId,
+        t: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<SaleState, StockOpError> {
+        let keys = SaleKeys::new(sale);
+        for _ in 0..TRANSITION_ATTEMPTS {
+            let (state, starts, ends) = self.terms_of(sale).await?.ok_or(StockOpError::SaleNotFound)?;
+            let current = effective_state(parse_state(&state)?, parse_time(&starts)?, parse_time(&ends)?, now);
+            let next = current.apply(t)?;
+            let outcome: String = self
+                .scripts
+                .transition
+                .key(&keys.state)
+                .arg(&state)
+                .arg(&starts)
+                .arg(&ends)
+                .arg(next.as_str())
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(store_error)?;
+            match outcome.as_str() {
+                "ok" => return Ok(next),
+                "not_found" => return Err(StockOpError::SaleNotFound),
+                _ => continue,
+            }
+        }
+        Err(store_error("transition: the state kept changing").into())
+    }
+
+    async fn adjust(&self, sale: SaleId, delta: i64, now: DateTime<Utc>) -> Result<StockLevel, StockOpError> {
+        let keys = SaleKeys::new(sale);
+        let reply: Vec<String> = self
+            .scripts
+            .adjust
+            .key(&keys.state)
+            .key(&keys.stock)
+            .arg(delta)
+            .arg(now.timestamp_micros())
+            .arg(SaleDraft::MAX_STOCK)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        let change = |e: StockChangeError| Err(StockOpError::Change(e));
+        match reply.first().map(String::as_str) {
+            Some("ok") => {
+                let level = parse_level(&reply[1..])?;
+                if delta > 0 {
+                    self.announce_units_back(sale).await;
+                }
+                Ok(level)
+            }
+            Some("not_found") => Err(StockOpError::SaleNotFound),
+            Some("ended") => change(StockChangeError::Ended),
+            Some("zero") => change(StockChangeError::Zero),
+            Some("too_large") => change(StockChangeError::TooLarge),
+            Some("below_zero") => change(StockChangeError::BelowZero {
+                requested: delta.unsigned_abs(),
+                remaining: number(reply.get(1))?,
+            }),
+            other => Err(store_error(format!("adjust: unexpected reply {other:?}")).into()),
+        }
+    }
+
+    async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {
+        let keys = SaleKeys::new(sale);
+        let reply: Vec<String> = self
+            .scripts
+            .level
+            .key(&keys.state)
+            .key(&keys.stock)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        parse_level(&reply).map(Some)
+    }
+}
