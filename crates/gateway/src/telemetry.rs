@@ -181,14 +181,23 @@ impl Telemetry {
         slot.latency[bucket_index(elapsed.as_secs_f64())].fetch_add(1, Relaxed);
     }
 
-    /// Error answers by code since start-up.
+    /// Refusals by code since start-up: every purchase not accepted, and
+    /// the error answers counted by [`Self::record_request`].
     pub fn rejections(&self) -> HashMap<&'static str, u64> {
-        self.errors
+        let mut all: HashMap<&'static str, u64> = self
+            .errors
             .read()
             .expect("telemetry lock")
             .iter()
             .map(|(k, v)| (*k, v.load(Relaxed)))
-            .collect()
+            .collect();
+        for (outcome, count) in OUTCOMES.iter().zip(&self.purchases).skip(1) {
+            let count = count.load(Relaxed);
+            if count > 0 {
+                *all.entry(*outcome).or_default() += count;
+            }
+        }
+        all
     }
 
     /// Rates over the last complete second; p99 over the last ten.

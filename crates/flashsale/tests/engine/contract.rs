@@ -43,7 +43,14 @@ async fn bad_purchases_are_refused_with_their_code_and_change_nothing() {
     };
     let q1 = json!({"quantity": 1}).to_string().into_bytes();
     /// What, token, headers, body, expected status and code.
-    type Case<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Vec<(&'a str, &'a str)>,
+        Vec<u8>,
+        u16,
+        &'a str,
+    );
     let cases: Vec<Case> = vec![
         ("no token", None, vec![], q1.clone(), 401, "unauthorized"),
         (
@@ -510,9 +517,14 @@ async fn operations_endpoints() {
     let stats = app.stats().await;
     assert_eq!(stats["sales"][0]["ledger"]["ok"], true);
     assert_eq!(stats["totals"]["orders_persisted"], 1);
-    let (status, metrics) = c.read_stream("/metrics", &["flashsale_purchase_duration_seconds_count"]).await;
+    let (status, metrics) = c
+        .read_stream("/metrics", &["flashsale_purchase_duration_seconds_count"])
+        .await;
     assert_eq!(status, 200);
-    assert!(metrics.contains("flashsale_purchases_total{outcome=\"accepted\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("flashsale_purchases_total{outcome=\"accepted\"} 1"),
+        "{metrics}"
+    );
     app.stop().await;
 }
 
@@ -526,10 +538,18 @@ async fn event_stream_replays_the_log_and_pushes_stats() {
     let (status, _) = c.read_stream("/api/admin/events?token=wrong", &[]).await;
     assert_eq!(status, 401);
     let mut c = app.client().await;
-    let (status, text) =
-        c.read_stream(&format!("/api/admin/events?token={ADMIN}"), &["event: log", "sale_state", "event: stats"]).await;
+    let (status, text) = c
+        .read_stream(
+            &format!("/api/admin/events?token={ADMIN}"),
+            &["event: log", "sale_state", "event: stats"],
+        )
+        .await;
     assert_eq!(status, 200);
-    let stats_line = text.lines().skip_while(|l| *l != "event: stats").nth(1).expect("stats data");
+    let stats_line = text
+        .lines()
+        .skip_while(|l| *l != "event: stats")
+        .nth(1)
+        .expect("stats data");
     let stats: Value = serde_json::from_str(stats_line.strip_prefix("data: ").unwrap()).unwrap();
     assert_eq!(stats["mode"], "embedded");
     assert_eq!(stats["sales"][0]["stock"], 1);

@@ -263,7 +263,11 @@ impl Client {
     /// Reads an event stream until its text contains every one of `needles`;
     /// returns the status and what was read.
     pub async fn read_stream(&mut self, path: &str, needles: &[&str]) -> (u16, String) {
-        let request = Request::builder().uri(path).header("host", "engine").body(Full::new(Bytes::new())).unwrap();
+        let request = Request::builder()
+            .uri(path)
+            .header("host", "engine")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
         self.sender.ready().await.expect("connection ready");
         let response = self.sender.send_request(request).await.expect("response");
         let status = response.status().as_u16();

@@ -57,7 +57,13 @@ mod tests {
         let id = SaleId::generate();
         let keys = SaleKeys::new(id);
         assert_eq!(keys.stock, format!("fs:{{sale:{id}}}:stock"));
-        for key in [&keys.state, &keys.buyers, &keys.idem, &keys.inflight, &keys.outbox] {
+        for key in [
+            &keys.state,
+            &keys.buyers,
+            &keys.idem,
+            &keys.inflight,
+            &keys.outbox,
+        ] {
             assert!(key.starts_with(&format!("fs:{{sale:{id}}}:")), "{key}");
         }
     }

@@ -24,8 +24,8 @@ use super::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
 use super::persistence::Persistence;
 use super::record::{self, micros};
 use super::scripts::{scripts, Scripts};
-use super::units_back::publish_units_back;
 use super::store_error;
+use super::units_back::publish_units_back;
 
 /// How many times a transition retries when the state moved under it.
 const TRANSITION_ATTEMPTS: usize = 64;
@@ -76,7 +76,9 @@ impl RedisStock {
 
     /// Redis's persistence settings, for health.
     pub async fn persistence(&self) -> Result<Persistence, StoreError> {
-        Persistence::read(&mut self.conn.clone()).await.map_err(store_error)
+        Persistence::read(&mut self.conn.clone())
+            .await
+            .map_err(store_error)
     }
 
     /// Every sale loaded into Redis.
@@ -292,7 +294,12 @@ impl StockStore for RedisStock {
         let keys = SaleKeys::new(sale);
         for _ in 0..TRANSITION_ATTEMPTS {
             let (state, starts, ends) = self.terms_of(sale).await?.ok_or(StockOpError::SaleNotFound)?;
-            let current = effective_state(parse_state(&state)?, parse_time(&starts)?, parse_time(&ends)?, now);
+            let current = effective_state(
+                parse_state(&state)?,
+                parse_time(&starts)?,
+                parse_time(&ends)?,
+                now,
+            );
             let next = current.apply(t)?;
             let outcome: String = self
                 .scripts

@@ -41,7 +41,9 @@ pub async fn subscribe_units_back(
                     let raw: String = message.get_payload().unwrap_or_default();
                     match SaleId::parse(&raw) {
                         Ok(sale) => on_units_back(Some(sale)),
-                        Err(_) => tracing::warn!(message = "Ignored a malformed units-back message.", payload = %raw),
+                        Err(_) => {
+                            tracing::warn!(message = "Ignored a malformed units-back message.", payload = %raw)
+                        }
                     }
                 }
             }

@@ -1,0 +1,6 @@
+//! Integration tests of the real stack against real, private servers (see
+//! [`support`]). One test binary: one link step.
+
+mod support;
+
+mod redis_stock;

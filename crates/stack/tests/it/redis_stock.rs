@@ -1,0 +1,113 @@
+//! `RedisStock` against a private Redis: the domain's contract, and the
+//! purchase decision under a stampede.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use flashsale_domain::contract;
+use flashsale_domain::{PurchaseRejection, ReserveError, SaleState, StockStore};
+use flashsale_stack::redis::SaleKeys;
+use flashsale_stack::RedisStock;
+
+use crate::support;
+
+pub async fn stock() -> RedisStock {
+    RedisStock::connect(&support::redis_url())
+        .await
+        .expect("connect to redis")
+}
+
+/// The domain's stock-store contract holds on Redis.
+#[tokio::test]
+async fn contract_holds() {
+    contract::stock_store(&stock().await).await;
+}
+
+/// Thousands of concurrent reserves pipelined over one multiplexed
+/// connection on a small stock: exactly the stock is sold, nobody passes
+/// the limit, every unit is accounted for, and each sale gets one outbox
+/// entry per reservation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stampede_sells_exactly_the_stock() {
+    let store = stock().await;
+    let terms = contract::sale(SaleState::Active, 50, 2).terms();
+    let sale = terms.id;
+    store.load(terms).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..3000 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let user = format!("u{}", i % 40);
+            let q = 1 + (i % 2) as u32;
+            store.reserve(contract::request(sale, &user, q, None)).await
+        }));
+    }
+    let mut sold = 0u64;
+    let mut reservations = 0u64;
+    let mut per_user: HashMap<String, u32> = HashMap::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(outcome) => {
+                let r = outcome.reservation().clone();
+                sold += u64::from(r.quantity.get());
+                reservations += 1;
+                *per_user.entry(r.user_id.to_string()).or_default() += r.quantity.get();
+            }
+            Err(ReserveError::Rejected(
+                PurchaseRejection::SoldOut
+                | PurchaseRejection::LimitExceeded { .. }
+                | PurchaseRejection::NotEnoughStock { .. },
+            )) => {}
+            Err(other) => panic!("unexpected refusal: {other:?}"),
+        }
+    }
+    assert_eq!(sold, 50, "exactly the stock is sold");
+    assert!(per_user.values().all(|&u| u <= 2), "limit: {per_user:?}");
+    let level = store.level(sale).await.unwrap().unwrap();
+    assert_eq!(
+        (level.remaining, level.in_flight, level.ledger_difference()),
+        (0, 50, 0)
+    );
+    let mut conn = store.connection();
+    let entries: u64 = redis::cmd("XLEN")
+        .arg(SaleKeys::new(sale).outbox)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(entries, reservations, "one outbox entry per reservation");
+    assert_eq!(store.in_flight(sale).await.unwrap().len() as u64, reservations);
+}
+
+/// A release, a top-up and a flush are announced on the units-back channel.
+#[tokio::test]
+async fn units_back_reaches_subscribers() {
+    let store = stock().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _sub = flashsale_stack::redis::subscribe_units_back(store.client().clone(), move |sale| {
+        let _ = tx.send(sale);
+    })
+    .await
+    .unwrap();
+    let terms = contract::sale(SaleState::Active, 5, 2).terms();
+    let sale = terms.id;
+    store.load(terms).await.unwrap();
+    let r = store
+        .reserve(contract::request(sale, "a", 1, None))
+        .await
+        .unwrap()
+        .reservation()
+        .clone();
+    store.release(&r).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(Some(s)) = rx.recv().await {
+                return s;
+            }
+        }
+    })
+    .await
+    .expect("a units-back message");
+    assert_eq!(got, sale);
+    let persistence = store.persistence().await.unwrap();
+    assert!(persistence.appendonly, "the private redis runs with AOF");
+}
