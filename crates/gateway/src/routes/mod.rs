@@ -126,9 +126,12 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
             .events()
             .count(EventKind::AuthFailure, format!("ip {ip} on {route}"));
     }
+    // Purchases count their own outcome (simulated ones too); operator
+    // mistakes are not buyer rejections.
+    let rejection = code.filter(|_| route != PURCHASE_ROUTE && !route.starts_with("/api/admin"));
     state
         .telemetry()
-        .record_request(&route, response.status().as_u16(), code);
+        .record_request(&route, response.status().as_u16(), rejection);
     response
 }
 
