@@ -39,8 +39,9 @@ fn set_mode(path: &Path, mode: u32) {
 /// Starts (once) a watchdog that runs `cleanup` after this process exits.
 fn on_exit(cleanup: String) {
     let script = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {cleanup}",
-        pid = std::process::id()
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {cleanup}; rmdir {base} 2>/dev/null",
+        pid = std::process::id(),
+        base = base().display()
     );
     Command::new("setsid")
         .args(["sh", "-c", &script])
@@ -186,7 +187,7 @@ pub async fn database_url() -> String {
         .expect("start postgres");
     let name = format!("t_{}", uuid::Uuid::now_v7().simple());
     let pool = sqlx::PgPool::connect(&base).await.expect("connect to postgres");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&pool)
         .await
         .expect("create database");
