@@ -3,4 +3,5 @@
 
 mod support;
 
+mod postgres;
 mod redis_stock;

@@ -1,0 +1,128 @@
+//! [`PgCatalog`]: sales in PostgreSQL, the source of truth for their terms.
+//! Every write also appends to `audit_log` in the same transaction, so the
+//! log never claims a change that did not happen, nor misses one that did.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flashsale_domain::{Sale, SaleCatalog, SaleId, SaleState, StoreError};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+
+use super::store_error;
+
+/// The sale catalog. Cheap to clone.
+#[derive(Clone)]
+pub struct PgCatalog {
+    pool: PgPool,
+}
+
+const COLUMNS: &str = "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at";
+
+impl PgCatalog {
+    /// A catalog on an already migrated database.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn sale_from(row: &PgRow) -> Result<Sale, StoreError> {
+    let unsigned = |column: &str| -> Result<u64, StoreError> {
+        let n: i64 = row.try_get(column).map_err(store_error)?;
+        u64::try_from(n).map_err(|_| store_error(format!("negative {column}")))
+    };
+    let state: String = row.try_get("state").map_err(store_error)?;
+    let limit: i32 = row.try_get("per_user_limit").map_err(store_error)?;
+    Ok(Sale {
+        id: SaleId::from_uuid(row.try_get("id").map_err(store_error)?),
+        name: row.try_get("name").map_err(store_error)?,
+        product: row.try_get("product").map_err(store_error)?,
+        price_cents: unsigned("price_cents")?,
+        stock: unsigned("stock")?,
+        per_user_limit: u32::try_from(limit).map_err(store_error)?,
+        starts_at: row.try_get::<Option<DateTime<Utc>>, _>("starts_at").map_err(store_error)?,
+        ends_at: row.try_get::<Option<DateTime<Utc>>, _>("ends_at").map_err(store_error)?,
+        state: SaleState::parse(&state).ok_or_else(|| store_error(format!("unknown state {state}")))?,
+        created_at: row.try_get("created_at").map_err(store_error)?,
+    })
+}
+
+fn signed(n: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| store_error(format!("{what} out of range")))
+}
+
+#[async_trait]
+impl SaleCatalog for PgCatalog {
+    async fn insert(&self, sale: &Sale) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        sqlx::query(
+            "INSERT INTO sales (id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(sale.id.as_uuid())
+        .bind(&sale.name)
+        .bind(&sale.product)
+        .bind(signed(sale.price_cents, "price_cents")?)
+        .bind(signed(sale.stock, "stock")?)
+        .bind(sale.per_user_limit as i32)
+        .bind(sale.starts_at)
+        .bind(sale.ends_at)
+        .bind(sale.state.as_str())
+        .bind(sale.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        audit(&mut tx, sale, "created").await?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn update(&self, sale: &Sale) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let done = sqlx::query("UPDATE sales SET state = $2, stock = $3 WHERE id = $1")
+            .bind(sale.id.as_uuid())
+            .bind(sale.state.as_str())
+            .bind(signed(sale.stock, "stock")?)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if done.rows_affected() == 0 {
+            return Err(store_error(format!("no sale {}", sale.id)));
+        }
+        audit(&mut tx, sale, "updated").await?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn get(&self, id: SaleId) -> Result<Option<Sale>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sales WHERE id = $1")))
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(sale_from).transpose()
+    }
+
+    async fn list(&self) -> Result<Vec<Sale>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sales ORDER BY created_at, id"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(sale_from).collect()
+    }
+}
+
+async fn audit(tx: &mut sqlx::PgConnection, sale: &Sale, action: &str) -> Result<(), StoreError> {
+    let detail = serde_json::json!({
+        "name": sale.name,
+        "state": sale.state.as_str(),
+        "stock": sale.stock,
+    });
+    sqlx::query("INSERT INTO audit_log (sale_id, action, detail) VALUES ($1, $2, $3::jsonb)")
+        .bind(sale.id.as_uuid())
+        .bind(action)
+        .bind(detail.to_string())
+        .execute(tx)
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! [`PgOrderStore`]: the order ledger in PostgreSQL, every order exactly once.
+//!
+//! A batch is one `INSERT … SELECT FROM UNNEST(…) ON CONFLICT (order_id) DO
+//! NOTHING` statement: one round trip, one transaction, all or nothing, and
+//! a redelivered order is a no-op. Rows are inserted sorted by `order_id`,
+//! so two consumers inserting overlapping batches take their row locks in
+//! the same order; should PostgreSQL still report a deadlock (40P01) or a
+//! serialization failure (40001), the batch is retried.
+//!
+//! Each row keeps the idempotency key and the remaining count of the first
+//! answer, so a buyer's retry can be answered the same after a cache rebuild.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flashsale_domain::{
+    IdempotencyKey, Order, OrderId, OrderStatus, OrderStore, OrderTotals, Quantity, Reservation, SaleId,
+    StoreError, UserId,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use super::store_error;
+
+/// Attempts of a batch that deadlocks or fails to serialize.
+const ATTEMPTS: u32 = 5;
+
+/// Why a batch was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    /// The batch can never be stored as it is (a value out of range, a
+    /// constraint): retrying will not help; set it aside.
+    #[error("the batch cannot be stored: {0}")]
+    Permanent(String),
+    /// The database is unavailable or busy: retry later.
+    #[error("the order store is unavailable: {0}")]
+    Transient(String),
+}
+
+impl InsertError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Permanent(_))
+    }
+}
+
+impl From<InsertError> for StoreError {
+    fn from(e: InsertError) -> Self {
+        store_error(e)
+    }
+}
+
+/// The order ledger. Cheap to clone.
+#[derive(Clone)]
+pub struct PgOrderStore {
+    pool: PgPool,
+}
+
+/// The columns of a stored reservation, in order.
+const COLUMNS: &str = "order_id, sale_id, user_id, quantity, idempotency_key, remaining_after, created_at";
+
+impl PgOrderStore {
+    /// An order store on an already migrated database.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Stores the reservations as orders; returns how many were new. See the
+    /// module docs; [`InsertError`] says whether a retry can help.
+    pub async fn insert(&self, reservations: &[Reservation]) -> Result<u64, InsertError> {
+        if reservations.is_empty() {
+            return Ok(0);
+        }
+        let mut sorted: Vec<&Reservation> = reservations.iter().collect();
+        sorted.sort_by_key(|r| r.order_id);
+        sorted.dedup_by_key(|r| r.order_id);
+        let mut columns = Columns::default();
+        for r in sorted {
+            columns.push(r)?;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = sqlx::query(
+                "INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at)
+                 SELECT o, s, u, q, 'confirmed', k, r, c
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::text[], $6::int8[], $7::timestamptz[])
+                      AS t(o, s, u, q, k, r, c)
+                 ORDER BY o
+                 ON CONFLICT (order_id) DO NOTHING",
+            )
+            .bind(&columns.order_id)
+            .bind(&columns.sale_id)
+            .bind(&columns.user_id)
+            .bind(&columns.quantity)
+            .bind(&columns.key)
+            .bind(&columns.remaining)
+            .bind(&columns.created_at)
+            .execute(&self.pool)
+            .await;
+            match result {
+                Ok(done) => return Ok(done.rows_affected()),
+                Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
+                    tracing::warn!(message = "Order batch conflicted; retrying.", error = %e, attempt);
+                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(classify(e)),
+            }
+        }
+    }
+}
+
+/// One array per column, for UNNEST.
+#[derive(Default)]
+struct Columns {
+    order_id: Vec<Uuid>,
+    sale_id: Vec<Uuid>,
+    user_id: Vec<String>,
+    quantity: Vec<i32>,
+    key: Vec<Option<String>>,
+    remaining: Vec<i64>,
+    created_at: Vec<DateTime<Utc>>,
+}
+
+impl Columns {
+    fn push(&mut self, r: &Reservation) -> Result<(), InsertError> {
+        let remaining = i64::try_from(r.remaining)
+            .map_err(|_| InsertError::Permanent(format!("order {}: remaining out of range", r.order_id)))?;
+        let quantity = i32::try_from(r.quantity.get())
+            .map_err(|_| InsertError::Permanent(format!("order {}: quantity out of range", r.order_id)))?;
+        self.order_id.push(r.order_id.as_uuid());
+        self.sale_id.push(r.sale_id.as_uuid());
+        self.user_id.push(r.user_id.as_str().to_owned());
+        self.quantity.push(quantity);
+        self.key.push(r.idempotency_key.as_ref().map(|k| k.as_str().to_owned()));
+        self.remaining.push(remaining);
+        self.created_at.push(r.reserved_at);
+        Ok(())
+    }
+}
+
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+fn is_retryable(e: &sqlx::Error) -> bool {
+    matches!(sqlstate(e).as_deref(), Some("40P01" | "40001"))
+}
+
+/// Data exceptions (class 22) and integrity violations (class 23) will fail
+/// again; anything else may pass later.
+fn classify(e: sqlx::Error) -> InsertError {
+    match sqlstate(&e) {
+        Some(code) if code.starts_with("22") || code.starts_with("23") => InsertError::Permanent(e.to_string()),
+        _ => InsertError::Transient(e.to_string()),
+    }
+}
+
+fn reservation_from(row: &PgRow) -> Result<Reservation, StoreError> {
+    let quantity: i32 = row.try_get("quantity").map_err(store_error)?;
+    let remaining: i64 = row.try_get("remaining_after").map_err(store_error)?;
+    let user: String = row.try_get("user_id").map_err(store_error)?;
+    let key: Option<String> = row.try_get("idempotency_key").map_err(store_error)?;
+    Ok(Reservation {
+        order_id: OrderId::from_uuid(row.try_get("order_id").map_err(store_error)?),
+        sale_id: SaleId::from_uuid(row.try_get("sale_id").map_err(store_error)?),
+        user_id: UserId::parse(&user).map_err(store_error)?,
+        quantity: Quantity::parse(quantity.into()).map_err(store_error)?,
+        idempotency_key: key.map(|k| IdempotencyKey::parse(&k)).transpose().map_err(store_error)?,
+        remaining: u64::try_from(remaining).map_err(store_error)?,
+        reserved_at: row.try_get("created_at").map_err(store_error)?,
+    })
+}
+
+#[async_trait]
+impl OrderStore for PgOrderStore {
+    async fn insert_batch(&self, reservations: &[Reservation]) -> Result<u64, StoreError> {
+        Ok(self.insert(reservations).await?)
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM orders WHERE order_id = $1"
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(row
+            .as_ref()
+            .map(reservation_from)
+            .transpose()?
+            .map(|r| Order {
+                status: OrderStatus::Confirmed,
+                ..Order::confirmed(&r)
+            }))
+    }
+
+    async fn reservations_of(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM orders WHERE sale_id = $1"
+        )))
+        .bind(sale.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(reservation_from).collect()
+    }
+
+    async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
+        let rows = sqlx::query("SELECT sale_id, COUNT(*) AS orders, SUM(quantity)::int8 AS units FROM orders GROUP BY sale_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                let sale = SaleId::from_uuid(row.try_get("sale_id").map_err(store_error)?);
+                let orders: i64 = row.try_get("orders").map_err(store_error)?;
+                let units: i64 = row.try_get("units").map_err(store_error)?;
+                Ok((
+                    sale,
+                    OrderTotals {
+                        orders: orders.max(0) as u64,
+                        units: units.max(0) as u64,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
