@@ -35,11 +35,20 @@ enum Command {
         #[arg(long, env = "FLASHSALE_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
     },
+    /// Load generators that measure the engine and verify its invariants.
+    #[command(subcommand)]
+    Bench(Bench),
     /// Applies pending database migrations and exits.
     Migrate {
         #[arg(long, env = "FLASHSALE_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// A stampede against running gateways, then every invariant checked through the API.
+    Stampede(flashsale_bench::StampedeArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +67,7 @@ fn main() -> ExitCode {
             .and_then(|ttl| flashsale::token::mint(&user, ttl, jwt_secret.as_deref(), &data_dir))
             .map(|token| println!("{token}"))
             .map_err(|e| e.to_string()),
+        Command::Bench(Bench::Stampede(args)) => return run_stampede(args),
         Command::Migrate { data_dir } => flashsale::embedded::migrate(&data_dir)
             .map(|applied| {
                 if applied.is_empty() {
@@ -73,6 +83,32 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("flashsale: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the report; the exit status says whether every invariant held.
+fn run_stampede(args: flashsale_bench::StampedeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("flashsale: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(flashsale_bench::run(args)) {
+        Ok(report) => {
+            print!("{}", report.table());
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("flashsale: an invariant failed (see above)");
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("flashsale: {e}");
             ExitCode::FAILURE
         }
     }

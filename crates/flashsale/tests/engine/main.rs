@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bench;
 mod contract;
 mod durability;
 mod stampede;

@@ -21,18 +21,26 @@ const STORE: &str = "sqlite";
 /// `Mutex`. A std lock is right here because every use is a short,
 /// synchronous SQLite call made on a blocking thread, never held across an
 /// `.await`.
+///
+/// The per-sale totals are counted once at open and then kept up to date by
+/// every commit, so the stats (pushed every second to every dashboard) never
+/// scan the table.
 #[derive(Clone)]
 pub struct SqliteOrderStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
+    totals: Arc<Mutex<HashMap<SaleId, OrderTotals>>>,
 }
 
 impl SqliteOrderStore {
     /// Opens the (already migrated) database file.
     pub fn open(path: &Path) -> Result<Self, flashsale_sqlite::DbError> {
+        let reader = flashsale_sqlite::open(path)?;
+        let totals = count_totals(&reader)?;
         Ok(Self {
             writer: Arc::new(Mutex::new(flashsale_sqlite::open(path)?)),
-            reader: Arc::new(Mutex::new(flashsale_sqlite::open(path)?)),
+            reader: Arc::new(Mutex::new(reader)),
+            totals: Arc::new(Mutex::new(totals)),
         })
     }
 
@@ -41,7 +49,14 @@ impl SqliteOrderStore {
     /// Blocking: call it from a blocking thread.
     pub fn insert_blocking(&self, reservations: &[Reservation]) -> Result<u64, StoreError> {
         let mut conn = self.writer.lock().expect("order writer lock poisoned");
-        insert(&mut conn, reservations).map_err(store_error)
+        let fresh = insert(&mut conn, reservations).map_err(store_error)?;
+        let mut totals = self.totals.lock().expect("order totals lock poisoned");
+        for (sale, added) in &fresh {
+            let t = totals.entry(*sale).or_default();
+            t.orders += added.orders;
+            t.units += added.units;
+        }
+        Ok(fresh.values().map(|t| t.orders).sum())
     }
 
     /// Every stored reservation of a sale. Blocking: for callers that must
@@ -66,11 +81,15 @@ fn store_error(e: impl ToString) -> StoreError {
     StoreError::new(STORE, e)
 }
 
-fn insert(conn: &mut Connection, reservations: &[Reservation]) -> rusqlite::Result<u64> {
+/// Inserts in one transaction; returns what was new, per sale.
+fn insert(
+    conn: &mut Connection,
+    reservations: &[Reservation],
+) -> rusqlite::Result<HashMap<SaleId, OrderTotals>> {
     let mut sorted: Vec<&Reservation> = reservations.iter().collect();
     sorted.sort_by_key(|r| r.order_id);
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut fresh = 0;
+    let mut fresh: HashMap<SaleId, OrderTotals> = HashMap::new();
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at)
@@ -87,7 +106,11 @@ fn insert(conn: &mut Connection, reservations: &[Reservation]) -> rusqlite::Resu
                 r.remaining as i64,
                 r.reserved_at.to_rfc3339_opts(SecondsFormat::Micros, true),
             ])?;
-            fresh += inserted as u64;
+            if inserted == 1 {
+                let t = fresh.entry(r.sale_id).or_default();
+                t.orders += 1;
+                t.units += u64::from(r.quantity.get());
+            }
         }
     }
     tx.commit()?;
@@ -135,6 +158,19 @@ fn reservations_of(conn: &Connection, sale: SaleId) -> rusqlite::Result<Vec<Rese
     rows.collect()
 }
 
+fn count_totals(conn: &Connection) -> rusqlite::Result<HashMap<SaleId, OrderTotals>> {
+    let mut stmt = conn.prepare("SELECT sale_id, COUNT(*), SUM(quantity) FROM orders GROUP BY sale_id")?;
+    let rows = stmt.query_map([], |row| {
+        let sale = SaleId::from_uuid(uuid(row.get(0)?)?);
+        let totals = OrderTotals {
+            orders: row.get::<_, i64>(1)? as u64,
+            units: row.get::<_, i64>(2)? as u64,
+        };
+        Ok((sale, totals))
+    })?;
+    rows.collect()
+}
+
 #[async_trait]
 impl OrderStore for SqliteOrderStore {
     async fn insert_batch(&self, reservations: &[Reservation]) -> Result<u64, StoreError> {
@@ -167,19 +203,6 @@ impl OrderStore for SqliteOrderStore {
     }
 
     async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
-        self.blocking(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT sale_id, COUNT(*), SUM(quantity) FROM orders GROUP BY sale_id")?;
-            let rows = stmt.query_map([], |row| {
-                let sale = SaleId::from_uuid(uuid(row.get(0)?)?);
-                let totals = OrderTotals {
-                    orders: row.get::<_, i64>(1)? as u64,
-                    units: row.get::<_, i64>(2)? as u64,
-                };
-                Ok((sale, totals))
-            })?;
-            rows.collect()
-        })
-        .await
+        Ok(self.totals.lock().expect("order totals lock poisoned").clone())
     }
 }

@@ -1,0 +1,14 @@
+//! `flashsale bench`: load generators that measure the engine and then
+//! check, through its API, that every invariant held.
+//!
+//! # Layout
+//! - [`client`]: a lean HTTP/1.1 keep-alive client (one connection per worker).
+//! - [`stampede`]: `flashsale bench stampede`: the ceiling, the stampede,
+//!   the verification and the report.
+//! - [`report`]: the summary table and its JSON form.
+
+pub mod client;
+pub mod report;
+pub mod stampede;
+
+pub use stampede::{run, StampedeArgs};

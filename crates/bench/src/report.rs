@@ -1,0 +1,127 @@
+//! The stampede's report: one table for people, the same as JSON for tools.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+/// Latency percentiles, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        Self {
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// One invariant and whether it held.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Everything a stampede measured and verified.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub targets: Vec<String>,
+    pub sale_id: String,
+    pub stock: u64,
+    pub buyers: u64,
+    pub attempts_per_buyer: u32,
+    pub per_user_limit: u32,
+    pub concurrency: usize,
+    /// Requests/s of a trivial endpoint on the same server, measured first.
+    pub ceiling_per_second: Option<f64>,
+    pub attempts: u64,
+    pub seconds: f64,
+    pub attempts_per_second: f64,
+    pub accepted: u64,
+    pub accepted_per_second: f64,
+    pub latency: Latency,
+    /// Answers by status and code, e.g. `202`, `409 sold_out`.
+    pub answers: BTreeMap<String, u64>,
+    /// From the last 202 until the order store held every accepted unit.
+    pub seconds_to_last_confirmed: Option<f64>,
+    pub peak_rss_mib: Option<f64>,
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+
+    /// The summary table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let ratio = |rate: f64| {
+            self.ceiling_per_second
+                .map_or(String::new(), |c| format!("  ({:.2} of ceiling)", rate / c))
+        };
+        let _ = writeln!(out, "FlashSale stampede on {}", self.targets.join(", "));
+        let _ = writeln!(
+            out,
+            "  sale {}: stock {}, limit {}/buyer; {} buyers × {} attempts over {} connections",
+            self.sale_id,
+            self.stock,
+            self.per_user_limit,
+            self.buyers,
+            self.attempts_per_buyer,
+            self.concurrency
+        );
+        if let Some(c) = self.ceiling_per_second {
+            let _ = writeln!(out, "  ceiling (trivial endpoint, same server)  {c:>10.0} req/s");
+        }
+        let _ = writeln!(
+            out,
+            "  attempts        {:>10}  in {:.2} s",
+            self.attempts, self.seconds
+        );
+        let _ = writeln!(
+            out,
+            "  attempts/s      {:>10.0}{}",
+            self.attempts_per_second,
+            ratio(self.attempts_per_second)
+        );
+        let _ = writeln!(out, "  accepted        {:>10}", self.accepted);
+        let _ = writeln!(out, "  accepted/s      {:>10.0}", self.accepted_per_second);
+        let l = &self.latency;
+        let _ = writeln!(
+            out,
+            "  latency ms      p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+            l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+        );
+        let answers: Vec<String> = self.answers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let _ = writeln!(out, "  answers         {}", answers.join(", "));
+        if let Some(s) = self.seconds_to_last_confirmed {
+            let _ = writeln!(out, "  last 202 → every order in the store  {s:.2} s");
+        }
+        if let Some(rss) = self.peak_rss_mib {
+            let _ = writeln!(out, "  engine peak RSS {rss:>10.1} MiB");
+        }
+        for c in &self.checks {
+            let _ = writeln!(
+                out,
+                "  [{}] {}: {}",
+                if c.ok { "ok" } else { "FAILED" },
+                c.name,
+                c.detail
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,584 @@
+//! `flashsale bench stampede`: fire a stampede at one or more gateways,
+//! then verify every invariant through the API.
+//!
+//! 1. The ceiling: the same server answering `GET /api/sales/<not an id>`
+//!    (a 404 that touches no store), so every figure reads as a ratio of
+//!    what this machine's HTTP stack can do at all.
+//! 2. The stampede: `buyers × attempts` purchases of one unit over
+//!    `concurrency` keep-alive connections spread over the targets, each
+//!    buyer a fresh JWT; a progress line on stderr.
+//! 3. The verification: accepted units = min(stock, demand), remaining 0
+//!    when demand ≥ stock, every 202 order read back `confirmed` by its
+//!    buyer, no buyer above the limit, no duplicate order id.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use flashsale_domain::UserId;
+use hdrhistogram::Histogram;
+use hyper::body::Bytes;
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::client::{authority, Conn};
+use crate::report::{Check, Latency, Report};
+
+/// `flashsale bench stampede`.
+#[derive(Debug, Clone, Args)]
+pub struct StampedeArgs {
+    /// Gateway URL(s), comma-separated; connections are spread over them.
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// Distinct buyers.
+    #[arg(long, default_value_t = 10_000)]
+    pub buyers: u64,
+    /// Units of the sale created for the run.
+    #[arg(long, default_value_t = 1_000)]
+    pub stock: u64,
+    /// Purchase attempts per buyer.
+    #[arg(long, default_value_t = 1)]
+    pub attempts_per_buyer: u32,
+    /// Connections (requests in flight).
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Stop firing after this many seconds even if attempts remain.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Per-user limit of the sale created for the run.
+    #[arg(long, default_value_t = 1)]
+    pub limit: u32,
+    /// Use this existing, active sale instead of creating one.
+    #[arg(long)]
+    pub sale: Option<String>,
+    /// Seconds spent measuring the ceiling first; 0 skips it.
+    #[arg(long, default_value_t = 3.0)]
+    pub ceiling_seconds: f64,
+    /// The engine's process id, to report its peak RSS (same machine only).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Seconds to wait for every accepted order to read `confirmed`.
+    #[arg(long, default_value_t = 60.0)]
+    pub confirm_timeout: f64,
+    #[arg(long, env = "FLASHSALE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    #[arg(long, env = "FLASHSALE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Where the engine keeps generated secrets, when they are not given.
+    #[arg(long, env = "FLASHSALE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+/// Why the stampede could not run (not: an invariant failed; that is in the
+/// report).
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
+}
+
+fn secret(given: &Option<String>, args: &StampedeArgs, file: &str, var: &str) -> Result<String, BenchError> {
+    if let Some(s) = given.as_ref().filter(|s| !s.is_empty()) {
+        return Ok(s.clone());
+    }
+    std::fs::read_to_string(args.data_dir.join(file))
+        .map(|s| s.trim().to_owned())
+        .map_err(|_| {
+            BenchError::Setup(format!(
+                "set {var} (or --data-dir to the engine's data folder holding {file})"
+            ))
+        })
+}
+
+fn token(secret: &str, user: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let user = UserId::parse(user).expect("generated user ids are valid");
+    flashsale_gateway::auth::jwt::sign(secret.as_bytes(), &user, now, now + 3600)
+}
+
+fn error_code(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// What one worker saw.
+struct Tally {
+    latency: Histogram<u64>,
+    answers: HashMap<String, u64>,
+    accepted: Vec<(String, u64)>,
+    last_accepted: Option<Instant>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self {
+            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
+            answers: HashMap::new(),
+            accepted: Vec::new(),
+            last_accepted: None,
+        }
+    }
+}
+
+/// Runs the whole stampede; the report says whether every invariant held.
+pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
+    let authorities: Vec<String> = args
+        .target
+        .iter()
+        .map(|t| authority(t))
+        .collect::<Result<_, _>>()
+        .map_err(BenchError::Setup)?;
+    if args.buyers == 0 || args.attempts_per_buyer == 0 || args.concurrency == 0 {
+        return Err(BenchError::Setup(
+            "--buyers, --attempts-per-buyer and --concurrency must be at least 1".into(),
+        ));
+    }
+    let admin = secret(&args.admin_token, &args, "admin_token", "FLASHSALE_ADMIN_TOKEN")?;
+    let jwt = secret(&args.jwt_secret, &args, "jwt_secret", "FLASHSALE_JWT_SECRET")?;
+    let mut report = Report {
+        targets: args.target.clone(),
+        buyers: args.buyers,
+        attempts_per_buyer: args.attempts_per_buyer,
+        concurrency: args.concurrency,
+        ..Report::default()
+    };
+    if args.ceiling_seconds > 0.0 {
+        eprintln!("measuring the ceiling for {:.0} s...", args.ceiling_seconds);
+        report.ceiling_per_second = Some(ceiling(&authorities, args.concurrency, args.ceiling_seconds).await);
+    }
+
+    let mut conn = Conn::new(authorities[0].clone());
+    let sale_id = match &args.sale {
+        Some(id) => id.clone(),
+        None => create_sale(&mut conn, &admin, args.stock, args.limit).await?,
+    };
+    let sale = get_json(&mut conn, &format!("/api/sales/{sale_id}"), None).await?;
+    report.sale_id = sale_id.clone();
+    report.stock = sale["stock"].as_u64().unwrap_or(0);
+    report.per_user_limit = sale["per_user_limit"].as_u64().unwrap_or(0) as u32;
+    let sold_before = sale["sold"].as_u64().unwrap_or(0);
+
+    let total = args.buyers * u64::from(args.attempts_per_buyer);
+    let next = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let accepted_count = Arc::new(AtomicU64::new(0));
+    let deadline = args.duration.map(|d| Instant::now() + Duration::from_secs_f64(d));
+    let started = Instant::now();
+    let stop_progress = Arc::new(AtomicBool::new(false));
+    let progress = tokio::spawn(show_progress(
+        total,
+        done.clone(),
+        accepted_count.clone(),
+        stop_progress.clone(),
+    ));
+    let watcher = PersistenceWatcher::start(authorities[0].clone(), admin.clone(), sale_id.clone());
+    let path = Arc::new(format!("/api/sales/{sale_id}/purchase"));
+    let workers: Vec<_> = (0..args.concurrency)
+        .map(|w| {
+            let authority = authorities[w % authorities.len()].clone();
+            let (next, done, accepted_count, path, jwt) = (
+                next.clone(),
+                done.clone(),
+                accepted_count.clone(),
+                path.clone(),
+                jwt.clone(),
+            );
+            let buyers = args.buyers;
+            tokio::spawn(async move {
+                let mut conn = Conn::new(authority);
+                let mut tally = Tally::new();
+                let body = Bytes::from_static(br#"{"quantity":1}"#);
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= total || deadline.is_some_and(|d| Instant::now() >= d) {
+                        return tally;
+                    }
+                    let buyer = n % buyers;
+                    let bearer = token(&jwt, &format!("bench-{buyer}"));
+                    let sent = Instant::now();
+                    let answer = conn
+                        .request(Method::POST, &path, Some(&bearer), Some(body.clone()))
+                        .await;
+                    let elapsed = sent.elapsed();
+                    let _ = tally.latency.record((elapsed.as_micros() as u64).max(1));
+                    let key = match answer {
+                        Ok((202, body)) => {
+                            let order = serde_json::from_slice::<Value>(&body)
+                                .ok()
+                                .and_then(|v| v["order_id"].as_str().map(str::to_owned));
+                            tally.accepted.push((order.unwrap_or_default(), buyer));
+                            tally.last_accepted = Some(Instant::now());
+                            accepted_count.fetch_add(1, Ordering::Relaxed);
+                            "202".to_owned()
+                        }
+                        Ok((status, body)) => format!("{status} {}", error_code(&body)),
+                        Err(_) => "transport error".to_owned(),
+                    };
+                    *tally.answers.entry(key).or_default() += 1;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let mut tallies = Vec::with_capacity(workers.len());
+    for w in workers {
+        tallies.push(w.await.map_err(|e| BenchError::Setup(e.to_string()))?);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    stop_progress.store(true, Ordering::Relaxed);
+    let _ = progress.await;
+
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let mut answers: BTreeMap<String, u64> = BTreeMap::new();
+    let mut accepted: Vec<(String, u64)> = Vec::new();
+    let mut last_accepted: Option<Instant> = None;
+    for t in tallies {
+        let _ = latency.add(&t.latency);
+        for (k, v) in t.answers {
+            *answers.entry(k).or_default() += v;
+        }
+        accepted.extend(t.accepted);
+        last_accepted = last_accepted.max(t.last_accepted);
+    }
+    report.attempts = latency.len();
+    report.attempts_per_second = report.attempts as f64 / report.seconds;
+    report.accepted = accepted.len() as u64;
+    report.accepted_per_second = report.accepted as f64 / report.seconds;
+    report.latency = Latency::of(&latency);
+    report.answers = answers;
+
+    let expected_units = sold_before + report.accepted;
+    let persisted_at = watcher.reached(expected_units, args.confirm_timeout).await;
+    report.seconds_to_last_confirmed = match (persisted_at, last_accepted) {
+        (Some(at), Some(last)) => Some(at.saturating_duration_since(last).as_secs_f64()),
+        _ => None,
+    };
+    eprintln!("reading back {} accepted orders...", accepted.len());
+    let all_confirmed = confirm_all(
+        &authorities,
+        &jwt,
+        &accepted,
+        args.concurrency.min(64),
+        args.confirm_timeout,
+    )
+    .await;
+    report.peak_rss_mib = args.pid.and_then(peak_rss_mib);
+    let after = get_json(&mut conn, &format!("/api/sales/{sale_id}"), None).await?;
+    report.checks = verify(&report, &args, &accepted, &after, sold_before, all_confirmed);
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).expect("the report serialises");
+        std::fs::write(path, text).map_err(|e| BenchError::Setup(format!("{}: {e}", path.display())))?;
+    }
+    Ok(report)
+}
+
+fn verify(
+    report: &Report,
+    args: &StampedeArgs,
+    accepted: &[(String, u64)],
+    after: &Value,
+    sold_before: u64,
+    all_confirmed: bool,
+) -> Vec<Check> {
+    let check = |name: &str, ok: bool, detail: String| Check {
+        name: name.into(),
+        ok,
+        detail,
+    };
+    let mut checks = Vec::new();
+    let clean = report.answers.keys().all(|k| k == "202" || k.starts_with("409"));
+    let available = report.stock.saturating_sub(sold_before);
+    let per_buyer_max = u64::from(args.attempts_per_buyer.min(report.per_user_limit));
+    let demand = args.buyers * per_buyer_max;
+    let sold = after["sold"].as_u64().unwrap_or(u64::MAX);
+    let remaining = after["remaining"].as_u64().unwrap_or(u64::MAX);
+    checks.push(check(
+        "no oversell",
+        report.accepted <= available && sold <= report.stock,
+        format!(
+            "{} accepted of {available} available; sale shows {sold} sold of {}",
+            report.accepted, report.stock
+        ),
+    ));
+    if clean && args.duration.is_none() {
+        let expected = available.min(demand);
+        checks.push(check(
+            "accepted = min(stock, demand)",
+            report.accepted == expected,
+            format!(
+                "{} accepted, expected {expected} (demand {demand})",
+                report.accepted
+            ),
+        ));
+        if demand >= available {
+            checks.push(check(
+                "sold out, remaining 0",
+                remaining == 0,
+                format!("remaining {remaining}"),
+            ));
+        }
+    }
+    checks.push(check(
+        "sale ledger matches the 202s",
+        sold == sold_before + report.accepted || args.sale.is_some(),
+        format!(
+            "sold {sold} = {sold_before} before + {} accepted",
+            report.accepted
+        ),
+    ));
+    let unique: HashSet<&str> = accepted.iter().map(|(id, _)| id.as_str()).collect();
+    checks.push(check(
+        "no duplicate order id",
+        unique.len() == accepted.len() && !unique.contains(""),
+        format!("{} distinct of {}", unique.len(), accepted.len()),
+    ));
+    let mut per_buyer: HashMap<u64, u64> = HashMap::new();
+    for (_, buyer) in accepted {
+        *per_buyer.entry(*buyer).or_default() += 1;
+    }
+    let worst = per_buyer.values().copied().max().unwrap_or(0);
+    checks.push(check(
+        "no buyer above the limit",
+        worst <= u64::from(report.per_user_limit),
+        format!(
+            "most units to one buyer: {worst}, limit {}",
+            report.per_user_limit
+        ),
+    ));
+    checks.push(check(
+        "every 202 is a confirmed order",
+        all_confirmed,
+        if all_confirmed {
+            format!("{} orders confirmed", accepted.len())
+        } else {
+            "some orders never read confirmed".into()
+        },
+    ));
+    checks
+}
+
+async fn create_sale(conn: &mut Conn, admin: &str, stock: u64, limit: u32) -> Result<String, BenchError> {
+    let body = json!({"name": "bench stampede", "product": "load", "price_cents": 1, "stock": stock, "per_user_limit": limit});
+    let (status, answer) = conn
+        .request(
+            Method::POST,
+            "/api/admin/sales",
+            Some(admin),
+            Some(Bytes::from(body.to_string())),
+        )
+        .await?;
+    let sale: Value = serde_json::from_slice(&answer).unwrap_or_default();
+    let id = sale["id"].as_str().filter(|_| status == 201).ok_or_else(|| {
+        BenchError::Setup(format!(
+            "creating the sale failed: {status} {}",
+            String::from_utf8_lossy(&answer)
+        ))
+    })?;
+    let (status, answer) = conn
+        .request(
+            Method::POST,
+            &format!("/api/admin/sales/{id}/start"),
+            Some(admin),
+            None,
+        )
+        .await?;
+    if status != 200 {
+        return Err(BenchError::Setup(format!(
+            "starting the sale failed: {status} {}",
+            String::from_utf8_lossy(&answer)
+        )));
+    }
+    Ok(id.to_owned())
+}
+
+async fn get_json(conn: &mut Conn, path: &str, bearer: Option<&str>) -> Result<Value, BenchError> {
+    let (status, body) = conn.request(Method::GET, path, bearer, None).await?;
+    if status != 200 {
+        return Err(BenchError::Setup(format!(
+            "GET {path}: {status} {}",
+            String::from_utf8_lossy(&body)
+        )));
+    }
+    serde_json::from_slice(&body).map_err(|e| BenchError::Setup(format!("GET {path}: {e}")))
+}
+
+/// Requests/s of `GET /api/sales/x` (404, no store touched).
+async fn ceiling(authorities: &[String], concurrency: usize, seconds: f64) -> f64 {
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let count = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let (authority, count) = (authorities[w % authorities.len()].clone(), count.clone());
+            tokio::spawn(async move {
+                let mut conn = Conn::new(authority);
+                while Instant::now() < until {
+                    if conn
+                        .request(Method::GET, "/api/sales/x", None, None)
+                        .await
+                        .is_ok()
+                    {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    for w in workers {
+        let _ = w.await;
+    }
+    count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Watches, from the start of the stampede, how many units of the sale the
+/// order store holds (the stats, every 10 ms), so that the moment the last
+/// unit lands is seen when it happens, not when the stampede is over.
+struct PersistenceWatcher {
+    seen: Arc<Mutex<Vec<(Instant, u64)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PersistenceWatcher {
+    fn start(authority: String, admin: String, sale: String) -> Self {
+        let seen: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::default();
+        let log = seen.clone();
+        let task = tokio::spawn(async move {
+            let mut conn = Conn::new(authority);
+            loop {
+                if let Ok(stats) = get_json(&mut conn, "/api/admin/stats", Some(&admin)).await {
+                    let persisted = stats["sales"]
+                        .as_array()
+                        .and_then(|sales| sales.iter().find(|s| s["sale_id"] == sale.as_str()))
+                        .and_then(|s| s["units_persisted"].as_u64())
+                        .unwrap_or(0);
+                    log.lock()
+                        .expect("watcher lock")
+                        .push((Instant::now(), persisted));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        Self { seen, task }
+    }
+
+    /// When the store first held `units`, waiting up to `timeout` seconds.
+    async fn reached(self, units: u64, timeout: f64) -> Option<Instant> {
+        let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+        let found = loop {
+            let first = self
+                .seen
+                .lock()
+                .expect("watcher lock")
+                .iter()
+                .find(|(_, n)| *n >= units)
+                .map(|(at, _)| *at);
+            if first.is_some() || Instant::now() >= deadline {
+                break first;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        self.task.abort();
+        found
+    }
+}
+
+/// Reads every accepted order back with its buyer's token until it is
+/// `confirmed`; false if one is not within the timeout.
+async fn confirm_all(
+    authorities: &[String],
+    jwt: &str,
+    accepted: &[(String, u64)],
+    concurrency: usize,
+    timeout: f64,
+) -> bool {
+    let queue = Arc::new(Mutex::new(accepted.to_vec()));
+    let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|w| {
+            let (queue, jwt, authority) = (queue.clone(), jwt.to_owned(), authorities[w % authorities.len()].clone());
+            tokio::spawn(async move {
+                let mut conn = Conn::new(authority);
+                loop {
+                    let Some((order, buyer)) = queue.lock().expect("queue lock").pop() else { return true };
+                    let bearer = token(&jwt, &format!("bench-{buyer}"));
+                    loop {
+                        let answer = conn.request(Method::GET, &format!("/api/orders/{order}"), Some(&bearer), None).await;
+                        let confirmed = matches!(&answer, Ok((200, body))
+                            if serde_json::from_slice::<Value>(body).is_ok_and(|v| v["status"] == "confirmed"));
+                        if confirmed {
+                            break;
+                        }
+                        if Instant::now() >= deadline {
+                            return false;
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut all = true;
+    for w in workers {
+        all &= w.await.unwrap_or(false);
+    }
+    all
+}
+
+/// A progress line on stderr: a bar on a terminal, a line every 2 s otherwise.
+async fn show_progress(total: u64, done: Arc<AtomicU64>, accepted: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
+    let tty = std::io::stderr().is_terminal();
+    let every = if tty {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(2)
+    };
+    let started = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(every).await;
+        let d = done.load(Ordering::Relaxed);
+        let share = d as f64 / total.max(1) as f64;
+        let bar: String = (0..30)
+            .map(|i| if (i as f64) < share * 30.0 { '#' } else { '.' })
+            .collect();
+        let rate = d as f64 / started.elapsed().as_secs_f64();
+        let line = format!(
+            "[{bar}] {:>3.0}% {d}/{total} attempts, {rate:.0}/s, {} accepted",
+            share * 100.0,
+            accepted.load(Ordering::Relaxed)
+        );
+        let mut err = std::io::stderr();
+        let _ = if tty {
+            write!(err, "\r{line}")
+        } else {
+            writeln!(err, "{line}")
+        };
+    }
+    if tty {
+        eprintln!();
+    }
+}
+
+/// Peak resident memory of a local process (`VmHWM`), in MiB.
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}

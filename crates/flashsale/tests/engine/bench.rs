@@ -1,0 +1,70 @@
+//! `flashsale bench stampede` against the embedded engine, small: the
+//! generator's own verification must pass, and its figures must add up.
+
+use flashsale_bench::StampedeArgs;
+
+use crate::support::{TestApp, ADMIN, JWT_SECRET};
+
+fn args(app: &TestApp) -> StampedeArgs {
+    StampedeArgs {
+        target: vec![format!("http://{}", app.addr)],
+        buyers: 400,
+        stock: 150,
+        attempts_per_buyer: 2,
+        concurrency: 16,
+        duration: None,
+        limit: 1,
+        sale: None,
+        ceiling_seconds: 0.2,
+        pid: None,
+        json: None,
+        confirm_timeout: 30.0,
+        admin_token: Some(ADMIN.into()),
+        jwt_secret: Some(JWT_SECRET.into()),
+        data_dir: app.data_dir.clone(),
+    }
+}
+
+/// 400 buyers × 2 attempts on 150 units: every check passes, 150
+/// accepted, 650 refused as `sold_out` or `limit_exceeded`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_stampede_verifies_a_clean_run() {
+    let app = TestApp::start("bench").await;
+    let report = flashsale_bench::run(args(&app)).await.expect("the stampede runs");
+    assert!(report.passed(), "{}", report.table());
+    assert_eq!(report.accepted, 150);
+    assert_eq!(report.attempts, 800);
+    let refused: u64 = report
+        .answers
+        .iter()
+        .filter(|(k, _)| k.starts_with("409"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(refused, 650, "{:?}", report.answers);
+    assert!(report.ceiling_per_second.is_some_and(|c| c > 0.0));
+    assert!(report.seconds_to_last_confirmed.is_some());
+    app.stop().await;
+}
+
+/// Against a sale whose remaining stock is already gone, the generator
+/// reports that nothing could be sold and every attempt was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_stampede_on_a_sold_out_sale() {
+    let app = TestApp::start("bench-sold-out").await;
+    let sale = app.active_sale(1, 1).await;
+    let mut c = app.client().await;
+    assert_eq!(c.buy(&sale, "first", 1, None).await.0, 202);
+    let mut args = args(&app);
+    args.sale = Some(sale);
+    args.ceiling_seconds = 0.0;
+    let report = flashsale_bench::run(args).await.expect("the stampede runs");
+    assert_eq!(report.accepted, 0);
+    assert_eq!(
+        report.answers.get("409 sold_out"),
+        Some(&800),
+        "{:?}",
+        report.answers
+    );
+    assert!(report.passed(), "{}", report.table());
+    app.stop().await;
+}
