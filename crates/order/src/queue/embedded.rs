@@ -93,22 +93,17 @@ fn write_loop(
     on_commit: OnCommit,
     depth: Arc<AtomicU64>,
 ) {
-    let mut jobs: Vec<Job> = Vec::new();
+    let mut waiting: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
     let mut batch: Vec<Reservation> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
-        jobs.push(first);
-        let mut size = jobs[0].reservations.len();
-        while size < max_batch {
-            match rx.try_recv() {
-                Ok(job) => {
-                    size += job.reservations.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            batch.extend(job.reservations);
+            waiting.push(job.done);
+            if batch.len() < max_batch {
+                next = rx.try_recv().ok();
             }
         }
-        batch.clear();
-        batch.extend(jobs.iter().flat_map(|j| j.reservations.iter().cloned()));
         let outcome = store.insert_blocking(&batch);
         match &outcome {
             Ok(_) => on_commit(&batch),
@@ -117,8 +112,9 @@ fn write_loop(
             }
         }
         depth.fetch_sub(batch.len() as u64, Ordering::Relaxed);
-        for job in jobs.drain(..) {
-            let _ = job.done.send(outcome.as_ref().map(|_| ()).map_err(Clone::clone));
+        batch.clear();
+        for done in waiting.drain(..) {
+            let _ = done.send(outcome.as_ref().map(|_| ()).map_err(Clone::clone));
         }
     }
 }
