@@ -7,14 +7,25 @@
 //!   reservation, and the pub/sub channel that clears sold-out flags.
 //! - [`postgres`]: migrations, [`PgCatalog`] (sales, with an audit log) and
 //!   [`PgOrderStore`] (the order ledger, idempotent batches).
+//! - [`rabbitmq`]: the order queue: [`AmqpPublisher`] (confirmed publishes),
+//!   the outbox [`Relay`] and the [`OrderConsumer`] that fills the ledger.
+//! - [`cache`]: [`StackCacheRebuild`], the admin cache flush: Redis rebuilt
+//!   from PostgreSQL while buyers buy.
 //!
 //! # The path of one purchase
 //! `RedisStock::reserve` takes the units and appends the reservation to the
 //! sale's outbox stream in one script, so the 202 is as durable as Redis's
-//! AOF.
+//! AOF. A [`Relay`] publishes the outbox to RabbitMQ and deletes entries
+//! only once the broker confirmed them; an [`OrderConsumer`] stores batches
+//! in PostgreSQL, acks after the commit, then settles them in Redis. Every
+//! hop is at least once and idempotent on the order id.
 
+pub mod cache;
 pub mod postgres;
+pub mod rabbitmq;
 pub mod redis;
 
+pub use crate::cache::StackCacheRebuild;
 pub use crate::postgres::{PgCatalog, PgOrderStore};
+pub use crate::rabbitmq::{AmqpPublisher, OrderConsumer, Relay, Topology};
 pub use crate::redis::RedisStock;

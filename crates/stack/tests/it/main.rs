@@ -3,5 +3,6 @@
 
 mod support;
 
+mod pipeline;
 mod postgres;
 mod redis_stock;

@@ -52,6 +52,27 @@ fn on_exit(cleanup: String) {
         .expect("start the cleanup watchdog");
 }
 
+/// Starts a server once; a failure is remembered, so the other tests fail
+/// at once with the same message instead of each trying again.
+fn started(
+    cell: &'static OnceLock<Result<String, String>>,
+    start: impl FnOnce() -> String + std::panic::UnwindSafe,
+) -> &'static str {
+    let result = cell.get_or_init(|| {
+        std::panic::catch_unwind(start).map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "server start panicked".into())
+        })
+    });
+    match result {
+        Ok(url) => url,
+        Err(why) => panic!("{why}"),
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind port 0")
@@ -93,8 +114,8 @@ fn chown(path: &Path, user: &str) {
 
 /// The base URL of the private Redis (no database number).
 fn redis_base() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
+    static URL: OnceLock<Result<String, String>> = OnceLock::new();
+    started(&URL, || {
         if let Ok(url) = std::env::var("FLASHSALE_TEST_REDIS_URL") {
             return url.trim_end_matches('/').to_owned();
         }
@@ -134,8 +155,8 @@ pub fn redis_url() -> String {
 
 /// The URL of the private PostgreSQL server's `postgres` database.
 fn postgres_base() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
+    static URL: OnceLock<Result<String, String>> = OnceLock::new();
+    started(&URL, || {
         if let Ok(url) = std::env::var("FLASHSALE_TEST_DATABASE_URL") {
             return url;
         }
@@ -200,8 +221,8 @@ pub async fn database_url() -> String {
 
 /// The URL of the private RabbitMQ node.
 fn amqp_base() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
+    static URL: OnceLock<Result<String, String>> = OnceLock::new();
+    started(&URL, || {
         if let Ok(url) = std::env::var("FLASHSALE_TEST_AMQP_URL") {
             return url;
         }
@@ -209,14 +230,28 @@ fn amqp_base() -> &'static str {
         std::fs::create_dir_all(dir.join("mnesia")).expect("rabbitmq folder");
         std::fs::create_dir_all(dir.join("log")).expect("rabbitmq folder");
         std::fs::write(dir.join("plugins"), "[].\n").expect("plugins file");
-        chown(&dir, "rabbitmq");
         let port = free_port();
         let dist = free_port();
+        // Our own config and env files: the machine's may pin the listener
+        // to 5672 (a `listeners.tcp.*` line beats RABBITMQ_NODE_PORT).
+        std::fs::write(
+            dir.join("rabbitmq.conf"),
+            format!("listeners.tcp.default = 127.0.0.1:{port}\n"),
+        )
+        .expect("rabbitmq.conf");
+        std::fs::write(
+            dir.join("rabbitmq-env.conf"),
+            "ERL_EPMD_ADDRESS=127.0.0.1\nexport ERL_FLAGS=\"-kernel inet_dist_use_interface {127,0,0,1}\"\n",
+        )
+        .expect("rabbitmq-env.conf");
+        chown(&dir, "rabbitmq");
         let node = format!("flashsale-it-{}@localhost", std::process::id());
         let started = Instant::now();
         run(
             Command::new("rabbitmq-server")
                 .arg("-detached")
+                .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq.conf"))
+                .env("RABBITMQ_CONF_ENV_FILE", dir.join("rabbitmq-env.conf"))
                 .env("RABBITMQ_NODENAME", &node)
                 .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
                 .env("RABBITMQ_NODE_PORT", port.to_string())
@@ -231,7 +266,7 @@ fn amqp_base() -> &'static str {
             "rabbitmqctl -n {node} stop >/dev/null 2>&1; rm -rf {}",
             dir.display()
         ));
-        wait_for_port(port, Duration::from_secs(60), "rabbitmq-server");
+        wait_for_port(port, Duration::from_secs(30), "rabbitmq-server");
         eprintln!("private rabbitmq on {port} in {:?}", started.elapsed());
         format!("amqp://guest:guest@127.0.0.1:{port}/%2f")
     })

@@ -1,0 +1,256 @@
+//! [`OrderConsumer`]: from the order queue to the ledger.
+//!
+//! Manual acks with a prefetch window: the broker keeps at most `prefetch`
+//! messages in flight to this consumer and redelivers any it did not ack if
+//! the consumer dies. Deliveries are gathered into a batch (up to `batch`
+//! messages, waiting at most `linger` after the first), stored in one
+//! PostgreSQL statement, acked only after that commit, and then settled in
+//! the stock store (moved from in flight to persisted).
+//!
+//! A message that cannot be read, or whose reservations can never be stored,
+//! is rejected without requeue: the broker moves it to the dead-letter
+//! queue, its reservations' units go back on sale (release), and the
+//! consumer goes on with the next. A database that is down is not a poison:
+//! the batch is retried, unacked, until it is stored.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flashsale_domain::{OrderId, OrderStore, Reservation, SaleId, StockStore};
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+
+use super::message::OrderMessage;
+use super::topology::Topology;
+use crate::postgres::{InsertError, PgOrderStore};
+
+/// How the consumer batches.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Most unacked messages the broker sends this consumer.
+    pub prefetch: u16,
+    /// Most messages per database batch.
+    pub batch: usize,
+    /// How long a batch waits for more messages after its first.
+    pub linger: Duration,
+    /// The pause before retrying a database that is unavailable.
+    pub retry_pause: Duration,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            prefetch: 64,
+            batch: 64,
+            linger: Duration::from_millis(5),
+            retry_pause: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Why the consumer lost its connection (it reconnects).
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error("rabbitmq: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("the broker cancelled the consumer")]
+    Cancelled,
+}
+
+/// The order consumer.
+pub struct OrderConsumer {
+    url: String,
+    topology: Topology,
+    orders: PgOrderStore,
+    stock: Arc<dyn StockStore>,
+    config: ConsumerConfig,
+}
+
+/// A delivery and what it carries, once read.
+struct Parsed {
+    delivery: Delivery,
+    reservations: Vec<Reservation>,
+}
+
+impl OrderConsumer {
+    pub fn new(
+        url: &str,
+        topology: Topology,
+        orders: PgOrderStore,
+        stock: Arc<dyn StockStore>,
+        config: ConsumerConfig,
+    ) -> Self {
+        Self {
+            url: url.to_owned(),
+            topology,
+            orders,
+            stock,
+            config,
+        }
+    }
+
+    /// Consumes until `stop` resolves, reconnecting after any failure; on
+    /// stop, the connection is closed so unacked messages go back to the
+    /// queue at once.
+    pub async fn run(self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            let conn = match Connection::connect(&self.url, ConnectionProperties::default()).await {
+                Ok(conn) => conn,
+                Err(error) => {
+                    tracing::warn!(message = "Order consumer cannot reach the broker.", %error);
+                    tokio::select! {
+                        _ = &mut stop => return,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    }
+                }
+            };
+            let outcome = tokio::select! {
+                _ = &mut stop => None,
+                result = self.consume(&conn) => Some(result),
+            };
+            let _ = conn.close(200, "consumer stopping".into()).await;
+            match outcome {
+                None => return,
+                Some(Err(error)) => {
+                    tracing::warn!(message = "Order consumer lost the broker; reconnecting.", %error);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Some(Ok(())) => {}
+            }
+        }
+    }
+
+    async fn consume(&self, conn: &Connection) -> Result<(), ConsumeError> {
+        let channel = conn.create_channel().await?;
+        self.topology.declare(&channel).await?;
+        channel
+            .basic_qos(self.config.prefetch, BasicQosOptions::default())
+            .await?;
+        let mut deliveries = channel
+            .basic_consume(
+                self.topology.queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        loop {
+            let Some(first) = deliveries.next().await else {
+                return Err(ConsumeError::Cancelled);
+            };
+            let mut batch = vec![first?];
+            let deadline = tokio::time::Instant::now() + self.config.linger;
+            while batch.len() < self.config.batch {
+                match tokio::time::timeout_at(deadline, deliveries.next()).await {
+                    Ok(Some(delivery)) => batch.push(delivery?),
+                    Ok(None) => return Err(ConsumeError::Cancelled),
+                    Err(_) => break,
+                }
+            }
+            self.handle(batch).await?;
+        }
+    }
+
+    /// Stores, acks and settles one batch; dead-letters what cannot be stored.
+    async fn handle(&self, batch: Vec<Delivery>) -> Result<(), ConsumeError> {
+        let mut readable = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            match OrderMessage::parse(&delivery.data) {
+                Ok(message) => readable.push(Parsed {
+                    delivery,
+                    reservations: message.reservations,
+                }),
+                Err(error) => {
+                    let salvaged = OrderMessage::salvage(&delivery.data);
+                    tracing::error!(message = "Dead-lettered an unreadable order message.", %error);
+                    self.dead_letter(delivery, salvaged).await?;
+                }
+            }
+        }
+        let all: Vec<Reservation> = readable.iter().flat_map(|p| p.reservations.iter().cloned()).collect();
+        match self.store(&all).await {
+            Ok(()) => {
+                for parsed in &readable {
+                    parsed.delivery.ack(BasicAckOptions::default()).await?;
+                }
+                self.settle(&all).await;
+            }
+            // Find the culprit: store each message on its own.
+            Err(_) => {
+                for parsed in readable {
+                    match self.store(&parsed.reservations).await {
+                        Ok(()) => {
+                            parsed.delivery.ack(BasicAckOptions::default()).await?;
+                            self.settle(&parsed.reservations).await;
+                        }
+                        Err(error) => {
+                            tracing::error!(message = "Dead-lettered an order message that cannot be stored.", %error);
+                            self.dead_letter(parsed.delivery, parsed.reservations).await?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the reservations, retrying while the database is unavailable;
+    /// returns only a permanent failure.
+    async fn store(&self, reservations: &[Reservation]) -> Result<(), InsertError> {
+        loop {
+            match self.orders.insert(reservations).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_permanent() => return Err(e),
+                Err(error) => {
+                    tracing::warn!(message = "Order store unavailable; retrying the batch.", %error);
+                    tokio::time::sleep(self.config.retry_pause).await;
+                }
+            }
+        }
+    }
+
+    async fn settle(&self, reservations: &[Reservation]) {
+        let mut by_sale: HashMap<SaleId, Vec<OrderId>> = HashMap::new();
+        for r in reservations {
+            by_sale.entry(r.sale_id).or_default().push(r.order_id);
+        }
+        for (sale, ids) in by_sale {
+            if let Err(error) = self.stock.settle(sale, &ids).await {
+                // The cache rebuild reconciles what stays in flight.
+                tracing::warn!(message = "Failed to settle stored orders.", %error, %sale);
+            }
+        }
+    }
+
+    /// Rejects the delivery to the dead-letter queue and puts the units of
+    /// its reservations that were never stored back on sale.
+    async fn dead_letter(&self, delivery: Delivery, reservations: Vec<Reservation>) -> Result<(), ConsumeError> {
+        delivery
+            .nack(BasicNackOptions {
+                requeue: false,
+                ..BasicNackOptions::default()
+            })
+            .await?;
+        for r in reservations {
+            // Another copy of it may have been stored: then it is no poison.
+            match self.orders.get(r.order_id).await {
+                Ok(None) => {}
+                Ok(Some(_)) => continue,
+                Err(error) => {
+                    tracing::error!(message = "Cannot check a dead-lettered order; its units stay held.", %error, order_id = %r.order_id);
+                    continue;
+                }
+            }
+            if let Err(error) = self.stock.release(&r).await {
+                tracing::error!(message = "Failed to release a dead-lettered reservation.", %error, order_id = %r.order_id);
+            }
+        }
+        Ok(())
+    }
+}

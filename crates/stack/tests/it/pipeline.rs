@@ -1,0 +1,381 @@
+//! The whole real stack: reserve in Redis → relay → RabbitMQ → consumer →
+//! PostgreSQL, with faults.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use flashsale_domain::contract;
+use flashsale_domain::{
+    OrderQueue, OrderStore, QueueError, Reservation, ReserveError, SaleId, SaleState, StockStore,
+};
+use flashsale_stack::rabbitmq::{ConsumerConfig, RelayConfig};
+use flashsale_stack::redis::SaleKeys;
+use flashsale_stack::{AmqpPublisher, OrderConsumer, PgOrderStore, RedisStock, Relay, Topology};
+use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use tokio::task::JoinHandle;
+
+use crate::{postgres, redis_stock, support};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// One private stack: its own Redis database, PostgreSQL database and queues.
+pub struct Stack {
+    pub stock: RedisStock,
+    pub orders: PgOrderStore,
+    pub publisher: Arc<AmqpPublisher>,
+    pub amqp_url: String,
+    pub topology: Topology,
+    consumer: Option<(JoinHandle<()>, tokio::sync::oneshot::Sender<()>)>,
+    relays: Vec<JoinHandle<()>>,
+}
+
+impl Stack {
+    pub async fn new() -> Self {
+        let (stock, pool, amqp_url) = tokio::join!(redis_stock::stock(), postgres::database(), support::amqp_url());
+        let topology = Topology::named(&support::unique("orders"));
+        let publisher = AmqpPublisher::connect(&amqp_url, topology.clone())
+            .await
+            .expect("connect the publisher");
+        Self {
+            stock,
+            orders: PgOrderStore::new(pool),
+            publisher: Arc::new(publisher),
+            amqp_url,
+            topology,
+            consumer: None,
+            relays: Vec::new(),
+        }
+    }
+
+    pub fn start_consumer(&mut self) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let consumer = OrderConsumer::new(
+            &self.amqp_url,
+            self.topology.clone(),
+            self.orders.clone(),
+            Arc::new(self.stock.clone()),
+            ConsumerConfig::default(),
+        );
+        let task = tokio::spawn(consumer.run(async {
+            let _ = stopped.await;
+        }));
+        self.consumer = Some((task, stop));
+    }
+
+    pub fn start_relay(&mut self, queue: Arc<dyn OrderQueue>, config: RelayConfig) -> usize {
+        let relay = Relay::new(self.stock.connection(), queue, config);
+        self.relays.push(tokio::spawn(relay.run()));
+        self.relays.len() - 1
+    }
+
+    pub fn kill_relay(&mut self, index: usize) {
+        self.relays[index].abort();
+    }
+
+    /// Units stored in PostgreSQL for `sale`, and the number of orders.
+    pub async fn stored(&self, sale: SaleId) -> (u64, u64) {
+        let totals = self.orders.totals().await.unwrap();
+        totals.get(&sale).map_or((0, 0), |t| (t.units, t.orders))
+    }
+
+    pub async fn wait_stored(&self, sale: SaleId, units: u64) {
+        support::eventually(WAIT, "orders stored", || async { self.stored(sale).await.0 >= units }).await;
+    }
+
+    /// Messages waiting in a queue.
+    pub async fn queue_length(&self, queue: &str) -> u32 {
+        let conn = Connection::connect(&self.amqp_url, ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = conn.create_channel().await.unwrap();
+        let q = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let _ = conn.close(200, "done".into()).await;
+        q.message_count()
+    }
+
+    pub async fn outbox_length(&self, sale: SaleId) -> u64 {
+        redis::cmd("XLEN")
+            .arg(SaleKeys::new(sale).outbox)
+            .query_async(&mut self.stock.connection())
+            .await
+            .unwrap()
+    }
+
+    pub async fn shutdown(mut self) {
+        for relay in self.relays.drain(..) {
+            relay.abort();
+        }
+        if let Some((task, stop)) = self.consumer.take() {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+    }
+}
+
+/// Reserves `n` single units for distinct buyers.
+async fn reserve_n(stock: &RedisStock, sale: SaleId, n: usize, prefix: &str) -> Vec<Reservation> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let outcome = stock
+            .reserve(contract::request(sale, &format!("{prefix}{i}"), 1, None))
+            .await
+            .expect("reserve");
+        out.push(outcome.reservation().clone());
+    }
+    out
+}
+
+/// Once published, reservations end up stored, and a republish is a no-op
+/// (the queue's version of the domain's `order_queue` contract: the broker
+/// confirms before the consumer stores, so "stored" is eventual here).
+#[tokio::test]
+async fn published_reservations_are_stored_once() {
+    let mut stack = Stack::new().await;
+    stack.start_consumer();
+    let sale = SaleId::generate();
+    let batch: Vec<Reservation> = (0..3).map(|i| contract::reservation(sale, &format!("q{i}"), 2)).collect();
+    stack.publisher.publish(batch.clone()).await.expect("publish");
+    stack.wait_stored(sale, 6).await;
+    stack.publisher.publish(batch).await.expect("republish");
+    support::eventually(WAIT, "queue drained", || async {
+        stack.queue_length(&stack.topology.queue).await == 0
+    })
+    .await;
+    assert_eq!(stack.stored(sale).await, (6, 3), "republish is a no-op");
+    stack.shutdown().await;
+}
+
+/// Every answered reservation becomes exactly one row in PostgreSQL, the
+/// outbox empties, and the stock store sees them all as persisted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservations_flow_to_postgres_exactly_once() {
+    let mut stack = Stack::new().await;
+    stack.start_consumer();
+    stack.start_relay(stack.publisher.clone(), RelayConfig::default());
+    let terms = contract::sale(SaleState::Active, 500, 1).terms();
+    let sale = terms.id;
+    stack.stock.load(terms).await.unwrap();
+    let mut tasks = Vec::new();
+    for k in 0..4 {
+        let stock = stack.stock.clone();
+        tasks.push(tokio::spawn(
+            async move { reserve_n(&stock, sale, 100, &format!("b{k}-")).await },
+        ));
+    }
+    let mut reserved = Vec::new();
+    for t in tasks {
+        reserved.extend(t.await.unwrap());
+    }
+    stack.wait_stored(sale, 400).await;
+    support::eventually(WAIT, "all settled", || async {
+        stack.stock.level(sale).await.unwrap().unwrap().in_flight == 0
+    })
+    .await;
+    assert_eq!(stack.stored(sale).await, (400, 400));
+    for r in &reserved {
+        assert!(stack.orders.get(r.order_id).await.unwrap().is_some(), "{} stored", r.order_id);
+    }
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!((level.remaining, level.persisted, level.ledger_difference()), (100, 400, 0));
+    assert_eq!(stack.outbox_length(sale).await, 0, "relayed entries are deleted");
+    stack.shutdown().await;
+}
+
+/// A queue that publishes, reports it, then never returns: the relay is
+/// "killed" between the broker's confirm and its XACK.
+struct HangAfterPublish {
+    inner: Arc<AmqpPublisher>,
+    published: tokio::sync::mpsc::UnboundedSender<usize>,
+}
+
+#[async_trait]
+impl OrderQueue for HangAfterPublish {
+    async fn publish(&self, reservations: Vec<Reservation>) -> Result<(), QueueError> {
+        let n = reservations.len();
+        self.inner.publish(reservations).await?;
+        let _ = self.published.send(n);
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+
+    fn depth(&self) -> u64 {
+        0
+    }
+}
+
+/// The relay dies after the broker confirmed a batch but before XACK: a new
+/// relay claims the abandoned entries and publishes them again; nothing is
+/// lost and the ledger holds each order once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_before_xack_loses_and_doubles_nothing() {
+    let mut stack = Stack::new().await;
+    stack.start_consumer();
+    let terms = contract::sale(SaleState::Active, 100, 1).terms();
+    let sale = terms.id;
+    stack.stock.load(terms).await.unwrap();
+    let reserved = reserve_n(&stack.stock, sale, 60, "k").await;
+
+    let (tx, mut published) = tokio::sync::mpsc::unbounded_channel();
+    let doomed = HangAfterPublish {
+        inner: stack.publisher.clone(),
+        published: tx,
+    };
+    let claim_after = Duration::from_millis(500);
+    let config = RelayConfig {
+        batch: 25,
+        claim_after,
+        ..RelayConfig::default()
+    };
+    let first = stack.start_relay(Arc::new(doomed), config.clone());
+    let n = tokio::time::timeout(WAIT, published.recv()).await.unwrap().unwrap();
+    stack.kill_relay(first);
+    assert_eq!(n, 25, "one batch published, not acknowledged");
+    // The published copy is stored; the entries are still pending.
+    stack.wait_stored(sale, 25).await;
+    assert_eq!(stack.outbox_length(sale).await, 60);
+
+    stack.start_relay(stack.publisher.clone(), RelayConfig { ..config });
+    stack.wait_stored(sale, 60).await;
+    support::eventually(WAIT, "outbox emptied", || async { stack.outbox_length(sale).await == 0 }).await;
+    support::eventually(WAIT, "queue drained", || async {
+        stack.queue_length(&stack.topology.queue).await == 0
+    })
+    .await;
+    assert_eq!(stack.stored(sale).await, (60, 60), "each order exactly once");
+    for r in &reserved {
+        assert!(stack.orders.get(r.order_id).await.unwrap().is_some());
+    }
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!((level.in_flight, level.persisted, level.ledger_difference()), (0, 60, 0));
+    stack.shutdown().await;
+}
+
+/// A message that cannot be read and one that cannot be stored both go to
+/// the dead-letter queue, the units of the latter go back on sale, and the
+/// consumer keeps storing the next messages.
+#[tokio::test]
+async fn poison_messages_are_dead_lettered_and_their_units_return() {
+    let mut stack = Stack::new().await;
+    stack.start_consumer();
+    let terms = contract::sale(SaleState::Active, 10, 1).terms();
+    let sale = terms.id;
+    stack.stock.load(terms).await.unwrap();
+    let held = reserve_n(&stack.stock, sale, 3, "p").await;
+
+    // Garbage, then a reservation the ledger refuses (remaining out of range).
+    let conn = Connection::connect(&stack.amqp_url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .basic_publish(
+            "".into(),
+            stack.topology.queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"{not json",
+            BasicProperties::default().with_delivery_mode(2),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let mut poisoned = held[0].clone();
+    poisoned.remaining = u64::MAX;
+    stack.publisher.publish(vec![poisoned]).await.unwrap();
+    // Then good ones.
+    stack.publisher.publish(held[1..].to_vec()).await.unwrap();
+
+    stack.wait_stored(sale, 2).await;
+    support::eventually(WAIT, "two messages dead-lettered", || async {
+        stack.queue_length(&stack.topology.dead_letter_queue).await == 2
+    })
+    .await;
+    support::eventually(WAIT, "units back on sale", || async {
+        let level = stack.stock.level(sale).await.unwrap().unwrap();
+        level.remaining == 8 && level.in_flight == 0
+    })
+    .await;
+    assert!(stack.orders.get(held[0].order_id).await.unwrap().is_none());
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!((level.persisted, level.ledger_difference()), (2, 0));
+    // The buyer whose order failed may buy again.
+    stack
+        .stock
+        .reserve(contract::request(sale, "p0", 1, None))
+        .await
+        .expect("units returned to the buyer's limit too");
+    let _ = conn.close(200, "done".into()).await;
+    stack.shutdown().await;
+}
+
+/// A cache rebuild in the middle of a stampede, with the relay and the
+/// consumer running: no unit is lost or doubled. The sale sells exactly its
+/// stock, nobody passes the limit, and the ledger balances at every rebuild.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_rebuild_during_a_stampede_keeps_every_unit() {
+    use flashsale_product::CacheRebuild;
+    use flashsale_stack::StackCacheRebuild;
+
+    let mut stack = Stack::new().await;
+    stack.start_consumer();
+    stack.start_relay(stack.publisher.clone(), RelayConfig::default());
+    let sale_row = contract::sale(SaleState::Active, 300, 2);
+    let sale = sale_row.id;
+    stack.stock.load(sale_row.terms()).await.unwrap();
+    let cache = StackCacheRebuild::new(stack.stock.clone(), stack.orders.clone());
+
+    let mut buyers = Vec::new();
+    for k in 0..8 {
+        let stock = stack.stock.clone();
+        buyers.push(tokio::spawn(async move {
+            let mut got: HashMap<String, u32> = HashMap::new();
+            for i in 0..150 {
+                let user = format!("c{}", (k * 150 + i) % 400);
+                match stock.reserve(contract::request(sale, &user, 1, None)).await {
+                    Ok(o) => *got.entry(o.reservation().user_id.to_string()).or_default() += 1,
+                    Err(ReserveError::Rejected(_)) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            got
+        }));
+    }
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        cache.rebuild(vec![sale_row.clone()]).await.expect("rebuild");
+        let level = stack.stock.level(sale).await.unwrap().unwrap();
+        assert_eq!(level.ledger_difference(), 0, "ledger after a rebuild: {level:?}");
+    }
+    let mut per_user: HashMap<String, u32> = HashMap::new();
+    for b in buyers {
+        for (user, n) in b.await.unwrap() {
+            *per_user.entry(user).or_default() += n;
+        }
+    }
+    let sold: u32 = per_user.values().sum();
+    assert_eq!(sold, 300, "demand (1200) exceeds stock: exactly the stock is sold");
+    assert!(per_user.values().all(|&n| n <= 2), "limit held");
+    stack.wait_stored(sale, 300).await;
+    cache.rebuild(vec![sale_row.clone()]).await.unwrap();
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!(
+        (level.remaining, level.in_flight, level.persisted, level.ledger_difference()),
+        (0, 0, 300, 0)
+    );
+    assert_eq!(stack.stored(sale).await.0, 300);
+    stack.shutdown().await;
+}
