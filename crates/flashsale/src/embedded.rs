@@ -264,7 +264,7 @@ async fn restore(
         let persisted = orders.reservations_of(sale.id).await?;
         report.sales += 1;
         report.orders += persisted.len();
-        stock.rebuild(sale.terms(), persisted, &[]);
+        stock.restore(sale.terms(), persisted);
     }
     report.elapsed = started.elapsed();
     Ok(report)

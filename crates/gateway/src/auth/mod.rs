@@ -2,7 +2,7 @@
 
 pub mod jwt;
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use flashsale_domain::UserId;
@@ -66,20 +66,5 @@ impl FromRequestParts<AppState> for Admin {
         } else {
             Err(ApiError::Unauthorized("the admin token is missing or wrong"))
         }
-    }
-}
-
-impl OptionalFromRequestParts<AppState> for Admin {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(
-            <Admin as FromRequestParts<AppState>>::from_request_parts(parts, state)
-                .await
-                .ok(),
-        )
     }
 }

@@ -66,16 +66,12 @@ impl MemoryStock {
         true
     }
 
-    /// Replaces a sale's book with one rebuilt from its terms and the
-    /// reservations the order store holds for it, keeping what is still in
-    /// flight. Used at start-up and by the cache flush.
-    pub fn rebuild(&self, terms: SaleTerms, persisted: Vec<Reservation>, in_flight: &[Reservation]) {
+    /// Loads a sale's book rebuilt from its terms and the reservations the
+    /// order store holds for it: start-up.
+    pub fn restore(&self, terms: SaleTerms, persisted: Vec<Reservation>) {
         let mut book = SaleBook::new(terms);
         for r in persisted {
             book.restore_persisted(r);
-        }
-        for r in in_flight {
-            book.restore_in_flight(r.clone());
         }
         let mut sales = self.sales.write().expect("stock map lock poisoned");
         sales.insert(book.terms().id, Arc::new(Mutex::new(book)));
