@@ -16,7 +16,8 @@ pub struct PgCatalog {
     pool: PgPool,
 }
 
-const COLUMNS: &str = "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at";
+const COLUMNS: &str =
+    "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at";
 
 impl PgCatalog {
     /// A catalog on an already migrated database.
@@ -39,8 +40,12 @@ fn sale_from(row: &PgRow) -> Result<Sale, StoreError> {
         price_cents: unsigned("price_cents")?,
         stock: unsigned("stock")?,
         per_user_limit: u32::try_from(limit).map_err(store_error)?,
-        starts_at: row.try_get::<Option<DateTime<Utc>>, _>("starts_at").map_err(store_error)?,
-        ends_at: row.try_get::<Option<DateTime<Utc>>, _>("ends_at").map_err(store_error)?,
+        starts_at: row
+            .try_get::<Option<DateTime<Utc>>, _>("starts_at")
+            .map_err(store_error)?,
+        ends_at: row
+            .try_get::<Option<DateTime<Utc>>, _>("ends_at")
+            .map_err(store_error)?,
         state: SaleState::parse(&state).ok_or_else(|| store_error(format!("unknown state {state}")))?,
         created_at: row.try_get("created_at").map_err(store_error)?,
     })
@@ -92,11 +97,13 @@ impl SaleCatalog for PgCatalog {
     }
 
     async fn get(&self, id: SaleId) -> Result<Option<Sale>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sales WHERE id = $1")))
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sales WHERE id = $1"
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
         row.as_ref().map(sale_from).transpose()
     }
 

@@ -54,10 +54,11 @@ pub async fn migrate(pool: &PgPool) -> Result<Vec<&'static str>, MigrateError> {
     .await?;
     let mut applied = Vec::new();
     for m in MIGRATIONS {
-        let done: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)")
-            .bind(m.version)
-            .fetch_one(&mut *tx)
-            .await?;
+        let done: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)")
+                .bind(m.version)
+                .fetch_one(&mut *tx)
+                .await?;
         if done {
             continue;
         }

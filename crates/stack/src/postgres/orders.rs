@@ -134,7 +134,8 @@ impl Columns {
         self.sale_id.push(r.sale_id.as_uuid());
         self.user_id.push(r.user_id.as_str().to_owned());
         self.quantity.push(quantity);
-        self.key.push(r.idempotency_key.as_ref().map(|k| k.as_str().to_owned()));
+        self.key
+            .push(r.idempotency_key.as_ref().map(|k| k.as_str().to_owned()));
         self.remaining.push(remaining);
         self.created_at.push(r.reserved_at);
         Ok(())
@@ -156,7 +157,9 @@ fn is_retryable(e: &sqlx::Error) -> bool {
 /// again; anything else may pass later.
 fn classify(e: sqlx::Error) -> InsertError {
     match sqlstate(&e) {
-        Some(code) if code.starts_with("22") || code.starts_with("23") => InsertError::Permanent(e.to_string()),
+        Some(code) if code.starts_with("22") || code.starts_with("23") => {
+            InsertError::Permanent(e.to_string())
+        }
         _ => InsertError::Transient(e.to_string()),
     }
 }
@@ -171,7 +174,10 @@ fn reservation_from(row: &PgRow) -> Result<Reservation, StoreError> {
         sale_id: SaleId::from_uuid(row.try_get("sale_id").map_err(store_error)?),
         user_id: UserId::parse(&user).map_err(store_error)?,
         quantity: Quantity::parse(quantity.into()).map_err(store_error)?,
-        idempotency_key: key.map(|k| IdempotencyKey::parse(&k)).transpose().map_err(store_error)?,
+        idempotency_key: key
+            .map(|k| IdempotencyKey::parse(&k))
+            .transpose()
+            .map_err(store_error)?,
         remaining: u64::try_from(remaining).map_err(store_error)?,
         reserved_at: row.try_get("created_at").map_err(store_error)?,
     })
@@ -191,14 +197,10 @@ impl OrderStore for PgOrderStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?;
-        Ok(row
-            .as_ref()
-            .map(reservation_from)
-            .transpose()?
-            .map(|r| Order {
-                status: OrderStatus::Confirmed,
-                ..Order::confirmed(&r)
-            }))
+        Ok(row.as_ref().map(reservation_from).transpose()?.map(|r| Order {
+            status: OrderStatus::Confirmed,
+            ..Order::confirmed(&r)
+        }))
     }
 
     async fn reservations_of(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
@@ -213,10 +215,12 @@ impl OrderStore for PgOrderStore {
     }
 
     async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
-        let rows = sqlx::query("SELECT sale_id, COUNT(*) AS orders, SUM(quantity)::int8 AS units FROM orders GROUP BY sale_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let rows = sqlx::query(
+            "SELECT sale_id, COUNT(*) AS orders, SUM(quantity)::int8 AS units FROM orders GROUP BY sale_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
         rows.iter()
             .map(|row| {
                 let sale = SaleId::from_uuid(row.try_get("sale_id").map_err(store_error)?);

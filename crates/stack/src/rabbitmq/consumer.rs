@@ -173,7 +173,10 @@ impl OrderConsumer {
                 }
             }
         }
-        let all: Vec<Reservation> = readable.iter().flat_map(|p| p.reservations.iter().cloned()).collect();
+        let all: Vec<Reservation> = readable
+            .iter()
+            .flat_map(|p| p.reservations.iter().cloned())
+            .collect();
         match self.store(&all).await {
             Ok(()) => {
                 for parsed in &readable {
@@ -230,7 +233,11 @@ impl OrderConsumer {
 
     /// Rejects the delivery to the dead-letter queue and puts the units of
     /// its reservations that were never stored back on sale.
-    async fn dead_letter(&self, delivery: Delivery, reservations: Vec<Reservation>) -> Result<(), ConsumeError> {
+    async fn dead_letter(
+        &self,
+        delivery: Delivery,
+        reservations: Vec<Reservation>,
+    ) -> Result<(), ConsumeError> {
         delivery
             .nack(BasicNackOptions {
                 requeue: false,

@@ -201,7 +201,9 @@ fn decode(sale: SaleId, entries: Vec<StreamId>) -> Batch {
             Some(Err(error)) => {
                 tracing::error!(message = "Dropped a malformed outbox entry.", %sale, id = %entry.id, %error)
             }
-            None => tracing::error!(message = "Dropped an outbox entry with no record.", %sale, id = %entry.id),
+            None => {
+                tracing::error!(message = "Dropped an outbox entry with no record.", %sale, id = %entry.id)
+            }
         }
         batch.ids.push(entry.id);
     }

@@ -35,7 +35,8 @@ pub struct Stack {
 
 impl Stack {
     pub async fn new() -> Self {
-        let (stock, pool, amqp_url) = tokio::join!(redis_stock::stock(), postgres::database(), support::amqp_url());
+        let (stock, pool, amqp_url) =
+            tokio::join!(redis_stock::stock(), postgres::database(), support::amqp_url());
         let topology = Topology::named(&support::unique("orders"));
         let publisher = AmqpPublisher::connect(&amqp_url, topology.clone())
             .await
@@ -83,7 +84,10 @@ impl Stack {
     }
 
     pub async fn wait_stored(&self, sale: SaleId, units: u64) {
-        support::eventually(WAIT, "orders stored", || async { self.stored(sale).await.0 >= units }).await;
+        support::eventually(WAIT, "orders stored", || async {
+            self.stored(sale).await.0 >= units
+        })
+        .await;
     }
 
     /// Messages waiting in a queue.
@@ -147,7 +151,9 @@ async fn published_reservations_are_stored_once() {
     let mut stack = Stack::new().await;
     stack.start_consumer();
     let sale = SaleId::generate();
-    let batch: Vec<Reservation> = (0..3).map(|i| contract::reservation(sale, &format!("q{i}"), 2)).collect();
+    let batch: Vec<Reservation> = (0..3)
+        .map(|i| contract::reservation(sale, &format!("q{i}"), 2))
+        .collect();
     stack.publisher.publish(batch.clone()).await.expect("publish");
     stack.wait_stored(sale, 6).await;
     stack.publisher.publish(batch).await.expect("republish");
@@ -172,9 +178,9 @@ async fn reservations_flow_to_postgres_exactly_once() {
     let mut tasks = Vec::new();
     for k in 0..4 {
         let stock = stack.stock.clone();
-        tasks.push(tokio::spawn(
-            async move { reserve_n(&stock, sale, 100, &format!("b{k}-")).await },
-        ));
+        tasks.push(tokio::spawn(async move {
+            reserve_n(&stock, sale, 100, &format!("b{k}-")).await
+        }));
     }
     let mut reserved = Vec::new();
     for t in tasks {
@@ -187,10 +193,17 @@ async fn reservations_flow_to_postgres_exactly_once() {
     .await;
     assert_eq!(stack.stored(sale).await, (400, 400));
     for r in &reserved {
-        assert!(stack.orders.get(r.order_id).await.unwrap().is_some(), "{} stored", r.order_id);
+        assert!(
+            stack.orders.get(r.order_id).await.unwrap().is_some(),
+            "{} stored",
+            r.order_id
+        );
     }
     let level = stack.stock.level(sale).await.unwrap().unwrap();
-    assert_eq!((level.remaining, level.persisted, level.ledger_difference()), (100, 400, 0));
+    assert_eq!(
+        (level.remaining, level.persisted, level.ledger_difference()),
+        (100, 400, 0)
+    );
     assert_eq!(stack.outbox_length(sale).await, 0, "relayed entries are deleted");
     stack.shutdown().await;
 }
@@ -241,7 +254,10 @@ async fn a_relay_killed_before_xack_loses_and_doubles_nothing() {
         ..RelayConfig::default()
     };
     let first = stack.start_relay(Arc::new(doomed), config.clone());
-    let n = tokio::time::timeout(WAIT, published.recv()).await.unwrap().unwrap();
+    let n = tokio::time::timeout(WAIT, published.recv())
+        .await
+        .unwrap()
+        .unwrap();
     stack.kill_relay(first);
     assert_eq!(n, 25, "one batch published, not acknowledged");
     // The published copy is stored; the entries are still pending.
@@ -250,7 +266,10 @@ async fn a_relay_killed_before_xack_loses_and_doubles_nothing() {
 
     stack.start_relay(stack.publisher.clone(), RelayConfig { ..config });
     stack.wait_stored(sale, 60).await;
-    support::eventually(WAIT, "outbox emptied", || async { stack.outbox_length(sale).await == 0 }).await;
+    support::eventually(WAIT, "outbox emptied", || async {
+        stack.outbox_length(sale).await == 0
+    })
+    .await;
     support::eventually(WAIT, "queue drained", || async {
         stack.queue_length(&stack.topology.queue).await == 0
     })
@@ -260,7 +279,10 @@ async fn a_relay_killed_before_xack_loses_and_doubles_nothing() {
         assert!(stack.orders.get(r.order_id).await.unwrap().is_some());
     }
     let level = stack.stock.level(sale).await.unwrap().unwrap();
-    assert_eq!((level.in_flight, level.persisted, level.ledger_difference()), (0, 60, 0));
+    assert_eq!(
+        (level.in_flight, level.persisted, level.ledger_difference()),
+        (0, 60, 0)
+    );
     stack.shutdown().await;
 }
 
@@ -367,13 +389,21 @@ async fn cache_rebuild_during_a_stampede_keeps_every_unit() {
         }
     }
     let sold: u32 = per_user.values().sum();
-    assert_eq!(sold, 300, "demand (1200) exceeds stock: exactly the stock is sold");
+    assert_eq!(
+        sold, 300,
+        "demand (1200) exceeds stock: exactly the stock is sold"
+    );
     assert!(per_user.values().all(|&n| n <= 2), "limit held");
     stack.wait_stored(sale, 300).await;
     cache.rebuild(vec![sale_row.clone()]).await.unwrap();
     let level = stack.stock.level(sale).await.unwrap().unwrap();
     assert_eq!(
-        (level.remaining, level.in_flight, level.persisted, level.ledger_difference()),
+        (
+            level.remaining,
+            level.in_flight,
+            level.persisted,
+            level.ledger_difference()
+        ),
         (0, 0, 300, 0)
     );
     assert_eq!(stack.stored(sale).await.0, 300);

@@ -10,7 +10,9 @@ use crate::support;
 
 /// A fresh, migrated database.
 pub async fn database() -> PgPool {
-    let pool = postgres::connect(&support::database_url().await, 8).await.expect("connect");
+    let pool = postgres::connect(&support::database_url().await, 8)
+        .await
+        .expect("connect");
     postgres::migrate(&pool).await.expect("migrate");
     pool
 }
@@ -41,7 +43,9 @@ async fn order_store_contract_holds() {
 async fn overlapping_batches_store_each_order_once() {
     let store = PgOrderStore::new(database().await);
     let sale = SaleId::generate();
-    let all: Vec<_> = (0..400).map(|i| contract::reservation(sale, &format!("u{i}"), 1)).collect();
+    let all: Vec<_> = (0..400)
+        .map(|i| contract::reservation(sale, &format!("u{i}"), 1))
+        .collect();
     let mut tasks = Vec::new();
     for k in 0..8 {
         let store = store.clone();

@@ -36,7 +36,9 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-/// Starts (once) a watchdog that runs `cleanup` after this process exits.
+/// Starts a watchdog that runs `cleanup` after this process exits.
+// The watchdog outlives this process by design: it is never waited for.
+#[allow(clippy::zombie_processes)]
 fn on_exit(cleanup: String) {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {cleanup}; rmdir {base} 2>/dev/null",
