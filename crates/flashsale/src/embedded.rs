@@ -8,8 +8,6 @@
 //! records are rebuilt from the file.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,43 +17,13 @@ use flashsale_domain::{
     Severity, StoreError,
 };
 use flashsale_gateway::events::EventLog;
-use flashsale_gateway::{ComponentHealth, Gateway, GatewayConfig, HealthProbe, Mode, Services};
+use flashsale_gateway::{ComponentHealth, HealthProbe, Mode, Services};
 use flashsale_inventory::{Durability, InventoryService, MemoryStock};
 use flashsale_order::{EmbeddedQueue, OrderService, QueueConfig, SqliteOrderStore};
 use flashsale_product::{CacheRebuild, ProductService, SqliteCatalog};
 
-use crate::secrets::{self, Secret};
+use crate::engine::{self, Engine, StartError};
 use crate::settings::Settings;
-
-pub const ADMIN_TOKEN_FILE: &str = "admin_token";
-pub const JWT_SECRET_FILE: &str = "jwt_secret";
-
-/// How often the schedule (`starts_at`, `ends_at`) is applied.
-const SCHEDULE_EVERY: Duration = Duration::from_millis(250);
-/// How long shutdown waits for answered requests before giving up.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
-
-/// Why the engine did not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("cannot create the data folder {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
-    #[error(transparent)]
-    Database(#[from] flashsale_sqlite::DbError),
-    #[error(transparent)]
-    Secret(#[from] secrets::SecretError),
-    #[error("cannot restore the sales from the database: {0}")]
-    Restore(StoreError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error(
-        "the real-stack mode (Redis, RabbitMQ, PostgreSQL) is not part of this build yet; unset FLASHSALE_REDIS_URL, FLASHSALE_AMQP_URL and FLASHSALE_DATABASE_URL to run embedded"
-    )]
-    StackNotAvailable,
-}
 
 /// Opens and migrates the database; returns the migrations applied.
 pub fn migrate(data_dir: &std::path::Path) -> Result<Vec<&'static str>, StartError> {
@@ -67,189 +35,117 @@ pub fn migrate(data_dir: &std::path::Path) -> Result<Vec<&'static str>, StartErr
     Ok(flashsale_sqlite::migrate(&mut conn)?)
 }
 
-/// A started, listening embedded engine.
-pub struct EmbeddedEngine {
-    gateway: Gateway,
-    queue: Arc<EmbeddedQueue>,
-    product: Arc<ProductService>,
-    admin_token: Secret,
-    jwt_secret: Secret,
-    restored: RestoreReport,
+/// Migrates, restores and binds the embedded engine; does not serve yet.
+pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
+    migrate(&settings.data_dir)?;
+    let (admin_token, jwt_secret) = engine::secrets(settings)?;
+    let db = flashsale_sqlite::database_path(&settings.data_dir);
+    let catalog = SqliteCatalog::open(&db)?;
+    let orders = SqliteOrderStore::open(&db)?;
+    let stock = MemoryStock::new();
+    let restored = restore(&catalog, &orders, &stock)
+        .await
+        .map_err(StartError::Restore)?;
+
+    let events = Arc::new(EventLog::default());
+    let settle = stock.clone();
+    let queue = Arc::new(EmbeddedQueue::start(
+        orders.clone(),
+        QueueConfig {
+            capacity: settings.queue_capacity.max(1),
+            ..QueueConfig::default()
+        },
+        Box::new(move |stored: &[Reservation]| {
+            let mut by_sale: HashMap<SaleId, Vec<OrderId>> = HashMap::new();
+            for r in stored {
+                by_sale.entry(r.sale_id).or_default().push(r.order_id);
+            }
+            for (sale, ids) in by_sale {
+                settle.settle_now(sale, &ids);
+            }
+        }),
+    ));
+    let high_water = (settings.queue_capacity as u64 * 3 / 4).max(1);
+    let inventory = Arc::new(InventoryService::new(
+        Arc::new(stock.clone()),
+        Durability::GroupCommit {
+            queue: queue.clone(),
+            orders: Arc::new(orders.clone()),
+        },
+        events.clone(),
+        high_water,
+    ));
+    let flags = inventory.sold_out_flags().clone();
+    let product = Arc::new(ProductService::new(
+        Arc::new(catalog.clone()),
+        Arc::new(stock.clone()),
+        Arc::new(EmbeddedCache {
+            stock: stock.clone(),
+            orders: orders.clone(),
+        }),
+        events.clone(),
+        Arc::new(move |sale| flags.clear(sale)),
+    ));
+    let probes: Vec<Arc<dyn HealthProbe>> = vec![
+        Arc::new(ProductProbe(catalog.clone())),
+        Arc::new(InventoryProbe(stock.clone(), catalog)),
+        Arc::new(OrderProbe {
+            queue: queue.clone(),
+            capacity: settings.queue_capacity,
+        }),
+        Arc::new(SqliteProbe(orders.clone())),
+        Arc::new(MemoryStockProbe),
+    ];
+    let services = Services {
+        mode: Mode::Embedded,
+        product: product.clone(),
+        inventory,
+        orders: OrderService::new(Arc::new(orders), None),
+        events: events.clone(),
+        probes,
+    };
+    let summary = vec![
+        format!("mode: embedded (data in {})", settings.data_dir.display()),
+        format!(
+            "restored: {} sales, {} orders in {} ms",
+            restored.sales,
+            restored.orders,
+            restored.elapsed.as_millis()
+        ),
+    ];
+    events.emit(Event::new(
+        EventKind::System,
+        Severity::Info,
+        format!(
+            "Engine started (embedded): {} sales and {} orders restored in {} ms.",
+            restored.sales,
+            restored.orders,
+            restored.elapsed.as_millis()
+        ),
+    ));
+    let background: engine::Shutdown = Box::new(move || {
+        Box::pin(async move {
+            // Every answered purchase is queued by now; commit them all.
+            queue.shutdown().await;
+        })
+    });
+    Engine::bind(
+        settings,
+        services,
+        product,
+        (admin_token, jwt_secret),
+        summary,
+        background,
+    )
+    .await
 }
 
 /// What start-up found in the database.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RestoreReport {
-    pub sales: usize,
-    pub orders: usize,
-    pub elapsed: Duration,
-}
-
-impl EmbeddedEngine {
-    /// Migrates, restores and binds; does not serve yet.
-    pub async fn start(settings: &Settings) -> Result<Self, StartError> {
-        if settings.wants_stack() {
-            return Err(StartError::StackNotAvailable);
-        }
-        migrate(&settings.data_dir)?;
-        let admin_token = secrets::resolve(
-            settings.admin_token.as_deref(),
-            &settings.data_dir,
-            ADMIN_TOKEN_FILE,
-        )?;
-        let jwt_secret = secrets::resolve(
-            settings.jwt_secret.as_deref(),
-            &settings.data_dir,
-            JWT_SECRET_FILE,
-        )?;
-        let db = flashsale_sqlite::database_path(&settings.data_dir);
-        let catalog = SqliteCatalog::open(&db)?;
-        let orders = SqliteOrderStore::open(&db)?;
-        let stock = MemoryStock::new();
-        let restored = restore(&catalog, &orders, &stock)
-            .await
-            .map_err(StartError::Restore)?;
-
-        let events = Arc::new(EventLog::default());
-        let settle = stock.clone();
-        let queue = Arc::new(EmbeddedQueue::start(
-            orders.clone(),
-            QueueConfig {
-                capacity: settings.queue_capacity.max(1),
-                ..QueueConfig::default()
-            },
-            Box::new(move |stored: &[Reservation]| {
-                let mut by_sale: HashMap<SaleId, Vec<OrderId>> = HashMap::new();
-                for r in stored {
-                    by_sale.entry(r.sale_id).or_default().push(r.order_id);
-                }
-                for (sale, ids) in by_sale {
-                    settle.settle_now(sale, &ids);
-                }
-            }),
-        ));
-        let high_water = (settings.queue_capacity as u64 * 3 / 4).max(1);
-        let inventory = Arc::new(InventoryService::new(
-            Arc::new(stock.clone()),
-            Durability::GroupCommit {
-                queue: queue.clone(),
-                orders: Arc::new(orders.clone()),
-            },
-            events.clone(),
-            high_water,
-        ));
-        let flags = inventory.sold_out_flags().clone();
-        let product = Arc::new(ProductService::new(
-            Arc::new(catalog.clone()),
-            Arc::new(stock.clone()),
-            Arc::new(EmbeddedCache {
-                stock: stock.clone(),
-                orders: orders.clone(),
-            }),
-            events.clone(),
-            Arc::new(move |sale| flags.clear(sale)),
-        ));
-        let probes: Vec<Arc<dyn HealthProbe>> = vec![
-            Arc::new(ProductProbe(catalog.clone())),
-            Arc::new(InventoryProbe(stock.clone(), catalog)),
-            Arc::new(OrderProbe {
-                queue: queue.clone(),
-                capacity: settings.queue_capacity,
-            }),
-            Arc::new(SqliteProbe(orders.clone())),
-            Arc::new(MemoryStockProbe),
-        ];
-        let services = Services {
-            mode: Mode::Embedded,
-            product: product.clone(),
-            inventory,
-            orders: OrderService::new(Arc::new(orders)),
-            events: events.clone(),
-            probes,
-        };
-        let config = GatewayConfig {
-            admin_token: admin_token.value.clone(),
-            jwt_secret: jwt_secret.value.clone(),
-            rate_per_ip: settings.rate_per_ip,
-            rate_per_user: settings.rate_per_user,
-            max_in_flight: settings.max_in_flight.max(1),
-            body_limit: settings.body_limit,
-            dashboard_dir: Some(settings.dashboard_dir.clone()),
-        };
-        let gateway = Gateway::bind(settings.bind, config, services)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: settings.bind,
-                source,
-            })?;
-        events.emit(Event::new(
-            EventKind::System,
-            Severity::Info,
-            format!(
-                "Engine started (embedded): {} sales and {} orders restored in {} ms.",
-                restored.sales,
-                restored.orders,
-                restored.elapsed.as_millis()
-            ),
-        ));
-        Ok(Self {
-            gateway,
-            queue,
-            product,
-            admin_token,
-            jwt_secret,
-            restored,
-        })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.gateway.local_addr()
-    }
-
-    pub fn admin_token(&self) -> &Secret {
-        &self.admin_token
-    }
-
-    pub fn jwt_secret(&self) -> &Secret {
-        &self.jwt_secret
-    }
-
-    pub fn restored(&self) -> RestoreReport {
-        self.restored
-    }
-
-    /// Serves until `shutdown` resolves; then stops taking requests, lets
-    /// every request in flight be answered, commits every reservation
-    /// already queued, and returns.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut schedule_stop = stop_rx.clone();
-        let schedule = tokio::spawn(self.product.clone().run_schedule(SCHEDULE_EVERY, async move {
-            let _ = schedule_stop.wait_for(|s| *s).await;
-        }));
-        let mut grace_rx = stop_rx;
-        let serve = self.gateway.serve(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
-        tokio::pin!(serve);
-        let served = tokio::select! {
-            result = &mut serve => result,
-            _ = async {
-                let _ = grace_rx.wait_for(|s| *s).await;
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } => {
-                tracing::warn!(message = "Requests still open after the grace period; closing them.");
-                Ok(())
-            }
-        };
-        let _ = schedule.await;
-        self.queue.shutdown().await;
-        served
-    }
+struct RestoreReport {
+    sales: usize,
+    orders: usize,
+    elapsed: Duration,
 }
 
 /// Rebuilds every sale's stock book from the catalog and the order ledger.

@@ -6,13 +6,18 @@
 //! - [`settings`]: what `flashsale up` is configured by (flags and `FLASHSALE_*`).
 //! - [`secrets`]: the admin token and JWT secret, generated and kept in the
 //!   data folder when not given.
-//! - [`embedded`]: the embedded engine (memory stock, SQLite, one process).
+//! - [`engine`]: the started engine, whichever the stores; serving and
+//!   graceful shutdown.
+//! - [`embedded`]: the embedded assembly (memory stock, SQLite, one process).
+//! - [`stack`]: the real-stack assembly (Redis, RabbitMQ, PostgreSQL).
 //! - [`token`]: `flashsale token`, minting buyer JWTs.
 
 pub mod embedded;
+pub mod engine;
 pub mod secrets;
 pub mod settings;
+pub mod stack;
 pub mod token;
 
-pub use embedded::{EmbeddedEngine, StartError};
+pub use engine::{Engine, StartError};
 pub use settings::Settings;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use flashsale::secrets::Origin;
-use flashsale::{EmbeddedEngine, Settings};
+use flashsale::{Engine, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -131,9 +131,7 @@ fn run_up(settings: Settings) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let engine = EmbeddedEngine::start(&settings)
-            .await
-            .map_err(|e| e.to_string())?;
+        let engine = Engine::start(&settings).await.map_err(|e| e.to_string())?;
         print_banner(&engine, &settings);
         engine
             .run_until_stopped(shutdown_signal())
@@ -147,21 +145,16 @@ fn run_up(settings: Settings) -> Result<(), String> {
 /// The start-up banner, on stdout (not the log): the address, and the
 /// dashboard URL with the admin token in the fragment, which browsers never
 /// send to the server.
-fn print_banner(engine: &EmbeddedEngine, settings: &Settings) {
+fn print_banner(engine: &Engine, settings: &Settings) {
     let addr = engine.local_addr();
-    let restored = engine.restored();
     println!("FlashSale listening on http://{addr}");
-    println!("  mode: embedded (data in {})", settings.data_dir.display());
-    println!(
-        "  restored: {} sales, {} orders in {} ms",
-        restored.sales,
-        restored.orders,
-        restored.elapsed.as_millis()
-    );
+    for line in engine.summary() {
+        println!("  {line}");
+    }
     match engine.admin_token().origin {
         Origin::Given => println!("  dashboard: http://{addr}/ (sign in with FLASHSALE_ADMIN_TOKEN)"),
         origin => {
-            let kept = settings.data_dir.join(flashsale::embedded::ADMIN_TOKEN_FILE);
+            let kept = settings.data_dir.join(flashsale::engine::ADMIN_TOKEN_FILE);
             let note = if origin == Origin::Generated {
                 "generated, kept in"
             } else {
@@ -179,7 +172,7 @@ fn print_banner(engine: &EmbeddedEngine, settings: &Settings) {
             "  JWT secret generated, kept in {}",
             settings
                 .data_dir
-                .join(flashsale::embedded::JWT_SECRET_FILE)
+                .join(flashsale::engine::JWT_SECRET_FILE)
                 .display()
         );
     }

@@ -45,7 +45,7 @@ pub fn mint(user: &str, ttl: Duration, secret: Option<&str>, data_dir: &Path) ->
     let user = UserId::parse(user)?;
     let secret = match secret.filter(|s| !s.is_empty()) {
         Some(s) => s.to_owned(),
-        None => crate::secrets::read_stored(data_dir, crate::embedded::JWT_SECRET_FILE)?
+        None => crate::secrets::read_stored(data_dir, crate::engine::JWT_SECRET_FILE)?
             .ok_or_else(|| TokenError::NoSecret(data_dir.display().to_string()))?,
     };
     let now = chrono::Utc::now().timestamp();

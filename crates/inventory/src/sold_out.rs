@@ -72,6 +72,23 @@ impl SoldOutFlags {
     }
 }
 
+impl SoldOutFlags {
+    /// Clears every flag: after a lost subscription, when a "units came
+    /// back" message may have been missed.
+    pub fn clear_all(&self) {
+        let sales: Vec<SaleId> = self
+            .flags
+            .read()
+            .expect("sold-out lock")
+            .keys()
+            .copied()
+            .collect();
+        for sale in sales {
+            self.clear(sale);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +108,9 @@ mod tests {
         flags.mark(sale, epoch);
         assert!(flags.is_sold_out(sale));
         flags.clear(sale);
+        assert!(!flags.is_sold_out(sale));
+        flags.mark(sale, flags.epoch(sale));
+        flags.clear_all();
         assert!(!flags.is_sold_out(sale));
     }
 }

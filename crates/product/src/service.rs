@@ -106,11 +106,25 @@ impl ProductService {
         }
     }
 
-    /// Loads every sale of the catalog into the stock store: start-up.
+    /// Makes every sale of the catalog known to the stock store at start-up:
+    /// a sale the store already holds gets the catalog's terms; one it lost
+    /// (a flushed or replaced Redis) is rebuilt from the order ledger, so
+    /// units already sold are never put on sale again.
     pub async fn warm(&self) -> Result<usize, StoreError> {
         let sales = self.catalog.list().await?;
+        let mut lost = Vec::new();
         for sale in &sales {
-            self.stock.load(sale.terms()).await?;
+            match self.stock.level(sale.id).await? {
+                Some(_) => self.stock.load(sale.terms()).await?,
+                None => lost.push(sale.clone()),
+            }
+        }
+        if !lost.is_empty() {
+            tracing::warn!(
+                message = "Rebuilding sales missing from the stock store.",
+                sales = lost.len()
+            );
+            self.cache.rebuild(lost).await?;
         }
         Ok(sales.len())
     }

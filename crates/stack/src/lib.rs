@@ -9,6 +9,7 @@
 //!   [`PgOrderStore`] (the order ledger, idempotent batches).
 //! - [`rabbitmq`]: the order queue: [`AmqpPublisher`] (confirmed publishes),
 //!   the outbox [`Relay`] and the [`OrderConsumer`] that fills the ledger.
+//! - `testing` (feature `testing`): private servers for tests.
 //! - [`cache`]: [`StackCacheRebuild`], the admin cache flush: Redis rebuilt
 //!   from PostgreSQL while buyers buy.
 //!
@@ -24,6 +25,8 @@ pub mod cache;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod redis;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use crate::cache::StackCacheRebuild;
 pub use crate::postgres::{PgCatalog, PgOrderStore};

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flashsale::{EmbeddedEngine, Settings};
+use flashsale::{Engine, Settings};
 use flashsale_domain::UserId;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -61,7 +61,7 @@ pub struct TestApp {
 impl TestApp {
     pub async fn spawn(settings: Settings) -> Self {
         let data_dir = settings.data_dir.clone();
-        let engine = EmbeddedEngine::start(&settings).await.expect("engine starts");
+        let engine = Engine::start(&settings).await.expect("engine starts");
         let addr = engine.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use flashsale_domain::{OrderQueue, QueueError, Reservation};
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
 
@@ -59,6 +60,33 @@ impl AmqpPublisher {
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
         *link = Some((conn, channel.clone()));
         Ok(channel)
+    }
+
+    /// Messages ready in the order queue and in its dead-letter queue, as the
+    /// broker counts them (a passive declare): for health and stats.
+    pub async fn queue_depths(&self) -> lapin::Result<(u32, u32)> {
+        let channel = self.channel().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let ready = channel
+            .queue_declare(
+                self.topology.queue.as_str().into(),
+                passive,
+                FieldTable::default(),
+            )
+            .await?
+            .message_count();
+        let dead = channel
+            .queue_declare(
+                self.topology.dead_letter_queue.as_str().into(),
+                passive,
+                FieldTable::default(),
+            )
+            .await?
+            .message_count();
+        Ok((ready, dead))
     }
 
     /// Publishes one body to the order queue and waits for its confirm.

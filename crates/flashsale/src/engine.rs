@@ -1,0 +1,173 @@
+//! The engine as `flashsale up` runs it: the gateway and every service in
+//! one process, on the embedded stores or on the real ones.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flashsale_gateway::{Gateway, GatewayConfig, Services};
+use flashsale_product::ProductService;
+
+use crate::secrets::{self, Secret};
+use crate::settings::Settings;
+
+pub const ADMIN_TOKEN_FILE: &str = "admin_token";
+pub const JWT_SECRET_FILE: &str = "jwt_secret";
+
+/// How often the schedule (`starts_at`, `ends_at`) is applied.
+const SCHEDULE_EVERY: Duration = Duration::from_millis(250);
+/// How long shutdown waits for answered requests before giving up.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
+/// Finishes the background work once no request is being served (commit
+/// what was answered, drain the relay, stop the consumer).
+pub type Shutdown = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// Why the engine did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data folder {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Database(#[from] flashsale_sqlite::DbError),
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
+    #[error("cannot restore the sales: {0}")]
+    Restore(flashsale_domain::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the real stack needs all three of FLASHSALE_REDIS_URL, FLASHSALE_AMQP_URL and FLASHSALE_DATABASE_URL; missing: {0}")]
+    StackIncomplete(String),
+    #[error("cannot reach {store}: {reason}")]
+    Store { store: &'static str, reason: String },
+}
+
+/// The admin token and the JWT secret: given, or kept in the data folder.
+pub fn secrets(settings: &Settings) -> Result<(Secret, Secret), StartError> {
+    std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
+        path: settings.data_dir.display().to_string(),
+        source,
+    })?;
+    let admin = secrets::resolve(
+        settings.admin_token.as_deref(),
+        &settings.data_dir,
+        ADMIN_TOKEN_FILE,
+    )?;
+    let jwt = secrets::resolve(
+        settings.jwt_secret.as_deref(),
+        &settings.data_dir,
+        JWT_SECRET_FILE,
+    )?;
+    Ok((admin, jwt))
+}
+
+/// A started, listening engine.
+pub struct Engine {
+    gateway: Gateway,
+    product: Arc<ProductService>,
+    admin_token: Secret,
+    jwt_secret: Secret,
+    summary: Vec<String>,
+    shutdown: Shutdown,
+}
+
+impl Engine {
+    /// Starts the engine the settings ask for: the real stack when the store
+    /// URLs are set, the embedded one otherwise. Does not serve yet.
+    pub async fn start(settings: &Settings) -> Result<Self, StartError> {
+        if settings.wants_stack() {
+            crate::stack::start(settings).await
+        } else {
+            crate::embedded::start(settings).await
+        }
+    }
+
+    /// Binds the gateway over assembled services.
+    pub(crate) async fn bind(
+        settings: &Settings,
+        services: Services,
+        product: Arc<ProductService>,
+        (admin_token, jwt_secret): (Secret, Secret),
+        summary: Vec<String>,
+        shutdown: Shutdown,
+    ) -> Result<Self, StartError> {
+        let config = GatewayConfig {
+            admin_token: admin_token.value.clone(),
+            jwt_secret: jwt_secret.value.clone(),
+            rate_per_ip: settings.rate_per_ip,
+            rate_per_user: settings.rate_per_user,
+            max_in_flight: settings.max_in_flight.max(1),
+            body_limit: settings.body_limit,
+            dashboard_dir: Some(settings.dashboard_dir.clone()),
+        };
+        let gateway = Gateway::bind(settings.bind, config, services)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: settings.bind,
+                source,
+            })?;
+        Ok(Self {
+            gateway,
+            product,
+            admin_token,
+            jwt_secret,
+            summary,
+            shutdown,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.gateway.local_addr()
+    }
+
+    pub fn admin_token(&self) -> &Secret {
+        &self.admin_token
+    }
+
+    pub fn jwt_secret(&self) -> &Secret {
+        &self.jwt_secret
+    }
+
+    /// Lines for the start-up banner: the mode, what was restored.
+    pub fn summary(&self) -> &[String] {
+        &self.summary
+    }
+
+    /// Serves until `shutdown` resolves; then stops taking requests, lets
+    /// every request in flight be answered, finishes the background work
+    /// (every answered reservation committed), and returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut schedule_stop = stop_rx.clone();
+        let schedule = tokio::spawn(self.product.clone().run_schedule(SCHEDULE_EVERY, async move {
+            let _ = schedule_stop.wait_for(|s| *s).await;
+        }));
+        let mut grace_rx = stop_rx;
+        let serve = self.gateway.serve(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        tokio::pin!(serve);
+        let served = tokio::select! {
+            result = &mut serve => result,
+            _ = async {
+                let _ = grace_rx.wait_for(|s| *s).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                tracing::warn!(message = "Requests still open after the grace period; closing them.");
+                Ok(())
+            }
+        };
+        let _ = schedule.await;
+        (self.shutdown)().await;
+        served
+    }
+}
