@@ -64,6 +64,10 @@ pub struct Settings {
     #[arg(long, env = "FLASHSALE_AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<String>,
 
+    /// The RabbitMQ order queue (its dead-letter queue is `<name>.dlq`).
+    #[arg(long, env = "FLASHSALE_AMQP_QUEUE", default_value = "orders")]
+    pub amqp_queue: String,
+
     /// PostgreSQL URL (real stack).
     #[arg(long, env = "FLASHSALE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,

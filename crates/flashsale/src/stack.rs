@@ -90,7 +90,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         .await
         .map_err(|e| unreachable_store("redis")(e.to_string()))?;
     let publisher = Arc::new(
-        AmqpPublisher::connect(urls.amqp, Topology::default())
+        AmqpPublisher::connect(urls.amqp, Topology::named(&settings.amqp_queue))
             .await
             .map_err(|e| unreachable_store("rabbitmq")(e.to_string()))?,
     );
@@ -129,7 +129,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
     let consumer = tokio::spawn(
         OrderConsumer::new(
             urls.amqp,
-            Topology::default(),
+            publisher.topology().clone(),
             orders.clone(),
             Arc::new(stock.clone()),
             ConsumerConfig::default(),

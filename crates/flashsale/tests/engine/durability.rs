@@ -5,46 +5,14 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::Method;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
-use crate::support::{buyer, data_dir, Client, ADMIN, JWT_SECRET};
-
-/// The real binary, as an operator runs it, on a free port.
-async fn launch(data: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flashsale"))
-        .arg("up")
-        .env_clear()
-        .env("FLASHSALE_BIND", "127.0.0.1:0")
-        .env("FLASHSALE_DATA_DIR", data)
-        .env("FLASHSALE_ADMIN_TOKEN", ADMIN)
-        .env("FLASHSALE_JWT_SECRET", JWT_SECRET)
-        .env("FLASHSALE_RATE_PER_IP", "0")
-        .env("FLASHSALE_RATE_PER_USER", "0")
-        .env("FLASHSALE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the flashsale binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next_line().await.unwrap().expect("the banner");
-        if let Some(url) = line.strip_prefix("FlashSale listening on http://") {
-            break url.parse().unwrap();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
-}
+use crate::support::{buyer, data_dir, launch, Client, ADMIN};
 
 async fn admin(addr: SocketAddr, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
     let (status, _, answer) = Client::connect(addr)
@@ -58,7 +26,7 @@ async fn admin(addr: SocketAddr, path: &str, body: Option<serde_json::Value>) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_answered_order() {
     let data = data_dir("kill9");
-    let (mut engine, addr) = launch(&data).await;
+    let (mut engine, addr) = launch(&data, &[]).await;
     let sale = admin(
         addr,
         "/api/admin/sales",
@@ -113,7 +81,7 @@ async fn kill_9_loses_no_answered_order() {
     let accepted = accepted.lock().await.clone();
     assert!(accepted.len() >= 300);
 
-    let (mut engine, addr) = launch(&data).await;
+    let (mut engine, addr) = launch(&data, &[]).await;
     let mut c = Client::connect(addr).await;
     for (order, (user, key)) in &accepted {
         let (status, _, body) = c

@@ -6,4 +6,5 @@ mod support;
 mod bench;
 mod contract;
 mod durability;
+mod stack;
 mod stampede;

@@ -27,6 +27,17 @@ pub async fn stampede(
     attempts: usize,
     connections: usize,
 ) -> Outcome {
+    stampede_on(&[app.addr], sale, buyers, attempts, connections).await
+}
+
+/// The same, with the connections spread over several engines.
+pub async fn stampede_on(
+    addrs: &[std::net::SocketAddr],
+    sale: &str,
+    buyers: usize,
+    attempts: usize,
+    connections: usize,
+) -> Outcome {
     let outcome = Arc::new(Mutex::new(Outcome::default()));
     let work: Vec<usize> = (0..buyers * attempts).collect();
     let chunks: Vec<Vec<usize>> = work
@@ -35,8 +46,9 @@ pub async fn stampede(
         .collect();
     let tasks: Vec<_> = chunks
         .into_iter()
-        .map(|chunk| {
-            let (addr, sale, outcome) = (app.addr, sale.to_owned(), outcome.clone());
+        .enumerate()
+        .map(|(i, chunk)| {
+            let (addr, sale, outcome) = (addrs[i % addrs.len()], sale.to_owned(), outcome.clone());
             tokio::spawn(async move {
                 let mut c = Client::connect(addr).await;
                 for n in chunk {
@@ -63,7 +75,7 @@ pub async fn stampede(
 
 /// Every accepted order is `confirmed` for its buyer, and no buyer holds
 /// more than `limit`.
-async fn check_orders(app: &TestApp, accepted: &HashMap<String, String>, limit: usize) {
+pub async fn check_orders(app: &TestApp, accepted: &HashMap<String, String>, limit: usize) {
     let mut per_buyer: HashMap<&str, usize> = HashMap::new();
     let mut c = app.client().await;
     for (order, user) in accepted {

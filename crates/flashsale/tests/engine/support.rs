@@ -1,7 +1,8 @@
 //! Starting the engine on port 0 and talking to it over HTTP/1.1.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use flashsale::{Engine, Settings};
@@ -12,7 +13,9 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{HeaderMap, Method, Request};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 
 pub const ADMIN: &str = "test-admin-token-0123456789abcdef0123456789";
@@ -46,6 +49,7 @@ pub fn settings(name: &str) -> Settings {
         dashboard_dir: "/nonexistent".into(),
         redis_url: None,
         amqp_url: None,
+        amqp_queue: "orders".into(),
         database_url: None,
     }
 }
@@ -306,4 +310,33 @@ impl Client {
 /// The error code of an error body.
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<no error body>")
+}
+
+/// The real binary, as an operator runs it, on a free port.
+pub async fn launch(data: &Path, env: &[(&str, &str)]) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .arg("up")
+        .env_clear()
+        .env("FLASHSALE_BIND", "127.0.0.1:0")
+        .env("FLASHSALE_DATA_DIR", data)
+        .env("FLASHSALE_ADMIN_TOKEN", ADMIN)
+        .env("FLASHSALE_JWT_SECRET", JWT_SECRET)
+        .env("FLASHSALE_RATE_PER_IP", "0")
+        .env("FLASHSALE_RATE_PER_USER", "0")
+        .env("FLASHSALE_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the flashsale binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next_line().await.unwrap().expect("the banner");
+        if let Some(url) = line.strip_prefix("FlashSale listening on http://") {
+            break url.parse().unwrap();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
 }

@@ -1,0 +1,223 @@
+//! The engine on the real stack (private Redis, RabbitMQ and PostgreSQL
+//! servers of this test binary): stampedes in one process and across two
+//! processes, operator actions in the middle, and the order ledger checked
+//! in PostgreSQL itself.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flashsale::Settings;
+use flashsale_stack::testing;
+use hyper::Method;
+use serde_json::json;
+
+use crate::stampede::{check_orders, stampede, stampede_on};
+use crate::support::{data_dir, launch, settings, Client, TestApp, ADMIN};
+
+/// Settings on fresh private stores: a Redis database, a PostgreSQL
+/// database and an order queue of this test's own.
+async fn stack_settings(name: &str) -> Settings {
+    let mut s = settings(name);
+    s.redis_url = Some(testing::redis_url());
+    s.database_url = Some(testing::database_url().await);
+    s.amqp_url = Some(testing::amqp_url().await);
+    s.amqp_queue = testing::unique("orders");
+    s
+}
+
+/// The `orders` table: order id → user, once every expected row is there.
+async fn orders_in_postgres(url: &str, expected: usize) -> HashMap<String, String> {
+    let pool = sqlx::PgPool::connect(url).await.expect("connect to postgres");
+    let mut rows = Vec::new();
+    for _ in 0..600 {
+        rows = sqlx::query_as::<_, (String, String)>("SELECT order_id::text, user_id FROM orders")
+            .fetch_all(&pool)
+            .await
+            .expect("read orders");
+        if rows.len() >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pool.close().await;
+    let count = rows.len();
+    let by_id: HashMap<String, String> = rows.into_iter().collect();
+    assert_eq!(by_id.len(), count, "duplicate order ids in PostgreSQL");
+    by_id
+}
+
+/// Every 202 is exactly one row, and every row a 202.
+fn same_orders(answered: &HashMap<String, String>, stored: &HashMap<String, String>) {
+    let a: HashSet<&String> = answered.keys().collect();
+    let s: HashSet<&String> = stored.keys().collect();
+    assert_eq!(a.difference(&s).count(), 0, "answered 202 but not in PostgreSQL");
+    assert_eq!(
+        s.difference(&a).count(),
+        0,
+        "in PostgreSQL but never answered 202"
+    );
+    for (id, user) in answered {
+        assert_eq!(&stored[id], user, "order {id} stored for another buyer");
+    }
+}
+
+/// A stampede through `flashsale up` on the real stores: exactly the stock
+/// sold, every 202 exactly one row in PostgreSQL for its buyer, nobody
+/// above the limit, the ledger balanced once everything is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_stampede_stores_every_202_exactly_once() {
+    let s = stack_settings("stack-stampede").await;
+    let db = s.database_url.clone().unwrap();
+    let app = TestApp::spawn(s).await;
+    let sale = app.active_sale(300, 2).await;
+    let outcome = stampede(&app, &sale, 600, 3, 48).await;
+    assert_eq!(
+        outcome.accepted.len(),
+        300,
+        "units sold; refusals {:?}",
+        outcome.by_code
+    );
+    let view = app.sale(&sale).await;
+    assert_eq!(
+        (view["remaining"].as_u64(), view["status"].as_str()),
+        (Some(0), Some("sold_out"))
+    );
+    same_orders(&outcome.accepted, &orders_in_postgres(&db, 300).await);
+    check_orders(&app, &outcome.accepted, 2).await;
+    let stats = app.stats().await;
+    assert_eq!(stats["mode"], "stack");
+    assert_eq!(stats["sales"][0]["ledger"]["ok"], true, "{stats}");
+    let (status, _, health) = app
+        .client()
+        .await
+        .send(Method::GET, "/api/health", None, &[], None)
+        .await;
+    assert_eq!(status, 200, "{health}");
+    for name in ["redis", "rabbitmq", "postgres", "relay", "consumer"] {
+        assert_eq!(health["components"][name]["status"], "ok", "{name}: {health}");
+    }
+    app.stop().await;
+}
+
+/// A stock top-up and cache flushes in the middle of a stampede on the real
+/// stack: sold out to exactly the new stock, every 202 one row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_top_up_and_cache_flush_during_a_stampede() {
+    let s = stack_settings("stack-flush").await;
+    let db = s.database_url.clone().unwrap();
+    let app = Arc::new(TestApp::spawn(s).await);
+    let sale = app.active_sale(200, 3).await;
+    let running = {
+        let (app, sale) = (app.clone(), sale.clone());
+        tokio::spawn(async move { stampede(&app, &sale, 500, 3, 32).await })
+    };
+    while app.sale(&sale).await["sold"].as_u64().unwrap() < 20 {
+        tokio::task::yield_now().await;
+    }
+    app.admin(
+        &format!("/api/admin/sales/{sale}/stock"),
+        Some(json!({"add": 150})),
+    )
+    .await;
+    for _ in 0..3 {
+        app.admin("/api/admin/cache/flush", None).await;
+    }
+    let outcome = running.await.unwrap();
+    let view = app.sale(&sale).await;
+    assert_eq!(
+        (view["sold"].as_u64(), view["remaining"].as_u64()),
+        (Some(350), Some(0)),
+        "{:?}",
+        outcome.by_code
+    );
+    same_orders(&outcome.accepted, &orders_in_postgres(&db, 350).await);
+    Arc::try_unwrap(app).ok().unwrap().stop().await;
+}
+
+/// Two engines as separate processes on the same stores (two gateways, two
+/// inventories, two relays, two consumers): one sale, buyers spread over
+/// both, the per-user limit held across them; after the sell-out a top-up
+/// made on one is sold by the other (its sold-out flag cleared over pub/sub).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engine_processes_share_one_sale() {
+    let s = stack_settings("stack-two").await;
+    let (redis, amqp, db) = (s.redis_url.unwrap(), s.amqp_url.unwrap(), s.database_url.unwrap());
+    let env = [
+        ("FLASHSALE_REDIS_URL", redis.as_str()),
+        ("FLASHSALE_AMQP_URL", amqp.as_str()),
+        ("FLASHSALE_DATABASE_URL", db.as_str()),
+        ("FLASHSALE_AMQP_QUEUE", s.amqp_queue.as_str()),
+    ];
+    let (mut one, a) = launch(&data_dir("stack-one"), &env).await;
+    let (mut two, b) = launch(&data_dir("stack-two"), &env).await;
+    let mut admin_b = Client::connect(b).await;
+    let (status, _, created) = admin_b
+        .send(
+            Method::POST,
+            "/api/admin/sales",
+            Some(ADMIN),
+            &[],
+            Some(json!({"name": "Replicated", "product": "Widget", "price_cents": 1, "stock": 400, "per_user_limit": 2})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let sale = created["id"].as_str().unwrap().to_owned();
+    let (status, _, _) = admin_b
+        .send(
+            Method::POST,
+            &format!("/api/admin/sales/{sale}/start"),
+            Some(ADMIN),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let outcome = stampede_on(&[a, b], &sale, 300, 4, 32).await;
+    assert_eq!(outcome.accepted.len(), 400, "{:?}", outcome.by_code);
+    let mut per_buyer: HashMap<&str, usize> = HashMap::new();
+    for user in outcome.accepted.values() {
+        *per_buyer.entry(user).or_default() += 1;
+    }
+    assert!(
+        per_buyer.values().all(|n| *n <= 2),
+        "a buyer passed the limit across replicas"
+    );
+    same_orders(&outcome.accepted, &orders_in_postgres(&db, 400).await);
+
+    // Sold out on both; a top-up through B must be sold through A.
+    let mut on_a = Client::connect(a).await;
+    assert_eq!(on_a.buy(&sale, "late-0", 1, None).await.0, 409);
+    let (status, _, _) = admin_b
+        .send(
+            Method::POST,
+            &format!("/api/admin/sales/{sale}/stock"),
+            Some(ADMIN),
+            &[],
+            Some(json!({"add": 5})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut sold_on_a = 0;
+    for n in 1..2_000 {
+        match on_a.buy(&sale, &format!("late-{n}"), 1, None).await.0 {
+            202 => sold_on_a += 1,
+            409 => tokio::time::sleep(Duration::from_millis(5)).await,
+            other => panic!("unexpected {other}"),
+        }
+        if sold_on_a == 5 {
+            break;
+        }
+    }
+    assert_eq!(sold_on_a, 5, "replica A kept refusing units topped up on B");
+    let token = buyer("late-1");
+    let (status, _, _) = on_a
+        .send(Method::GET, "/api/sales", Some(&token), &[], None)
+        .await;
+    assert_eq!(status, 200);
+    for engine in [&mut one, &mut two] {
+        engine.start_kill().unwrap();
+        engine.wait().await.unwrap();
+    }
+}
