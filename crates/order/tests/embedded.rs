@@ -29,7 +29,7 @@ async fn sqlite_store_passes_the_order_store_contract() {
 async fn embedded_queue_passes_the_order_queue_contract() {
     let (store, dir) = fresh_store("queue");
     let queue = EmbeddedQueue::start(store.clone(), QueueConfig::default(), Box::new(|_| {}));
-    contract::order_queue(&queue, &store).await;
+    contract::order_queue(&queue, &store, || async {}).await;
     queue.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
