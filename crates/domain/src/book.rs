@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{IdempotencyKey, OrderId, UserId};
 use crate::purchase::{PurchaseRejection, Reservation, ReserveOutcome, ReserveRequest};
@@ -30,7 +30,7 @@ pub enum StockChangeError {
 
 /// The live counters of one sale. Between any two operations,
 /// `stock == remaining + in_flight + persisted` (the ledger check).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockLevel {
     pub stock: u64,
     pub remaining: u64,

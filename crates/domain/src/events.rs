@@ -2,12 +2,12 @@
 //! shows. Services emit them through an [`EventSink`]; the gateway keeps the
 //! recent ones and streams them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::SaleId;
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// Requests refused by a rate limit (aggregated per second).
@@ -30,7 +30,7 @@ pub enum EventKind {
     System,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -39,12 +39,12 @@ pub enum Severity {
 }
 
 /// One entry of the event log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub kind: EventKind,
     pub severity: Severity,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sale_id: Option<SaleId>,
 }
 

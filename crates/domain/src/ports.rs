@@ -127,7 +127,7 @@ pub trait OrderQueue: Send + Sync + 'static {
 }
 
 /// Per-sale totals of the order store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderTotals {
     pub orders: u64,
     pub units: u64,

@@ -202,7 +202,10 @@ pub enum DraftError {
 }
 
 /// A validated request for a new sale: the only way to make a [`Sale`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Deserialising one validates it again, so a draft sent between services
+/// is as trustworthy as one parsed at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawDraft")]
 pub struct SaleDraft {
     name: String,
     product: String,
@@ -275,6 +278,32 @@ impl SaleDraft {
             state: SaleState::Scheduled,
             created_at: now.trunc_subsecs(6),
         }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawDraft {
+    name: String,
+    product: String,
+    price_cents: i64,
+    stock: i64,
+    per_user_limit: i64,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<RawDraft> for SaleDraft {
+    type Error = DraftError;
+    fn try_from(r: RawDraft) -> Result<Self, Self::Error> {
+        SaleDraft::parse(
+            &r.name,
+            &r.product,
+            r.price_cents,
+            r.stock,
+            r.per_user_limit,
+            r.starts_at,
+            r.ends_at,
+        )
     }
 }
 

@@ -100,7 +100,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         mode: Mode::Embedded,
         product: product.clone(),
         inventory,
-        orders: OrderService::new(Arc::new(orders), None),
+        orders: Arc::new(OrderService::new(Arc::new(orders), None)),
         events: events.clone(),
         probes,
     };
@@ -123,21 +123,14 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
             restored.elapsed.as_millis()
         ),
     ));
-    let background: engine::Shutdown = Box::new(move || {
+    let commit_queued: engine::Shutdown = Box::new(move || {
         Box::pin(async move {
             // Every answered purchase is queued by now; commit them all.
             queue.shutdown().await;
         })
     });
-    Engine::bind(
-        settings,
-        services,
-        product,
-        (admin_token, jwt_secret),
-        summary,
-        background,
-    )
-    .await
+    let shutdown = engine::then(engine::spawn_schedule(product), commit_queued);
+    Engine::bind(settings, services, (admin_token, jwt_secret), summary, shutdown).await
 }
 
 /// What start-up found in the database.

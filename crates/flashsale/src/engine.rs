@@ -1,5 +1,6 @@
-//! The engine as `flashsale up` runs it: the gateway and every service in
-//! one process, on the embedded stores or on the real ones.
+//! The engine as `flashsale up` and `flashsale gateway` run it: the gateway
+//! over its services (in this process for `up`, clients of the service
+//! processes for `gateway`), serving and shutting down gracefully.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use flashsale_gateway::{Gateway, GatewayConfig, Services};
 use flashsale_product::ProductService;
+use tokio::sync::watch;
 
 use crate::secrets::{self, Secret};
 use crate::settings::Settings;
@@ -19,10 +21,10 @@ pub const JWT_SECRET_FILE: &str = "jwt_secret";
 /// How often the schedule (`starts_at`, `ends_at`) is applied.
 const SCHEDULE_EVERY: Duration = Duration::from_millis(250);
 /// How long shutdown waits for answered requests before giving up.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// Finishes the background work once no request is being served (commit
-/// what was answered, drain the relay, stop the consumer).
+/// what was answered, drain the relay, stop the consumer and the schedule).
 pub type Shutdown = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// Why the engine did not start.
@@ -41,10 +43,12 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("the real stack needs all three of FLASHSALE_REDIS_URL, FLASHSALE_AMQP_URL and FLASHSALE_DATABASE_URL; missing: {0}")]
+    #[error("this needs {0} (the real stack's store URLs)")]
     StackIncomplete(String),
     #[error("cannot reach {store}: {reason}")]
     Store { store: &'static str, reason: String },
+    #[error("invalid service URL: {0}")]
+    ServiceUrl(String),
 }
 
 /// The admin token and the JWT secret: given, or kept in the data folder.
@@ -66,10 +70,33 @@ pub fn secrets(settings: &Settings) -> Result<(Secret, Secret), StartError> {
     Ok((admin, jwt))
 }
 
-/// A started, listening engine.
+/// Runs the sale schedule in the background; the returned shutdown stops it.
+pub fn spawn_schedule(product: Arc<ProductService>) -> Shutdown {
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(product.run_schedule(SCHEDULE_EVERY, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
+    Box::new(move || {
+        Box::pin(async move {
+            let _ = stop.send(true);
+            let _ = task.await;
+        })
+    })
+}
+
+/// Two shutdowns, one after the other.
+pub fn then(first: Shutdown, second: Shutdown) -> Shutdown {
+    Box::new(move || {
+        Box::pin(async move {
+            first().await;
+            second().await;
+        })
+    })
+}
+
+/// A started, listening gateway over its services.
 pub struct Engine {
     gateway: Gateway,
-    product: Arc<ProductService>,
     admin_token: Secret,
     jwt_secret: Secret,
     summary: Vec<String>,
@@ -77,8 +104,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the engine the settings ask for: the real stack when the store
-    /// URLs are set, the embedded one otherwise. Does not serve yet.
+    /// Starts what `flashsale up` runs: every service in this process, on
+    /// the real stack when the store URLs are set, embedded otherwise. Does
+    /// not serve yet.
     pub async fn start(settings: &Settings) -> Result<Self, StartError> {
         if settings.wants_stack() {
             crate::stack::start(settings).await
@@ -91,7 +119,6 @@ impl Engine {
     pub(crate) async fn bind(
         settings: &Settings,
         services: Services,
-        product: Arc<ProductService>,
         (admin_token, jwt_secret): (Secret, Secret),
         summary: Vec<String>,
         shutdown: Shutdown,
@@ -105,15 +132,12 @@ impl Engine {
             body_limit: settings.body_limit,
             dashboard_dir: Some(settings.dashboard_dir.clone()),
         };
-        let gateway = Gateway::bind(settings.bind, config, services)
+        let addr = settings.bind_or(8080);
+        let gateway = Gateway::bind(addr, config, services)
             .await
-            .map_err(|source| StartError::Bind {
-                addr: settings.bind,
-                source,
-            })?;
+            .map_err(|source| StartError::Bind { addr, source })?;
         Ok(Self {
             gateway,
-            product,
             admin_token,
             jwt_secret,
             summary,
@@ -140,17 +164,12 @@ impl Engine {
 
     /// Serves until `shutdown` resolves; then stops taking requests, lets
     /// every request in flight be answered, finishes the background work
-    /// (every answered reservation committed), and returns.
+    /// (every answered reservation committed or handed on), and returns.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut schedule_stop = stop_rx.clone();
-        let schedule = tokio::spawn(self.product.clone().run_schedule(SCHEDULE_EVERY, async move {
-            let _ = schedule_stop.wait_for(|s| *s).await;
-        }));
-        let mut grace_rx = stop_rx;
+        let (stop_tx, mut stop_rx) = watch::channel(false);
         let serve = self.gateway.serve(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -159,14 +178,13 @@ impl Engine {
         let served = tokio::select! {
             result = &mut serve => result,
             _ = async {
-                let _ = grace_rx.wait_for(|s| *s).await;
+                let _ = stop_rx.wait_for(|s| *s).await;
                 tokio::time::sleep(SHUTDOWN_GRACE).await;
             } => {
                 tracing::warn!(message = "Requests still open after the grace period; closing them.");
                 Ok(())
             }
         };
-        let _ = schedule.await;
         (self.shutdown)().await;
         served
     }

@@ -10,11 +10,13 @@
 //!   graceful shutdown.
 //! - [`embedded`]: the embedded assembly (memory stock, SQLite, one process).
 //! - [`stack`]: the real-stack assembly (Redis, RabbitMQ, PostgreSQL).
+//! - [`services`]: one service per process (`flashsale gateway|product|inventory|order`).
 //! - [`token`]: `flashsale token`, minting buyer JWTs.
 
 pub mod embedded;
 pub mod engine;
 pub mod secrets;
+pub mod services;
 pub mod settings;
 pub mod stack;
 pub mod token;

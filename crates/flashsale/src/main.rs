@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use flashsale::secrets::Origin;
+use flashsale::services::{Kind, ServiceProcess};
 use flashsale::{Engine, Settings};
 
 #[derive(Parser)]
@@ -22,6 +23,14 @@ struct Cli {
 enum Command {
     /// Runs the whole engine in one process (embedded mode unless the store URLs are set).
     Up(Settings),
+    /// Runs the gateway of the production topology (public API over the service processes).
+    Gateway(Settings),
+    /// Runs the product service (sales, schedule; PostgreSQL and Redis).
+    Product(Settings),
+    /// Runs the inventory service (the purchase path and the outbox relay; Redis and RabbitMQ).
+    Inventory(Settings),
+    /// Runs the order service (the consumer and order status; RabbitMQ, PostgreSQL, Redis).
+    Order(Settings),
     /// Prints a buyer JWT for USER.
     Token {
         /// The buyer id (the token's `sub`).
@@ -56,8 +65,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(settings) => {
             init_tracing();
-            run_up(settings)
+            run_engine(settings, false)
         }
+        Command::Gateway(settings) => {
+            init_tracing();
+            run_engine(settings, true)
+        }
+        Command::Product(settings) => run_service(Kind::Product, settings),
+        Command::Inventory(settings) => run_service(Kind::Inventory, settings),
+        Command::Order(settings) => run_service(Kind::Order, settings),
         Command::Token {
             user,
             ttl,
@@ -125,19 +141,51 @@ fn init_tracing() {
         .init();
 }
 
-fn run_up(settings: Settings) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+        .map_err(|e| e.to_string())
+}
+
+/// `up` (every service here) or `gateway` (clients of the service processes).
+fn run_engine(settings: Settings, gateway_only: bool) -> Result<(), String> {
+    runtime()?.block_on(async {
+        let engine = if gateway_only {
+            flashsale::services::gateway(&settings).await
+        } else {
+            Engine::start(&settings).await
+        }
         .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let engine = Engine::start(&settings).await.map_err(|e| e.to_string())?;
         print_banner(&engine, &settings);
         engine
             .run_until_stopped(shutdown_signal())
             .await
             .map_err(|e| e.to_string())?;
-        println!("FlashSale stopped: every answered order is committed.");
+        println!("FlashSale stopped: every answered order is committed or handed on.");
+        Ok(())
+    })
+}
+
+/// `product`, `inventory` or `order`.
+fn run_service(kind: Kind, settings: Settings) -> Result<(), String> {
+    init_tracing();
+    runtime()?.block_on(async {
+        let service = ServiceProcess::start(kind, &settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!(
+            "FlashSale {kind:?} service listening on http://{}",
+            service.local_addr()
+        );
+        for line in service.summary() {
+            println!("  {line}");
+        }
+        service
+            .run_until_stopped(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("FlashSale {kind:?} service stopped.");
         Ok(())
     })
 }

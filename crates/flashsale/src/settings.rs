@@ -9,9 +9,10 @@ use clap::Args;
 /// Settings of `flashsale up`.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
-    /// Address this process listens on.
-    #[arg(long, env = "FLASHSALE_BIND", default_value = "127.0.0.1:8080")]
-    pub bind: SocketAddr,
+    /// Address this process listens on [default: 127.0.0.1:8080 for `up`
+    /// and `gateway`, :8081 product, :8082 inventory, :8083 order].
+    #[arg(long, env = "FLASHSALE_BIND")]
+    pub bind: Option<SocketAddr>,
 
     /// Folder of the embedded mode's database and generated secrets.
     #[arg(long, env = "FLASHSALE_DATA_DIR", default_value = "./data")]
@@ -71,9 +72,31 @@ pub struct Settings {
     /// PostgreSQL URL (real stack).
     #[arg(long, env = "FLASHSALE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// The product service's replicas (`flashsale gateway`), comma-separated.
+    #[arg(long, env = "FLASHSALE_PRODUCT_URL", default_value = "http://127.0.0.1:8081")]
+    pub product_url: String,
+
+    /// The inventory service's replicas (`flashsale gateway`), comma-separated.
+    #[arg(
+        long,
+        env = "FLASHSALE_INVENTORY_URL",
+        default_value = "http://127.0.0.1:8082"
+    )]
+    pub inventory_url: String,
+
+    /// The order service's replicas (`flashsale gateway`), comma-separated.
+    #[arg(long, env = "FLASHSALE_ORDER_URL", default_value = "http://127.0.0.1:8083")]
+    pub order_url: String,
 }
 
 impl Settings {
+    /// `FLASHSALE_BIND`, or the default address of this kind of process.
+    pub fn bind_or(&self, default_port: u16) -> SocketAddr {
+        self.bind
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)))
+    }
+
     /// Whether any real-stack store is configured.
     pub fn wants_stack(&self) -> bool {
         self.redis_url.is_some() || self.amqp_url.is_some() || self.database_url.is_some()

@@ -23,12 +23,14 @@ use flashsale_inventory::{Durability, InventoryService};
 use flashsale_order::{OrderService, PendingOrders};
 use flashsale_product::ProductService;
 use flashsale_stack::rabbitmq::{ConsumerConfig, RelayConfig};
-use flashsale_stack::redis::{record, subscribe_units_back, SaleKeys};
+use flashsale_stack::redis::{record, subscribe_units_back, Persistence, SaleKeys};
 use flashsale_stack::{
     postgres, AmqpPublisher, OrderConsumer, PgCatalog, PgOrderStore, RedisStock, Relay, StackCacheRebuild,
     Topology,
 };
+use sqlx::PgPool;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::engine::{self, Engine, StartError};
 use crate::settings::Settings;
@@ -76,32 +78,39 @@ impl<'a> Urls<'a> {
     }
 }
 
-/// Connects to the three stores, migrates, warms Redis, starts the relay
-/// and the consumer, and binds the gateway; does not serve yet.
-pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
-    let urls = Urls::of(settings)?;
-    let secrets = engine::secrets(settings)?;
-    let pg = unreachable_store("postgres");
-    let pool = postgres::connect(urls.database, 16)
+/// Connects to Redis.
+pub(crate) async fn redis(url: &str) -> Result<RedisStock, StartError> {
+    RedisStock::connect(url)
         .await
-        .map_err(|e| pg(e.to_string()))?;
-    let migrations = postgres::migrate(&pool).await.map_err(|e| pg(e.to_string()))?;
-    let stock = RedisStock::connect(urls.redis)
-        .await
-        .map_err(|e| unreachable_store("redis")(e.to_string()))?;
-    let publisher = Arc::new(
-        AmqpPublisher::connect(urls.amqp, Topology::named(&settings.amqp_queue))
-            .await
-            .map_err(|e| unreachable_store("rabbitmq")(e.to_string()))?,
-    );
-    let catalog = PgCatalog::new(pool.clone());
-    let orders = PgOrderStore::new(pool.clone());
-    let events = Arc::new(EventLog::default());
+        .map_err(|e| unreachable_store("redis")(e.to_string()))
+}
 
+/// Connects to PostgreSQL and applies pending migrations; returns how many.
+pub(crate) async fn postgres(url: &str) -> Result<(PgPool, usize), StartError> {
+    let pg = unreachable_store("postgres");
+    let pool = postgres::connect(url, 16).await.map_err(|e| pg(e.to_string()))?;
+    let applied = postgres::migrate(&pool).await.map_err(|e| pg(e.to_string()))?;
+    Ok((pool, applied.len()))
+}
+
+/// Connects to RabbitMQ and declares the order queue.
+pub(crate) async fn rabbitmq(url: &str, queue: &str) -> Result<Arc<AmqpPublisher>, StartError> {
+    AmqpPublisher::connect(url, Topology::named(queue))
+        .await
+        .map(Arc::new)
+        .map_err(|e| unreachable_store("rabbitmq")(e.to_string()))
+}
+
+/// The inventory service on Redis, its sold-out flags cleared by the
+/// units-back channel (the returned task).
+pub(crate) async fn inventory(
+    stock: &RedisStock,
+    events: Arc<dyn EventSink>,
+) -> Result<(Arc<InventoryService>, JoinHandle<()>), StartError> {
     let inventory = Arc::new(InventoryService::new(
         Arc::new(stock.clone()),
         Durability::Outbox,
-        events.clone(),
+        events,
         u64::MAX,
     ));
     let flags = inventory.sold_out_flags().clone();
@@ -111,34 +120,109 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
     })
     .await
     .map_err(|e| unreachable_store("redis")(e.to_string()))?;
+    Ok((inventory, units_back))
+}
+
+/// The product service on PostgreSQL and Redis, every sale warmed into
+/// Redis; returns it and how many sales were warmed.
+pub(crate) async fn product(
+    pool: &PgPool,
+    stock: &RedisStock,
+    events: Arc<dyn EventSink>,
+) -> Result<(Arc<ProductService>, usize), StartError> {
     let announcer = stock.clone();
     let product = Arc::new(ProductService::new(
-        Arc::new(catalog),
+        Arc::new(PgCatalog::new(pool.clone())),
         Arc::new(stock.clone()),
-        Arc::new(StackCacheRebuild::new(stock.clone(), orders.clone())),
-        events.clone(),
+        Arc::new(StackCacheRebuild::new(
+            stock.clone(),
+            PgOrderStore::new(pool.clone()),
+        )),
+        events,
         Arc::new(move |sale| {
             let announcer = announcer.clone();
             tokio::spawn(async move { announcer.announce_units_back(sale).await });
         }),
     ));
     let warmed = product.warm().await.map_err(StartError::Restore)?;
+    Ok((product, warmed))
+}
 
-    let relay = tokio::spawn(Relay::new(stock.connection(), publisher.clone(), RelayConfig::default()).run());
-    let (stop_consumer, consumer_stopped) = oneshot::channel::<()>();
-    let consumer = tokio::spawn(
+/// The order service: PostgreSQL, with pending orders read from Redis.
+pub(crate) fn orders(pool: &PgPool, stock: &RedisStock) -> Arc<OrderService> {
+    Arc::new(OrderService::new(
+        Arc::new(PgOrderStore::new(pool.clone())),
+        Some(Arc::new(RedisPending(stock.clone()))),
+    ))
+}
+
+/// The outbox relay, until shutdown; shutdown then drains the outboxes.
+pub(crate) fn relay(stock: &RedisStock, publisher: Arc<AmqpPublisher>) -> engine::Shutdown {
+    let task = tokio::spawn(Relay::new(stock.connection(), publisher.clone(), RelayConfig::default()).run());
+    let stock = stock.clone();
+    Box::new(move || {
+        Box::pin(async move {
+            task.abort();
+            drain_outboxes(&stock, publisher).await;
+        })
+    })
+}
+
+/// The order consumer, until shutdown; shutdown first waits (a bounded
+/// while) for what is in flight to be stored.
+pub(crate) fn consumer(
+    amqp: &str,
+    publisher: &AmqpPublisher,
+    pool: &PgPool,
+    stock: &RedisStock,
+) -> engine::Shutdown {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(
         OrderConsumer::new(
-            urls.amqp,
+            amqp,
             publisher.topology().clone(),
-            orders.clone(),
+            PgOrderStore::new(pool.clone()),
             Arc::new(stock.clone()),
             ConsumerConfig::default(),
         )
         .run(async move {
-            let _ = consumer_stopped.await;
+            let _ = stopped.await;
         }),
     );
+    let stock = stock.clone();
+    Box::new(move || {
+        Box::pin(async move {
+            let deadline = Instant::now() + DRAIN;
+            while Instant::now() < deadline && in_flight(&stock).await.unwrap_or(0) > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = stop.send(());
+            let _ = task.await;
+        })
+    })
+}
 
+/// Stops a background task.
+pub(crate) fn abort(task: JoinHandle<()>) -> engine::Shutdown {
+    Box::new(move || {
+        Box::pin(async move {
+            task.abort();
+        })
+    })
+}
+
+/// Every service in one process on the three stores: connects, migrates,
+/// warms Redis, starts the relay and the consumer, and binds the gateway;
+/// does not serve yet.
+pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
+    let urls = Urls::of(settings)?;
+    let secrets = engine::secrets(settings)?;
+    let (pool, migrations) = postgres(urls.database).await?;
+    let stock = redis(urls.redis).await?;
+    let publisher = rabbitmq(urls.amqp, &settings.amqp_queue).await?;
+    let events = Arc::new(EventLog::default());
+    let (inventory, units_back) = inventory(&stock, events.clone()).await?;
+    let (product, warmed) = product(&pool, &stock, events.clone()).await?;
     let persistence = stock
         .persistence()
         .await
@@ -163,23 +247,38 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         mode: Mode::Stack,
         product: product.clone(),
         inventory,
-        orders: OrderService::new(Arc::new(orders), Some(Arc::new(RedisPending(stock.clone())))),
+        orders: orders(&pool, &stock),
         events: events.clone(),
         probes,
     };
     let summary = vec![
-        "mode: stack (Redis, RabbitMQ, PostgreSQL)".to_owned(),
+        "mode: stack (Redis, RabbitMQ, PostgreSQL), every service in this process".to_owned(),
         format!("redis persistence: {}", persistence.describe()),
-        format!(
-            "postgres: {} migrations applied; {warmed} sales warmed into Redis",
-            migrations.len()
-        ),
+        format!("postgres: {migrations} migrations applied; {warmed} sales warmed into Redis"),
     ];
     events.emit(Event::new(
         EventKind::System,
         Severity::Info,
         format!("Engine started (stack): {warmed} sales warmed."),
     ));
+    warn_if_volatile(&persistence, events.as_ref());
+    // Stop order: the schedule, then relay what is left, then let the
+    // consumer store it, then the subscription.
+    let shutdown = [
+        engine::spawn_schedule(product),
+        relay(&stock, publisher.clone()),
+        consumer(urls.amqp, &publisher, &pool, &stock),
+        abort(units_back),
+    ]
+    .into_iter()
+    .reduce(engine::then)
+    .expect("four steps");
+    Engine::bind(settings, services, secrets, summary, shutdown).await
+}
+
+/// An answered order is only as durable as Redis: say so, loudly, when
+/// Redis would lose it.
+pub(crate) fn warn_if_volatile(persistence: &Persistence, events: &dyn EventSink) {
     if !persistence.survives_process_crash() {
         events.emit(Event::new(
             EventKind::System,
@@ -190,22 +289,11 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
             ),
         ));
     }
-    let shutdown: engine::Shutdown = Box::new(move || {
-        Box::pin(async move {
-            relay.abort();
-            drain(&stock, publisher).await;
-            let _ = stop_consumer.send(());
-            let _ = consumer.await;
-            units_back.abort();
-        })
-    });
-    Engine::bind(settings, services, product, secrets, summary, shutdown).await
 }
 
-/// Relays what is left in the outboxes, then waits for the consumer to store
-/// it, for at most [`DRAIN`] each; what is left stays in the outbox or the
-/// queue for the next start.
-async fn drain(stock: &RedisStock, publisher: Arc<AmqpPublisher>) {
+/// Relays what is left in the outboxes, for at most [`DRAIN`]; what is
+/// left stays in the outbox for the next start.
+async fn drain_outboxes(stock: &RedisStock, publisher: Arc<AmqpPublisher>) {
     let relay = Relay::new(stock.connection(), publisher, RelayConfig::default());
     let deadline = Instant::now() + DRAIN;
     while Instant::now() < deadline {
@@ -217,10 +305,6 @@ async fn drain(stock: &RedisStock, publisher: Arc<AmqpPublisher>) {
                 break;
             }
         }
-    }
-    let deadline = Instant::now() + DRAIN;
-    while Instant::now() < deadline && in_flight(stock).await.unwrap_or(0) > 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -263,7 +347,7 @@ fn millis(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
-struct RedisProbe(RedisStock);
+pub(crate) struct RedisProbe(pub(crate) RedisStock);
 
 #[async_trait]
 impl HealthProbe for RedisProbe {
@@ -280,7 +364,7 @@ impl HealthProbe for RedisProbe {
     }
 }
 
-struct RabbitProbe(Arc<AmqpPublisher>);
+pub(crate) struct RabbitProbe(pub(crate) Arc<AmqpPublisher>);
 
 #[async_trait]
 impl HealthProbe for RabbitProbe {
@@ -302,7 +386,7 @@ impl HealthProbe for RabbitProbe {
     }
 }
 
-struct PostgresProbe(sqlx::PgPool);
+pub(crate) struct PostgresProbe(pub(crate) PgPool);
 
 #[async_trait]
 impl HealthProbe for PostgresProbe {
@@ -323,7 +407,7 @@ impl HealthProbe for PostgresProbe {
 }
 
 /// Relay lag: reservations still in the outboxes (deleted once confirmed).
-struct RelayProbe(RedisStock);
+pub(crate) struct RelayProbe(pub(crate) RedisStock);
 
 #[async_trait]
 impl HealthProbe for RelayProbe {
@@ -352,7 +436,7 @@ impl HealthProbe for RelayProbe {
 }
 
 /// Consumer lag: messages ready in the order queue.
-struct ConsumerProbe(Arc<AmqpPublisher>);
+pub(crate) struct ConsumerProbe(pub(crate) Arc<AmqpPublisher>);
 
 #[async_trait]
 impl HealthProbe for ConsumerProbe {
@@ -368,7 +452,7 @@ impl HealthProbe for ConsumerProbe {
 }
 
 /// A service that runs inside this process: up when the process is.
-struct NamedOk(&'static str, &'static str);
+pub(crate) struct NamedOk(&'static str, &'static str);
 
 #[async_trait]
 impl HealthProbe for NamedOk {

@@ -104,6 +104,27 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The error a service process answered with `code` and `message`, as
+    /// the gateway answers it in turn.
+    pub fn from_code(code: &str, message: String) -> Self {
+        match code {
+            "invalid_request" => ApiError::InvalidRequest(message),
+            "sale_not_found" => ApiError::SaleNotFound,
+            "order_not_found" => ApiError::OrderNotFound,
+            "not_found" => ApiError::NotFound,
+            "sold_out" => ApiError::SoldOut(message),
+            "sale_not_active" => ApiError::SaleNotActive,
+            "limit_exceeded" => ApiError::LimitExceeded(message),
+            "invalid_transition" => ApiError::InvalidTransition(message),
+            "overloaded" => ApiError::Overloaded,
+            "unavailable" => ApiError::Unavailable(message),
+            "unauthorized" => ApiError::Internal("a service refused the internal token".into()),
+            _ => ApiError::Internal(format!("{code}: {message}")),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();

@@ -12,6 +12,10 @@
 //! - [`telemetry`]: counters, rates, p99, Prometheus text.
 //! - [`stampede`]: the simulated stampede the dashboard launches.
 //! - [`health`]: the probe trait behind `/api/health`.
+//! - [`upstream`]: the services as the gateway sees them: in process, or
+//!   HTTP clients of the service processes ([`upstream::remote`]).
+//! - [`internal`]: the HTTP API of a service process (product, inventory,
+//!   order) that those clients call.
 //!
 //! [`Gateway::bind`] then [`Gateway::serve`]: binding port 0 is what tests do.
 
@@ -20,12 +24,14 @@ pub mod dto;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod internal;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod stampede;
 pub mod state;
 pub mod telemetry;
+pub mod upstream;
 
 use std::future::Future;
 use std::net::SocketAddr;

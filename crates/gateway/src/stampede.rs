@@ -96,7 +96,7 @@ async fn run(state: &AppState, sale: SaleId, plan: Plan) {
                         accepted.fetch_add(1, Ordering::Relaxed);
                         "accepted"
                     }
-                    Err(e) => ApiError::from(e).status_and_code().1,
+                    Err(e) => e.status_and_code().1,
                 };
                 state.telemetry().record_purchase(outcome, t.elapsed());
             }

@@ -5,15 +5,13 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use flashsale_inventory::InventoryService;
-use flashsale_order::OrderService;
-use flashsale_product::ProductService;
 use tokio::sync::{watch, Semaphore};
 
 use crate::events::EventLog;
 use crate::health::HealthProbe;
 use crate::rate_limit::RateLimiter;
 use crate::telemetry::Telemetry;
+use crate::upstream::{InventoryApi, OrderApi, ProductApi};
 
 /// The gateway's settings.
 #[derive(Clone)]
@@ -58,12 +56,13 @@ pub enum Mode {
     Stack,
 }
 
-/// The services behind the gateway.
+/// The services behind the gateway: in this process, or clients of
+/// service processes.
 pub struct Services {
     pub mode: Mode,
-    pub product: Arc<ProductService>,
-    pub inventory: Arc<InventoryService>,
-    pub orders: OrderService,
+    pub product: Arc<dyn ProductApi>,
+    pub inventory: Arc<dyn InventoryApi>,
+    pub orders: Arc<dyn OrderApi>,
     pub events: Arc<EventLog>,
     /// Checked by `/api/health`, in this order.
     pub probes: Vec<Arc<dyn HealthProbe>>,

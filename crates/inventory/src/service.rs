@@ -41,7 +41,7 @@ pub enum Durability {
 }
 
 /// A successful purchase: the 202's body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PurchaseReceipt {
     pub order_id: OrderId,
     pub remaining: u64,

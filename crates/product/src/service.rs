@@ -19,7 +19,7 @@ use flashsale_domain::{
 use tokio::sync::Mutex;
 
 /// A sale with its live counters: what the API shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SaleView {
     pub sale: Sale,
     pub level: StockLevel,

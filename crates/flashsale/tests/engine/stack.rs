@@ -13,7 +13,7 @@ use hyper::Method;
 use serde_json::json;
 
 use crate::stampede::{check_orders, stampede, stampede_on};
-use crate::support::{data_dir, launch, settings, Client, TestApp, ADMIN};
+use crate::support::{data_dir, launch, launch_command, settings, Client, TestApp, ADMIN};
 
 /// Settings on fresh private stores: a Redis database, a PostgreSQL
 /// database and an order queue of this test's own.
@@ -214,5 +214,109 @@ async fn two_engine_processes_share_one_sale() {
     for engine in [&mut one, &mut two] {
         engine.start_kill().unwrap();
         engine.wait().await.unwrap();
+    }
+}
+
+/// The production topology as real processes: product, order, two
+/// inventories and two gateways on the same stores. A stampede over both
+/// gateways sells exactly the stock, every 202 one row in PostgreSQL, the
+/// limit held across replicas; each gateway's health shows every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_topology_one_process_per_service() {
+    let s = stack_settings("topology").await;
+    let (redis, amqp, db) = (s.redis_url.unwrap(), s.amqp_url.unwrap(), s.database_url.unwrap());
+    let data = data_dir("topology");
+    let stores = [
+        ("FLASHSALE_REDIS_URL", redis.as_str()),
+        ("FLASHSALE_AMQP_URL", amqp.as_str()),
+        ("FLASHSALE_DATABASE_URL", db.as_str()),
+        ("FLASHSALE_AMQP_QUEUE", s.amqp_queue.as_str()),
+    ];
+    let mut processes = Vec::new();
+    let start = |command: &'static str, extra: Vec<(&'static str, String)>| {
+        let data = data.clone();
+        let mut env: Vec<(String, String)> = stores
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        async move {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            launch_command(command, &data, &env).await
+        }
+    };
+    let (p, product) = start("product", vec![]).await;
+    let (o, order) = start("order", vec![]).await;
+    let (i1, inventory1) = start("inventory", vec![]).await;
+    let (i2, inventory2) = start("inventory", vec![]).await;
+    let upstreams = vec![
+        ("FLASHSALE_PRODUCT_URL", format!("http://{product}")),
+        (
+            "FLASHSALE_INVENTORY_URL",
+            format!("http://{inventory1},http://{inventory2}"),
+        ),
+        ("FLASHSALE_ORDER_URL", format!("http://{order}")),
+    ];
+    let (g1, gateway1) = start("gateway", upstreams.clone()).await;
+    let (g2, gateway2) = start("gateway", upstreams).await;
+    processes.extend([p, o, i1, i2, g1, g2]);
+
+    let mut admin = Client::connect(gateway1).await;
+    let (status, _, created) = admin
+        .send(
+            Method::POST,
+            "/api/admin/sales",
+            Some(ADMIN),
+            &[],
+            Some(json!({"name": "Topology", "product": "Widget", "price_cents": 1, "stock": 300, "per_user_limit": 2})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let sale = created["id"].as_str().unwrap().to_owned();
+    let (status, _, _) = admin
+        .send(
+            Method::POST,
+            &format!("/api/admin/sales/{sale}/start"),
+            Some(ADMIN),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let outcome = stampede_on(&[gateway1, gateway2], &sale, 250, 3, 32).await;
+    assert_eq!(outcome.accepted.len(), 300, "{:?}", outcome.by_code);
+    let mut per_buyer: HashMap<&str, usize> = HashMap::new();
+    for user in outcome.accepted.values() {
+        *per_buyer.entry(user).or_default() += 1;
+    }
+    assert!(
+        per_buyer.values().all(|n| *n <= 2),
+        "a buyer passed the limit across replicas"
+    );
+    same_orders(&outcome.accepted, &orders_in_postgres(&db, 300).await);
+
+    for gateway in [gateway1, gateway2] {
+        let (status, _, health) = Client::connect(gateway)
+            .await
+            .send(Method::GET, "/api/health", None, &[], None)
+            .await;
+        assert_eq!(status, 200, "{health}");
+        let inventory = health["components"]["inventory"]["detail"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(inventory.starts_with("2 of 2 replicas up"), "{health}");
+    }
+    let (status, _, view) = Client::connect(gateway2)
+        .await
+        .send(Method::GET, &format!("/api/sales/{sale}"), None, &[], None)
+        .await;
+    assert_eq!(
+        (status, view["status"].as_str(), view["remaining"].as_u64()),
+        (200, Some("sold_out"), Some(0))
+    );
+    for process in &mut processes {
+        process.start_kill().unwrap();
+        process.wait().await.unwrap();
     }
 }

@@ -37,7 +37,7 @@ pub fn data_dir(name: &str) -> PathBuf {
 /// Settings of a test engine: port 0, no rate limits, known secrets.
 pub fn settings(name: &str) -> Settings {
     Settings {
-        bind: "127.0.0.1:0".parse().unwrap(),
+        bind: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: data_dir(name),
         admin_token: Some(ADMIN.into()),
         jwt_secret: Some(JWT_SECRET.into()),
@@ -51,6 +51,9 @@ pub fn settings(name: &str) -> Settings {
         amqp_url: None,
         amqp_queue: "orders".into(),
         database_url: None,
+        product_url: String::new(),
+        inventory_url: String::new(),
+        order_url: String::new(),
     }
 }
 
@@ -312,10 +315,17 @@ pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<no error body>")
 }
 
-/// The real binary, as an operator runs it, on a free port.
+/// The real binary running `flashsale up`, as an operator runs it, on a
+/// free port.
 pub async fn launch(data: &Path, env: &[(&str, &str)]) -> (Child, SocketAddr) {
+    launch_command("up", data, env).await
+}
+
+/// The real binary running `command` (`up`, `gateway`, `product`, ...) on a
+/// free port; returns once it prints the address it listens on.
+pub async fn launch_command(command: &str, data: &Path, env: &[(&str, &str)]) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_flashsale"))
-        .arg("up")
+        .arg(command)
         .env_clear()
         .env("FLASHSALE_BIND", "127.0.0.1:0")
         .env("FLASHSALE_DATA_DIR", data)
@@ -333,7 +343,7 @@ pub async fn launch(data: &Path, env: &[(&str, &str)]) -> (Child, SocketAddr) {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next_line().await.unwrap().expect("the banner");
-        if let Some(url) = line.strip_prefix("FlashSale listening on http://") {
+        if let Some((_, url)) = line.split_once("listening on http://") {
             break url.parse().unwrap();
         }
     };

@@ -161,12 +161,7 @@ pub async fn stats(State(state): State<AppState>, _: Admin) -> Result<Json<Stats
 pub async fn collect_stats(state: &AppState) -> Result<Stats, ApiError> {
     let services = state.services();
     let views = services.product.list().await?;
-    let persisted = services
-        .orders
-        .store()
-        .totals()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let persisted = services.orders.totals().await?;
     let mut totals = Totals {
         queue_depth: services.inventory.queue_depth(),
         ..Totals::default()

@@ -131,7 +131,6 @@ async fn purchase_inner(
             receipt.replayed,
         )),
         Err(e) => {
-            let e = ApiError::from(e);
             if matches!(e, ApiError::LimitExceeded(_)) {
                 state
                     .events()

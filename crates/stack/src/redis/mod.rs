@@ -8,6 +8,7 @@
 //! - [`units_back`]: the pub/sub channel that clears sold-out flags everywhere.
 //! - [`persistence`]: what a 202 survives, as Redis is configured.
 
+pub mod events;
 pub mod keys;
 pub mod persistence;
 pub mod record;
@@ -15,6 +16,7 @@ pub mod scripts;
 pub mod stock;
 pub mod units_back;
 
+pub use events::{subscribe_events, RedisEvents, EVENTS_CHANNEL};
 pub use keys::SaleKeys;
 pub use persistence::Persistence;
 pub use stock::RedisStock;

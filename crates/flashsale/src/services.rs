@@ -1,0 +1,236 @@
+//! One service per process, as in production: `flashsale product`,
+//! `inventory`, `order` (each on the stores it needs, answering the
+//! gateway's internal calls) and `flashsale gateway` (the public API over
+//! HTTP clients of the others). Every process serves `/api/health` and
+//! `/metrics` on its own `FLASHSALE_BIND`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flashsale_domain::EventSink;
+use flashsale_gateway::events::EventLog;
+use flashsale_gateway::internal::{self, Service};
+use flashsale_gateway::upstream::remote::{RemoteInventory, RemoteOrders, RemoteProduct, Upstream};
+use flashsale_gateway::{ComponentHealth, HealthProbe, Mode, Services};
+use flashsale_stack::redis::{subscribe_events, RedisEvents};
+use tokio::net::TcpListener;
+
+use crate::engine::{self, Engine, Shutdown, StartError};
+use crate::settings::Settings;
+use crate::stack::{self, ConsumerProbe, PostgresProbe, RabbitProbe, RedisProbe, RelayProbe};
+
+/// The service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Product,
+    Inventory,
+    Order,
+}
+
+impl Kind {
+    fn default_port(self) -> u16 {
+        match self {
+            Kind::Product => 8081,
+            Kind::Inventory => 8082,
+            Kind::Order => 8083,
+        }
+    }
+}
+
+/// How long the gateway waits for a service before answering 503.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn need<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, StartError> {
+    value
+        .as_deref()
+        .ok_or_else(|| StartError::StackIncomplete(name.to_owned()))
+}
+
+/// A started service process, not serving yet.
+pub struct ServiceProcess {
+    listener: TcpListener,
+    router: axum::Router,
+    summary: Vec<String>,
+    shutdown: Shutdown,
+}
+
+impl ServiceProcess {
+    /// Connects to the stores this service needs, starts its background work
+    /// and binds `FLASHSALE_BIND`.
+    pub async fn start(kind: Kind, settings: &Settings) -> Result<Self, StartError> {
+        let (admin, _) = engine::secrets(settings)?;
+        let redis_url = need(&settings.redis_url, "FLASHSALE_REDIS_URL")?;
+        let stock = stack::redis(redis_url).await?;
+        let events: Arc<dyn EventSink> = Arc::new(RedisEvents::new(stock.connection()));
+        let persistence = stock.persistence().await.map_err(|e| StartError::Store {
+            store: "redis",
+            reason: e.to_string(),
+        })?;
+        stack::warn_if_volatile(&persistence, events.as_ref());
+        let mut probes: Vec<Arc<dyn HealthProbe>> = vec![Arc::new(RedisProbe(stock.clone()))];
+        let mut summary = vec![format!("redis persistence: {}", persistence.describe())];
+        let (service, shutdown) = match kind {
+            Kind::Product => {
+                let (pool, migrations) =
+                    stack::postgres(need(&settings.database_url, "FLASHSALE_DATABASE_URL")?).await?;
+                let (product, warmed) = stack::product(&pool, &stock, events).await?;
+                probes.push(Arc::new(PostgresProbe(pool)));
+                summary.push(format!(
+                    "postgres: {migrations} migrations applied; {warmed} sales warmed into Redis"
+                ));
+                (Service::Product(product.clone()), engine::spawn_schedule(product))
+            }
+            Kind::Inventory => {
+                let publisher = stack::rabbitmq(
+                    need(&settings.amqp_url, "FLASHSALE_AMQP_URL")?,
+                    &settings.amqp_queue,
+                )
+                .await?;
+                let (inventory, units_back) = stack::inventory(&stock, events).await?;
+                probes.push(Arc::new(RabbitProbe(publisher.clone())));
+                probes.push(Arc::new(RelayProbe(stock.clone())));
+                let shutdown = engine::then(stack::relay(&stock, publisher), stack::abort(units_back));
+                (Service::Inventory(inventory), shutdown)
+            }
+            Kind::Order => {
+                let amqp = need(&settings.amqp_url, "FLASHSALE_AMQP_URL")?;
+                let (pool, migrations) =
+                    stack::postgres(need(&settings.database_url, "FLASHSALE_DATABASE_URL")?).await?;
+                let publisher = stack::rabbitmq(amqp, &settings.amqp_queue).await?;
+                probes.push(Arc::new(PostgresProbe(pool.clone())));
+                probes.push(Arc::new(RabbitProbe(publisher.clone())));
+                probes.push(Arc::new(ConsumerProbe(publisher.clone())));
+                summary.push(format!("postgres: {migrations} migrations applied"));
+                (
+                    Service::Order(stack::orders(&pool, &stock)),
+                    stack::consumer(amqp, &publisher, &pool, &stock),
+                )
+            }
+        };
+        let addr = settings.bind_or(kind.default_port());
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let router = internal::router(service, admin.value, probes);
+        Ok(Self {
+            listener,
+            router,
+            summary,
+            shutdown,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn summary(&self) -> &[String] {
+        &self.summary
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the background work
+    /// (the relay drains its outboxes, the consumer stores what it holds).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        (self.shutdown)().await;
+        served
+    }
+}
+
+/// `flashsale gateway`: the public API over the service processes.
+pub async fn gateway(settings: &Settings) -> Result<Engine, StartError> {
+    let secrets = engine::secrets(settings)?;
+    let token = &secrets.0.value;
+    let upstream = |name, urls: &str| {
+        Upstream::new(name, urls, token, UPSTREAM_TIMEOUT).map_err(|e| StartError::ServiceUrl(e.to_string()))
+    };
+    let product = upstream("product", &settings.product_url)?;
+    let inventory = upstream("inventory", &settings.inventory_url)?;
+    let orders = upstream("order", &settings.order_url)?;
+    let events = Arc::new(EventLog::default());
+    let mut shutdown: Shutdown = Box::new(|| Box::pin(async {}));
+    let mut summary = vec![
+        "mode: gateway of the production topology".to_owned(),
+        format!("product: {}", product.bases().join(", ")),
+        format!("inventory: {}", inventory.bases().join(", ")),
+        format!("order: {}", orders.bases().join(", ")),
+    ];
+    if let Some(url) = &settings.redis_url {
+        let stock = stack::redis(url).await?;
+        let task = subscribe_events(stock.client().clone(), events.clone())
+            .await
+            .map_err(|e| StartError::Store {
+                store: "redis",
+                reason: e.to_string(),
+            })?;
+        shutdown = stack::abort(task);
+        summary.push("events: the services' events, from Redis".to_owned());
+    }
+    let product = Arc::new(product);
+    let inventory = Arc::new(inventory);
+    let orders = Arc::new(orders);
+    let probes: Vec<Arc<dyn HealthProbe>> = vec![
+        Arc::new(Replicas("product", product.clone())),
+        Arc::new(Replicas("inventory", inventory.clone())),
+        Arc::new(Replicas("order", orders.clone())),
+    ];
+    let services = Services {
+        mode: Mode::Stack,
+        product: Arc::new(RemoteProduct(product)),
+        inventory: Arc::new(RemoteInventory(inventory)),
+        orders: Arc::new(RemoteOrders(orders)),
+        events,
+        probes,
+    };
+    Engine::bind(settings, services, secrets, summary, shutdown).await
+}
+
+/// A service's health as the gateway sees it: every replica's
+/// `/api/health`, with the stores each reports.
+struct Replicas(&'static str, Arc<Upstream>);
+
+#[async_trait::async_trait]
+impl HealthProbe for Replicas {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    async fn check(&self) -> ComponentHealth {
+        let mut up = 0;
+        let mut details = Vec::new();
+        for (base, result) in self.1.health().await {
+            match result {
+                Ok((200, body)) => {
+                    up += 1;
+                    let stores: Vec<String> = body["components"]
+                        .as_object()
+                        .map(|c| {
+                            c.iter()
+                                .filter(|(name, _)| name.as_str() != self.0)
+                                .map(|(name, v)| format!("{name} {}", v["status"].as_str().unwrap_or("?")))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    details.push(format!("{base} ok ({})", stores.join(", ")));
+                }
+                Ok((status, _)) => details.push(format!("{base} answered {status}")),
+                Err(e) => details.push(format!("{base} down: {e}")),
+            }
+        }
+        let total = self.1.bases().len();
+        let detail = format!("{up} of {total} replicas up; {}", details.join("; "));
+        match up {
+            0 => ComponentHealth::down(detail),
+            n if n < total => ComponentHealth::degraded(detail),
+            _ => ComponentHealth::ok(detail),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The HTTP API of a service process (`flashsale product`, `inventory`,
+//! `order`): what the gateway's [`remote`](crate::upstream::remote) clients
+//! call, plus the process's own `/api/health` and `/metrics`.
+//!
+//! Every `/internal` call must carry the admin token in
+//! `x-flashsale-internal` (compared in constant time): the services trust
+//! the buyer id the gateway verified, so nobody else may call them. Errors
+//! are the public error body; the gateway passes them on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use flashsale_domain::{Order, OrderId, OrderTotals, SaleDraft, SaleId, Transition, UserId};
+use flashsale_inventory::PurchaseReceipt;
+use flashsale_product::SaleView;
+use serde::Deserialize;
+
+use crate::auth::same_secret;
+use crate::dto::{ApiJson, Health};
+use crate::error::{ApiError, ErrorInfo};
+use crate::health::{ComponentHealth, HealthProbe, HealthStatus};
+use crate::state::Mode;
+use crate::telemetry::Telemetry;
+use crate::upstream::remote::{PurchaseCall, StockCall, INTERNAL_TOKEN_HEADER};
+use crate::upstream::{InventoryApi, OrderApi, ProductApi};
+
+/// Which service this process runs.
+pub enum Service {
+    Product(Arc<dyn ProductApi>),
+    Inventory(Arc<dyn InventoryApi>),
+    Order(Arc<dyn OrderApi>),
+}
+
+impl Service {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Service::Product(_) => "product",
+            Service::Inventory(_) => "inventory",
+            Service::Order(_) => "order",
+        }
+    }
+}
+
+struct Shared {
+    name: &'static str,
+    token: String,
+    probes: Vec<Arc<dyn HealthProbe>>,
+    telemetry: Telemetry,
+}
+
+type Ctx = Arc<Shared>;
+
+fn sale_id(raw: &str) -> Result<SaleId, ApiError> {
+    SaleId::parse(raw).map_err(|_| ApiError::SaleNotFound)
+}
+
+/// The router of a service process.
+pub fn router(service: Service, token: String, probes: Vec<Arc<dyn HealthProbe>>) -> Router {
+    let shared = Arc::new(Shared {
+        name: service.name(),
+        token,
+        probes,
+        telemetry: Telemetry::default(),
+    });
+    let internal = match service {
+        Service::Product(p) => product_routes(p),
+        Service::Inventory(i) => Router::new().route(
+            "/internal/purchase",
+            post(move |body: Result<ApiJson<PurchaseCall>, ApiError>| {
+                let inventory = i.clone();
+                async move {
+                    let ApiJson(c) = body?;
+                    Ok::<Json<PurchaseReceipt>, ApiError>(Json(
+                        inventory
+                            .purchase(c.sale_id, c.user_id, c.quantity, c.idempotency_key)
+                            .await?,
+                    ))
+                }
+            }),
+        ),
+        Service::Order(o) => order_routes(o),
+    }
+    .route_layer(middleware::from_fn_with_state(shared.clone(), require_token));
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(shared.clone())
+        .merge(internal)
+        .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn_with_state(shared, observe))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+}
+
+fn product_routes(p: Arc<dyn ProductApi>) -> Router {
+    let (list, one, create, stock, transition, flush) =
+        (p.clone(), p.clone(), p.clone(), p.clone(), p.clone(), p);
+    Router::new()
+        .route(
+            "/internal/sales",
+            get(move || async move { list.list().await.map(Json) }).post(
+                move |body: Result<ApiJson<SaleDraft>, ApiError>| async move {
+                    let ApiJson(draft) = body?;
+                    create.create(draft).await.map(Json)
+                },
+            ),
+        )
+        .route(
+            "/internal/sales/{id}",
+            get(move |Path(id): Path<String>| async move { one.get(sale_id(&id)?).await.map(Json) }),
+        )
+        .route(
+            "/internal/sales/{id}/stock",
+            post(
+                move |Path(id): Path<String>, body: Result<ApiJson<StockCall>, ApiError>| async move {
+                    let ApiJson(call) = body?;
+                    stock.adjust_stock(sale_id(&id)?, call.delta).await.map(Json)
+                },
+            ),
+        )
+        .route(
+            "/internal/sales/{id}/{action}",
+            post(move |Path((id, action)): Path<(String, String)>| async move {
+                let t = Transition::parse(&action).ok_or(ApiError::NotFound)?;
+                transition
+                    .transition(sale_id(&id)?, t)
+                    .await
+                    .map(Json::<SaleView>)
+            }),
+        )
+        .route(
+            "/internal/cache/flush",
+            post(move || async move { flush.flush_cache().await.map(Json) }),
+        )
+}
+
+#[derive(Deserialize)]
+struct Owner {
+    user: String,
+}
+
+fn order_routes(o: Arc<dyn OrderApi>) -> Router {
+    let (one, totals) = (o.clone(), o);
+    Router::new()
+        .route(
+            "/internal/orders/{id}",
+            get(
+                move |Path(id): Path<String>, Query(owner): Query<Owner>| async move {
+                    let id = OrderId::parse(&id).map_err(|_| ApiError::OrderNotFound)?;
+                    let user = UserId::parse(&owner.user).map_err(|_| ApiError::OrderNotFound)?;
+                    one.order_for(id, &user).await.map(Json::<Order>)
+                },
+            ),
+        )
+        .route(
+            "/internal/totals",
+            get(move || async move { totals.totals().await.map(Json::<HashMap<SaleId, OrderTotals>>) }),
+        )
+}
+
+async fn require_token(State(shared): State<Ctx>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(INTERNAL_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if presented.is_empty() || !same_secret(presented, &shared.token) {
+        return ApiError::Unauthorized("internal calls need the admin token").into_response();
+    }
+    next.run(request).await
+}
+
+async fn observe(State(shared): State<Ctx>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let code = response.extensions().get::<ErrorInfo>().map(|e| e.code);
+    shared
+        .telemetry
+        .record_request(&route, response.status().as_u16(), code);
+    if route == "/internal/purchase" {
+        shared
+            .telemetry
+            .record_purchase(code.unwrap_or("accepted"), started.elapsed());
+    }
+    response
+}
+
+async fn health(State(shared): State<Ctx>) -> impl IntoResponse {
+    let mut components = BTreeMap::new();
+    components.insert(shared.name.to_owned(), ComponentHealth::ok("serving"));
+    let checks = shared.probes.iter().map(|p| async move {
+        let found = tokio::time::timeout(Duration::from_secs(2), p.check())
+            .await
+            .unwrap_or_else(|_| ComponentHealth::down("no answer within 2 s"));
+        (p.name().to_owned(), found)
+    });
+    components.extend(futures_util::future::join_all(checks).await);
+    let healthy = components.values().all(|c| c.status == HealthStatus::Ok);
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Health {
+            status: if healthy { "ok" } else { "degraded" },
+            mode: Mode::Stack,
+            components,
+        }),
+    )
+}
+
+async fn metrics(State(shared): State<Ctx>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        shared.telemetry.prometheus(""),
+    )
+}
