@@ -5,9 +5,12 @@
 //! - [`client`]: a lean HTTP/1.1 keep-alive client (one connection per worker).
 //! - [`stampede`]: `flashsale bench stampede`: the ceiling, the stampede,
 //!   the verification and the report.
+//! - [`race`]: `flashsale bench race`, the race-condition lab: six ways of
+//!   keeping stock under the same contended workload.
 //! - [`report`]: the summary table and its JSON form.
 
 pub mod client;
+pub mod race;
 pub mod report;
 pub mod stampede;
 

@@ -58,6 +58,8 @@ enum Command {
 enum Bench {
     /// A stampede against running gateways, then every invariant checked through the API.
     Stampede(flashsale_bench::StampedeArgs),
+    /// The race-condition lab: six ways of keeping stock, one contended workload, one table.
+    Race(flashsale_bench::race::RaceArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +86,11 @@ fn main() -> ExitCode {
             .map(|token| println!("{token}"))
             .map_err(|e| e.to_string()),
         Command::Bench(Bench::Stampede(args)) => return run_stampede(args),
+        Command::Bench(Bench::Race(args)) => runtime().and_then(|rt| {
+            rt.block_on(flashsale_bench::race::run(&args))
+                .map(|rows| print!("{}", flashsale_bench::race::table(&rows, &args)))
+                .map_err(|e| e.to_string())
+        }),
         Command::Migrate { data_dir } => flashsale::embedded::migrate(&data_dir)
             .map(|applied| {
                 if applied.is_empty() {

@@ -68,3 +68,48 @@ async fn bench_stampede_on_a_sold_out_sale() {
     assert!(report.passed(), "{}", report.table());
     app.stop().await;
 }
+
+/// The race lab on the private Redis and PostgreSQL: the correct designs
+/// sell exactly the stock; the naive read-then-write oversells (retried a
+/// few times, since a race may, rarely, not happen); `DECR` never
+/// oversells but lets the stock go negative.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn race_lab_shows_which_designs_oversell() {
+    use flashsale_bench::race::{by_name, run, table, RaceArgs};
+    let args = RaceArgs {
+        stock: 100,
+        buyers: 200,
+        attempts_per_buyer: 3,
+        limit: 1,
+        concurrency: 24,
+        redis_url: flashsale_stack::testing::redis_url(),
+        database_url: flashsale_stack::testing::database_url().await,
+        svg: Some(std::env::temp_dir().join(format!("race-{}.svg", std::process::id()))),
+        json: None,
+    };
+    let mut naive_oversold = 0;
+    for _ in 0..5 {
+        let rows = run(&args).await.expect("the lab runs");
+        let rows_by_name = by_name(&rows);
+        for exact in ["pg-for-update", "pg-conditional", "redis-lua", "memory"] {
+            let r = rows_by_name[exact];
+            assert_eq!(
+                (r.sold, r.oversold, r.lost),
+                (100, 0, 0),
+                "{exact}:\n{}",
+                table(&rows, &args)
+            );
+            assert!(r.lowest_stock_seen >= 0, "{exact} showed negative stock");
+        }
+        let decr = rows_by_name["redis-decr"];
+        assert_eq!(decr.oversold, 0, "DECR with INCR-back never oversells");
+        naive_oversold = rows_by_name["pg-naive"].oversold;
+        if naive_oversold > 0 {
+            break;
+        }
+    }
+    assert!(naive_oversold > 0, "the naive strategy never oversold in 5 runs");
+    let chart = std::fs::read_to_string(args.svg.as_ref().unwrap()).unwrap();
+    assert!(chart.starts_with("<svg") && chart.contains("pg-naive") && chart.contains("redis-lua"));
+    let _ = std::fs::remove_file(args.svg.unwrap());
+}
