@@ -13,7 +13,7 @@ use flashsale_domain::EventSink;
 use flashsale_gateway::events::EventLog;
 use flashsale_gateway::internal::{self, Service};
 use flashsale_gateway::upstream::remote::{RemoteInventory, RemoteOrders, RemoteProduct, Upstream};
-use flashsale_gateway::{ComponentHealth, HealthProbe, Mode, Services};
+use flashsale_gateway::{ComponentHealth, HealthProbe, HealthStatus, Mode, Services};
 use flashsale_stack::redis::{subscribe_events, RedisEvents};
 use tokio::net::TcpListener;
 
@@ -178,11 +178,21 @@ pub async fn gateway(settings: &Settings) -> Result<Engine, StartError> {
     let product = Arc::new(product);
     let inventory = Arc::new(inventory);
     let orders = Arc::new(orders);
-    let probes: Vec<Arc<dyn HealthProbe>> = vec![
-        Arc::new(Replicas("product", product.clone())),
-        Arc::new(Replicas("inventory", inventory.clone())),
-        Arc::new(Replicas("order", orders.clone())),
-    ];
+    let health = Arc::new(ServicesHealth {
+        upstreams: vec![
+            ("product", product.clone()),
+            ("inventory", inventory.clone()),
+            ("order", orders.clone()),
+        ],
+        cache: tokio::sync::Mutex::new(None),
+    });
+    let mut probes: Vec<Arc<dyn HealthProbe>> = Vec::new();
+    for service in ["product", "inventory", "order"] {
+        probes.push(Arc::new(ServiceProbe(service, health.clone())));
+    }
+    for store in ["redis", "rabbitmq", "postgres", "relay", "consumer"] {
+        probes.push(Arc::new(StoreProbe(store, health.clone())));
+    }
     let services = Services {
         mode: Mode::Stack,
         product: Arc::new(RemoteProduct(product)),
@@ -194,43 +204,120 @@ pub async fn gateway(settings: &Settings) -> Result<Engine, StartError> {
     Engine::bind(settings, services, secrets, summary, shutdown).await
 }
 
-/// A service's health as the gateway sees it: every replica's
-/// `/api/health`, with the stores each reports.
-struct Replicas(&'static str, Arc<Upstream>);
+/// The services' own health pages, read at most once a second and shared
+/// by the gateway's probes (one per service, one per store).
+struct ServicesHealth {
+    upstreams: Vec<(&'static str, Arc<Upstream>)>,
+    cache: tokio::sync::Mutex<Option<(std::time::Instant, Arc<Vec<ReplicaHealth>>)>>,
+}
+
+/// What one replica of one service said.
+struct ReplicaHealth {
+    service: &'static str,
+    base: String,
+    answer: Result<(u16, serde_json::Value), String>,
+}
+
+impl ServicesHealth {
+    async fn read(&self) -> Arc<Vec<ReplicaHealth>> {
+        let mut cache = self.cache.lock().await;
+        if let Some((at, found)) = cache.as_ref() {
+            if at.elapsed() < Duration::from_secs(1) {
+                return found.clone();
+            }
+        }
+        let mut found = Vec::new();
+        for (service, upstream) in &self.upstreams {
+            for (base, answer) in upstream.health().await {
+                found.push(ReplicaHealth {
+                    service,
+                    base,
+                    answer,
+                });
+            }
+        }
+        let found = Arc::new(found);
+        *cache = Some((std::time::Instant::now(), found.clone()));
+        found
+    }
+}
+
+/// A service's health as the gateway sees it: up while at least one replica
+/// answers healthy (the others are named in the detail).
+struct ServiceProbe(&'static str, Arc<ServicesHealth>);
 
 #[async_trait::async_trait]
-impl HealthProbe for Replicas {
+impl HealthProbe for ServiceProbe {
     fn name(&self) -> &'static str {
         self.0
     }
     async fn check(&self) -> ComponentHealth {
-        let mut up = 0;
-        let mut details = Vec::new();
-        for (base, result) in self.1.health().await {
-            match result {
-                Ok((200, body)) => {
-                    up += 1;
-                    let stores: Vec<String> = body["components"]
-                        .as_object()
-                        .map(|c| {
-                            c.iter()
-                                .filter(|(name, _)| name.as_str() != self.0)
-                                .map(|(name, v)| format!("{name} {}", v["status"].as_str().unwrap_or("?")))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    details.push(format!("{base} ok ({})", stores.join(", ")));
-                }
-                Ok((status, _)) => details.push(format!("{base} answered {status}")),
-                Err(e) => details.push(format!("{base} down: {e}")),
+        let all = self.1.read().await;
+        let replicas: Vec<&ReplicaHealth> = all.iter().filter(|r| r.service == self.0).collect();
+        let up = replicas
+            .iter()
+            .filter(|r| matches!(r.answer, Ok((200, _))))
+            .count();
+        let down: Vec<String> = replicas
+            .iter()
+            .filter_map(|r| match &r.answer {
+                Ok((200, _)) => None,
+                Ok((status, _)) => Some(format!("{} answered {status}", r.base)),
+                Err(e) => Some(format!("{} down: {e}", r.base)),
+            })
+            .collect();
+        let mut detail = format!("{up} of {} replicas up", replicas.len());
+        if !down.is_empty() {
+            detail = format!("{detail}; {}", down.join("; "));
+        }
+        if up == 0 {
+            ComponentHealth::down(detail)
+        } else {
+            ComponentHealth::ok(detail)
+        }
+    }
+}
+
+/// A store (or the relay, or the consumer) as the services that use it
+/// report it: its worst status over every replica that reports it.
+struct StoreProbe(&'static str, Arc<ServicesHealth>);
+
+#[async_trait::async_trait]
+impl HealthProbe for StoreProbe {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    async fn check(&self) -> ComponentHealth {
+        let all = self.1.read().await;
+        let mut worst: Option<ComponentHealth> = None;
+        for replica in all.iter() {
+            let Ok((_, body)) = &replica.answer else { continue };
+            let Some(c) = body["components"].get(self.0) else {
+                continue;
+            };
+            let status = match c["status"].as_str() {
+                Some("ok") => HealthStatus::Ok,
+                Some("degraded") => HealthStatus::Degraded,
+                _ => HealthStatus::Down,
+            };
+            let found = ComponentHealth {
+                status,
+                detail: format!(
+                    "{} (seen by {} {})",
+                    c["detail"].as_str().unwrap_or(""),
+                    replica.service,
+                    replica.base
+                ),
+            };
+            let rank = |s: HealthStatus| match s {
+                HealthStatus::Ok => 0,
+                HealthStatus::Degraded => 1,
+                HealthStatus::Down => 2,
+            };
+            if worst.as_ref().is_none_or(|w| rank(found.status) > rank(w.status)) {
+                worst = Some(found);
             }
         }
-        let total = self.1.bases().len();
-        let detail = format!("{up} of {total} replicas up; {}", details.join("; "));
-        match up {
-            0 => ComponentHealth::down(detail),
-            n if n < total => ComponentHealth::degraded(detail),
-            _ => ComponentHealth::ok(detail),
-        }
+        worst.unwrap_or_else(|| ComponentHealth::down("no service replica reports it"))
     }
 }

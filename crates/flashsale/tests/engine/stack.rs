@@ -306,6 +306,9 @@ async fn production_topology_one_process_per_service() {
             .as_str()
             .unwrap_or_default();
         assert!(inventory.starts_with("2 of 2 replicas up"), "{health}");
+        for store in ["redis", "rabbitmq", "postgres", "relay", "consumer"] {
+            assert_eq!(health["components"][store]["status"], "ok", "{store}: {health}");
+        }
     }
     let (status, _, view) = Client::connect(gateway2)
         .await
