@@ -275,6 +275,30 @@ fn amqp_base() -> &'static str {
     })
 }
 
+/// The private RabbitMQ node's name (`None` when the tests use a server of
+/// `FLASHSALE_TEST_AMQP_URL`).
+fn private_node() -> Option<String> {
+    std::env::var("FLASHSALE_TEST_AMQP_URL")
+        .is_err()
+        .then(|| format!("flashsale-it-{}@localhost", std::process::id()))
+}
+
+/// Closes every client connection of the private RabbitMQ node, as a
+/// network cut or a broker-side kill would.
+/// Panics on a server given by `FLASHSALE_TEST_AMQP_URL`: a test that needs
+/// this fault cannot run there.
+pub async fn close_amqp_connections() {
+    let node = private_node().expect("closing connections needs the private RabbitMQ node");
+    let status = tokio::process::Command::new("rabbitmqctl")
+        .args(["-n", &node, "close_all_connections", "fault injected by a test"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .expect("run rabbitmqctl");
+    assert!(status.success(), "rabbitmqctl close_all_connections failed");
+}
+
 /// The private RabbitMQ's URL (started on first use).
 pub async fn amqp_url() -> String {
     tokio::task::spawn_blocking(|| amqp_base().to_owned())

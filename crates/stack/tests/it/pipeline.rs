@@ -405,3 +405,39 @@ async fn cache_rebuild_during_a_stampede_keeps_every_unit() {
     assert_eq!(stack.stored(sale).await.0, 300);
     stack.shutdown().await;
 }
+
+/// Every client connection to the broker is closed while the consumer is in
+/// the middle of its batches (and the relay in the middle of publishing):
+/// unacked deliveries come back, the consumer and the publisher reconnect
+/// by themselves, and every reservation is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_connections_dropped_mid_batch_lose_and_double_nothing() {
+    let mut stack = Stack::new().await;
+    stack.start_consumer();
+    let terms = contract::sale(SaleState::Active, 600, 1).terms();
+    let sale = terms.id;
+    stack.stock.load(terms).await.unwrap();
+    reserve_n(&stack.stock, sale, 600, "cut").await;
+    stack.start_relay(
+        stack.publisher.clone(),
+        RelayConfig {
+            batch: 8,
+            ..RelayConfig::default()
+        },
+    );
+    support::eventually(WAIT, "consumption under way", || async {
+        let stored = stack.stored(sale).await.0;
+        stored > 0 && stored < 600
+    })
+    .await;
+    support::close_amqp_connections().await;
+    stack.wait_stored(sale, 600).await;
+    support::eventually(WAIT, "outbox emptied and queue drained", || async {
+        stack.outbox_length(sale).await == 0 && stack.queue_length(&stack.topology.queue).await == 0
+    })
+    .await;
+    assert_eq!(stack.stored(sale).await, (600, 600), "each order exactly once");
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!((level.remaining, level.in_flight, level.persisted), (0, 0, 600));
+    stack.shutdown().await;
+}
