@@ -323,3 +323,24 @@ async fn production_topology_one_process_per_service() {
         process.wait().await.unwrap();
     }
 }
+
+/// A graceful stop right after a stampede drains the pipeline: when the
+/// engine has stopped, every 202 is already a row in PostgreSQL, with no
+/// waiting afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_drains_relay_and_consumer() {
+    let s = stack_settings("stack-drain").await;
+    let db = s.database_url.clone().unwrap();
+    let app = TestApp::spawn(s).await;
+    let sale = app.active_sale(400, 1).await;
+    let outcome = stampede(&app, &sale, 600, 1, 32).await;
+    assert_eq!(outcome.accepted.len(), 400);
+    app.stop().await;
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 400, "answered orders not stored when the engine stopped");
+    pool.close().await;
+}
