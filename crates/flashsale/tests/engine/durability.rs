@@ -4,7 +4,6 @@
 //! sale sells out to exactly its stock.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,31 +11,13 @@ use hyper::Method;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::support::{buyer, data_dir, launch, Client, ADMIN};
-
-async fn admin(addr: SocketAddr, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
-    let (status, _, answer) = Client::connect(addr)
-        .await
-        .send(Method::POST, path, Some(ADMIN), &[], body)
-        .await;
-    assert!((200..300).contains(&status), "{path}: {status} {answer}");
-    answer
-}
+use crate::support::{buyer, data_dir, launch, open_sale, Client, ADMIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_answered_order() {
     let data = data_dir("kill9");
     let (mut engine, addr) = launch(&data, &[]).await;
-    let sale = admin(
-        addr,
-        "/api/admin/sales",
-        Some(json!({"name": "Crash sale", "product": "Widget", "price_cents": 500, "stock": 3000, "per_user_limit": 1})),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    admin(addr, &format!("/api/admin/sales/{sale}/start"), None).await;
+    let sale = open_sale(addr, 3000, 1).await;
 
     // Buyers with an Idempotency-Key each, until the process dies under them.
     let accepted: Arc<Mutex<HashMap<String, (String, String)>>> = Arc::default();

@@ -13,7 +13,9 @@ use hyper::Method;
 use serde_json::json;
 
 use crate::stampede::{check_orders, stampede, stampede_on};
-use crate::support::{data_dir, launch, launch_command, settings, Client, TestApp, ADMIN};
+use crate::support::{
+    assert_within_limit, data_dir, launch, launch_command, open_sale, settings, Client, TestApp, ADMIN,
+};
 
 /// Settings on fresh private stores: a Redis database, a PostgreSQL
 /// database and an order queue of this test's own.
@@ -152,38 +154,11 @@ async fn two_engine_processes_share_one_sale() {
     let (mut one, a) = launch(&data_dir("stack-one"), &env).await;
     let (mut two, b) = launch(&data_dir("stack-two"), &env).await;
     let mut admin_b = Client::connect(b).await;
-    let (status, _, created) = admin_b
-        .send(
-            Method::POST,
-            "/api/admin/sales",
-            Some(ADMIN),
-            &[],
-            Some(json!({"name": "Replicated", "product": "Widget", "price_cents": 1, "stock": 400, "per_user_limit": 2})),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let sale = created["id"].as_str().unwrap().to_owned();
-    let (status, _, _) = admin_b
-        .send(
-            Method::POST,
-            &format!("/api/admin/sales/{sale}/start"),
-            Some(ADMIN),
-            &[],
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
+    let sale = open_sale(b, 400, 2).await;
 
     let outcome = stampede_on(&[a, b], &sale, 300, 4, 32).await;
     assert_eq!(outcome.accepted.len(), 400, "{:?}", outcome.by_code);
-    let mut per_buyer: HashMap<&str, usize> = HashMap::new();
-    for user in outcome.accepted.values() {
-        *per_buyer.entry(user).or_default() += 1;
-    }
-    assert!(
-        per_buyer.values().all(|n| *n <= 2),
-        "a buyer passed the limit across replicas"
-    );
+    assert_within_limit(outcome.accepted.values(), 2);
     same_orders(&outcome.accepted, &orders_in_postgres(&db, 400).await);
 
     // Sold out on both; a top-up through B must be sold through A.
@@ -261,39 +236,11 @@ async fn production_topology_one_process_per_service() {
     let (g2, gateway2) = start("gateway", upstreams).await;
     processes.extend([p, o, i1, i2, g1, g2]);
 
-    let mut admin = Client::connect(gateway1).await;
-    let (status, _, created) = admin
-        .send(
-            Method::POST,
-            "/api/admin/sales",
-            Some(ADMIN),
-            &[],
-            Some(json!({"name": "Topology", "product": "Widget", "price_cents": 1, "stock": 300, "per_user_limit": 2})),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let sale = created["id"].as_str().unwrap().to_owned();
-    let (status, _, _) = admin
-        .send(
-            Method::POST,
-            &format!("/api/admin/sales/{sale}/start"),
-            Some(ADMIN),
-            &[],
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
+    let sale = open_sale(gateway1, 300, 2).await;
 
     let outcome = stampede_on(&[gateway1, gateway2], &sale, 250, 3, 32).await;
     assert_eq!(outcome.accepted.len(), 300, "{:?}", outcome.by_code);
-    let mut per_buyer: HashMap<&str, usize> = HashMap::new();
-    for user in outcome.accepted.values() {
-        *per_buyer.entry(user).or_default() += 1;
-    }
-    assert!(
-        per_buyer.values().all(|n| *n <= 2),
-        "a buyer passed the limit across replicas"
-    );
+    assert_within_limit(outcome.accepted.values(), 2);
     same_orders(&outcome.accepted, &orders_in_postgres(&db, 300).await);
 
     for gateway in [gateway1, gateway2] {

@@ -121,9 +121,7 @@ impl TestApp {
 
     /// A sale, started.
     pub async fn active_sale(&self, stock: u64, limit: u32) -> String {
-        let id = self.create_sale(stock, limit).await;
-        self.admin(&format!("/api/admin/sales/{id}/start"), None).await;
-        id
+        open_sale(self.addr, stock, limit).await
     }
 
     /// An admin POST that must succeed.
@@ -349,4 +347,37 @@ pub async fn launch_command(command: &str, data: &Path, env: &[(&str, &str)]) ->
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, addr)
+}
+
+/// Creates a sale through the admin API of the engine at `addr` and starts
+/// it; returns its id.
+pub async fn open_sale(addr: SocketAddr, stock: u64, limit: u32) -> String {
+    let mut c = Client::connect(addr).await;
+    let body = json!({"name": "Test sale", "product": "Widget", "price_cents": 1999, "stock": stock, "per_user_limit": limit});
+    let (status, _, created) = c
+        .send(Method::POST, "/api/admin/sales", Some(ADMIN), &[], Some(body))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, _, started) = c
+        .send(
+            Method::POST,
+            &format!("/api/admin/sales/{id}/start"),
+            Some(ADMIN),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{started}");
+    id
+}
+
+/// No buyer holds more than `limit` of the accepted orders (order id → buyer).
+pub fn assert_within_limit<'a>(buyers: impl IntoIterator<Item = &'a String>, limit: usize) {
+    let mut per_buyer: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for user in buyers {
+        *per_buyer.entry(user).or_default() += 1;
+    }
+    let worst = per_buyer.values().copied().max().unwrap_or(0);
+    assert!(worst <= limit, "a buyer holds {worst} units, limit {limit}");
 }
