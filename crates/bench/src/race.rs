@@ -264,6 +264,19 @@ impl Pg {
         Ok(this)
     }
 
+    /// Whether `buyer` already holds the limit (exact only under a lock).
+    async fn at_limit<'e, E: sqlx::PgExecutor<'e>>(
+        &self,
+        executor: E,
+        buyer: u64,
+    ) -> Result<bool, sqlx::Error> {
+        let (held,): (i64,) = sqlx::query_as(self.sql("SELECT count(*) FROM {o} WHERE buyer = $1"))
+            .bind(buyer as i64)
+            .fetch_one(executor)
+            .await?;
+        Ok(held >= self.limit)
+    }
+
     fn sql(&self, template: &str) -> sqlx::AssertSqlSafe<String> {
         sqlx::AssertSqlSafe(
             template
@@ -287,12 +300,7 @@ impl Strategy for Pg {
         let e = |e: sqlx::Error| e.to_string();
         match self.kind {
             PgKind::Naive => {
-                let (held,): (i64,) = sqlx::query_as(self.sql("SELECT count(*) FROM {o} WHERE buyer = $1"))
-                    .bind(buyer as i64)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(e)?;
-                if held >= self.limit {
+                if self.at_limit(&self.pool, buyer).await.map_err(e)? {
                     return Ok(Attempt::Refused);
                 }
                 let (stock,): (i64,) = sqlx::query_as(self.sql("SELECT stock FROM {s} WHERE id = 1"))
@@ -327,12 +335,7 @@ impl Strategy for Pg {
                     return Ok(Attempt::SoldOut);
                 }
                 // The row lock serialises buyers, so this count is exact.
-                let (held,): (i64,) = sqlx::query_as(self.sql("SELECT count(*) FROM {o} WHERE buyer = $1"))
-                    .bind(buyer as i64)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(e)?;
-                if held >= self.limit {
+                if self.at_limit(&mut *tx, buyer).await.map_err(e)? {
                     return Ok(Attempt::Refused);
                 }
                 sqlx::query(self.sql("UPDATE {s} SET stock = stock - 1 WHERE id = 1"))
@@ -360,12 +363,7 @@ impl Strategy for Pg {
                 };
                 seen_min(seen, left);
                 // The updated row stays locked until commit: the count is exact.
-                let (held,): (i64,) = sqlx::query_as(self.sql("SELECT count(*) FROM {o} WHERE buyer = $1"))
-                    .bind(buyer as i64)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(e)?;
-                if held >= self.limit {
+                if self.at_limit(&mut *tx, buyer).await.map_err(e)? {
                     tx.rollback().await.map_err(e)?;
                     return Ok(Attempt::Refused);
                 }
