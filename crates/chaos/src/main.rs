@@ -1,0 +1,3 @@
+//! `flashsale-chaos`: runs the chaos scenarios and prints the table.
+
+fn main() {}
