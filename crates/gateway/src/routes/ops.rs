@@ -1,13 +1,14 @@
 //! Operations routes: health, metrics, the live event stream, the OpenAPI
 //! document.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio_stream::wrappers::{BroadcastStream, IntervalStream, WatchStream};
@@ -16,7 +17,7 @@ use utoipa::OpenApi;
 use crate::auth::Admin;
 use crate::dto::Health;
 use crate::error::{ApiError, ErrorBody};
-use crate::health::{ComponentHealth, HealthStatus};
+use crate::health::ComponentHealth;
 use crate::routes::admin::collect_stats;
 use crate::state::AppState;
 
@@ -26,36 +27,14 @@ const STATS_EVERY: Duration = Duration::from_secs(1);
 /// Health of this process and of every store behind it.
 #[utoipa::path(get, path = "/api/health", tag = "ops",
     responses((status = 200, body = Health), (status = 503, description = "degraded", body = Health)))]
-pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let mut components = std::collections::BTreeMap::new();
-    let slots = &state.0.purchase_slots;
-    let busy = state.config().max_in_flight - slots.available_permits();
-    components.insert(
+pub async fn health(State(state): State<AppState>) -> Response {
+    let max = state.config().max_in_flight;
+    let busy = max - state.0.purchase_slots.available_permits();
+    let known = BTreeMap::from([(
         "gateway".to_owned(),
-        ComponentHealth::ok(format!(
-            "{busy} of {} purchase slots busy",
-            state.config().max_in_flight
-        )),
-    );
-    let checks = state.services().probes.iter().map(|p| async move {
-        let found = tokio::time::timeout(Duration::from_secs(2), p.check())
-            .await
-            .unwrap_or_else(|_| ComponentHealth::down("no answer within 2 s"));
-        (p.name().to_owned(), found)
-    });
-    components.extend(futures_util::future::join_all(checks).await);
-    let healthy = components.values().all(|c| c.status == HealthStatus::Ok);
-    let body = Health {
-        status: if healthy { "ok" } else { "degraded" },
-        mode: state.services().mode,
-        components,
-    };
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body))
+        ComponentHealth::ok(format!("{busy} of {max} purchase slots busy")),
+    )]);
+    crate::health::answer(state.services().mode, known, &state.services().probes).await
 }
 
 /// Prometheus text exposition.
