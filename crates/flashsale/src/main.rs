@@ -47,10 +47,12 @@ enum Command {
     /// Load generators that measure the engine and verify its invariants.
     #[command(subcommand)]
     Bench(Bench),
-    /// Applies pending database migrations and exits.
+    /// Applies pending migrations: PostgreSQL's when FLASHSALE_DATABASE_URL is set, else the embedded database's.
     Migrate {
         #[arg(long, env = "FLASHSALE_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
+        #[arg(long, env = "FLASHSALE_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
 }
 
@@ -91,16 +93,10 @@ fn main() -> ExitCode {
                 .map(|rows| print!("{}", flashsale_bench::race::table(&rows, &args)))
                 .map_err(|e| e.to_string())
         }),
-        Command::Migrate { data_dir } => flashsale::embedded::migrate(&data_dir)
-            .map(|applied| {
-                if applied.is_empty() {
-                    println!("Database in {} is up to date.", data_dir.display());
-                }
-                for name in applied {
-                    println!("Applied migration {name}.");
-                }
-            })
-            .map_err(|e| e.to_string()),
+        Command::Migrate {
+            data_dir,
+            database_url,
+        } => migrate(&data_dir, database_url.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,6 +142,29 @@ fn init_tracing() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
+}
+
+/// `flashsale migrate`: reports each migration applied.
+fn migrate(data_dir: &std::path::Path, database_url: Option<&str>) -> Result<(), String> {
+    let (applied, place) = match database_url {
+        Some(url) => (
+            runtime()?
+                .block_on(flashsale::stack::postgres_migrations(url))
+                .map_err(|e| e.to_string())?,
+            "PostgreSQL".to_owned(),
+        ),
+        None => (
+            flashsale::embedded::migrate(data_dir).map_err(|e| e.to_string())?,
+            format!("the embedded database in {}", data_dir.display()),
+        ),
+    };
+    if applied.is_empty() {
+        println!("{place} is up to date.");
+    }
+    for name in applied {
+        println!("Applied migration {name} to {place}.");
+    }
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {

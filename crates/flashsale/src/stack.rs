@@ -93,6 +93,15 @@ pub(crate) async fn postgres(url: &str) -> Result<(PgPool, usize), StartError> {
     Ok((pool, applied.len()))
 }
 
+/// `flashsale migrate` on PostgreSQL: the names of the migrations applied.
+pub async fn postgres_migrations(url: &str) -> Result<Vec<&'static str>, StartError> {
+    let pg = unreachable_store("postgres");
+    let pool = postgres::connect(url, 1).await.map_err(|e| pg(e.to_string()))?;
+    let applied = postgres::migrate(&pool).await.map_err(|e| pg(e.to_string()))?;
+    pool.close().await;
+    Ok(applied)
+}
+
 /// Connects to RabbitMQ and declares the order queue.
 pub(crate) async fn rabbitmq(url: &str, queue: &str) -> Result<Arc<AmqpPublisher>, StartError> {
     AmqpPublisher::connect(url, Topology::named(queue))
