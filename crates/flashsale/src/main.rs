@@ -159,7 +159,7 @@ fn migrate(data_dir: &std::path::Path, database_url: Option<&str>) -> Result<(),
         ),
     };
     if applied.is_empty() {
-        println!("{place} is up to date.");
+        println!("{place}: up to date.");
     }
     for name in applied {
         println!("Applied migration {name} to {place}.");
