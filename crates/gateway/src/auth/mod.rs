@@ -54,14 +54,21 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         // EventSource cannot set headers, so the SSE stream may carry the token in the query.
         let from_query = || {
-            parts.uri.query().and_then(|q| {
-                q.split('&')
-                    .find_map(|kv| kv.strip_prefix("token="))
-                    .filter(|_| parts.uri.path().ends_with("/events"))
-            })
+            #[derive(serde::Deserialize)]
+            struct TokenQuery {
+                token: String,
+            }
+            let events = parts.uri.path().ends_with("/events");
+            let query = axum::extract::Query::<TokenQuery>::try_from_uri(&parts.uri)
+                .ok()
+                .filter(|_| events);
+            query.map(|q| q.0.token)
         };
-        let presented = bearer(parts).or_else(from_query).unwrap_or("");
-        if !presented.is_empty() && same_secret(presented, &state.config().admin_token) {
+        let presented = bearer(parts)
+            .map(str::to_owned)
+            .or_else(from_query)
+            .unwrap_or_default();
+        if !presented.is_empty() && same_secret(&presented, &state.config().admin_token) {
             Ok(Admin)
         } else {
             Err(ApiError::Unauthorized("the admin token is missing or wrong"))
