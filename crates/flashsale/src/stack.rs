@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use flashsale_domain::{
-    Event, EventKind, EventSink, Order, OrderId, OrderStatus, Severity, StockStore, StoreError,
+    Event, EventKind, EventSink, Order, OrderId, OrderStatus, OrderStore, SaleCatalog, Severity, StockStore,
+    StoreError,
 };
 use flashsale_gateway::events::EventLog;
 use flashsale_gateway::{ComponentHealth, HealthProbe, Mode, Services};
@@ -242,15 +243,9 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         Arc::new(PostgresProbe(pool.clone())),
         Arc::new(RelayProbe(stock.clone())),
         Arc::new(ConsumerProbe(publisher.clone())),
-        Arc::new(NamedOk("product", "sales in PostgreSQL, live terms in Redis")),
-        Arc::new(NamedOk(
-            "inventory",
-            "Lua reserve on Redis; local sold-out flags cleared by pub/sub",
-        )),
-        Arc::new(NamedOk(
-            "order",
-            "RabbitMQ consumer, batches into PostgreSQL, acks after commit",
-        )),
+        Arc::new(ServiceProbe::Product(PgCatalog::new(pool.clone()))),
+        Arc::new(ServiceProbe::Inventory(stock.clone())),
+        Arc::new(ServiceProbe::Order(PgOrderStore::new(pool.clone()))),
     ];
     let services = Services {
         mode: Mode::Stack,
@@ -460,15 +455,41 @@ impl HealthProbe for ConsumerProbe {
     }
 }
 
-/// A service that runs inside this process: up when the process is.
-pub(crate) struct NamedOk(&'static str, &'static str);
+/// A service running inside this process, checked through the store it
+/// depends on most: what it holds, or why it cannot reach it.
+pub(crate) enum ServiceProbe {
+    Product(PgCatalog),
+    Inventory(RedisStock),
+    Order(PgOrderStore),
+}
 
 #[async_trait]
-impl HealthProbe for NamedOk {
+impl HealthProbe for ServiceProbe {
     fn name(&self) -> &'static str {
-        self.0
+        match self {
+            ServiceProbe::Product(_) => "product",
+            ServiceProbe::Inventory(_) => "inventory",
+            ServiceProbe::Order(_) => "order",
+        }
     }
     async fn check(&self) -> ComponentHealth {
-        ComponentHealth::ok(self.1)
+        let found = match self {
+            ServiceProbe::Product(catalog) => catalog
+                .list()
+                .await
+                .map(|s| format!("{} sales in PostgreSQL, live terms in Redis", s.len())),
+            ServiceProbe::Inventory(stock) => stock
+                .sales()
+                .await
+                .map(|s| format!("{} sales live in Redis; Lua reserve, sold-out flags", s.len())),
+            ServiceProbe::Order(orders) => orders.totals().await.map(|t| {
+                let stored: u64 = t.values().map(|t| t.orders).sum();
+                format!("{stored} orders stored in PostgreSQL; consumer acks after commit")
+            }),
+        };
+        match found {
+            Ok(detail) => ComponentHealth::ok(detail),
+            Err(e) => ComponentHealth::down(e.to_string()),
+        }
     }
 }

@@ -26,14 +26,26 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_sales_orders_audit",
-    sql: include_str!("../../migrations/0001_sales_orders_audit.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_sales_orders_audit",
+        sql: include_str!("../../migrations/0001_sales_orders_audit.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_sale_totals",
+        sql: include_str!("../../migrations/0002_sale_totals.sql"),
+    },
+];
 
 /// An arbitrary constant: the advisory lock all FlashSale migrators share.
 const LOCK_KEY: i64 = 0x466c_6173_6853_616c;
+
+/// Every migration's name, in order.
+pub fn migration_names() -> Vec<&'static str> {
+    MIGRATIONS.iter().map(|m| m.name).collect()
+}
 
 /// Applies the migrations not yet applied, in one transaction; returns
 /// the names of those it applied.

@@ -11,7 +11,7 @@ pub mod migrate;
 pub mod orders;
 
 pub use catalog::PgCatalog;
-pub use migrate::{migrate, MigrateError};
+pub use migrate::{migrate, migration_names, MigrateError};
 pub use orders::{InsertError, PgOrderStore};
 
 use std::time::Duration;

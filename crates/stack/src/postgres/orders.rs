@@ -83,13 +83,28 @@ impl PgOrderStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = sqlx::query(
-                "INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at)
-                 SELECT o, s, u, q, 'confirmed', k, r, c
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::text[], $6::int8[], $7::timestamptz[])
-                      AS t(o, s, u, q, k, r, c)
-                 ORDER BY o
-                 ON CONFLICT (order_id) DO NOTHING",
+            // One statement, so one transaction: the orders new to the table
+            // and the per-sale totals move together (totals rows in sale
+            // order, like the orders, so concurrent batches lock alike).
+            let result = sqlx::query_scalar::<_, i64>(
+                "WITH inserted AS (
+                     INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at)
+                     SELECT o, s, u, q, 'confirmed', k, r, c
+                     FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::text[], $6::int8[], $7::timestamptz[])
+                          AS t(o, s, u, q, k, r, c)
+                     ORDER BY o
+                     ON CONFLICT (order_id) DO NOTHING
+                     RETURNING sale_id, quantity
+                 ), per_sale AS (
+                     SELECT sale_id, count(*)::int8 AS n, sum(quantity)::int8 AS q FROM inserted GROUP BY sale_id
+                 ), totals AS (
+                     INSERT INTO sale_totals (sale_id, orders, units)
+                     SELECT sale_id, n, q FROM per_sale ORDER BY sale_id
+                     ON CONFLICT (sale_id) DO UPDATE
+                         SET orders = sale_totals.orders + EXCLUDED.orders, units = sale_totals.units + EXCLUDED.units
+                     RETURNING 1
+                 )
+                 SELECT COALESCE(sum(n), 0)::int8 FROM per_sale",
             )
             .bind(&columns.order_id)
             .bind(&columns.sale_id)
@@ -98,10 +113,10 @@ impl PgOrderStore {
             .bind(&columns.key)
             .bind(&columns.remaining)
             .bind(&columns.created_at)
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await;
             match result {
-                Ok(done) => return Ok(done.rows_affected()),
+                Ok(new) => return Ok(new.max(0) as u64),
                 Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
                     tracing::warn!(message = "Order batch conflicted; retrying.", error = %e, attempt);
                     tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
@@ -215,12 +230,10 @@ impl OrderStore for PgOrderStore {
     }
 
     async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT sale_id, COUNT(*) AS orders, SUM(quantity)::int8 AS units FROM orders GROUP BY sale_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?;
+        let rows = sqlx::query("SELECT sale_id, orders, units FROM sale_totals")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
         rows.iter()
             .map(|row| {
                 let sale = SaleId::from_uuid(row.try_get("sale_id").map_err(store_error)?);
