@@ -1,0 +1,1 @@
+//! Generators of bad requests for the property test of the HTTP API.

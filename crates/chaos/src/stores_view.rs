@@ -1,0 +1,217 @@
+//! What the stores themselves hold about one sale, read directly (not
+//! through the services): PostgreSQL's orders, Redis's counters, buyers,
+//! in-flight reservations and outbox, RabbitMQ's queues.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+
+use crate::stores::StoreEnv;
+use crate::Error;
+
+/// One row of the `orders` table.
+#[derive(Debug, Clone)]
+pub struct OrderRow {
+    pub order_id: String,
+    pub user_id: String,
+    pub quantity: i64,
+    pub idempotency_key: Option<String>,
+}
+
+/// The sale in Redis (`fs:{sale:<id>}:*`).
+#[derive(Debug, Clone, Default)]
+pub struct RedisView {
+    pub state: String,
+    /// Units ever put on sale.
+    pub stock: i64,
+    /// Units left to sell.
+    pub remaining: i64,
+    /// Units answered and not yet stored.
+    pub in_flight: i64,
+    /// Units stored.
+    pub persisted: i64,
+    /// Reservations in the in-flight hash.
+    pub inflight_entries: u64,
+    /// Entries in the outbox stream (deleted once relayed and confirmed).
+    pub outbox: u64,
+    /// Buyer → units held.
+    pub buyers: HashMap<String, i64>,
+}
+
+/// Everything, read at one moment (not atomically across stores).
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    pub orders: Vec<OrderRow>,
+    pub redis: RedisView,
+    /// Messages ready in the order queue and in its dead-letter queue.
+    pub queue_ready: u32,
+    pub dead_letters: u32,
+}
+
+impl View {
+    /// Units in PostgreSQL.
+    pub fn sold(&self) -> i64 {
+        self.orders.iter().map(|o| o.quantity).sum()
+    }
+
+    /// Nothing in flight anywhere: no reservation waiting in Redis, in the
+    /// outbox or in the queue.
+    pub fn quiet(&self) -> bool {
+        self.redis.in_flight == 0
+            && self.redis.inflight_entries == 0
+            && self.redis.outbox == 0
+            && self.queue_ready == 0
+    }
+}
+
+/// Reads the stores of one scenario; reconnects after a store restart.
+pub struct Inspector {
+    env: StoreEnv,
+    pool: sqlx::PgPool,
+    redis: redis::Client,
+    amqp: Option<Connection>,
+}
+
+impl Inspector {
+    pub async fn new(env: &StoreEnv) -> Result<Self, Error> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_lazy(&env.database)
+            .map_err(|e| Error::new(format!("postgres: {e}")))?;
+        let redis = redis::Client::open(env.redis.as_str()).map_err(|e| Error::new(format!("redis: {e}")))?;
+        Ok(Self {
+            env: env.clone(),
+            pool,
+            redis,
+            amqp: None,
+        })
+    }
+
+    pub fn env(&self) -> &StoreEnv {
+        &self.env
+    }
+
+    /// The orders of `sale` in PostgreSQL.
+    pub async fn orders(&self, sale: &str) -> Result<Vec<OrderRow>, Error> {
+        let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT order_id::text, user_id, quantity::int8, idempotency_key FROM orders WHERE sale_id = $1::uuid",
+        )
+        .bind(sale)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::new(format!("read orders: {e}")))?;
+        Ok(rows
+            .into_iter()
+            .map(|(order_id, user_id, quantity, idempotency_key)| OrderRow {
+                order_id,
+                user_id,
+                quantity,
+                idempotency_key,
+            })
+            .collect())
+    }
+
+    /// The sale's keys in Redis.
+    pub async fn redis(&self, sale: &str) -> Result<RedisView, Error> {
+        let tag = format!("fs:{{sale:{sale}}}");
+        let fail = |e: redis::RedisError| Error::new(format!("redis: {e}"));
+        let mut conn = tokio::time::timeout(
+            Duration::from_secs(3),
+            self.redis.get_multiplexed_async_connection(),
+        )
+        .await
+        .map_err(|_| Error::new("redis: no connection within 3 s"))?
+        .map_err(fail)?;
+        type Reply = (
+            HashMap<String, String>,
+            Option<i64>,
+            u64,
+            u64,
+            HashMap<String, i64>,
+        );
+        let (state, remaining, inflight_entries, outbox, buyers): Reply = redis::pipe()
+            .cmd("HGETALL")
+            .arg(format!("{tag}:state"))
+            .cmd("GET")
+            .arg(format!("{tag}:stock"))
+            .cmd("HLEN")
+            .arg(format!("{tag}:inflight"))
+            .cmd("XLEN")
+            .arg(format!("{tag}:outbox"))
+            .cmd("HGETALL")
+            .arg(format!("{tag}:buyers"))
+            .query_async(&mut conn)
+            .await
+            .map_err(fail)?;
+        let number = |k: &str| state.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(RedisView {
+            state: state.get("state").cloned().unwrap_or_default(),
+            stock: number("stock"),
+            remaining: remaining.unwrap_or(0),
+            in_flight: number("in_flight"),
+            persisted: number("persisted"),
+            inflight_entries,
+            outbox,
+            buyers,
+        })
+    }
+
+    /// Messages ready in the order queue and in the dead-letter queue.
+    pub async fn queues(&mut self) -> Result<(u32, u32), Error> {
+        let result = self.try_queues().await;
+        if result.is_err() {
+            self.amqp = None;
+        }
+        result
+    }
+
+    async fn try_queues(&mut self) -> Result<(u32, u32), Error> {
+        let fail = |e: lapin::Error| Error::new(format!("rabbitmq: {e}"));
+        if self.amqp.as_ref().is_none_or(|c| !c.status().connected()) {
+            let conn = tokio::time::timeout(
+                Duration::from_secs(5),
+                Connection::connect(&self.env.amqp, ConnectionProperties::default()),
+            )
+            .await
+            .map_err(|_| Error::new("rabbitmq: no connection within 5 s"))?
+            .map_err(fail)?;
+            self.amqp = Some(conn);
+        }
+        let conn = self.amqp.as_ref().expect("just connected");
+        let channel = conn.create_channel().await.map_err(fail)?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let mut depths = [0u32; 2];
+        for (i, name) in [self.env.queue.clone(), format!("{}.dlq", self.env.queue)]
+            .iter()
+            .enumerate()
+        {
+            depths[i] = channel
+                .queue_declare(name.as_str().into(), passive, FieldTable::default())
+                .await
+                .map_err(fail)?
+                .message_count();
+        }
+        let _ = channel.close(200, "done".into()).await;
+        Ok((depths[0], depths[1]))
+    }
+
+    /// All three stores.
+    pub async fn view(&mut self, sale: &str) -> Result<View, Error> {
+        let orders = self.orders(sale).await?;
+        let redis = self.redis(sale).await?;
+        let (queue_ready, dead_letters) = self.queues().await?;
+        Ok(View {
+            orders,
+            redis,
+            queue_ready,
+            dead_letters,
+        })
+    }
+}

@@ -1,0 +1,212 @@
+//! The production topology as processes: product, order, N inventories and
+//! M gateways, every one on the scenario's stores (or on a proxy in front
+//! of one), every gateway over every replica.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyper::Method;
+use serde_json::json;
+
+use crate::http::Conn;
+use crate::process::Service;
+use crate::stores::StoreEnv;
+use crate::Error;
+
+/// What to start, and which links go through a proxy.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub inventories: usize,
+    pub gateways: usize,
+    /// The inventories' Redis URL, when not the store's own (a proxy).
+    pub inventory_redis: Option<String>,
+    /// The order service's PostgreSQL URL, when not the store's own.
+    pub order_database: Option<String>,
+    /// The inventories' and the order service's RabbitMQ URL, when not the
+    /// store's own.
+    pub amqp: Option<String>,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Self {
+            inventories: 2,
+            gateways: 2,
+            inventory_redis: None,
+            order_database: None,
+            amqp: None,
+        }
+    }
+}
+
+/// The running processes.
+pub struct Topology {
+    pub product: Service,
+    pub order: Service,
+    pub inventories: Vec<Service>,
+    pub gateways: Vec<Service>,
+    pub dir: PathBuf,
+}
+
+/// Which process, for the nemesis and the scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Product,
+    Order,
+    Inventory(usize),
+    Gateway(usize),
+}
+
+impl Topology {
+    /// Starts every process (product first: it applies the migrations).
+    pub async fn start(bin: &Path, dir: &Path, stores: &StoreEnv, shape: &Shape) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("scenario folder", e))?;
+        let base = |redis: &str, amqp: &str, db: &str| {
+            vec![
+                ("FLASHSALE_REDIS_URL".to_owned(), redis.to_owned()),
+                ("FLASHSALE_AMQP_URL".to_owned(), amqp.to_owned()),
+                ("FLASHSALE_DATABASE_URL".to_owned(), db.to_owned()),
+                ("FLASHSALE_AMQP_QUEUE".to_owned(), stores.queue.clone()),
+            ]
+        };
+        let amqp = shape.amqp.as_deref().unwrap_or(&stores.amqp);
+        let product = Service::start(
+            "product".into(),
+            "product",
+            bin,
+            dir,
+            base(&stores.redis, &stores.amqp, &stores.database),
+        )
+        .await?;
+        let order = Service::start(
+            "order".into(),
+            "order",
+            bin,
+            dir,
+            base(
+                &stores.redis,
+                amqp,
+                shape.order_database.as_deref().unwrap_or(&stores.database),
+            ),
+        )
+        .await?;
+        let mut inventories = Vec::new();
+        for i in 1..=shape.inventories {
+            inventories.push(
+                Service::start(
+                    format!("inventory-{i}"),
+                    "inventory",
+                    bin,
+                    dir,
+                    base(
+                        shape.inventory_redis.as_deref().unwrap_or(&stores.redis),
+                        amqp,
+                        &stores.database,
+                    ),
+                )
+                .await?,
+            );
+        }
+        let urls = |services: &[Service]| {
+            services
+                .iter()
+                .map(|s| format!("http://{}", s.addr))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut gateways = Vec::new();
+        for i in 1..=shape.gateways {
+            let mut env = base(&stores.redis, &stores.amqp, &stores.database);
+            env.extend([
+                (
+                    "FLASHSALE_PRODUCT_URL".to_owned(),
+                    format!("http://{}", product.addr),
+                ),
+                ("FLASHSALE_INVENTORY_URL".to_owned(), urls(&inventories)),
+                ("FLASHSALE_ORDER_URL".to_owned(), format!("http://{}", order.addr)),
+            ]);
+            gateways.push(Service::start(format!("gateway-{i}"), "gateway", bin, dir, env).await?);
+        }
+        Ok(Self {
+            product,
+            order,
+            inventories,
+            gateways,
+            dir: dir.to_owned(),
+        })
+    }
+
+    pub fn gateway_addrs(&self) -> Vec<SocketAddr> {
+        self.gateways.iter().map(|g| g.addr).collect()
+    }
+
+    /// Every role of this topology.
+    pub fn roles(&self) -> Vec<Role> {
+        let mut roles = vec![Role::Product, Role::Order];
+        roles.extend((0..self.inventories.len()).map(Role::Inventory));
+        roles.extend((0..self.gateways.len()).map(Role::Gateway));
+        roles
+    }
+
+    pub fn get(&mut self, role: Role) -> &mut Service {
+        match role {
+            Role::Product => &mut self.product,
+            Role::Order => &mut self.order,
+            Role::Inventory(i) => &mut self.inventories[i],
+            Role::Gateway(i) => &mut self.gateways[i],
+        }
+    }
+
+    /// Creates a sale of `stock` units, `limit` per buyer, and starts it;
+    /// returns its id. Retries through each gateway for a while (a service
+    /// may still be connecting).
+    pub async fn open_sale(&self, stock: u64, limit: u32) -> Result<String, Error> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        let mut sale: Option<String> = None;
+        for attempt in 0.. {
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::new(format!("cannot open the sale: {last}")));
+            }
+            let gateway = self.gateways[attempt % self.gateways.len()].addr;
+            let mut conn = Conn::new(gateway);
+            if sale.is_none() {
+                let body = json!({"name": "Chaos sale", "product": "Widget", "price_cents": 999,
+                                  "stock": stock, "per_user_limit": limit});
+                match conn.admin(Method::POST, "/api/admin/sales", Some(body)).await {
+                    Ok(a) if a.status == 201 => {
+                        sale = a.json()["id"].as_str().map(str::to_owned);
+                    }
+                    Ok(a) => last = format!("create: {} {}", a.status, String::from_utf8_lossy(&a.body)),
+                    Err(e) => last = format!("create: {e}"),
+                }
+            }
+            if let Some(id) = &sale {
+                match conn
+                    .admin(Method::POST, &format!("/api/admin/sales/{id}/start"), None)
+                    .await
+                {
+                    Ok(a) if a.status == 200 => return Ok(id.clone()),
+                    Ok(a) => last = format!("start: {} {}", a.status, String::from_utf8_lossy(&a.body)),
+                    Err(e) => last = format!("start: {e}"),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Stops every process: gateways first, the order service last (it
+    /// stores what is left).
+    pub async fn stop(mut self) {
+        for g in &mut self.gateways {
+            g.stop().await;
+        }
+        for i in &mut self.inventories {
+            i.stop().await;
+        }
+        self.product.stop().await;
+        self.order.stop().await;
+    }
+}
