@@ -68,7 +68,9 @@ pub struct StoreEnv {
 impl Stores {
     /// Starts the three servers (about 5 s, RabbitMQ being the slowest).
     pub async fn start(fsync: Fsync) -> Result<Self, Error> {
-        let dir = std::env::temp_dir().join(format!("flashsale-chaos-{}", std::process::id()));
+        static RUN: AtomicU32 = AtomicU32::new(0);
+        let run = format!("{}-{}", std::process::id(), RUN.fetch_add(1, Ordering::Relaxed));
+        let dir = std::env::temp_dir().join(format!("flashsale-chaos-{run}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the chaos folder", e))?;
         set_mode(&dir, 0o755)?;
@@ -85,7 +87,7 @@ impl Stores {
             dir: dir.join("rabbitmq"),
             port: free_port()?,
             dist_port: free_port()?,
-            node: format!("flashsale-chaos-{}@localhost", std::process::id()),
+            node: format!("flashsale-chaos-{run}@localhost"),
         };
         watchdog(&dir, &redis, &postgres, &rabbit);
         let stores = Self {
@@ -228,6 +230,22 @@ impl RedisServer {
 
     pub fn pid(&self) -> Option<u32> {
         read_pid(&self.dir.join("redis.pid"))
+    }
+
+    /// `CONFIG SET name value` (until the next restart).
+    pub async fn config_set(&self, name: &str, value: &str) -> Result<(), Error> {
+        let client = redis::Client::open(self.url(0)).map_err(|e| Error::new(e.to_string()))?;
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| Error::new(e.to_string()))?;
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| Error::new(e.to_string()))
     }
 
     /// `kill -9`; returns once the port is closed.

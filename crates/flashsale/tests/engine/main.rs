@@ -4,6 +4,7 @@
 mod support;
 
 mod bench;
+mod chaos;
 mod contract;
 mod durability;
 mod stack;
