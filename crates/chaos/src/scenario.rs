@@ -53,6 +53,10 @@ pub enum Scenario {
     StopPostgres,
     /// Latency between the inventories and Redis, then a cut, then the heal.
     RedisLatencyCut,
+    /// The same between the order service and PostgreSQL.
+    PostgresLatencyCut,
+    /// The same between the inventories and the order service and RabbitMQ.
+    RabbitLatencyCut,
     /// `SIGSTOP` of the order service past the broker's heartbeat, then `SIGCONT`.
     PauseOrder,
     /// `SIGSTOP` of Redis for 5 s.
@@ -65,19 +69,25 @@ pub enum Scenario {
     KillRedisEverysec,
     /// Poison messages in the order queue.
     Poison,
+    /// A corrupted copy of an in-flight reservation's message, ahead of the
+    /// genuine one.
+    PoisonInFlight,
     /// Random kills and pauses of any service for a while.
     Nemesis,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 15] = [
         Scenario::KillGateway,
         Scenario::KillOrder,
         Scenario::Poison,
+        Scenario::PoisonInFlight,
         Scenario::KillInventory,
         Scenario::KillRabbit,
         Scenario::StopPostgres,
         Scenario::RedisLatencyCut,
+        Scenario::PostgresLatencyCut,
+        Scenario::RabbitLatencyCut,
         Scenario::PauseOrder,
         Scenario::PauseRedis,
         Scenario::KillRedis,
@@ -93,11 +103,14 @@ impl Scenario {
             Scenario::KillRabbit => "kill-rabbitmq",
             Scenario::StopPostgres => "stop-postgres",
             Scenario::RedisLatencyCut => "redis-latency-cut",
+            Scenario::PostgresLatencyCut => "postgres-latency-cut",
+            Scenario::RabbitLatencyCut => "rabbitmq-latency-cut",
             Scenario::PauseOrder => "pause-order",
             Scenario::PauseRedis => "pause-redis",
             Scenario::KillRedis => "kill-redis",
             Scenario::KillRedisEverysec => "kill-redis-everysec",
             Scenario::Poison => "poison",
+            Scenario::PoisonInFlight => "poison-in-flight",
             Scenario::Nemesis => "nemesis",
         }
     }
@@ -129,14 +142,27 @@ impl Scenario {
             Scenario::KillGateway => "kill -9 of gateway 1, restarted 2 s later; buyers retry on gateway 2",
             Scenario::KillRabbit => "kill -9 of RabbitMQ, started again",
             Scenario::StopPostgres => "pg_ctl -m immediate stop, started 3 s later",
-            Scenario::RedisLatencyCut => "300 ms latency inventories<->Redis for 3 s, then a blackhole for 3 s, healed",
+            Scenario::RedisLatencyCut => {
+                "300 ms latency inventories<->Redis for 3 s, then a blackhole for 3 s, healed"
+            }
+            Scenario::PostgresLatencyCut => {
+                "300 ms latency order service<->PostgreSQL for 3 s, then a blackhole for 5 s, healed"
+            }
+            Scenario::RabbitLatencyCut => {
+                "300 ms latency inventories and order service<->RabbitMQ for 3 s, then a blackhole for 12 s (past the 5 s heartbeat), healed"
+            }
             Scenario::PauseOrder => "SIGSTOP of the order service for 15 s (heartbeat 5 s), SIGCONT",
             Scenario::PauseRedis => "SIGSTOP of Redis for 5 s, SIGCONT",
             Scenario::KillRedis => "kill -9 of Redis (appendfsync always), started again",
             Scenario::KillRedisEverysec => {
                 "kill -9 of Redis (appendfsync everysec), started again, then POST /api/admin/cache/flush"
             }
-            Scenario::Poison => "garbage, a wrong version, an unstorable held reservation, an unstorable copy of a stored order",
+            Scenario::Poison => {
+                "garbage, a wrong version, an unstorable held reservation, an unstorable copy of a stored order"
+            }
+            Scenario::PoisonInFlight => {
+                "inventories paused; a reservation in the outbox and a corrupted copy of its message published first; resumed"
+            }
             Scenario::Nemesis => "random kill -9 / SIGSTOP of any service and pauses of Redis, one every 2-5 s",
         }
     }
@@ -227,6 +253,8 @@ struct Injected {
     /// Named parts of the fault (since the stampede began), each reported
     /// on its own; the whole fault when empty.
     phases: Vec<(&'static str, Duration, Duration)>,
+    /// 202s the fault itself stands for (a reservation it made).
+    answered: Vec<Accepted>,
     /// Since the stampede began.
     from: Duration,
     to: Duration,
@@ -255,18 +283,26 @@ async fn run_inner(scenario: Scenario, stores: &Stores, config: &Config) -> Resu
     stores.ensure_running().await?;
     let env = stores.fresh(scenario.name()).await?;
     let dir = stores.dir().join(scenario.name());
+    let store = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let proxy = match scenario {
-        Scenario::RedisLatencyCut => Some(Proxy::start(stores.redis.addr()).await?),
+        Scenario::RedisLatencyCut => Some(Proxy::start(store(stores.redis.port)).await?),
+        Scenario::PostgresLatencyCut => Some(Proxy::start(store(stores.postgres.port)).await?),
+        Scenario::RabbitLatencyCut => Some(Proxy::start(store(stores.rabbit.port)).await?),
         _ => None,
     };
-    let shape = Shape {
-        inventory_redis: proxy.as_ref().map(|p| {
-            // The same database number, through the proxy.
-            let db = env.redis.rsplit('/').next().unwrap_or("0");
-            format!("redis://{}/{db}", p.addr())
-        }),
-        ..Shape::default()
+    // The same URL, through the proxy.
+    let via = |url: &str, port: u16| {
+        proxy
+            .as_ref()
+            .map(|p| url.replace(&format!("127.0.0.1:{port}"), &p.addr().to_string()))
     };
+    let mut shape = Shape::default();
+    match scenario {
+        Scenario::RedisLatencyCut => shape.inventory_redis = via(&env.redis, stores.redis.port),
+        Scenario::PostgresLatencyCut => shape.order_database = via(&env.database, stores.postgres.port),
+        Scenario::RabbitLatencyCut => shape.amqp = via(&env.amqp, stores.rabbit.port),
+        _ => {}
+    }
     let mut topo = Topology::start(&config.bin, &dir, &env, &shape).await?;
     let result = drive(scenario, stores, config, &scale, &env, &mut topo, proxy.as_ref()).await;
     topo.stop().await;
@@ -342,6 +378,7 @@ async fn drive(
         .map_err(|e| Error::new(format!("the stampede panicked: {e}")))?;
 
     let mut answered: Vec<Accepted> = outcome.accepted.clone();
+    answered.extend(injected.answered.iter().cloned());
     let settled = settle(
         &mut inspector,
         &sale,
@@ -555,17 +592,22 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
     let from = ctx.started.elapsed();
     let mut peaks = Peaks::default();
     let mut phases = Vec::new();
+    let mut extra = Vec::new();
     let figure = match scenario {
         Scenario::KillInventory => {
-            let mut pending = Vec::new();
+            let mut abandoned = Vec::new();
             for i in 0..ctx.topo.inventories.len() {
                 ctx.topo.get(Role::Inventory(i)).kill9().await;
-                pending.push(outbox_pending(ctx).await);
                 hold(ctx, Duration::from_secs(2), &mut peaks).await;
+                // Read by the dead relay and never acknowledged: another
+                // relay claims them after `claim_after` (30 s).
+                abandoned.push(outbox_abandoned(ctx, Duration::from_millis(1500)).await);
                 ctx.topo.get(Role::Inventory(i)).restart().await?;
                 hold(ctx, Duration::from_secs(1), &mut peaks).await;
             }
-            format!("outbox entries pending (read, not acknowledged) right after each kill: {pending:?}")
+            format!(
+                "outbox entries left pending by each killed relay (published or not, claimed by another relay after 30 s): {abandoned:?}"
+            )
         }
         Scenario::KillOrder => {
             ctx.topo.order.kill9().await;
@@ -609,22 +651,30 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
                 peaks.answered, peaks.queue
             )
         }
-        Scenario::RedisLatencyCut => {
+        Scenario::RedisLatencyCut | Scenario::PostgresLatencyCut | Scenario::RabbitLatencyCut => {
             let proxy = ctx.proxy.expect("this scenario has a proxy");
+            let blackhole = match scenario {
+                Scenario::RedisLatencyCut => Duration::from_secs(3),
+                Scenario::PostgresLatencyCut => Duration::from_secs(5),
+                _ => Duration::from_secs(12),
+            };
             proxy.set_latency(Duration::from_millis(300));
             let t0 = ctx.started.elapsed();
             let mut latency = Peaks::default();
             hold(ctx, Duration::from_secs(3), &mut latency).await;
             let t1 = ctx.started.elapsed();
             proxy.cut(Mode::Blackhole);
-            hold(ctx, Duration::from_secs(3), &mut peaks).await;
+            hold(ctx, blackhole, &mut peaks).await;
             proxy.heal();
             phases.push(("300 ms latency", t0, t1));
             phases.push(("blackhole", t1, ctx.started.elapsed()));
             format!(
-                "{} units answered during the latency, {} during the blackhole; {} proxy connections",
+                "{} units answered during the latency, {} during the blackhole; peaks: outbox {}, queue {}, in flight {}; {} proxy connections",
                 latency.answered,
                 peaks.answered,
+                peaks.outbox.max(latency.outbox),
+                peaks.queue.max(latency.queue),
+                peaks.in_flight.max(latency.in_flight),
                 proxy.accepted()
             )
         }
@@ -675,44 +725,55 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
             )
         }
         Scenario::Poison => poison(ctx).await?,
+        Scenario::PoisonInFlight => {
+            let (figure, answered) = poison_in_flight(ctx).await?;
+            extra = answered;
+            figure
+        }
         Scenario::Nemesis => nemesis(ctx).await?,
     };
     trace(ctx, "healed");
     Ok(Injected {
         figure,
         phases,
+        answered: extra,
         from,
         to: ctx.started.elapsed(),
         healed: Instant::now(),
     })
 }
 
-/// Outbox entries read by a relay and not yet acknowledged.
-async fn outbox_pending(ctx: &Ctx<'_>) -> u64 {
+/// Outbox entries read by a relay and not acknowledged for `idle`.
+async fn outbox_abandoned(ctx: &Ctx<'_>, idle: Duration) -> usize {
     let Ok(client) = redis::Client::open(ctx.env.redis.as_str()) else {
         return 0;
     };
     let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
         return 0;
     };
-    let reply: redis::RedisResult<redis::Value> = redis::cmd("XPENDING")
+    let reply: redis::RedisResult<Vec<redis::Value>> = redis::cmd("XPENDING")
         .arg(format!("fs:{{sale:{}}}:outbox", ctx.sale))
         .arg("relay")
+        .arg("IDLE")
+        .arg(idle.as_millis() as u64)
+        .arg("-")
+        .arg("+")
+        .arg(100_000)
         .query_async(&mut conn)
         .await;
-    match reply {
-        Ok(redis::Value::Array(items)) => match items.first() {
-            Some(redis::Value::Int(n)) => *n as u64,
-            _ => 0,
-        },
-        _ => 0,
-    }
+    reply.map_or(0, |entries| entries.len())
 }
 
-/// Takes `quantity` units for `user` in Redis as a reservation that was
-/// answered and whose message got corrupted on its way: in flight, and in
-/// no outbox. Returns the record's fields, or `None` if no stock is left.
-async fn hold_in_redis(ctx: &Ctx<'_>, order_id: &str, user: &str) -> Result<Option<u64>, Error> {
+/// Takes one unit for `user` in Redis as the reserve script does: in
+/// flight, and (if `outbox`) in the outbox for the relays to publish; without
+/// it, a reservation whose message got corrupted on its way. Returns the
+/// units left, or `None` if none were.
+async fn hold_in_redis(
+    ctx: &Ctx<'_>,
+    order_id: &str,
+    user: &str,
+    outbox: bool,
+) -> Result<Option<u64>, Error> {
     let client = redis::Client::open(ctx.env.redis.as_str()).map_err(|e| Error::new(e.to_string()))?;
     let mut conn = client
         .get_multiplexed_async_connection()
@@ -729,6 +790,9 @@ async fn hold_in_redis(ctx: &Ctx<'_>, order_id: &str, user: &str) -> Result<Opti
         local t = redis.call('TIME')
         local rec = table.concat({ARGV[1], ARGV[2], '1', '', tostring(left), t[1] .. string.format('%06d', tonumber(t[2]))}, '\n')
         redis.call('HSET', KEYS[4], ARGV[1], rec)
+        if ARGV[3] == '1' then
+          redis.call('XADD', KEYS[5], '*', 'v', '1', 'sale', ARGV[4], 'rec', rec)
+        end
         return left
         ",
     );
@@ -737,20 +801,21 @@ async fn hold_in_redis(ctx: &Ctx<'_>, order_id: &str, user: &str) -> Result<Opti
         .key(format!("{tag}:stock"))
         .key(format!("{tag}:buyers"))
         .key(format!("{tag}:inflight"))
+        .key(format!("{tag}:outbox"))
         .arg(order_id)
         .arg(user)
+        .arg(if outbox { "1" } else { "0" })
+        .arg(ctx.sale)
         .invoke_async(&mut conn)
         .await
         .map_err(|e| Error::new(e.to_string()))?;
     Ok((left >= 0).then_some(left as u64))
 }
 
-/// Four poison messages: garbage, a wrong version, a reservation held in
-/// Redis that the ledger refuses (its units must come back), and a refused
-/// copy of an order already stored (its units must not come back).
-async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
+/// Publishes `bodies` to the scenario's order queue, each confirmed.
+async fn publish(env: &StoreEnv, bodies: &[Vec<u8>]) -> Result<(), Error> {
     let fail = |e: lapin::Error| Error::new(format!("rabbitmq: {e}"));
-    let conn = Connection::connect(&ctx.env.amqp, ConnectionProperties::default())
+    let conn = Connection::connect(&env.amqp, ConnectionProperties::default())
         .await
         .map_err(fail)?;
     let channel = conn.create_channel().await.map_err(fail)?;
@@ -758,6 +823,80 @@ async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .map_err(fail)?;
+    for body in bodies {
+        channel
+            .basic_publish(
+                "".into(),
+                env.queue.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .map_err(fail)?
+            .await
+            .map_err(fail)?;
+    }
+    let _ = conn.close(200, "done".into()).await;
+    Ok(())
+}
+
+/// A reservation answered 202 and waiting in the outbox, and a corrupted
+/// copy of its message that reaches the queue first (the inventories, and
+/// so the relays, are paused meanwhile): the copy is dead-lettered, and the
+/// genuine message, relayed afterwards, must still end as exactly one order
+/// without selling the unit twice.
+async fn poison_in_flight(ctx: &mut Ctx<'_>) -> Result<(String, Vec<Accepted>), Error> {
+    for i in 0..ctx.topo.inventories.len() {
+        ctx.topo.get(Role::Inventory(i)).pause().await;
+    }
+    let order_id = uuid::Uuid::now_v7().to_string();
+    let user = "in-flight-buyer";
+    let held = hold_in_redis(ctx, &order_id, user, true).await?;
+    let (_, dead_before) = ctx.inspector.queues().await.unwrap_or((0, 0));
+    let copy = json!({"v": 1, "reservations": [{
+        "order_id": order_id, "sale_id": ctx.sale, "user_id": user, "quantity": 1,
+        "idempotency_key": null, "remaining": u64::MAX, "reserved_at": chrono::Utc::now().to_rfc3339()}]});
+    let mut dead = dead_before;
+    if held.is_some() {
+        publish(ctx.env, &[copy.to_string().into_bytes()]).await?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while dead <= dead_before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            dead = ctx.inspector.queues().await.map_or(dead, |(_, d)| d);
+        }
+    }
+    let released = ctx
+        .inspector
+        .redis(ctx.sale)
+        .await
+        .map(|r| !r.buyers.contains_key(user))
+        .unwrap_or(false);
+    for i in 0..ctx.topo.inventories.len() {
+        ctx.topo.get(Role::Inventory(i)).resume().await;
+    }
+    let answered = held
+        .map(|_| Accepted {
+            order_id: order_id.clone(),
+            user: user.into(),
+            key: String::new(),
+            quantity: 1,
+        })
+        .into_iter()
+        .collect();
+    Ok((
+        format!(
+            "the corrupted copy dead-lettered: {}; its unit released while the genuine message waited in the outbox: {released}",
+            dead > dead_before
+        ),
+        answered,
+    ))
+}
+
+/// Four poison messages: garbage, a wrong version, a reservation held in
+/// Redis that the ledger refuses (its units must come back), and a refused
+/// copy of an order already stored (its units must not come back).
+async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
     let now = chrono::Utc::now().to_rfc3339();
     let reservation = |order_id: &str, user: &str| {
         json!({"order_id": order_id, "sale_id": ctx.sale, "user_id": user, "quantity": 1,
@@ -776,7 +915,7 @@ async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
     }
     let stored = stored.ok_or_else(|| Error::new("no stored order to copy"))?;
     let held_id = uuid::Uuid::now_v7().to_string();
-    let held = hold_in_redis(ctx, &held_id, "poisoned-buyer").await?;
+    let held = hold_in_redis(ctx, &held_id, "poisoned-buyer", false).await?;
     let mut bodies: Vec<Vec<u8>> = vec![
         b"{not json at all".to_vec(),
         json!({"v": 99, "reservations": []}).to_string().into_bytes(),
@@ -791,21 +930,7 @@ async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
                 .into_bytes(),
         );
     }
-    for body in &bodies {
-        channel
-            .basic_publish(
-                "".into(),
-                ctx.env.queue.as_str().into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default().with_delivery_mode(2),
-            )
-            .await
-            .map_err(fail)?
-            .await
-            .map_err(fail)?;
-    }
-    let _ = conn.close(200, "done".into()).await;
+    publish(ctx.env, &bodies).await?;
     // Dead-lettered, and the held unit back on sale.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut dead = 0;
