@@ -283,20 +283,41 @@ fn private_node() -> Option<String> {
         .then(|| format!("flashsale-it-{}@localhost", std::process::id()))
 }
 
-/// Closes every client connection of the private RabbitMQ node, as a
-/// network cut or a broker-side kill would.
-/// Panics on a server given by `FLASHSALE_TEST_AMQP_URL`: a test that needs
-/// this fault cannot run there.
-pub async fn close_amqp_connections() {
-    let node = private_node().expect("closing connections needs the private RabbitMQ node");
+async fn rabbitmqctl(args: &[&str]) {
+    let node =
+        private_node().expect("this fault needs the private RabbitMQ node, not FLASHSALE_TEST_AMQP_URL");
     let status = tokio::process::Command::new("rabbitmqctl")
-        .args(["-n", &node, "close_all_connections", "fault injected by a test"])
+        .args(["-n", &node])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .await
         .expect("run rabbitmqctl");
-    assert!(status.success(), "rabbitmqctl close_all_connections failed");
+    assert!(status.success(), "rabbitmqctl {args:?} failed");
+}
+
+/// A URL of the private RabbitMQ node in a virtual host of its own, so a
+/// test can cut its own connections without touching other tests'.
+pub async fn amqp_url_in_own_vhost() -> (String, String) {
+    let base = amqp_url().await;
+    let vhost = unique("vhost");
+    rabbitmqctl(&["add_vhost", &vhost]).await;
+    rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]).await;
+    let url = format!("{}/{vhost}", base.trim_end_matches("/%2f"));
+    (url, vhost)
+}
+
+/// Closes every client connection in `vhost` of the private RabbitMQ node,
+/// as a network cut or a broker-side kill would.
+pub async fn close_amqp_connections(vhost: &str) {
+    rabbitmqctl(&[
+        "close_all_connections",
+        "--vhost",
+        vhost,
+        "fault injected by a test",
+    ])
+    .await;
 }
 
 /// The private RabbitMQ's URL (started on first use).

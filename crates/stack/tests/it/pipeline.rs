@@ -35,8 +35,12 @@ pub struct Stack {
 
 impl Stack {
     pub async fn new() -> Self {
-        let (stock, pool, amqp_url) =
-            tokio::join!(redis_stock::stock(), postgres::database(), support::amqp_url());
+        Self::on(support::amqp_url().await).await
+    }
+
+    /// A stack whose RabbitMQ connections go to `amqp_url`.
+    pub async fn on(amqp_url: String) -> Self {
+        let (stock, pool) = tokio::join!(redis_stock::stock(), postgres::database());
         let topology = Topology::named(&support::unique("orders"));
         let publisher = AmqpPublisher::connect(&amqp_url, topology.clone())
             .await
@@ -412,7 +416,8 @@ async fn cache_rebuild_during_a_stampede_keeps_every_unit() {
 /// by themselves, and every reservation is stored exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_connections_dropped_mid_batch_lose_and_double_nothing() {
-    let mut stack = Stack::new().await;
+    let (url, vhost) = support::amqp_url_in_own_vhost().await;
+    let mut stack = Stack::on(url).await;
     stack.start_consumer();
     let terms = contract::sale(SaleState::Active, 600, 1).terms();
     let sale = terms.id;
@@ -430,7 +435,7 @@ async fn broker_connections_dropped_mid_batch_lose_and_double_nothing() {
         stored > 0 && stored < 600
     })
     .await;
-    support::close_amqp_connections().await;
+    support::close_amqp_connections(&vhost).await;
     stack.wait_stored(sale, 600).await;
     support::eventually(WAIT, "outbox emptied and queue drained", || async {
         stack.outbox_length(sale).await == 0 && stack.queue_length(&stack.topology.queue).await == 0
