@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use chrono::{DateTime, SecondsFormat, Utc};
 use flashsale_domain::{Order, OrderStatus, SaleStatus};
 use flashsale_product::SaleView;
@@ -29,6 +30,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .await
             .map(|axum::Json(value)| Self(value))
             .map_err(|rejection| ApiError::InvalidRequest(rejection.body_text()))
+    }
+}
+
+/// A route's path parameters, or `None` when they cannot be decoded (a
+/// segment that is not UTF-8 once percent-decoded). Never rejects: each
+/// handler answers `None` with its own not-found error, as for any
+/// malformed id.
+pub struct RawPath<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for RawPath<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            Path::<T>::from_request_parts(parts, state)
+                .await
+                .ok()
+                .map(|Path(t)| t),
+        ))
     }
 }
 

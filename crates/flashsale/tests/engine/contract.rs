@@ -161,6 +161,12 @@ async fn bad_purchases_are_refused_with_their_code_and_change_nothing() {
             "{what}: no message"
         );
     }
+    let (status, body) = c.buy("%80", "alice", 1, None).await;
+    assert_eq!(
+        (status, code(&body)),
+        (404, "sale_not_found"),
+        "a segment that is not UTF-8"
+    );
     let (status, body) = c.buy("not-a-uuid", "alice", 1, None).await;
     assert_eq!((status, code(&body)), (404, "sale_not_found"));
     let (status, body) = c.buy(&uuid_v7(), "alice", 1, None).await;

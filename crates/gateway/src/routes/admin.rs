@@ -3,22 +3,23 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use flashsale_domain::{Event, EventKind, EventSink, SaleDraft, SaleId, Severity, Transition};
 
 use crate::auth::Admin;
 use crate::dto::{
-    now_rfc3339, ApiJson, CreateSaleRequest, FlushResult, LedgerCheck, SaleDto, SaleStats, StampedeRequest,
-    StampedeStarted, Stats, StockChangeRequest, Totals,
+    now_rfc3339, ApiJson, CreateSaleRequest, FlushResult, LedgerCheck, RawPath, SaleDto, SaleStats,
+    StampedeRequest, StampedeStarted, Stats, StockChangeRequest, Totals,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::stampede;
 use crate::state::AppState;
 
-fn sale_id(raw: &str) -> Result<SaleId, ApiError> {
-    SaleId::parse(raw).map_err(|_| ApiError::SaleNotFound)
+fn sale_id(raw: Option<&str>) -> Result<SaleId, ApiError> {
+    raw.and_then(|r| SaleId::parse(r).ok())
+        .ok_or(ApiError::SaleNotFound)
 }
 
 fn admin_action(state: &AppState, message: String, sale: Option<SaleId>) {
@@ -63,10 +64,11 @@ pub async fn create_sale(
 pub async fn transition(
     State(state): State<AppState>,
     _: Admin,
-    Path((id, action)): Path<(String, String)>,
+    RawPath(path): RawPath<(String, String)>,
 ) -> Result<Json<SaleDto>, ApiError> {
+    let (id, action) = path.ok_or(ApiError::SaleNotFound)?;
     let t = Transition::parse(&action).ok_or(ApiError::NotFound)?;
-    let id = sale_id(&id)?;
+    let id = sale_id(Some(&id))?;
     let view = state.services().product.transition(id, t).await?;
     admin_action(
         &state,
@@ -87,10 +89,10 @@ pub async fn transition(
 pub async fn change_stock(
     State(state): State<AppState>,
     _: Admin,
-    Path(id): Path<String>,
+    RawPath(id): RawPath<String>,
     body: Result<ApiJson<StockChangeRequest>, ApiError>,
 ) -> Result<Json<SaleDto>, ApiError> {
-    let id = sale_id(&id)?;
+    let id = sale_id(id.as_deref())?;
     let ApiJson(body) = body?;
     let view = state.services().product.adjust_stock(id, body.add).await?;
     admin_action(
@@ -124,10 +126,10 @@ pub async fn flush_cache(State(state): State<AppState>, _: Admin) -> Result<Json
 pub async fn launch_stampede(
     State(state): State<AppState>,
     _: Admin,
-    Path(id): Path<String>,
+    RawPath(id): RawPath<String>,
     body: Result<ApiJson<StampedeRequest>, ApiError>,
 ) -> Result<(StatusCode, Json<StampedeStarted>), ApiError> {
-    let id = sale_id(&id)?;
+    let id = sale_id(id.as_deref())?;
     let ApiJson(body) = body?;
     let plan = stampede::Plan::parse(body.buyers, body.attempts_per_buyer, body.quantity)?;
     let view = state.services().product.get(id).await?;

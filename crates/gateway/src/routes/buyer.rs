@@ -3,19 +3,20 @@
 
 use std::time::Instant;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flashsale_domain::{EventKind, IdempotencyKey, OrderId, Quantity, SaleId};
 
 use crate::auth::Buyer;
-use crate::dto::{ApiJson, OrderDto, PurchaseAccepted, PurchaseRequest, SaleDto};
+use crate::dto::{ApiJson, OrderDto, PurchaseAccepted, PurchaseRequest, RawPath, SaleDto};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
-fn sale_id(raw: &str) -> Result<SaleId, ApiError> {
-    SaleId::parse(raw).map_err(|_| ApiError::SaleNotFound)
+fn sale_id(raw: Option<&str>) -> Result<SaleId, ApiError> {
+    raw.and_then(|r| SaleId::parse(r).ok())
+        .ok_or(ApiError::SaleNotFound)
 }
 
 /// Every sale, oldest first.
@@ -31,9 +32,9 @@ pub async fn list_sales(State(state): State<AppState>) -> Result<Json<Vec<SaleDt
     responses((status = 200, body = SaleDto), (status = 404, description = "sale_not_found", body = ErrorBody)))]
 pub async fn get_sale(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    RawPath(id): RawPath<String>,
 ) -> Result<Json<SaleDto>, ApiError> {
-    let view = state.services().product.get(sale_id(&id)?).await?;
+    let view = state.services().product.get(sale_id(id.as_deref())?).await?;
     Ok(Json(SaleDto::from(&view)))
 }
 
@@ -55,12 +56,12 @@ pub async fn get_sale(
 pub async fn purchase(
     State(state): State<AppState>,
     buyer: Result<Buyer, ApiError>,
-    Path(id): Path<String>,
+    RawPath(id): RawPath<String>,
     headers: HeaderMap,
     body: Result<ApiJson<PurchaseRequest>, ApiError>,
 ) -> Response {
     let started = Instant::now();
-    let result = purchase_inner(&state, buyer, &id, &headers, body).await;
+    let result = purchase_inner(&state, buyer, id.as_deref(), &headers, body).await;
     let outcome = match &result {
         Ok(_) => "accepted",
         Err(e) => e.status_and_code().1,
@@ -83,7 +84,7 @@ pub async fn purchase(
 async fn purchase_inner(
     state: &AppState,
     buyer: Result<Buyer, ApiError>,
-    id: &str,
+    id: Option<&str>,
     headers: &HeaderMap,
     body: Result<ApiJson<PurchaseRequest>, ApiError>,
 ) -> Result<(PurchaseAccepted, bool), ApiError> {
@@ -151,9 +152,11 @@ async fn purchase_inner(
 pub async fn get_order(
     State(state): State<AppState>,
     Buyer(user): Buyer,
-    Path(id): Path<String>,
+    RawPath(id): RawPath<String>,
 ) -> Result<Json<OrderDto>, ApiError> {
-    let id = OrderId::parse(&id).map_err(|_| ApiError::OrderNotFound)?;
+    let id = id
+        .and_then(|id| OrderId::parse(&id).ok())
+        .ok_or(ApiError::OrderNotFound)?;
     let order = state.services().orders.order_for(id, &user).await?;
     Ok(Json(order.into()))
 }
