@@ -317,9 +317,11 @@ async function main() {
   });
 
   await step('pausing the event feed holds new events until resumed', async () => {
-    const before = await page.$$eval(`${byTestId('feed')} [data-testid="feed-item"]`, (els) => els.length);
     await page.click(byTestId('feed-pause'));
     await page.waitForSelector(byTestId('feed-pending'));
+    // Counted once the pause holds: events of the previous step may still
+    // have been arriving until then.
+    const before = await page.$$eval(`${byTestId('feed')} [data-testid="feed-item"]`, (els) => els.length);
     await page.click(byTestId('flush'));
     await page.click(byTestId('flush-confirm'));
     await waitData(page, 'flush-result', 'kind', "v === 'ok' || v === 'error'", 10_000, 'flush');
