@@ -331,3 +331,30 @@ pub fn probing_path() -> impl Strategy<Value = Vec<u8>> {
     ];
     prop::collection::vec(segment, 1..8).prop_map(|segments| format!("/{}", segments.join("/")).into_bytes())
 }
+
+/// `n` order-queue bodies no consumer can store, generated from a fixed
+/// seed: garbage bytes, any JSON, unknown versions, reservations that are
+/// not reservations. Each must be dead-lettered.
+pub fn poison_bodies(n: usize) -> Vec<Vec<u8>> {
+    use proptest::strategy::ValueTree;
+    let strategy = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..200),
+        json_value().prop_map(|v| v.to_string().into_bytes()),
+        (
+            any::<u32>().prop_filter("the current version", |v| *v != 1),
+            json_value()
+        )
+            .prop_map(|(v, r)| serde_json::json!({"v": v, "reservations": [r]})
+                .to_string()
+                .into_bytes()),
+        prop::collection::vec(json_value(), 1..4).prop_map(|items| {
+            serde_json::json!({"v": 1, "reservations": items})
+                .to_string()
+                .into_bytes()
+        }),
+    ];
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    (0..n)
+        .map(|_| strategy.new_tree(&mut runner).expect("a value").current())
+        .collect()
+}

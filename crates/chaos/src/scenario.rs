@@ -155,7 +155,9 @@ impl Scenario {
             }
             Scenario::PauseOrder => "SIGSTOP of the order service for 15 s (heartbeat 5 s), SIGCONT",
             Scenario::PauseRedis => "SIGSTOP of Redis for 5 s, SIGCONT",
-            Scenario::KillRedis => "kill -9 of Redis (appendfsync always), started again",
+            Scenario::KillRedis => {
+                "kill -9 of Redis (appendfsync always) while the order service stores a backlog, started again"
+            }
             Scenario::KillRedisEverysec => {
                 "kill -9 of Redis (appendfsync everysec), started again, then POST /api/admin/cache/flush"
             }
@@ -720,10 +722,21 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
             "Redis paused 5 s".to_owned()
         }
         Scenario::KillRedis => {
+            // Redis dies while the order service works through a backlog:
+            // it stores the backlog in PostgreSQL while Redis is away.
+            ctx.topo.order.pause().await;
+            hold(ctx, Duration::from_secs(1), &mut Peaks::default()).await;
+            // Answered and not yet stored (delivered to the paused consumer
+            // within its prefetch window, or still queued).
+            let backlog = ctx.inspector.redis(ctx.sale).await.map_or(0, |r| r.in_flight);
             ctx.stores.redis.kill9().await;
+            ctx.topo.order.resume().await;
             hold(ctx, Duration::from_secs(1), &mut peaks).await;
             ctx.stores.redis.start().await?;
-            format!("{} units answered while Redis was down", peaks.answered)
+            format!(
+                "Redis killed with {backlog} units waiting for the paused order service; {} units answered while Redis was down",
+                peaks.answered
+            )
         }
         Scenario::KillRedisEverysec => {
             ctx.stores.redis.config_set("appendfsync", "everysec").await?;
@@ -922,7 +935,10 @@ async fn poison_in_flight(ctx: &mut Ctx<'_>) -> Result<(String, Vec<Accepted>), 
     ))
 }
 
-/// Four poison messages: garbage, a wrong version, a reservation held in
+/// Generated poison bodies published with the hand-made ones.
+const RANDOM_POISONS: usize = 40;
+
+/// Four poison messages and [`RANDOM_POISONS`] generated ones: garbage, a wrong version, a reservation held in
 /// Redis that the ledger refuses (its units must come back), and a refused
 /// copy of an order already stored (its units must not come back).
 async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
@@ -959,6 +975,7 @@ async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
                 .into_bytes(),
         );
     }
+    bodies.extend(crate::bad_input::poison_bodies(RANDOM_POISONS));
     publish(ctx.env, &bodies).await?;
     // Dead-lettered, and the held unit back on sale.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -976,7 +993,10 @@ async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut figure = format!("{} poison messages published, {dead} dead-lettered", bodies.len());
+    let mut figure = format!(
+        "{} poison messages published ({RANDOM_POISONS} of them generated), {dead} dead-lettered",
+        bodies.len()
+    );
     if held.is_some() {
         figure.push_str(if released {
             "; the held unit came back on sale"
