@@ -138,7 +138,7 @@ impl Scenario {
     pub fn describe(self) -> &'static str {
         match self {
             Scenario::KillInventory => {
-                "kill -9 of inventory 1, restarted; then of inventory 2 while its broker link has 300 ms latency"
+                "kill -9 of inventory 1 while the broker link has 300 ms latency, restarted; then of inventory 2"
             }
             Scenario::KillOrder => "kill -9 of the order service, restarted 2 s later",
             Scenario::KillGateway => "kill -9 of gateway 1, restarted 2 s later; buyers retry on gateway 2",
@@ -614,18 +614,19 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
     let mut extra = Vec::new();
     let figure = match scenario {
         Scenario::KillInventory => {
-            // The first kill lands wherever the load puts it (between a
-            // reservation and its 202, say). Before the second, the
+            // Before the first kill, while the stampede is at its height, the
             // inventories' link to RabbitMQ gets 300 ms of latency, so the
             // relay is caught between publishing and the broker's confirm,
             // or between the confirm and its acknowledge: those entries stay
-            // pending under the dead relay until another claims them.
+            // pending under the dead relay until another claims them. The
+            // second kill lands wherever the load puts it (between a
+            // reservation and its 202, say).
             let proxy = ctx.proxy.expect("this scenario has a proxy");
             let mut abandoned = Vec::new();
             for i in 0..ctx.topo.inventories.len() {
-                if i == 1 {
+                if i == 0 {
                     proxy.set_latency(Duration::from_millis(300));
-                    hold(ctx, Duration::from_secs(1), &mut peaks).await;
+                    hold(ctx, Duration::from_millis(700), &mut peaks).await;
                 }
                 ctx.topo.get(Role::Inventory(i)).kill9().await;
                 hold(ctx, Duration::from_secs(2), &mut peaks).await;
@@ -636,7 +637,7 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
                 hold(ctx, Duration::from_secs(1), &mut peaks).await;
             }
             format!(
-                "outbox entries left pending by the killed relay (claimed and published again by another relay after 30 s): {} after the first kill, {} after the second (slow broker link)",
+                "outbox entries left pending by the killed relay (claimed and published again by another relay after 30 s): {} after the first kill (slow broker link), {} after the second",
                 abandoned[0], abandoned[1]
             )
         }
