@@ -637,7 +637,7 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
                 hold(ctx, Duration::from_secs(1), &mut peaks).await;
             }
             format!(
-                "outbox entries left pending by the killed relay (claimed and published again by another relay after 30 s): {} after the first kill (slow broker link), {} after the second",
+                "outbox entries pending under a dead relay 2 s after each kill (claimed and published again by a live relay after 30 s): {} after the first (slow broker link), {} after the second",
                 abandoned[0], abandoned[1]
             )
         }
