@@ -978,8 +978,9 @@ async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
     }
     bodies.extend(crate::bad_input::poison_bodies(RANDOM_POISONS));
     publish(ctx.env, &bodies).await?;
-    // Dead-lettered, and the held unit back on sale.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Dead-lettered, and the held unit back on sale (by the sweeper, once the
+    // queue has been empty for 10 s).
+    let deadline = Instant::now() + Duration::from_secs(90);
     let mut dead = 0;
     let mut released = false;
     while Instant::now() < deadline {

@@ -68,6 +68,8 @@ impl Topology {
                 ("FLASHSALE_AMQP_URL".to_owned(), amqp.to_owned()),
                 ("FLASHSALE_DATABASE_URL".to_owned(), db.to_owned()),
                 ("FLASHSALE_AMQP_QUEUE".to_owned(), stores.queue.clone()),
+                // Above the suite's 5 s broker heartbeat (see `SweeperConfig::after`).
+                ("FLASHSALE_SWEEP_AFTER_MS".to_owned(), "10000".to_owned()),
             ]
         };
         let amqp = shape.amqp.as_deref().unwrap_or(&stores.amqp);

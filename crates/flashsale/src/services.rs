@@ -62,7 +62,7 @@ impl ServiceProcess {
     pub async fn start(kind: Kind, settings: &Settings) -> Result<Self, StartError> {
         let (admin, _) = engine::secrets(settings)?;
         let redis_url = need(&settings.redis_url, "FLASHSALE_REDIS_URL")?;
-        let stock = stack::redis(redis_url).await?;
+        let stock = stack::redis(redis_url, settings.redis_timeout()).await?;
         let events: Arc<dyn EventSink> = Arc::new(RedisEvents::new(stock.connection()));
         let persistence = stock.persistence().await.map_err(|e| StartError::Store {
             store: "redis",
@@ -105,7 +105,7 @@ impl ServiceProcess {
                 summary.push(format!("postgres: {migrations} migrations applied"));
                 (
                     Service::Order(stack::orders(&pool, &stock)),
-                    stack::consumer(amqp, &publisher, &pool, &stock),
+                    stack::consumer(amqp, &publisher, &pool, &stock, settings.sweeper()),
                 )
             }
         };
@@ -165,7 +165,7 @@ pub async fn gateway(settings: &Settings) -> Result<Engine, StartError> {
         format!("order: {}", orders.bases().join(", ")),
     ];
     if let Some(url) = &settings.redis_url {
-        let stock = stack::redis(url).await?;
+        let stock = stack::redis(url, settings.redis_timeout()).await?;
         let task = subscribe_events(stock.client().clone(), events.clone())
             .await
             .map_err(|e| StartError::Store {

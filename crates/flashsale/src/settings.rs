@@ -3,8 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
+use flashsale_stack::SweeperConfig;
 
 /// Settings of `flashsale up`.
 #[derive(Debug, Clone, Args)]
@@ -69,6 +71,20 @@ pub struct Settings {
     #[arg(long, env = "FLASHSALE_AMQP_QUEUE", default_value = "orders")]
     pub amqp_queue: String,
 
+    /// How long a Redis call waits for its answer, in milliseconds. A purchase
+    /// that times out is answered 503 `unavailable` though it may have been
+    /// reserved; the buyer's retry with the same Idempotency-Key finds it.
+    #[arg(long, env = "FLASHSALE_REDIS_TIMEOUT_MS", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_timeout_ms: u64,
+
+    /// How long a reservation left in flight by a failure (neither stored
+    /// nor in the outbox, with the order queue empty) waits before its units
+    /// go back on sale, in milliseconds. Keep it above the broker's heartbeat.
+    #[arg(long, env = "FLASHSALE_SWEEP_AFTER_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1_000..=86_400_000))]
+    pub sweep_after_ms: u64,
+
     /// PostgreSQL URL (real stack).
     #[arg(long, env = "FLASHSALE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -95,6 +111,18 @@ impl Settings {
     pub fn bind_or(&self, default_port: u16) -> SocketAddr {
         self.bind
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)))
+    }
+
+    /// [`Self::redis_timeout_ms`] as a duration.
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    /// The sweeper's settings.
+    pub fn sweeper(&self) -> SweeperConfig {
+        SweeperConfig {
+            after: Duration::from_millis(self.sweep_after_ms),
+        }
     }
 
     /// Whether any real-stack store is configured.

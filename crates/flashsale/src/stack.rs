@@ -27,7 +27,7 @@ use flashsale_stack::rabbitmq::{ConsumerConfig, RelayConfig};
 use flashsale_stack::redis::{record, subscribe_units_back, Persistence, SaleKeys};
 use flashsale_stack::{
     postgres, AmqpPublisher, OrderConsumer, PgCatalog, PgOrderStore, RedisStock, Relay, StackCacheRebuild,
-    Topology,
+    Sweeper, SweeperConfig, Topology,
 };
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -80,8 +80,8 @@ impl<'a> Urls<'a> {
 }
 
 /// Connects to Redis.
-pub(crate) async fn redis(url: &str) -> Result<RedisStock, StartError> {
-    RedisStock::connect(url)
+pub(crate) async fn redis(url: &str, timeout: Duration) -> Result<RedisStock, StartError> {
+    RedisStock::connect_with(url, timeout)
         .await
         .map_err(|e| unreachable_store("redis")(e.to_string()))
 }
@@ -178,21 +178,26 @@ pub(crate) fn relay(stock: &RedisStock, publisher: Arc<AmqpPublisher>) -> engine
     })
 }
 
-/// The order consumer, until shutdown; shutdown first waits (a bounded
-/// while) for what is in flight to be stored.
+/// The order consumer and the in-flight sweeper, until shutdown; shutdown
+/// first waits (a bounded while) for what is in flight to be stored.
 pub(crate) fn consumer(
     amqp: &str,
-    publisher: &AmqpPublisher,
+    publisher: &Arc<AmqpPublisher>,
     pool: &PgPool,
     stock: &RedisStock,
+    sweeper: SweeperConfig,
 ) -> engine::Shutdown {
     let (stop, stopped) = oneshot::channel::<()>();
+    let orders = PgOrderStore::new(pool.clone());
+    let sweeper = tokio::spawn(
+        Sweeper::new(stock.clone(), orders.clone(), publisher.clone(), sweeper).run(std::future::pending()),
+    );
     let task = tokio::spawn(
         OrderConsumer::new(
             amqp,
             publisher.topology().clone(),
-            PgOrderStore::new(pool.clone()),
-            Arc::new(stock.clone()),
+            orders,
+            stock.clone(),
             ConsumerConfig::default(),
         )
         .run(async move {
@@ -206,6 +211,7 @@ pub(crate) fn consumer(
             while Instant::now() < deadline && in_flight(&stock).await.unwrap_or(0) > 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            sweeper.abort();
             let _ = stop.send(());
             let _ = task.await;
         })
@@ -228,7 +234,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
     let urls = Urls::of(settings)?;
     let secrets = engine::secrets(settings)?;
     let (pool, migrations) = postgres(urls.database).await?;
-    let stock = redis(urls.redis).await?;
+    let stock = redis(urls.redis, settings.redis_timeout()).await?;
     let publisher = rabbitmq(urls.amqp, &settings.amqp_queue).await?;
     let events = Arc::new(EventLog::default());
     let (inventory, units_back) = inventory(&stock, events.clone()).await?;
@@ -271,7 +277,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
     let shutdown = [
         engine::spawn_schedule(product),
         relay(&stock, publisher.clone()),
-        consumer(urls.amqp, &publisher, &pool, &stock),
+        consumer(urls.amqp, &publisher, &pool, &stock, settings.sweeper()),
         abort(units_back),
     ]
     .into_iter()

@@ -10,6 +10,8 @@
 //! - [`rabbitmq`]: the order queue: [`AmqpPublisher`] (confirmed publishes),
 //!   the outbox [`Relay`] and the [`OrderConsumer`] that fills the ledger.
 //! - `testing` (feature `testing`): private servers for tests.
+//! - [`sweeper`]: [`Sweeper`], which settles or releases what a failure
+//!   left in flight.
 //! - [`cache`]: [`StackCacheRebuild`], the admin cache flush: Redis rebuilt
 //!   from PostgreSQL while buyers buy.
 //!
@@ -25,6 +27,7 @@ pub mod cache;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod redis;
+pub mod sweeper;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -32,3 +35,4 @@ pub use crate::cache::StackCacheRebuild;
 pub use crate::postgres::{PgCatalog, PgOrderStore};
 pub use crate::rabbitmq::{AmqpPublisher, OrderConsumer, Relay, Topology};
 pub use crate::redis::RedisStock;
+pub use crate::sweeper::{Sweeper, SweeperConfig};

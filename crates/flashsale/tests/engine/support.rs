@@ -50,6 +50,8 @@ pub fn settings(name: &str) -> Settings {
         redis_url: None,
         amqp_url: None,
         amqp_queue: "orders".into(),
+        redis_timeout_ms: 2_000,
+        sweep_after_ms: 60_000,
         database_url: None,
         product_url: String::new(),
         inventory_url: String::new(),

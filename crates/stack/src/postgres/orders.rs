@@ -10,7 +10,7 @@
 //! Each row keeps the idempotency key and the remaining count of the first
 //! answer, so a buyer's retry can be answered the same after a cache rebuild.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -124,6 +124,19 @@ impl PgOrderStore {
                 Err(e) => return Err(classify(e)),
             }
         }
+    }
+}
+
+impl PgOrderStore {
+    /// Which of `ids` are stored: for the sweeper, in one round trip.
+    pub async fn existing(&self, ids: &[OrderId]) -> Result<HashSet<OrderId>, StoreError> {
+        let uuids: Vec<Uuid> = ids.iter().map(OrderId::as_uuid).collect();
+        let found: Vec<Uuid> = sqlx::query_scalar("SELECT order_id FROM orders WHERE order_id = ANY($1)")
+            .bind(&uuids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(found.into_iter().map(OrderId::from_uuid).collect())
     }
 }
 

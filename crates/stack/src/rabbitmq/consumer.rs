@@ -7,18 +7,24 @@
 //! PostgreSQL statement, acked only after that commit, and then settled in
 //! the stock store (moved from in flight to persisted).
 //!
+//! Before each insert the batch is claimed in Redis (`RedisStock::claim`):
+//! the claim keeps the [`Sweeper`](crate::Sweeper) from releasing what is
+//! being stored, and names reservations the sweeper already released, which
+//! are not stored (their units may have sold again).
+//!
 //! A message that cannot be read, or whose reservations can never be stored,
 //! is rejected without requeue: the broker moves it to the dead-letter
-//! queue, its reservations' units go back on sale (release), and the
-//! consumer goes on with the next. A database that is down is not a poison:
-//! the batch is retried, unacked, until it is stored.
+//! queue and the consumer goes on with the next. Its reservations stay in
+//! flight: a corrupted copy says nothing about the genuine message, which
+//! may still be queued. The sweeper settles them if a copy gets stored, or
+//! releases them once no copy can still arrive. A database that is down is
+//! not a poison: the batch is retried, unacked, until it is stored.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use flashsale_domain::{OrderId, OrderStore, Reservation, SaleId, StockStore};
+use flashsale_domain::{OrderId, Reservation, SaleId, StockStore, StoreError};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
@@ -28,6 +34,7 @@ use lapin::{Connection, ConnectionProperties};
 use super::message::OrderMessage;
 use super::topology::Topology;
 use crate::postgres::{InsertError, PgOrderStore};
+use crate::redis::RedisStock;
 
 /// How the consumer batches.
 #[derive(Debug, Clone)]
@@ -67,7 +74,7 @@ pub struct OrderConsumer {
     url: String,
     topology: Topology,
     orders: PgOrderStore,
-    stock: Arc<dyn StockStore>,
+    stock: RedisStock,
     config: ConsumerConfig,
 }
 
@@ -82,7 +89,7 @@ impl OrderConsumer {
         url: &str,
         topology: Topology,
         orders: PgOrderStore,
-        stock: Arc<dyn StockStore>,
+        stock: RedisStock,
         config: ConsumerConfig,
     ) -> Self {
         Self {
@@ -167,9 +174,8 @@ impl OrderConsumer {
                     reservations: message.reservations,
                 }),
                 Err(error) => {
-                    let salvaged = OrderMessage::salvage(&delivery.data);
                     tracing::error!(message = "Dead-lettered an unreadable order message.", %error);
-                    self.dead_letter(delivery, salvaged).await?;
+                    dead_letter(&delivery).await?;
                 }
             }
         }
@@ -194,7 +200,7 @@ impl OrderConsumer {
                         }
                         Err(error) => {
                             tracing::error!(message = "Dead-lettered an order message that cannot be stored.", %error);
-                            self.dead_letter(parsed.delivery, parsed.reservations).await?;
+                            dead_letter(&parsed.delivery).await?;
                         }
                     }
                 }
@@ -203,11 +209,20 @@ impl OrderConsumer {
         Ok(())
     }
 
-    /// Stores the reservations, retrying while the database is unavailable;
-    /// returns only a permanent failure.
+    /// Claims and stores the reservations, retrying while Redis or the
+    /// database is unavailable (claiming again each time, so the claim stays
+    /// fresh); returns only a permanent failure.
     async fn store(&self, reservations: &[Reservation]) -> Result<(), InsertError> {
         loop {
-            match self.orders.insert(reservations).await {
+            let claimed = match self.claim(reservations).await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(message = "Stock store unavailable; retrying the claim.", %error);
+                    tokio::time::sleep(self.config.retry_pause).await;
+                    continue;
+                }
+            };
+            match self.orders.insert(&claimed).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.is_permanent() => return Err(e),
                 Err(error) => {
@@ -218,46 +233,53 @@ impl OrderConsumer {
         }
     }
 
-    async fn settle(&self, reservations: &[Reservation]) {
-        let mut by_sale: HashMap<SaleId, Vec<OrderId>> = HashMap::new();
-        for r in reservations {
-            by_sale.entry(r.sale_id).or_default().push(r.order_id);
+    /// The reservations that may be stored: all but those the sweeper
+    /// released (logged: their buyers were answered 202 and get no order).
+    async fn claim(&self, reservations: &[Reservation]) -> Result<Vec<Reservation>, StoreError> {
+        let mut refused = Vec::new();
+        for (sale, ids) in by_sale(reservations) {
+            refused.extend(self.stock.claim(sale, &ids).await?);
         }
-        for (sale, ids) in by_sale {
+        if refused.is_empty() {
+            return Ok(reservations.to_vec());
+        }
+        for order_id in &refused {
+            tracing::error!(message = "Not storing a reservation released while its message was held up; its buyer has no order.", %order_id);
+        }
+        Ok(reservations
+            .iter()
+            .filter(|r| !refused.contains(&r.order_id))
+            .cloned()
+            .collect())
+    }
+
+    async fn settle(&self, reservations: &[Reservation]) {
+        for (sale, ids) in by_sale(reservations) {
             if let Err(error) = self.stock.settle(sale, &ids).await {
-                // The cache rebuild reconciles what stays in flight.
+                // The sweeper settles what stays in flight.
                 tracing::warn!(message = "Failed to settle stored orders.", %error, %sale);
             }
         }
     }
+}
 
-    /// Rejects the delivery to the dead-letter queue and puts the units of
-    /// its reservations that were never stored back on sale.
-    async fn dead_letter(
-        &self,
-        delivery: Delivery,
-        reservations: Vec<Reservation>,
-    ) -> Result<(), ConsumeError> {
-        delivery
-            .nack(BasicNackOptions {
-                requeue: false,
-                ..BasicNackOptions::default()
-            })
-            .await?;
-        for r in reservations {
-            // Another copy of it may have been stored: then it is no poison.
-            match self.orders.get(r.order_id).await {
-                Ok(None) => {}
-                Ok(Some(_)) => continue,
-                Err(error) => {
-                    tracing::error!(message = "Cannot check a dead-lettered order; its units stay held.", %error, order_id = %r.order_id);
-                    continue;
-                }
-            }
-            if let Err(error) = self.stock.release(&r).await {
-                tracing::error!(message = "Failed to release a dead-lettered reservation.", %error, order_id = %r.order_id);
-            }
-        }
-        Ok(())
+/// Rejects the delivery to the dead-letter queue; its reservations stay in
+/// flight for the sweeper (see the module docs).
+async fn dead_letter(delivery: &Delivery) -> Result<(), ConsumeError> {
+    delivery
+        .nack(BasicNackOptions {
+            requeue: false,
+            ..BasicNackOptions::default()
+        })
+        .await?;
+    Ok(())
+}
+
+/// The order ids of `reservations`, per sale.
+fn by_sale(reservations: &[Reservation]) -> HashMap<SaleId, Vec<OrderId>> {
+    let mut by_sale: HashMap<SaleId, Vec<OrderId>> = HashMap::new();
+    for r in reservations {
+        by_sale.entry(r.sale_id).or_default().push(r.order_id);
     }
+    by_sale
 }

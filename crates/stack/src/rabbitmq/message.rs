@@ -43,19 +43,4 @@ impl OrderMessage {
         }
         Ok(message)
     }
-
-    /// Whatever reservations can still be read from a refused body, so
-    /// their units can go back on sale.
-    pub fn salvage(body: &[u8]) -> Vec<Reservation> {
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-            return Vec::new();
-        };
-        let Some(items) = value.get("reservations").and_then(|r| r.as_array()) else {
-            return Vec::new();
-        };
-        items
-            .iter()
-            .filter_map(|item| serde_json::from_value(item.clone()).ok())
-            .collect()
-    }
 }

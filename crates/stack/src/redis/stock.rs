@@ -9,7 +9,10 @@
 //! multiplexed connection, so concurrent reserves are pipelined on one
 //! socket instead of queueing for a pool.
 
+use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,7 +21,8 @@ use flashsale_domain::{
     SaleDraft, SaleId, SaleState, SaleTerms, StockChangeError, StockLevel, StockOpError, StockStore,
     StoreError, Transition,
 };
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, RedisResult};
 
 use super::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
 use super::persistence::Persistence;
@@ -29,6 +33,22 @@ use super::units_back::publish_units_back;
 
 /// How many times a transition retries when the state moved under it.
 const TRANSITION_ATTEMPTS: usize = 64;
+
+/// How long a call waits for Redis's answer by default. Long enough for a
+/// slow link (hundreds of ms) to go on selling, shorter than the gateway's
+/// 5 s wait for the inventory service.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What [`RedisStock::release_unclaimed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    /// The units are back on sale.
+    Units(u64),
+    /// Not in flight (stored, or released already): nothing to do.
+    NotInFlight,
+    /// A consumer claimed it within the lease: it is being stored.
+    Claimed,
+}
 
 /// The live stock of every sale, in Redis. Cheap to clone: clones share the
 /// connection.
@@ -49,11 +69,20 @@ pub enum RedisSetupError {
 }
 
 impl RedisStock {
-    /// Connects to `url` (`redis://host:port/db`). The connection reconnects
-    /// by itself; calls made while Redis is away fail with [`StoreError`].
+    /// Connects to `url` (`redis://host:port/db`) with the
+    /// [`DEFAULT_RESPONSE_TIMEOUT`].
     pub async fn connect(url: &str) -> Result<Self, RedisSetupError> {
+        Self::connect_with(url, DEFAULT_RESPONSE_TIMEOUT).await
+    }
+
+    /// Connects to `url`; a call with no answer within `response_timeout`
+    /// fails with [`StoreError`] (a reservation may still have been made:
+    /// the buyer's retry with the same Idempotency-Key finds it). The
+    /// connection reconnects by itself; calls made while Redis is away fail.
+    pub async fn connect_with(url: &str, response_timeout: Duration) -> Result<Self, RedisSetupError> {
         let client = redis::Client::open(url).map_err(RedisSetupError::Url)?;
-        let conn = ConnectionManager::new(client.clone())
+        let config = ConnectionManagerConfig::new().set_response_timeout(Some(response_timeout));
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(RedisSetupError::Connect)?;
         Ok(Self {
@@ -83,24 +112,135 @@ impl RedisStock {
 
     /// Every sale loaded into Redis.
     pub async fn sales(&self) -> Result<Vec<SaleId>, StoreError> {
-        let raw: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(SALES_INDEX)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let raw: Vec<String> = self
+            .retrying(dropped, |mut conn| async move {
+                redis::cmd("SMEMBERS")
+                    .arg(SALES_INDEX)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
         Ok(raw.iter().filter_map(|s| SaleId::parse(s).ok()).collect())
     }
 
     /// The reservations of `sale` answered and not yet stored.
     pub async fn in_flight(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
-        let raw: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(SaleKeys::new(sale).inflight)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let inflight = SaleKeys::new(sale).inflight;
+        let raw: Vec<(String, String)> = self
+            .retrying(dropped, |mut conn| {
+                let cmd = redis::cmd("HGETALL").arg(&inflight).to_owned();
+                async move { cmd.query_async(&mut conn).await }
+            })
+            .await?;
         raw.iter()
             .map(|(_, rec)| record::decode(sale, rec).map_err(store_error))
             .collect()
+    }
+
+    /// Runs `call`, and once more if the first attempt found the connection
+    /// dropped: the first call after Redis restarted meets the dead socket,
+    /// and the connection manager has reconnected by the second. Only for
+    /// calls that are safe to repeat; reservations and stock changes are left to the caller's retry.
+    async fn retrying<T, Fut>(
+        &self,
+        repeatable: fn(&RedisError) -> bool,
+        call: impl Fn(ConnectionManager) -> Fut,
+    ) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        match call(self.conn.clone()).await {
+            Err(e) if repeatable(&e) => {
+                tracing::debug!(message = "Redis connection dropped; retrying once.", error = %e);
+                call(self.conn.clone()).await.map_err(store_error)
+            }
+            other => other.map_err(store_error),
+        }
+    }
+
+    /// The reservations of `sale` a consumer may not store, because their
+    /// units were released; claims the others (see `lua/claim.lua`).
+    pub async fn claim(&self, sale: SaleId, orders: &[OrderId]) -> Result<Vec<OrderId>, StoreError> {
+        if orders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = SaleKeys::new(sale);
+        let refused: Vec<String> = self
+            .retrying(dropped, |mut conn| {
+                let mut invocation = self.scripts.claim.prepare_invoke();
+                invocation
+                    .key(&keys.inflight)
+                    .key(&keys.claims)
+                    .key(&keys.released);
+                for id in orders {
+                    invocation.arg(id.to_string());
+                }
+                async move { invocation.invoke_async(&mut conn).await }
+            })
+            .await?;
+        Ok(refused.iter().filter_map(|id| OrderId::parse(id).ok()).collect())
+    }
+
+    /// Releases an in-flight reservation unless a consumer claimed it less
+    /// than `lease` ago; for the sweeper, which cannot know whether a copy of
+    /// its message is being stored.
+    pub async fn release_unclaimed(
+        &self,
+        reservation: &Reservation,
+        lease: Duration,
+    ) -> Result<Released, StoreError> {
+        let lease = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX).max(1);
+        self.release_leased(reservation, lease).await
+    }
+
+    async fn release_leased(
+        &self,
+        reservation: &Reservation,
+        lease_micros: i64,
+    ) -> Result<Released, StoreError> {
+        let keys = SaleKeys::new(reservation.sale_id);
+        let units: i64 = self
+            .retrying(dropped, |mut conn| {
+                let mut invocation = self.scripts.release.prepare_invoke();
+                invocation
+                    .key(&keys.state)
+                    .key(&keys.stock)
+                    .key(&keys.buyers)
+                    .key(&keys.idem)
+                    .key(&keys.inflight)
+                    .key(&keys.claims)
+                    .key(&keys.released)
+                    .arg(reservation.order_id.to_string())
+                    .arg(lease_micros);
+                async move { invocation.invoke_async(&mut conn).await }
+            })
+            .await?;
+        Ok(match units {
+            -1 => Released::Claimed,
+            0 => Released::NotInFlight,
+            n => {
+                self.announce_units_back(reservation.sale_id).await;
+                Released::Units(n.unsigned_abs())
+            }
+        })
+    }
+
+    /// The order ids still in `sale`'s outbox: answered, not yet published
+    /// (or published by a relay that died before acknowledging them).
+    pub async fn outbox_orders(&self, sale: SaleId) -> Result<HashSet<OrderId>, StoreError> {
+        let outbox = SaleKeys::new(sale).outbox;
+        let reply: redis::streams::StreamRangeReply = self
+            .retrying(dropped, |mut conn| {
+                let cmd = redis::cmd("XRANGE").arg(&outbox).arg("-").arg("+").to_owned();
+                async move { cmd.query_async(&mut conn).await }
+            })
+            .await?;
+        Ok(reply
+            .ids
+            .iter()
+            .filter_map(|entry| entry.get::<String>("rec"))
+            .filter_map(|rec| rec.split('\n').next().and_then(|id| OrderId::parse(id).ok()))
+            .collect())
     }
 
     /// Tells every replica that units of `sale` came back. A failure is
@@ -114,14 +254,17 @@ impl RedisStock {
 
     async fn terms_of(&self, sale: SaleId) -> Result<Option<(String, String, String)>, StoreError> {
         let keys = SaleKeys::new(sale);
-        let t: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(&keys.state)
-            .arg("state")
-            .arg("starts_at")
-            .arg("ends_at")
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let t: Vec<Option<String>> = self
+            .retrying(dropped, |mut conn| {
+                let cmd = redis::cmd("HMGET")
+                    .arg(&keys.state)
+                    .arg("state")
+                    .arg("starts_at")
+                    .arg("ends_at")
+                    .to_owned();
+                async move { cmd.query_async(&mut conn).await }
+            })
+            .await?;
         match &t[..] {
             [Some(state), starts, ends] => Ok(Some((
                 state.clone(),
@@ -131,6 +274,13 @@ impl RedisStock {
             _ => Ok(None),
         }
     }
+}
+
+/// A dropped or refused connection: such a call may be repeated if it is
+/// idempotent. Reservations and stock changes are not repeated: the
+/// buyer's retry with an Idempotency-Key (or the operator's) is safe.
+fn dropped(e: &RedisError) -> bool {
+    e.is_connection_dropped() || e.is_connection_refusal()
 }
 
 fn parse_time(raw: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -175,27 +325,28 @@ pub(crate) fn parse_level(raw: &[String]) -> Result<StockLevel, StoreError> {
 impl StockStore for RedisStock {
     async fn load(&self, terms: SaleTerms) -> Result<(), StoreError> {
         let keys = SaleKeys::new(terms.id);
-        let mut conn = self.conn.clone();
-        self.scripts
-            .load
-            .key(&keys.state)
-            .key(&keys.stock)
-            .key(&keys.outbox)
-            .arg(terms.state.as_str())
-            .arg(terms.stock)
-            .arg(terms.per_user_limit)
-            .arg(micros(terms.starts_at))
-            .arg(micros(terms.ends_at))
-            .arg(RELAY_GROUP)
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map_err(store_error)?;
-        redis::cmd("SADD")
-            .arg(SALES_INDEX)
-            .arg(terms.id.to_string())
-            .query_async::<i64>(&mut conn)
-            .await
-            .map_err(store_error)?;
+        self.retrying(dropped, |mut conn| {
+            let mut invocation = self.scripts.load.prepare_invoke();
+            invocation
+                .key(&keys.state)
+                .key(&keys.stock)
+                .key(&keys.outbox)
+                .arg(terms.state.as_str())
+                .arg(terms.stock)
+                .arg(terms.per_user_limit)
+                .arg(micros(terms.starts_at))
+                .arg(micros(terms.ends_at))
+                .arg(RELAY_GROUP);
+            let index = redis::cmd("SADD")
+                .arg(SALES_INDEX)
+                .arg(terms.id.to_string())
+                .to_owned();
+            async move {
+                invocation.invoke_async::<i64>(&mut conn).await?;
+                index.query_async::<i64>(&mut conn).await
+            }
+        })
+        .await?;
         Ok(())
     }
 
@@ -245,23 +396,7 @@ impl StockStore for RedisStock {
     }
 
     async fn release(&self, reservation: &Reservation) -> Result<(), StoreError> {
-        let keys = SaleKeys::new(reservation.sale_id);
-        let units: i64 = self
-            .scripts
-            .release
-            .key(&keys.state)
-            .key(&keys.stock)
-            .key(&keys.buyers)
-            .key(&keys.idem)
-            .key(&keys.inflight)
-            .arg(reservation.order_id.to_string())
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
-        if units > 0 {
-            self.announce_units_back(reservation.sale_id).await;
-        }
-        Ok(())
+        self.release_leased(reservation, 0).await.map(drop)
     }
 
     async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError> {
@@ -269,19 +404,20 @@ impl StockStore for RedisStock {
             return Ok(());
         }
         let keys = SaleKeys::new(sale);
-        let mut invocation = self.scripts.settle.prepare_invoke();
-        invocation
-            .key(&keys.state)
-            .key(&keys.inflight)
-            .key(&keys.rebuild)
-            .key(&keys.settled);
-        for id in orders {
-            invocation.arg(id.to_string());
-        }
-        invocation
-            .invoke_async::<i64>(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        self.retrying(dropped, |mut conn| {
+            let mut invocation = self.scripts.settle.prepare_invoke();
+            invocation
+                .key(&keys.state)
+                .key(&keys.inflight)
+                .key(&keys.rebuild)
+                .key(&keys.settled)
+                .key(&keys.claims);
+            for id in orders {
+                invocation.arg(id.to_string());
+            }
+            async move { invocation.invoke_async::<i64>(&mut conn).await }
+        })
+        .await?;
         Ok(())
     }
 
@@ -302,16 +438,17 @@ impl StockStore for RedisStock {
             );
             let next = current.apply(t)?;
             let outcome: String = self
-                .scripts
-                .transition
-                .key(&keys.state)
-                .arg(&state)
-                .arg(&starts)
-                .arg(&ends)
-                .arg(next.as_str())
-                .invoke_async(&mut self.conn.clone())
-                .await
-                .map_err(store_error)?;
+                .retrying(dropped, |mut conn| {
+                    let mut invocation = self.scripts.transition.prepare_invoke();
+                    invocation
+                        .key(&keys.state)
+                        .arg(&state)
+                        .arg(&starts)
+                        .arg(&ends)
+                        .arg(next.as_str());
+                    async move { invocation.invoke_async(&mut conn).await }
+                })
+                .await?;
             match outcome.as_str() {
                 "ok" => return Ok(next),
                 "not_found" => return Err(StockOpError::SaleNotFound),
@@ -358,13 +495,12 @@ impl StockStore for RedisStock {
     async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {
         let keys = SaleKeys::new(sale);
         let reply: Vec<String> = self
-            .scripts
-            .level
-            .key(&keys.state)
-            .key(&keys.stock)
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+            .retrying(dropped, |mut conn| {
+                let mut invocation = self.scripts.level.prepare_invoke();
+                invocation.key(&keys.state).key(&keys.stock);
+                async move { invocation.invoke_async(&mut conn).await }
+            })
+            .await?;
         if reply.is_empty() {
             return Ok(None);
         }

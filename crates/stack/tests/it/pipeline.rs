@@ -12,7 +12,10 @@ use flashsale_domain::{
 };
 use flashsale_stack::rabbitmq::{ConsumerConfig, RelayConfig};
 use flashsale_stack::redis::SaleKeys;
-use flashsale_stack::{AmqpPublisher, OrderConsumer, PgOrderStore, RedisStock, Relay, Topology};
+use flashsale_stack::sweeper::SweepReport;
+use flashsale_stack::{
+    AmqpPublisher, OrderConsumer, PgOrderStore, RedisStock, Relay, Sweeper, SweeperConfig, Topology,
+};
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
@@ -62,7 +65,7 @@ impl Stack {
             &self.amqp_url,
             self.topology.clone(),
             self.orders.clone(),
-            Arc::new(self.stock.clone()),
+            self.stock.clone(),
             ConsumerConfig::default(),
         );
         let task = tokio::spawn(consumer.run(async {
@@ -113,6 +116,26 @@ impl Stack {
             .unwrap();
         let _ = conn.close(200, "done".into()).await;
         q.message_count()
+    }
+
+    /// A sweeper of this stack that releases after `after`.
+    pub fn sweeper(&self, after: Duration) -> Sweeper {
+        Sweeper::new(
+            self.stock.clone(),
+            self.orders.clone(),
+            self.publisher.clone(),
+            SweeperConfig { after },
+        )
+    }
+
+    /// Empties the outbox of `sale`, as a relay does once the broker
+    /// confirmed its messages (no relay runs unless a test starts one).
+    pub async fn forget_outbox(&self, sale: SaleId) {
+        redis::cmd("DEL")
+            .arg(SaleKeys::new(sale).outbox)
+            .query_async::<i64>(&mut self.stock.connection())
+            .await
+            .unwrap();
     }
 
     pub async fn outbox_length(&self, sale: SaleId) -> u64 {
@@ -287,8 +310,8 @@ async fn a_relay_killed_before_xack_loses_and_doubles_nothing() {
 }
 
 /// A message that cannot be read and one that cannot be stored both go to
-/// the dead-letter queue, the units of the latter go back on sale, and the
-/// consumer keeps storing the next messages.
+/// the dead-letter queue, the consumer keeps storing the next messages, and
+/// the sweeper puts the units of the unstorable one back on sale.
 #[tokio::test]
 async fn poison_messages_are_dead_lettered_and_their_units_return() {
     let mut stack = Stack::new().await;
@@ -297,6 +320,8 @@ async fn poison_messages_are_dead_lettered_and_their_units_return() {
     let sale = terms.id;
     stack.stock.load(terms).await.unwrap();
     let held = reserve_n(&stack.stock, sale, 3, "p").await;
+    stack.forget_outbox(sale).await;
+    let mut sweeper = stack.sweeper(Duration::from_millis(500));
 
     // Garbage, then a reservation the ledger refuses (remaining out of range).
     let conn = Connection::connect(&stack.amqp_url, ConnectionProperties::default())
@@ -326,11 +351,15 @@ async fn poison_messages_are_dead_lettered_and_their_units_return() {
         stack.queue_length(&stack.topology.dead_letter_queue).await == 2
     })
     .await;
-    support::eventually(WAIT, "units back on sale", || async {
-        let level = stack.stock.level(sale).await.unwrap().unwrap();
-        level.remaining == 8 && level.in_flight == 0
-    })
-    .await;
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!((level.remaining, level.in_flight), (7, 1), "held until swept");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while sweeper.sweep().await.unwrap().released == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never released");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!((level.remaining, level.in_flight), (8, 0));
     assert!(stack.orders.get(held[0].order_id).await.unwrap().is_none());
     let level = stack.stock.level(sale).await.unwrap().unwrap();
     assert_eq!((level.persisted, level.ledger_difference()), (2, 0));
@@ -341,6 +370,74 @@ async fn poison_messages_are_dead_lettered_and_their_units_return() {
         .await
         .expect("units returned to the buyer's limit too");
     let _ = conn.close(200, "done".into()).await;
+    stack.shutdown().await;
+}
+
+/// Sweeps until `done` says so, at most [`WAIT`]; returns the reports.
+async fn sweep_until(sweeper: &mut Sweeper, done: impl Fn(&SweepReport) -> bool) -> Vec<SweepReport> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut reports = Vec::new();
+    loop {
+        let report = sweeper.sweep().await.expect("sweep");
+        reports.push(report);
+        if done(&report) {
+            return reports;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "sweeps: {reports:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A reservation stored in PostgreSQL whose settle never happened (Redis
+/// was away) is settled by the sweeper; one whose message is still queued
+/// is left alone however long it waits, and stored once a consumer runs;
+/// one whose message is lost goes back on sale, and a late copy of it is
+/// refused by the consumer, so no unit sells twice.
+#[tokio::test]
+async fn the_sweeper_settles_waits_for_the_queue_and_releases_the_lost() {
+    let mut stack = Stack::new().await;
+    let terms = contract::sale(SaleState::Active, 3, 1).terms();
+    let sale = terms.id;
+    stack.stock.load(terms).await.unwrap();
+    let held = reserve_n(&stack.stock, sale, 3, "s").await;
+    let (stored, queued, lost) = (&held[0], &held[1], &held[2]);
+    stack.forget_outbox(sale).await;
+    stack.orders.insert(std::slice::from_ref(stored)).await.unwrap();
+    stack.publisher.publish(vec![queued.clone()]).await.unwrap();
+
+    let after = Duration::from_millis(300);
+    let mut sweeper = stack.sweeper(after);
+    let reports = sweep_until(&mut sweeper, |r| r.settled == 1).await;
+    assert!(reports.iter().all(|r| r.released == 0), "{reports:?}");
+    // Queued: never released while the queue holds a message.
+    tokio::time::sleep(after * 3).await;
+    assert_eq!(sweeper.sweep().await.unwrap(), SweepReport::default());
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!((level.persisted, level.in_flight, level.remaining), (1, 2, 0));
+
+    stack.start_consumer();
+    stack.wait_stored(sale, 2).await;
+    sweep_until(&mut sweeper, |r| r.released == 1).await;
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!((level.persisted, level.in_flight, level.remaining), (2, 0, 1));
+
+    // The lost unit sells again; a late copy of its message is not stored.
+    let again = stack
+        .stock
+        .reserve(contract::request(sale, "t", 1, None))
+        .await
+        .expect("the released unit is on sale")
+        .reservation()
+        .clone();
+    stack
+        .publisher
+        .publish(vec![lost.clone(), again.clone()])
+        .await
+        .unwrap();
+    stack.wait_stored(sale, 3).await;
+    assert!(stack.orders.get(lost.order_id).await.unwrap().is_none());
+    assert!(stack.orders.get(again.order_id).await.unwrap().is_some());
+    assert_eq!(stack.stored(sale).await, (3, 3), "3 units, never 4");
     stack.shutdown().await;
 }
 
