@@ -383,7 +383,12 @@ impl HealthProbe for RabbitProbe {
     }
     async fn check(&self) -> ComponentHealth {
         let started = Instant::now();
+        let failure = self.0.recent_failure(Duration::from_secs(30));
         match self.0.queue_depths().await {
+            Ok((ready, _)) if failure.is_some() => ComponentHealth::degraded(format!(
+                "queue depth {ready}; a call failed in the last 30 s: {}",
+                failure.unwrap_or_default()
+            )),
             Ok((ready, 0)) => ComponentHealth::ok(format!(
                 "queue depth {ready}; answered in {:.2} ms",
                 millis(started)

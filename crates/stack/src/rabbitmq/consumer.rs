@@ -67,7 +67,14 @@ pub enum ConsumeError {
     Amqp(#[from] lapin::Error),
     #[error("the broker cancelled the consumer")]
     Cancelled,
+    #[error("the broker did not answer the consumer's set-up in time")]
+    SetUpTimedOut,
 }
+
+/// The longest wait for the channel, the topology and the subscription: a
+/// queue that lost its leader never answers, and the consumer would wait
+/// silently instead of reconnecting.
+const SET_UP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The order consumer.
 pub struct OrderConsumer {
@@ -134,19 +141,22 @@ impl OrderConsumer {
     }
 
     async fn consume(&self, conn: &Connection) -> Result<(), ConsumeError> {
-        let channel = conn.create_channel().await?;
-        self.topology.declare(&channel).await?;
-        channel
-            .basic_qos(self.config.prefetch, BasicQosOptions::default())
-            .await?;
-        let mut deliveries = channel
-            .basic_consume(
-                self.topology.queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let set_up = tokio::time::timeout(SET_UP_TIMEOUT, async {
+            let channel = conn.create_channel().await?;
+            self.topology.declare(&channel).await?;
+            channel
+                .basic_qos(self.config.prefetch, BasicQosOptions::default())
+                .await?;
+            channel
+                .basic_consume(
+                    self.topology.queue.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+        });
+        let mut deliveries = set_up.await.map_err(|_| ConsumeError::SetUpTimedOut)??;
         loop {
             let Some(first) = deliveries.next().await else {
                 return Err(ConsumeError::Cancelled);

@@ -373,6 +373,29 @@ async fn poison_messages_are_dead_lettered_and_their_units_return() {
     stack.shutdown().await;
 }
 
+/// A broker that accepts the connection and then never answers (as a queue
+/// without a leader does): the call fails after its time limit instead of
+/// holding the relay forever.
+#[tokio::test]
+async fn a_silent_broker_fails_the_call_instead_of_hanging() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let url = format!("amqp://guest:guest@{addr}/%2f");
+    let connect = AmqpPublisher::connect(&url, Topology::named("silent"));
+    let outcome = tokio::time::timeout(WAIT, connect)
+        .await
+        .expect("an answer, not a hang");
+    let error = outcome.err().expect("a silent broker is an error");
+    assert!(error.to_string().contains("in time"), "{error}");
+    silent.abort();
+}
+
 /// Sweeps until `done` says so, at most [`WAIT`]; returns the reports.
 async fn sweep_until(sweeper: &mut Sweeper, done: impl Fn(&SweepReport) -> bool) -> Vec<SweepReport> {
     let deadline = tokio::time::Instant::now() + WAIT;
