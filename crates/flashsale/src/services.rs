@@ -75,8 +75,20 @@ impl ServiceProcess {
             Kind::Product => {
                 let (pool, migrations) =
                     stack::postgres(need(&settings.database_url, "FLASHSALE_DATABASE_URL")?).await?;
-                let (product, warmed) = stack::product(&pool, &stock, events).await?;
+                // Optional: with it, a cache rebuild waits for the order queue
+                // to drain, which is what makes it exact after Redis lost data.
+                let queue = match &settings.amqp_url {
+                    Some(url) => Some(stack::rabbitmq(url, &settings.amqp_queue).await?),
+                    None => {
+                        summary.push(
+                            "no FLASHSALE_AMQP_URL: a cache flush will not wait for the order queue".into(),
+                        );
+                        None
+                    }
+                };
+                let (product, warmed) = stack::product(&pool, &stock, queue.clone(), events).await?;
                 probes.push(Arc::new(PostgresProbe(pool)));
+                probes.extend(queue.map(|q| Arc::new(RabbitProbe(q)) as Arc<dyn HealthProbe>));
                 summary.push(format!(
                     "postgres: {migrations} migrations applied; {warmed} sales warmed into Redis"
                 ));

@@ -40,6 +40,10 @@ use crate::settings::Settings;
 /// waiting for the consumer to store it.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// How long a cache rebuild waits for the order queue to drain (see
+/// `StackCacheRebuild`).
+const QUEUE_DRAIN: Duration = Duration::from_secs(30);
+
 fn unreachable_store(store: &'static str) -> impl Fn(String) -> StartError {
     move |reason| StartError::Store { store, reason }
 }
@@ -138,16 +142,18 @@ pub(crate) async fn inventory(
 pub(crate) async fn product(
     pool: &PgPool,
     stock: &RedisStock,
+    queue: Option<Arc<AmqpPublisher>>,
     events: Arc<dyn EventSink>,
 ) -> Result<(Arc<ProductService>, usize), StartError> {
     let announcer = stock.clone();
+    let mut rebuild = StackCacheRebuild::new(stock.clone(), PgOrderStore::new(pool.clone()));
+    if let Some(queue) = queue {
+        rebuild = rebuild.waiting_for(queue, QUEUE_DRAIN);
+    }
     let product = Arc::new(ProductService::new(
         Arc::new(PgCatalog::new(pool.clone())),
         Arc::new(stock.clone()),
-        Arc::new(StackCacheRebuild::new(
-            stock.clone(),
-            PgOrderStore::new(pool.clone()),
-        )),
+        Arc::new(rebuild),
         events,
         Arc::new(move |sale| {
             let announcer = announcer.clone();
@@ -238,7 +244,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
     let publisher = rabbitmq(urls.amqp, &settings.amqp_queue).await?;
     let events = Arc::new(EventLog::default());
     let (inventory, units_back) = inventory(&stock, events.clone()).await?;
-    let (product, warmed) = product(&pool, &stock, events.clone()).await?;
+    let (product, warmed) = product(&pool, &stock, Some(publisher.clone()), events.clone()).await?;
     let persistence = stock
         .persistence()
         .await

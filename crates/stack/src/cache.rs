@@ -14,14 +14,24 @@
 //! An order committed after the read is either still in flight at step 3 or
 //! was settled after step 1: counted once either way. Reservations and
 //! releases are atomic with step 3, so none is lost or counted twice.
+//!
+//! That holds for what Redis knows. A Redis that lost data (no AOF, or
+//! `everysec` and a crash) may have forgotten reservations whose messages
+//! are already in RabbitMQ: counted neither as persisted nor as in flight,
+//! their units would sell twice. So a rebuild first waits for the order
+//! queue to be seen empty, and gives the consumers a moment to store what
+//! they hold: then the ledger has them all. A queue that does not drain
+//! fails the rebuild (retry it) rather than guess.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use flashsale_domain::{OrderStore, Sale, StoreError};
 use flashsale_product::CacheRebuild;
 
 use crate::postgres::PgOrderStore;
+use crate::rabbitmq::AmqpPublisher;
 use crate::redis::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
 use crate::redis::record::{self, micros};
 use crate::redis::scripts::scripts;
@@ -30,16 +40,59 @@ use crate::redis::{store_error, RedisStock};
 /// How long a fence lasts if the rebuild dies before closing it.
 const FENCE: Duration = Duration::from_secs(120);
 
+/// How long consumers get to store what they hold once the queue is empty.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
 /// Rebuilds Redis from PostgreSQL. Cheap to clone.
 #[derive(Clone)]
 pub struct StackCacheRebuild {
     stock: RedisStock,
     orders: PgOrderStore,
+    /// The order queue to wait for, and for how long at most.
+    queue: Option<(Arc<AmqpPublisher>, Duration)>,
 }
 
 impl StackCacheRebuild {
+    /// A rebuild that does not wait for the order queue: exact only while
+    /// Redis has lost nothing.
     pub fn new(stock: RedisStock, orders: PgOrderStore) -> Self {
-        Self { stock, orders }
+        Self {
+            stock,
+            orders,
+            queue: None,
+        }
+    }
+
+    /// Waits for `queue` to drain, at most `bound`, before each rebuild;
+    /// see the module docs.
+    pub fn waiting_for(mut self, queue: Arc<AmqpPublisher>, bound: Duration) -> Self {
+        self.queue = Some((queue, bound));
+        self
+    }
+
+    /// Returns once the order queue was seen empty and consumers had
+    /// [`DRAIN_GRACE`] to store what they hold.
+    async fn wait_for_the_queue(&self) -> Result<(), StoreError> {
+        let Some((queue, bound)) = &self.queue else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + *bound;
+        loop {
+            let depth = queue.queue_depths().await;
+            if matches!(depth, Ok((0, _))) {
+                tokio::time::sleep(DRAIN_GRACE).await;
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let seen =
+                    depth.map_or_else(|e| e.to_string(), |(ready, _)| format!("{ready} messages ready"));
+                return Err(StoreError::new(
+                    "rabbitmq",
+                    format!("the order queue did not drain within {bound:?} ({seen}); retry the rebuild"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Rebuilds one sale; see the module docs.
@@ -93,6 +146,7 @@ impl StackCacheRebuild {
 #[async_trait]
 impl CacheRebuild for StackCacheRebuild {
     async fn rebuild(&self, sales: Vec<Sale>) -> Result<usize, StoreError> {
+        self.wait_for_the_queue().await?;
         for sale in &sales {
             self.rebuild_sale(sale).await?;
         }

@@ -396,6 +396,50 @@ async fn a_silent_broker_fails_the_call_instead_of_hanging() {
     silent.abort();
 }
 
+/// Redis loses a sale while its reservations are still in the order queue
+/// (no AOF): a rebuild that waits for the queue refuses while it holds
+/// them, and once a consumer stored them it counts them, so none of those
+/// units sells twice.
+#[tokio::test]
+async fn a_rebuild_after_redis_lost_a_sale_waits_for_the_queue() {
+    use flashsale_domain::Sale;
+    use flashsale_product::CacheRebuild;
+    use flashsale_stack::StackCacheRebuild;
+
+    let mut stack = Stack::new().await;
+    let row: Sale = contract::sale(SaleState::Active, 2, 1);
+    let sale = row.id;
+    stack.stock.load(row.terms()).await.unwrap();
+    let held = reserve_n(&stack.stock, sale, 2, "q").await;
+    stack.publisher.publish(held).await.unwrap();
+    let keys = SaleKeys::new(sale);
+    redis::cmd("DEL")
+        .arg(&keys.state)
+        .arg(&keys.stock)
+        .arg(&keys.buyers)
+        .arg(&keys.inflight)
+        .arg(&keys.outbox)
+        .query_async::<i64>(&mut stack.stock.connection())
+        .await
+        .unwrap();
+
+    let rebuild = StackCacheRebuild::new(stack.stock.clone(), stack.orders.clone())
+        .waiting_for(stack.publisher.clone(), Duration::from_millis(500));
+    let refused = rebuild.rebuild(vec![row.clone()]).await;
+    assert!(refused.is_err(), "rebuilt while the queue held 2 units");
+    assert!(
+        stack.stock.level(sale).await.unwrap().is_none(),
+        "nothing rebuilt"
+    );
+
+    stack.start_consumer();
+    stack.wait_stored(sale, 2).await;
+    rebuild.rebuild(vec![row]).await.expect("the queue drained");
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!((level.remaining, level.persisted, level.in_flight), (0, 2, 0));
+    stack.shutdown().await;
+}
+
 /// Sweeps until `done` says so, at most [`WAIT`]; returns the reports.
 async fn sweep_until(sweeper: &mut Sweeper, done: impl Fn(&SweepReport) -> bool) -> Vec<SweepReport> {
     let deadline = tokio::time::Instant::now() + WAIT;
