@@ -74,7 +74,7 @@ pub enum ConsumeError {
 /// The longest wait for the channel, the topology and the subscription: a
 /// queue that lost its leader never answers, and the consumer would wait
 /// silently instead of reconnecting.
-const SET_UP_TIMEOUT: Duration = Duration::from_secs(10);
+const SET_UP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The order consumer.
 pub struct OrderConsumer {

@@ -23,10 +23,12 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
 
-/// The longest wait for a connection, its channel and the topology.
-const LINK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest wait for a connection, its channel and the topology: about
+/// ten round trips, so room for a link of 1 s round trips (found by the
+/// chaos suite: 5 s failed every connect over a 300 ms-latency link).
+const LINK_TIMEOUT: Duration = Duration::from_secs(20);
 /// The longest wait for a publish's confirm or a queue's depth.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A broker call that failed, or did not answer in time.
 fn unanswered<T>(
