@@ -17,7 +17,7 @@
 //!    get the same order back;
 //! 7. the stores are judged ([`Row::judge`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -438,6 +438,7 @@ async fn drive(
     let wave_settled = settle(&mut inspector, &sale, &answered, final_settle, wave_bound).await;
 
     let replay_problems = replays(&topo.gateway_addrs(), &sale, &outcome.accepted, 100).await;
+    let pipeline = pipeline_counters(topo).await;
     let view = inspector.view(&sale).await?;
 
     let phases = if injected.phases.is_empty() {
@@ -461,7 +462,7 @@ async fn drive(
         attempts: outcome.requests + wave.requests,
         settle: settled,
         figure: format!(
-            "{}; {}; {} retries, {} replayed 202s",
+            "{}; {}; {} retries, {} replayed 202s; {pipeline}",
             injected.figure,
             phases.join("; "),
             outcome.retries,
@@ -498,6 +499,43 @@ async fn drive(
         ));
     }
     Ok(row)
+}
+
+/// What the pipeline absorbed, from the `/metrics` of the order service and
+/// the inventories alive at the end (a restarted process counts from zero).
+async fn pipeline_counters(topo: &mut Topology) -> String {
+    let mut sums: HashMap<String, u64> = HashMap::new();
+    for role in topo.roles() {
+        if !matches!(role, Role::Order | Role::Inventory(_)) {
+            continue;
+        }
+        let mut conn = Conn::new(topo.get(role).addr);
+        let Ok(answer) = conn
+            .request(Method::GET, "/metrics", &[], None, Duration::from_secs(2))
+            .await
+        else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(&answer.body).lines() {
+            let Some(rest) = line.strip_prefix("flashsale_pipeline_") else {
+                continue;
+            };
+            if let Some((name, value)) = rest.split_once("_total ") {
+                *sums.entry(name.to_owned()).or_default() += value.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    let n = |name: &str| sums.get(name).copied().unwrap_or(0);
+    format!(
+        "pipeline: {} redelivered, {} duplicate copies absorbed, {} batch retries, {} republished by relays, {} dead-lettered, sweeper {} settled / {} released",
+        n("redelivered"),
+        n("duplicates"),
+        n("batch_retries"),
+        n("reclaimed"),
+        n("dead_lettered"),
+        n("swept_settled"),
+        n("swept_released"),
+    )
 }
 
 /// Waits until every answered order is a row and nothing is in flight;

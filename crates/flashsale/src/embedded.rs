@@ -103,6 +103,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         orders: Arc::new(OrderService::new(Arc::new(orders), None)),
         events: events.clone(),
         probes,
+        metrics: Vec::new(),
     };
     let summary = vec![
         format!("mode: embedded (data in {})", settings.data_dir.display()),

@@ -15,6 +15,7 @@ use flashsale_gateway::internal::{self, Service};
 use flashsale_gateway::upstream::remote::{RemoteInventory, RemoteOrders, RemoteProduct, Upstream};
 use flashsale_gateway::{ComponentHealth, HealthProbe, HealthStatus, Mode, Services};
 use flashsale_stack::redis::{subscribe_events, RedisEvents};
+use flashsale_stack::PipelineMetrics;
 use tokio::net::TcpListener;
 
 use crate::engine::{self, Engine, Shutdown, StartError};
@@ -64,6 +65,7 @@ impl ServiceProcess {
         let redis_url = need(&settings.redis_url, "FLASHSALE_REDIS_URL")?;
         let stock = stack::redis(redis_url, settings.redis_timeout()).await?;
         let events: Arc<dyn EventSink> = Arc::new(RedisEvents::new(stock.connection()));
+        let metrics = Arc::new(PipelineMetrics::default());
         let persistence = stock.persistence().await.map_err(|e| StartError::Store {
             store: "redis",
             reason: e.to_string(),
@@ -103,7 +105,10 @@ impl ServiceProcess {
                 let (inventory, units_back) = stack::inventory(&stock, events).await?;
                 probes.push(Arc::new(RabbitProbe(publisher.clone())));
                 probes.push(Arc::new(RelayProbe(stock.clone())));
-                let shutdown = engine::then(stack::relay(&stock, publisher), stack::abort(units_back));
+                let shutdown = engine::then(
+                    stack::relay(&stock, publisher, &metrics),
+                    stack::abort(units_back),
+                );
                 (Service::Inventory(inventory), shutdown)
             }
             Kind::Order => {
@@ -117,7 +122,7 @@ impl ServiceProcess {
                 summary.push(format!("postgres: {migrations} migrations applied"));
                 (
                     Service::Order(stack::orders(&pool, &stock)),
-                    stack::consumer(amqp, &publisher, &pool, &stock, settings.sweeper()),
+                    stack::consumer(amqp, &publisher, &pool, &stock, settings.sweep_after(), &metrics),
                 )
             }
         };
@@ -125,7 +130,12 @@ impl ServiceProcess {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let router = internal::router(service, admin.value, probes);
+        let router = internal::router(
+            service,
+            admin.value,
+            probes,
+            vec![stack::metrics_source(&metrics)],
+        );
         Ok(Self {
             listener,
             router,
@@ -212,6 +222,7 @@ pub async fn gateway(settings: &Settings) -> Result<Engine, StartError> {
         orders: Arc::new(RemoteOrders(orders)),
         events,
         probes,
+        metrics: Vec::new(),
     };
     Engine::bind(settings, services, secrets, summary, shutdown).await
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use flashsale_stack::SweeperConfig;
 
 /// Settings of `flashsale up`.
 #[derive(Debug, Clone, Args)]
@@ -118,11 +117,9 @@ impl Settings {
         Duration::from_millis(self.redis_timeout_ms)
     }
 
-    /// The sweeper's settings.
-    pub fn sweeper(&self) -> SweeperConfig {
-        SweeperConfig {
-            after: Duration::from_millis(self.sweep_after_ms),
-        }
+    /// [`Self::sweep_after_ms`] as a duration.
+    pub fn sweep_after(&self) -> Duration {
+        Duration::from_millis(self.sweep_after_ms)
     }
 
     /// Whether any real-stack store is configured.

@@ -19,15 +19,15 @@ use flashsale_domain::{
     StoreError,
 };
 use flashsale_gateway::events::EventLog;
-use flashsale_gateway::{ComponentHealth, HealthProbe, Mode, Services};
+use flashsale_gateway::{ComponentHealth, HealthProbe, MetricsSource, Mode, Services};
 use flashsale_inventory::{Durability, InventoryService};
 use flashsale_order::{OrderService, PendingOrders};
 use flashsale_product::ProductService;
 use flashsale_stack::rabbitmq::{ConsumerConfig, RelayConfig};
 use flashsale_stack::redis::{record, subscribe_units_back, Persistence, SaleKeys};
 use flashsale_stack::{
-    postgres, AmqpPublisher, OrderConsumer, PgCatalog, PgOrderStore, RedisStock, Relay, StackCacheRebuild,
-    Sweeper, SweeperConfig, Topology,
+    postgres, AmqpPublisher, OrderConsumer, PgCatalog, PgOrderStore, PipelineMetrics, RedisStock, Relay,
+    StackCacheRebuild, Sweeper, SweeperConfig, Topology,
 };
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -172,9 +172,23 @@ pub(crate) fn orders(pool: &PgPool, stock: &RedisStock) -> Arc<OrderService> {
     ))
 }
 
+/// The pipeline's counters as `/metrics` lines.
+pub(crate) fn metrics_source(metrics: &Arc<PipelineMetrics>) -> MetricsSource {
+    let metrics = metrics.clone();
+    Arc::new(move || metrics.prometheus())
+}
+
 /// The outbox relay, until shutdown; shutdown then drains the outboxes.
-pub(crate) fn relay(stock: &RedisStock, publisher: Arc<AmqpPublisher>) -> engine::Shutdown {
-    let task = tokio::spawn(Relay::new(stock.connection(), publisher.clone(), RelayConfig::default()).run());
+pub(crate) fn relay(
+    stock: &RedisStock,
+    publisher: Arc<AmqpPublisher>,
+    metrics: &Arc<PipelineMetrics>,
+) -> engine::Shutdown {
+    let config = RelayConfig {
+        metrics: metrics.clone(),
+        ..RelayConfig::default()
+    };
+    let task = tokio::spawn(Relay::new(stock.connection(), publisher.clone(), config).run());
     let stock = stock.clone();
     Box::new(move || {
         Box::pin(async move {
@@ -191,10 +205,15 @@ pub(crate) fn consumer(
     publisher: &Arc<AmqpPublisher>,
     pool: &PgPool,
     stock: &RedisStock,
-    sweeper: SweeperConfig,
+    sweep_after: Duration,
+    metrics: &Arc<PipelineMetrics>,
 ) -> engine::Shutdown {
     let (stop, stopped) = oneshot::channel::<()>();
     let orders = PgOrderStore::new(pool.clone());
+    let sweeper = SweeperConfig {
+        after: sweep_after,
+        metrics: metrics.clone(),
+    };
     let sweeper = tokio::spawn(
         Sweeper::new(stock.clone(), orders.clone(), publisher.clone(), sweeper).run(std::future::pending()),
     );
@@ -204,7 +223,10 @@ pub(crate) fn consumer(
             publisher.topology().clone(),
             orders,
             stock.clone(),
-            ConsumerConfig::default(),
+            ConsumerConfig {
+                metrics: metrics.clone(),
+                ..ConsumerConfig::default()
+            },
         )
         .run(async move {
             let _ = stopped.await;
@@ -259,6 +281,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         Arc::new(ServiceProbe::Inventory(stock.clone())),
         Arc::new(ServiceProbe::Order(PgOrderStore::new(pool.clone()))),
     ];
+    let metrics = Arc::new(PipelineMetrics::default());
     let services = Services {
         mode: Mode::Stack,
         product: product.clone(),
@@ -266,6 +289,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         orders: orders(&pool, &stock),
         events: events.clone(),
         probes,
+        metrics: vec![metrics_source(&metrics)],
     };
     let summary = vec![
         "mode: stack (Redis, RabbitMQ, PostgreSQL), every service in this process".to_owned(),
@@ -282,8 +306,15 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
     // consumer store it, then the subscription.
     let shutdown = [
         engine::spawn_schedule(product),
-        relay(&stock, publisher.clone()),
-        consumer(urls.amqp, &publisher, &pool, &stock, settings.sweeper()),
+        relay(&stock, publisher.clone(), &metrics),
+        consumer(
+            urls.amqp,
+            &publisher,
+            &pool,
+            &stock,
+            settings.sweep_after(),
+            &metrics,
+        ),
         abort(units_back),
     ]
     .into_iter()

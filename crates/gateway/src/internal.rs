@@ -27,7 +27,7 @@ use crate::dto::ApiJson;
 use crate::error::{ApiError, ErrorInfo};
 use crate::health::{ComponentHealth, HealthProbe};
 use crate::state::Mode;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{MetricsSource, Telemetry};
 use crate::upstream::remote::{PurchaseCall, StockCall, INTERNAL_TOKEN_HEADER};
 use crate::upstream::{InventoryApi, OrderApi, ProductApi};
 
@@ -52,6 +52,7 @@ struct Shared {
     name: &'static str,
     token: String,
     probes: Vec<Arc<dyn HealthProbe>>,
+    extra_metrics: Vec<MetricsSource>,
     telemetry: Telemetry,
 }
 
@@ -62,11 +63,17 @@ fn sale_id(raw: &str) -> Result<SaleId, ApiError> {
 }
 
 /// The router of a service process.
-pub fn router(service: Service, token: String, probes: Vec<Arc<dyn HealthProbe>>) -> Router {
+pub fn router(
+    service: Service,
+    token: String,
+    probes: Vec<Arc<dyn HealthProbe>>,
+    extra_metrics: Vec<MetricsSource>,
+) -> Router {
     let shared = Arc::new(Shared {
         name: service.name(),
         token,
         probes,
+        extra_metrics,
         telemetry: Telemetry::default(),
     });
     let internal = match service {
@@ -204,6 +211,12 @@ async fn health(State(shared): State<Ctx>) -> Response {
 async fn metrics(State(shared): State<Ctx>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        shared.telemetry.prometheus(""),
+        shared.telemetry.prometheus(
+            &shared
+                .extra_metrics
+                .iter()
+                .map(|source| source())
+                .collect::<String>(),
+        ),
     )
 }

@@ -41,6 +41,7 @@ use tokio::sync::watch;
 
 pub use health::{ComponentHealth, HealthProbe, HealthStatus};
 pub use state::{AppState, GatewayConfig, Mode, Services};
+pub use telemetry::MetricsSource;
 
 /// A bound, not yet serving, gateway.
 pub struct Gateway {

@@ -66,6 +66,8 @@ pub struct Services {
     pub events: Arc<EventLog>,
     /// Checked by `/api/health`, in this order.
     pub probes: Vec<Arc<dyn HealthProbe>>,
+    /// Appended to `/metrics`.
+    pub metrics: Vec<crate::MetricsSource>,
 }
 
 pub(crate) struct Inner {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -72,6 +72,10 @@ struct Slot {
     accepted: AtomicU64,
     latency: [AtomicU64; BUCKETS.len() + 1],
 }
+
+/// More Prometheus text for a process's `/metrics`: on the real stack, the
+/// order pipeline's counters of the relay, consumer and sweeper it runs.
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// All counters of one gateway.
 pub struct Telemetry {

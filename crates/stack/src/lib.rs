@@ -24,6 +24,7 @@
 //! hop is at least once and idempotent on the order id.
 
 pub mod cache;
+pub mod metrics;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod redis;
@@ -32,6 +33,7 @@ pub mod sweeper;
 pub mod testing;
 
 pub use crate::cache::StackCacheRebuild;
+pub use crate::metrics::PipelineMetrics;
 pub use crate::postgres::{PgCatalog, PgOrderStore};
 pub use crate::rabbitmq::{AmqpPublisher, OrderConsumer, Relay, Topology};
 pub use crate::redis::RedisStock;

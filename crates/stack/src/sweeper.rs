@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use flashsale_domain::{OrderId, SaleId, StockStore, StoreError};
 
+use crate::metrics::PipelineMetrics;
 use crate::postgres::PgOrderStore;
 use crate::rabbitmq::AmqpPublisher;
 use crate::redis::{RedisStock, Released};
@@ -36,12 +37,15 @@ pub struct SweeperConfig {
     /// the broker's heartbeat: a consumer that hangs keeps its prefetched
     /// messages until the broker notices.
     pub after: Duration,
+    /// Where the sweeper counts what it did.
+    pub metrics: Arc<PipelineMetrics>,
 }
 
 impl Default for SweeperConfig {
     fn default() -> Self {
         Self {
             after: Duration::from_secs(60),
+            metrics: Arc::default(),
         }
     }
 }
@@ -118,6 +122,8 @@ impl Sweeper {
         // partial view.
         self.unaccounted = if result.is_ok() { still } else { HashMap::new() };
         result?;
+        PipelineMetrics::add(&self.config.metrics.swept_settled, report.settled);
+        PipelineMetrics::add(&self.config.metrics.swept_released, report.released);
         if report.settled > 0 || report.released > 0 {
             tracing::warn!(
                 message = "Swept reservations left in flight by a failure.",

@@ -60,6 +60,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             ));
         }
     }
+    for source in &state.services().metrics {
+        gauges.push_str(&source());
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.telemetry().prometheus(&gauges),

@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use flashsale_domain::{OrderId, Reservation, SaleId, StockStore, StoreError};
@@ -33,6 +34,7 @@ use lapin::{Connection, ConnectionProperties};
 
 use super::message::OrderMessage;
 use super::topology::Topology;
+use crate::metrics::PipelineMetrics;
 use crate::postgres::{InsertError, PgOrderStore};
 use crate::redis::RedisStock;
 
@@ -47,6 +49,8 @@ pub struct ConsumerConfig {
     pub linger: Duration,
     /// The pause before retrying a database that is unavailable.
     pub retry_pause: Duration,
+    /// Where the consumer counts what it did.
+    pub metrics: Arc<PipelineMetrics>,
 }
 
 impl Default for ConsumerConfig {
@@ -56,6 +60,7 @@ impl Default for ConsumerConfig {
             batch: 64,
             linger: Duration::from_millis(5),
             retry_pause: Duration::from_millis(250),
+            metrics: Arc::default(),
         }
     }
 }
@@ -176,6 +181,9 @@ impl OrderConsumer {
 
     /// Stores, acks and settles one batch; dead-letters what cannot be stored.
     async fn handle(&self, batch: Vec<Delivery>) -> Result<(), ConsumeError> {
+        let metrics = &self.config.metrics;
+        let again = batch.iter().filter(|d| d.redelivered).count();
+        PipelineMetrics::add(&metrics.redelivered, again);
         let mut readable = Vec::with_capacity(batch.len());
         for delivery in batch {
             match OrderMessage::parse(&delivery.data) {
@@ -186,6 +194,7 @@ impl OrderConsumer {
                 Err(error) => {
                     tracing::error!(message = "Dead-lettered an unreadable order message.", %error);
                     dead_letter(&delivery).await?;
+                    PipelineMetrics::add(&metrics.dead_lettered, 1);
                 }
             }
         }
@@ -211,6 +220,7 @@ impl OrderConsumer {
                         Err(error) => {
                             tracing::error!(message = "Dead-lettered an order message that cannot be stored.", %error);
                             dead_letter(&parsed.delivery).await?;
+                            PipelineMetrics::add(&metrics.dead_lettered, 1);
                         }
                     }
                 }
@@ -233,9 +243,15 @@ impl OrderConsumer {
                 }
             };
             match self.orders.insert(&claimed).await {
-                Ok(_) => return Ok(()),
+                Ok(new) => {
+                    let new = new as usize;
+                    PipelineMetrics::add(&self.config.metrics.stored, new);
+                    PipelineMetrics::add(&self.config.metrics.duplicates, claimed.len().saturating_sub(new));
+                    return Ok(());
+                }
                 Err(e) if e.is_permanent() => return Err(e),
                 Err(error) => {
+                    PipelineMetrics::add(&self.config.metrics.batch_retries, 1);
                     tracing::warn!(message = "Order store unavailable; retrying the batch.", %error);
                     tokio::time::sleep(self.config.retry_pause).await;
                 }
@@ -253,6 +269,7 @@ impl OrderConsumer {
         if refused.is_empty() {
             return Ok(reservations.to_vec());
         }
+        PipelineMetrics::add(&self.config.metrics.refused, refused.len());
         for order_id in &refused {
             tracing::error!(message = "Not storing a reservation released while its message was held up; its buyer has no order.", %order_id);
         }

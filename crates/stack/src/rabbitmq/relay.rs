@@ -22,6 +22,7 @@ use flashsale_domain::{OrderQueue, Reservation, SaleId};
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 
+use crate::metrics::PipelineMetrics;
 use crate::redis::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
 use crate::redis::record;
 
@@ -37,6 +38,8 @@ pub struct RelayConfig {
     pub claim_after: Duration,
     /// The pause when there is nothing to relay.
     pub idle_poll: Duration,
+    /// Where the relay counts what it did.
+    pub metrics: Arc<PipelineMetrics>,
 }
 
 impl Default for RelayConfig {
@@ -46,6 +49,7 @@ impl Default for RelayConfig {
             batch: 256,
             claim_after: Duration::from_secs(30),
             idle_poll: Duration::from_millis(10),
+            metrics: Arc::default(),
         }
     }
 }
@@ -92,6 +96,7 @@ impl Relay {
                 Ok(0) => tokio::time::sleep(self.config.idle_poll).await,
                 Ok(_) => {}
                 Err(error) => {
+                    PipelineMetrics::add(&self.config.metrics.relay_failures, 1);
                     tracing::warn!(message = "Outbox relay pass failed; retrying.", %error);
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
@@ -154,6 +159,7 @@ impl Relay {
             .query_async(&mut self.conn.clone())
             .await?;
         if !reply.claimed.is_empty() {
+            PipelineMetrics::add(&self.config.metrics.reclaimed, reply.claimed.len());
             tracing::info!(
                 message = "Claimed outbox entries from a silent relay.",
                 %sale,
@@ -183,6 +189,7 @@ impl Relay {
             .ignore()
             .query_async::<()>(&mut self.conn.clone())
             .await?;
+        PipelineMetrics::add(&self.config.metrics.relayed, count);
         Ok(count)
     }
 }

@@ -14,7 +14,8 @@ use flashsale_stack::rabbitmq::{ConsumerConfig, RelayConfig};
 use flashsale_stack::redis::SaleKeys;
 use flashsale_stack::sweeper::SweepReport;
 use flashsale_stack::{
-    AmqpPublisher, OrderConsumer, PgOrderStore, RedisStock, Relay, Sweeper, SweeperConfig, Topology,
+    AmqpPublisher, OrderConsumer, PgOrderStore, PipelineMetrics, RedisStock, Relay, Sweeper, SweeperConfig,
+    Topology,
 };
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
@@ -32,6 +33,8 @@ pub struct Stack {
     pub publisher: Arc<AmqpPublisher>,
     pub amqp_url: String,
     pub topology: Topology,
+    /// The counters of the consumer this stack starts.
+    pub metrics: Arc<PipelineMetrics>,
     consumer: Option<(JoinHandle<()>, tokio::sync::oneshot::Sender<()>)>,
     relays: Vec<JoinHandle<()>>,
 }
@@ -54,6 +57,7 @@ impl Stack {
             publisher: Arc::new(publisher),
             amqp_url,
             topology,
+            metrics: Arc::default(),
             consumer: None,
             relays: Vec::new(),
         }
@@ -66,7 +70,10 @@ impl Stack {
             self.topology.clone(),
             self.orders.clone(),
             self.stock.clone(),
-            ConsumerConfig::default(),
+            ConsumerConfig {
+                metrics: self.metrics.clone(),
+                ..ConsumerConfig::default()
+            },
         );
         let task = tokio::spawn(consumer.run(async {
             let _ = stopped.await;
@@ -124,7 +131,10 @@ impl Stack {
             self.stock.clone(),
             self.orders.clone(),
             self.publisher.clone(),
-            SweeperConfig { after },
+            SweeperConfig {
+                after,
+                ..SweeperConfig::default()
+            },
         )
     }
 
@@ -287,7 +297,14 @@ async fn a_relay_killed_before_xack_loses_and_doubles_nothing() {
     stack.wait_stored(sale, 25).await;
     assert_eq!(stack.outbox_length(sale).await, 60);
 
-    stack.start_relay(stack.publisher.clone(), RelayConfig { ..config });
+    let metrics = stack.metrics.clone();
+    // Another relay (another consumer name), which must claim them.
+    let other = RelayConfig {
+        consumer: "relay-2".into(),
+        metrics,
+        ..config
+    };
+    stack.start_relay(stack.publisher.clone(), other);
     stack.wait_stored(sale, 60).await;
     support::eventually(WAIT, "outbox emptied", || async {
         stack.outbox_length(sale).await == 0
@@ -298,6 +315,13 @@ async fn a_relay_killed_before_xack_loses_and_doubles_nothing() {
     })
     .await;
     assert_eq!(stack.stored(sale).await, (60, 60), "each order exactly once");
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let m = &stack.metrics;
+    assert_eq!(
+        (count(&m.reclaimed), count(&m.duplicates), count(&m.stored)),
+        (25, 25, 60),
+        "the second relay republished the abandoned batch; the ledger absorbed it"
+    );
     for r in &reserved {
         assert!(stack.orders.get(r.order_id).await.unwrap().is_some());
     }
