@@ -188,12 +188,12 @@ pub(crate) fn relay(
         metrics: metrics.clone(),
         ..RelayConfig::default()
     };
-    let task = tokio::spawn(Relay::new(stock.connection(), publisher.clone(), config).run());
+    let task = tokio::spawn(Relay::new(stock.connection(), publisher.clone(), config.clone()).run());
     let stock = stock.clone();
     Box::new(move || {
         Box::pin(async move {
             task.abort();
-            drain_outboxes(&stock, publisher).await;
+            drain_outboxes(&stock, publisher, config).await;
         })
     })
 }
@@ -339,9 +339,11 @@ pub(crate) fn warn_if_volatile(persistence: &Persistence, events: &dyn EventSink
 }
 
 /// Relays what is left in the outboxes, for at most [`DRAIN`]; what is
-/// left stays in the outbox for the next start.
-async fn drain_outboxes(stock: &RedisStock, publisher: Arc<AmqpPublisher>) {
-    let relay = Relay::new(stock.connection(), publisher, RelayConfig::default());
+/// left stays in the outbox for the next start. Under the stopped relay's
+/// name, so the entries it read and never acknowledged (it was stopped
+/// mid-pass) are its own to publish now, not another relay's in 30 s.
+async fn drain_outboxes(stock: &RedisStock, publisher: Arc<AmqpPublisher>, config: RelayConfig) {
+    let relay = Relay::new(stock.connection(), publisher, config);
     let deadline = Instant::now() + DRAIN;
     while Instant::now() < deadline {
         match relay.pass(true).await {
