@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 
 use crate::engine::{self, Engine, Shutdown, StartError};
 use crate::settings::Settings;
-use crate::stack::{self, ConsumerProbe, PostgresProbe, RabbitProbe, RedisProbe, RelayProbe};
+use crate::stack::{self, PostgresProbe, RabbitProbe, RedisProbe, RelayProbe};
 
 /// The service a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,12 +118,11 @@ impl ServiceProcess {
                 let publisher = stack::rabbitmq(amqp, &settings.amqp_queue).await?;
                 probes.push(Arc::new(PostgresProbe(pool.clone())));
                 probes.push(Arc::new(RabbitProbe(publisher.clone())));
-                probes.push(Arc::new(ConsumerProbe(publisher.clone())));
+                let (consume, consumer_probe) =
+                    stack::consumer(amqp, &publisher, &pool, &stock, settings.sweep_after(), &metrics);
+                probes.push(consumer_probe);
                 summary.push(format!("postgres: {migrations} migrations applied"));
-                (
-                    Service::Order(stack::orders(&pool, &stock)),
-                    stack::consumer(amqp, &publisher, &pool, &stock, settings.sweep_after(), &metrics),
-                )
+                (Service::Order(stack::orders(&pool, &stock)), consume)
             }
         };
         let addr = settings.bind_or(kind.default_port());

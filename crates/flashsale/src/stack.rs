@@ -10,6 +10,7 @@
 //! it in PostgreSQL and acks after the commit. Every hop is at least once and
 //! idempotent on the order id.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -199,7 +200,8 @@ pub(crate) fn relay(
 }
 
 /// The order consumer and the in-flight sweeper, until shutdown; shutdown
-/// first waits (a bounded while) for what is in flight to be stored.
+/// first waits (a bounded while) for what is in flight to be stored. Also
+/// returns the consumer's health probe.
 pub(crate) fn consumer(
     amqp: &str,
     publisher: &Arc<AmqpPublisher>,
@@ -207,7 +209,7 @@ pub(crate) fn consumer(
     stock: &RedisStock,
     sweep_after: Duration,
     metrics: &Arc<PipelineMetrics>,
-) -> engine::Shutdown {
+) -> (engine::Shutdown, Arc<dyn HealthProbe>) {
     let (stop, stopped) = oneshot::channel::<()>();
     let orders = PgOrderStore::new(pool.clone());
     let sweeper = SweeperConfig {
@@ -217,23 +219,22 @@ pub(crate) fn consumer(
     let sweeper = tokio::spawn(
         Sweeper::new(stock.clone(), orders.clone(), publisher.clone(), sweeper).run(std::future::pending()),
     );
-    let task = tokio::spawn(
-        OrderConsumer::new(
-            amqp,
-            publisher.topology().clone(),
-            orders,
-            stock.clone(),
-            ConsumerConfig {
-                metrics: metrics.clone(),
-                ..ConsumerConfig::default()
-            },
-        )
-        .run(async move {
-            let _ = stopped.await;
-        }),
+    let consumer = OrderConsumer::new(
+        amqp,
+        publisher.topology().clone(),
+        orders,
+        stock.clone(),
+        ConsumerConfig {
+            metrics: metrics.clone(),
+            ..ConsumerConfig::default()
+        },
     );
+    let probe = Arc::new(ConsumerProbe(publisher.clone(), consumer.subscribed()));
+    let task = tokio::spawn(consumer.run(async move {
+        let _ = stopped.await;
+    }));
     let stock = stock.clone();
-    Box::new(move || {
+    let shutdown: engine::Shutdown = Box::new(move || {
         Box::pin(async move {
             let deadline = Instant::now() + DRAIN;
             while Instant::now() < deadline && in_flight(&stock).await.unwrap_or(0) > 0 {
@@ -243,7 +244,8 @@ pub(crate) fn consumer(
             let _ = stop.send(());
             let _ = task.await;
         })
-    })
+    });
+    (shutdown, probe)
 }
 
 /// Stops a background task.
@@ -271,17 +273,25 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         .persistence()
         .await
         .map_err(|e| unreachable_store("redis")(e.to_string()))?;
+    let metrics = Arc::new(PipelineMetrics::default());
+    let (consume, consumer_probe) = consumer(
+        urls.amqp,
+        &publisher,
+        &pool,
+        &stock,
+        settings.sweep_after(),
+        &metrics,
+    );
     let probes: Vec<Arc<dyn HealthProbe>> = vec![
         Arc::new(RedisProbe(stock.clone())),
         Arc::new(RabbitProbe(publisher.clone())),
         Arc::new(PostgresProbe(pool.clone())),
         Arc::new(RelayProbe(stock.clone())),
-        Arc::new(ConsumerProbe(publisher.clone())),
+        consumer_probe,
         Arc::new(ServiceProbe::Product(PgCatalog::new(pool.clone()))),
         Arc::new(ServiceProbe::Inventory(stock.clone())),
         Arc::new(ServiceProbe::Order(PgOrderStore::new(pool.clone()))),
     ];
-    let metrics = Arc::new(PipelineMetrics::default());
     let services = Services {
         mode: Mode::Stack,
         product: product.clone(),
@@ -307,14 +317,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
     let shutdown = [
         engine::spawn_schedule(product),
         relay(&stock, publisher.clone(), &metrics),
-        consumer(
-            urls.amqp,
-            &publisher,
-            &pool,
-            &stock,
-            settings.sweep_after(),
-            &metrics,
-        ),
+        consume,
         abort(units_back),
     ]
     .into_iter()
@@ -489,8 +492,9 @@ impl HealthProbe for RelayProbe {
     }
 }
 
-/// Consumer lag: messages ready in the order queue.
-pub(crate) struct ConsumerProbe(pub(crate) Arc<AmqpPublisher>);
+/// Consumer lag: messages ready in the order queue; down while the
+/// consumer is not subscribed (they are then not being stored).
+pub(crate) struct ConsumerProbe(pub(crate) Arc<AmqpPublisher>, pub(crate) Arc<AtomicBool>);
 
 #[async_trait]
 impl HealthProbe for ConsumerProbe {
@@ -498,6 +502,9 @@ impl HealthProbe for ConsumerProbe {
         "consumer"
     }
     async fn check(&self) -> ComponentHealth {
+        if !self.1.load(Ordering::Relaxed) {
+            return ComponentHealth::down("the order consumer is not subscribed to the queue (reconnecting)");
+        }
         match self.0.queue_depths().await {
             Ok((ready, _)) => ComponentHealth::ok(format!("{ready} messages waiting to be stored")),
             Err(e) => ComponentHealth::down(e.to_string()),

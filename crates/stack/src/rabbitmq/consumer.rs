@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,7 +75,13 @@ pub enum ConsumeError {
     Cancelled,
     #[error("the broker did not answer the consumer's set-up in time")]
     SetUpTimedOut,
+    #[error("the connection to the broker is lost")]
+    LinkLost,
 }
+
+/// How often an idle consumer checks that its connection is still up:
+/// the delivery stream alone is not relied on to end when it drops.
+const LIVENESS_CHECK: Duration = Duration::from_secs(1);
 
 /// The longest wait for the channel, the topology and the subscription: a
 /// queue that lost its leader never answers, and the consumer would wait
@@ -83,6 +90,8 @@ const SET_UP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The order consumer.
 pub struct OrderConsumer {
+    /// Whether it is subscribed to the queue now, for health.
+    subscribed: Arc<AtomicBool>,
     url: String,
     topology: Topology,
     orders: PgOrderStore,
@@ -105,12 +114,19 @@ impl OrderConsumer {
         config: ConsumerConfig,
     ) -> Self {
         Self {
+            subscribed: Arc::default(),
             url: url.to_owned(),
             topology,
             orders,
             stock,
             config,
         }
+    }
+
+    /// A flag that is true while the consumer is subscribed to the queue:
+    /// messages waiting while it is false are not being stored.
+    pub fn subscribed(&self) -> Arc<AtomicBool> {
+        self.subscribed.clone()
     }
 
     /// Consumes until `stop` resolves, reconnecting after any failure; on
@@ -133,7 +149,13 @@ impl OrderConsumer {
                 _ = &mut stop => None,
                 result = self.consume(&conn) => Some(result),
             };
-            let _ = conn.close(200, "consumer stopping".into()).await;
+            self.subscribed.store(false, Ordering::Relaxed);
+            // A connection the broker dropped may never answer a close.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                conn.close(200, "consumer stopping".into()),
+            )
+            .await;
             match outcome {
                 None => return,
                 Some(Err(error)) => {
@@ -152,19 +174,24 @@ impl OrderConsumer {
             channel
                 .basic_qos(self.config.prefetch, BasicQosOptions::default())
                 .await?;
-            channel
+            let deliveries = channel
                 .basic_consume(
                     self.topology.queue.as_str().into(),
                     "".into(),
                     BasicConsumeOptions::default(),
                     FieldTable::default(),
                 )
-                .await
+                .await?;
+            Ok::<_, lapin::Error>((channel, deliveries))
         });
-        let mut deliveries = set_up.await.map_err(|_| ConsumeError::SetUpTimedOut)??;
+        let (channel, mut deliveries) = set_up.await.map_err(|_| ConsumeError::SetUpTimedOut)??;
+        self.subscribed.store(true, Ordering::Relaxed);
         loop {
-            let Some(first) = deliveries.next().await else {
-                return Err(ConsumeError::Cancelled);
+            let first = match tokio::time::timeout(LIVENESS_CHECK, deliveries.next()).await {
+                Ok(Some(delivery)) => delivery,
+                Ok(None) => return Err(ConsumeError::Cancelled),
+                Err(_) if conn.status().connected() && channel.status().connected() => continue,
+                Err(_) => return Err(ConsumeError::LinkLost),
             };
             let mut batch = vec![first?];
             let deadline = tokio::time::Instant::now() + self.config.linger;
