@@ -88,6 +88,31 @@ impl fmt::Display for OrderId {
     }
 }
 
+/// What a text id (a `Box<str>` checked by its `parse`) shares: reading it
+/// back, and the serde conversions that run `parse` on the way in.
+macro_rules! text_id {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0.into()
+            }
+        }
+    };
+}
+
 /// A buyer, as named by the `sub` claim of a verified JWT.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -109,24 +134,9 @@ impl UserId {
             Err(IdError::BadUserId)
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for UserId {
-    type Error = IdError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<UserId> for String {
-    fn from(value: UserId) -> Self {
-        value.0.into()
-    }
-}
+text_id!(UserId);
 
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -151,24 +161,9 @@ impl IdempotencyKey {
             Err(IdError::BadIdempotencyKey)
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for IdempotencyKey {
-    type Error = IdError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<IdempotencyKey> for String {
-    fn from(value: IdempotencyKey) -> Self {
-        value.0.into()
-    }
-}
+text_id!(IdempotencyKey);
 
 #[cfg(test)]
 mod tests {
