@@ -75,6 +75,9 @@ pub struct Live {
     pub done: AtomicU64,
     /// Set by the scenario to end the stampede early.
     pub stop: AtomicBool,
+    /// 202s marked replayed: a retry found the reservation of an attempt
+    /// whose answer was lost.
+    pub replayed: AtomicU64,
 }
 
 /// What the stampede saw.
@@ -186,6 +189,7 @@ async fn worker(spec: &Spec, next: &AtomicUsize, outcome: &Mutex<Outcome>, live:
                         Some(order_id) => {
                             if a.replayed {
                                 local.replayed += 1;
+                                live.replayed.fetch_add(1, Ordering::Relaxed);
                             }
                             live.units.fetch_add(u64::from(quantity), Ordering::Relaxed);
                             local.accepted.push(Accepted {

@@ -138,7 +138,7 @@ impl Scenario {
     pub fn describe(self) -> &'static str {
         match self {
             Scenario::KillInventory => {
-                "kill -9 of inventory 1 while the broker link has 300 ms latency, restarted; then of inventory 2"
+                "kill -9 of inventory 1 while its links to the broker (300 ms) and Redis (100 ms) are slow (reservations made, 202s not yet sent), restarted; then of inventory 2"
             }
             Scenario::KillOrder => "kill -9 of the order service, restarted 2 s later",
             Scenario::KillGateway => "kill -9 of gateway 1, restarted 2 s later; buyers retry on gateway 2",
@@ -272,6 +272,8 @@ struct Ctx<'a> {
     env: &'a StoreEnv,
     sale: &'a str,
     proxy: Option<&'a Proxy>,
+    /// kill-inventory's second proxy, on the inventories' Redis link.
+    redis_proxy: Option<&'a Proxy>,
     inspector: &'a mut Inspector,
     live: &'a Live,
     started: Instant,
@@ -296,18 +298,25 @@ async fn run_inner(scenario: Scenario, stores: &Stores, config: &Config) -> Resu
         }
         _ => None,
     };
-    // The same URL, through the proxy.
-    let via = |url: &str, port: u16| {
+    let redis_proxy = match scenario {
+        Scenario::KillInventory => Some(Proxy::start(store(stores.redis.port)).await?),
+        _ => None,
+    };
+    // The same URL, through a proxy.
+    let through = |proxy: &Option<Proxy>, url: &str, port: u16| {
         proxy
             .as_ref()
             .map(|p| url.replace(&format!("127.0.0.1:{port}"), &p.addr().to_string()))
     };
+    let via = |url: &str, port: u16| through(&proxy, url, port);
     let mut shape = Shape::default();
     match scenario {
         Scenario::RedisLatencyCut => shape.inventory_redis = via(&env.redis, stores.redis.port),
         Scenario::PostgresLatencyCut => shape.order_database = via(&env.database, stores.postgres.port),
-        Scenario::RabbitLatencyCut | Scenario::KillInventory => {
-            shape.amqp = via(&env.amqp, stores.rabbit.port)
+        Scenario::RabbitLatencyCut => shape.amqp = via(&env.amqp, stores.rabbit.port),
+        Scenario::KillInventory => {
+            shape.amqp = via(&env.amqp, stores.rabbit.port);
+            shape.inventory_redis = through(&redis_proxy, &env.redis, stores.redis.port);
         }
         _ => {}
     }
@@ -323,7 +332,8 @@ async fn run_inner(scenario: Scenario, stores: &Stores, config: &Config) -> Resu
             .collect();
         eprintln!("chaos: {} on {}", scenario.name(), names.join(", "));
     }
-    let result = drive(scenario, stores, config, &scale, &env, &mut topo, proxy.as_ref()).await;
+    let proxies = (proxy.as_ref(), redis_proxy.as_ref());
+    let result = drive(scenario, stores, config, &scale, &env, &mut topo, proxies).await;
     topo.stop().await;
     result
 }
@@ -349,7 +359,7 @@ async fn drive(
     scale: &Scale,
     env: &StoreEnv,
     topo: &mut Topology,
-    proxy: Option<&Proxy>,
+    (proxy, redis_proxy): (Option<&Proxy>, Option<&Proxy>),
 ) -> Result<Row, Error> {
     let sale = topo.open_sale(scale.stock, scale.limit).await?;
     if let Some(age) = scenario.queue_age() {
@@ -386,6 +396,7 @@ async fn drive(
             env,
             sale: &sale,
             proxy,
+            redis_proxy,
             inspector: &mut inspector,
             live: &live,
             started,
@@ -656,14 +667,19 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
             // inventories' link to RabbitMQ gets 300 ms of latency, so the
             // relay is caught between publishing and the broker's confirm,
             // or between the confirm and its acknowledge: those entries stay
-            // pending under the dead relay until another claims them. The
-            // second kill lands wherever the load puts it (between a
-            // reservation and its 202, say).
-            let proxy = ctx.proxy.expect("this scenario has a proxy");
+            // pending under the dead relay until another claims them. Their
+            // link to Redis gets 100 ms (enough, and the relay still cycles): the kill lands on reservations
+            // made whose 202 is not yet sent; their buyers' retries must get
+            // them back as replays. The second kill lands wherever the load
+            // puts it.
+            let broker = ctx.proxy.expect("this scenario has a broker proxy");
+            let redis = ctx.redis_proxy.expect("this scenario has a Redis proxy");
             let mut abandoned = Vec::new();
+            let replayed_before = ctx.live.replayed.load(Ordering::Relaxed);
             for i in 0..ctx.topo.inventories.len() {
                 if i == 0 {
-                    proxy.set_latency(Duration::from_millis(300));
+                    broker.set_latency(Duration::from_millis(300));
+                    redis.set_latency(Duration::from_millis(100));
                     hold(ctx, Duration::from_millis(700), &mut peaks).await;
                 }
                 ctx.topo.get(Role::Inventory(i)).kill9().await;
@@ -671,12 +687,15 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
                 // Read by the dead relay and never acknowledged.
                 abandoned.push(outbox_abandoned(ctx, Duration::from_millis(1500)).await);
                 ctx.topo.get(Role::Inventory(i)).restart().await?;
-                proxy.heal();
+                broker.heal();
+                redis.heal();
                 hold(ctx, Duration::from_secs(1), &mut peaks).await;
             }
             format!(
-                "outbox entries pending under a dead relay 2 s after each kill (claimed and published again by a live relay after 30 s): {} after the first (slow broker link), {} after the second",
-                abandoned[0], abandoned[1]
+                "outbox entries pending under a dead relay 2 s after each kill (claimed and published again by a live relay after 30 s): {} after the first (slow broker and Redis links), {} after the second; {} reservations whose 202 the kills cut off, answered to the buyers' retries as replays",
+                abandoned[0],
+                abandoned[1],
+                ctx.live.replayed.load(Ordering::Relaxed) - replayed_before
             )
         }
         Scenario::KillOrder => {
