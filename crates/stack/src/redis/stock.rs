@@ -168,10 +168,7 @@ impl RedisStock {
         let refused: Vec<String> = self
             .retrying(dropped, |mut conn| {
                 let mut invocation = self.scripts.claim.prepare_invoke();
-                invocation
-                    .key(&keys.inflight)
-                    .key(&keys.claims)
-                    .key(&keys.released);
+                invocation.key(&keys.claims).key(&keys.released);
                 for id in orders {
                     invocation.arg(id.to_string());
                 }

@@ -17,7 +17,10 @@ for _, id in ipairs(ARGV) do
       redis.call('HSET', KEYS[4], id, rec)
     end
   end
-  redis.call('HDEL', KEYS[5], id)
+end
+-- The consumers' claims (claim.lua), in bulk.
+for i = 1, #ARGV, 1000 do
+  redis.call('HDEL', KEYS[5], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 if units > 0 then
   redis.call('HINCRBY', KEYS[1], 'in_flight', -units)
