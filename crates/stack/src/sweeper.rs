@@ -159,13 +159,7 @@ impl Sweeper {
         // Younger ones are normally on their way: leave them to the consumer.
         let horizon = chrono::Utc::now()
             - chrono::Duration::from_std(self.config.every() * 2).unwrap_or(chrono::Duration::MAX);
-        let old: Vec<_> = self
-            .stock
-            .in_flight(sale)
-            .await?
-            .into_iter()
-            .filter(|r| r.reserved_at < horizon)
-            .collect();
+        let old = self.stock.in_flight_before(sale, horizon).await?;
         if old.is_empty() {
             return Ok(());
         }

@@ -125,16 +125,44 @@ impl RedisStock {
 
     /// The reservations of `sale` answered and not yet stored.
     pub async fn in_flight(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
+        self.in_flight_before(sale, DateTime::<Utc>::MAX_UTC).await
+    }
+
+    /// The reservations of `sale` answered before `before` and not yet
+    /// stored. Read in pages (HSCAN), keeping only those: during a stampede
+    /// tens of thousands are in flight for a moment, and the sweeper wants
+    /// the few old ones.
+    pub async fn in_flight_before(
+        &self,
+        sale: SaleId,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<Reservation>, StoreError> {
         let inflight = SaleKeys::new(sale).inflight;
-        let raw: Vec<(String, String)> = self
-            .retrying(dropped, |mut conn| {
-                let cmd = redis::cmd("HGETALL").arg(&inflight).to_owned();
-                async move { cmd.query_async(&mut conn).await }
-            })
-            .await?;
-        raw.iter()
-            .map(|(_, rec)| record::decode(sale, rec).map_err(store_error))
-            .collect()
+        let mut cursor = 0_u64;
+        let mut old = Vec::new();
+        loop {
+            let (next, page): (u64, Vec<(String, String)>) = self
+                .retrying(dropped, |mut conn| {
+                    let cmd = redis::cmd("HSCAN")
+                        .arg(&inflight)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .to_owned();
+                    async move { cmd.query_async(&mut conn).await }
+                })
+                .await?;
+            for (_, rec) in &page {
+                let r = record::decode(sale, rec).map_err(store_error)?;
+                if r.reserved_at < before {
+                    old.push(r);
+                }
+            }
+            if next == 0 {
+                return Ok(old);
+            }
+            cursor = next;
+        }
     }
 
     /// Runs `call`, and once more if the first attempt found the connection
