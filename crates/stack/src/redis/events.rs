@@ -5,10 +5,8 @@
 //! gateway reconnects is not an order lost.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use flashsale_domain::{Event, EventSink};
-use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 
 /// The channel; the message is the event as JSON.
@@ -51,28 +49,12 @@ pub async fn subscribe_events(
     client: redis::Client,
     sink: Arc<dyn EventSink>,
 ) -> redis::RedisResult<tokio::task::JoinHandle<()>> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(EVENTS_CHANNEL).await?;
-    Ok(tokio::spawn(async move {
-        loop {
-            {
-                let mut messages = pubsub.on_message();
-                while let Some(message) = messages.next().await {
-                    let raw: String = message.get_payload().unwrap_or_default();
-                    match serde_json::from_str::<Event>(&raw) {
-                        Ok(event) => sink.emit(event),
-                        Err(_) => tracing::warn!(message = "Ignored a malformed event."),
-                    }
-                }
-            }
-            pubsub = loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                if let Ok(mut p) = client.get_async_pubsub().await {
-                    if p.subscribe(EVENTS_CHANNEL).await.is_ok() {
-                        break p;
-                    }
-                }
-            };
+    super::pubsub::subscribe(client, EVENTS_CHANNEL, move |raw| {
+        let Some(raw) = raw else { return };
+        match serde_json::from_str::<Event>(&raw) {
+            Ok(event) => sink.emit(event),
+            Err(_) => tracing::warn!(message = "Ignored a malformed event."),
         }
-    }))
+    })
+    .await
 }

@@ -6,11 +6,13 @@
 //! - [`scripts`]: the Lua scripts, each an atomic step of the purchase path.
 //! - [`stock`]: [`RedisStock`], the [`StockStore`](flashsale_domain::StockStore).
 //! - [`units_back`]: the pub/sub channel that clears sold-out flags everywhere.
+//! - `pubsub`: the reconnecting subscription both channels use.
 //! - [`persistence`]: what a 202 survives, as Redis is configured.
 
 pub mod events;
 pub mod keys;
 pub mod persistence;
+mod pubsub;
 pub mod record;
 pub mod scripts;
 pub mod stock;

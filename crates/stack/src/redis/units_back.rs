@@ -4,10 +4,7 @@
 //! channel carries the sale id; pub/sub is fire-and-forget, so a subscriber
 //! that reconnects also reports `None`, meaning "clear every flag".
 
-use std::time::Duration;
-
 use flashsale_domain::SaleId;
-use futures_util::StreamExt;
 use redis::aio::ConnectionLike;
 
 /// The channel; the message is the sale id.
@@ -31,35 +28,12 @@ pub async fn subscribe_units_back(
     client: redis::Client,
     on_units_back: impl Fn(Option<SaleId>) + Send + Sync + 'static,
 ) -> redis::RedisResult<tokio::task::JoinHandle<()>> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(UNITS_BACK_CHANNEL).await?;
-    Ok(tokio::spawn(async move {
-        loop {
-            {
-                let mut messages = pubsub.on_message();
-                while let Some(message) = messages.next().await {
-                    let raw: String = message.get_payload().unwrap_or_default();
-                    match SaleId::parse(&raw) {
-                        Ok(sale) => on_units_back(Some(sale)),
-                        Err(_) => {
-                            tracing::warn!(message = "Ignored a malformed units-back message.", payload = %raw)
-                        }
-                    }
-                }
-            }
-            tracing::warn!(message = "Lost the units-back subscription; reconnecting.");
-            pubsub = loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                match client.get_async_pubsub().await {
-                    Ok(mut p) => {
-                        if p.subscribe(UNITS_BACK_CHANNEL).await.is_ok() {
-                            break p;
-                        }
-                    }
-                    Err(error) => tracing::debug!(message = "Units-back reconnect failed.", %error),
-                }
-            };
-            on_units_back(None);
-        }
-    }))
+    super::pubsub::subscribe(client, UNITS_BACK_CHANNEL, move |raw| match raw {
+        None => on_units_back(None),
+        Some(raw) => match SaleId::parse(&raw) {
+            Ok(sale) => on_units_back(Some(sale)),
+            Err(_) => tracing::warn!(message = "Ignored a malformed units-back message.", payload = %raw),
+        },
+    })
+    .await
 }
