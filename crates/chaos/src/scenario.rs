@@ -51,6 +51,10 @@ pub enum Scenario {
     KillRabbit,
     /// `pg_ctl -m immediate stop`, then start.
     StopPostgres,
+    /// `LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE` (what a plain
+    /// `CREATE INDEX` or a migration takes: inserts wait, reads go on) for
+    /// three times the sweeper's wait.
+    LockOrders,
     /// Latency between the inventories and Redis, then a cut, then the heal.
     RedisLatencyCut,
     /// The same between the order service and PostgreSQL.
@@ -77,7 +81,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 15] = [
+    pub const ALL: [Scenario; 16] = [
         Scenario::KillGateway,
         Scenario::KillOrder,
         Scenario::Poison,
@@ -85,6 +89,7 @@ impl Scenario {
         Scenario::KillInventory,
         Scenario::KillRabbit,
         Scenario::StopPostgres,
+        Scenario::LockOrders,
         Scenario::RedisLatencyCut,
         Scenario::PostgresLatencyCut,
         Scenario::RabbitLatencyCut,
@@ -102,6 +107,7 @@ impl Scenario {
             Scenario::KillGateway => "kill-gateway",
             Scenario::KillRabbit => "kill-rabbitmq",
             Scenario::StopPostgres => "stop-postgres",
+            Scenario::LockOrders => "lock-orders",
             Scenario::RedisLatencyCut => "redis-latency-cut",
             Scenario::PostgresLatencyCut => "postgres-latency-cut",
             Scenario::RabbitLatencyCut => "rabbitmq-latency-cut",
@@ -144,6 +150,9 @@ impl Scenario {
             Scenario::KillGateway => "kill -9 of gateway 1, restarted 2 s later; buyers retry on gateway 2",
             Scenario::KillRabbit => "kill -9 of RabbitMQ, started again",
             Scenario::StopPostgres => "pg_ctl -m immediate stop, started 3 s later",
+            Scenario::LockOrders => {
+                "LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE for 30 s (3 x the 10 s sweep wait): inserts wait, reads go on"
+            }
             Scenario::RedisLatencyCut => {
                 "300 ms latency inventories<->Redis for 3 s, then a blackhole for 3 s, healed"
             }
@@ -740,6 +749,25 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
                 peaks.answered, peaks.queue
             )
         }
+        Scenario::LockOrders => {
+            let fail = |e: sqlx::Error| Error::new(format!("lock the orders table: {e}"));
+            let pool = sqlx::PgPool::connect(&ctx.env.database).await.map_err(fail)?;
+            let mut lock = pool.begin().await.map_err(fail)?;
+            sqlx::query("LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *lock)
+                .await
+                .map_err(fail)?;
+            hold(ctx, LOCK_ORDERS_FOR, &mut peaks).await;
+            lock.rollback().await.map_err(fail)?;
+            pool.close().await;
+            format!(
+                "orders locked {} s: {} units answered meanwhile; peaks: queue {}, in flight {}",
+                LOCK_ORDERS_FOR.as_secs(),
+                peaks.answered,
+                peaks.queue,
+                peaks.in_flight
+            )
+        }
         Scenario::RedisLatencyCut | Scenario::PostgresLatencyCut | Scenario::RabbitLatencyCut => {
             let proxy = ctx.proxy.expect("this scenario has a proxy");
             let blackhole = match scenario {
@@ -843,6 +871,10 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
     })
 }
 
+/// How long lock-orders holds its lock: three times the sweep wait the
+/// topology gives the order service (`FLASHSALE_SWEEP_AFTER_MS`, 10 s).
+const LOCK_ORDERS_FOR: Duration = Duration::from_secs(30);
+
 /// Outbox entries read by a relay and not acknowledged for `idle`.
 async fn outbox_abandoned(ctx: &Ctx<'_>, idle: Duration) -> usize {
     let Ok(client) = redis::Client::open(ctx.env.redis.as_str()) else {
@@ -866,14 +898,17 @@ async fn outbox_abandoned(ctx: &Ctx<'_>, idle: Duration) -> usize {
 
 /// Takes one unit for `user` in Redis as the reserve script does: in
 /// flight, and (if `outbox`) in the outbox for the relays to publish; without
-/// it, a reservation whose message got corrupted on its way. Returns the
-/// units left, or `None` if none were.
+/// it, a reservation whose message got corrupted on its way. With
+/// `unstorable`, the record itself has a remaining count the ledger
+/// refuses, so no copy of it can ever be stored. Returns the units left and
+/// the reservation's time (microseconds), or `None` if no unit was left.
 async fn hold_in_redis(
     ctx: &Ctx<'_>,
     order_id: &str,
     user: &str,
     outbox: bool,
-) -> Result<Option<u64>, Error> {
+    unstorable: bool,
+) -> Result<Option<(u64, i64)>, Error> {
     let client = redis::Client::open(ctx.env.redis.as_str()).map_err(|e| Error::new(e.to_string()))?;
     let mut conn = client
         .get_multiplexed_async_connection()
@@ -883,20 +918,22 @@ async fn hold_in_redis(
     let script = redis::Script::new(
         r"
         local left = tonumber(redis.call('GET', KEYS[2]) or '0')
-        if left < 1 then return -1 end
+        if left < 1 then return {-1, 0} end
         left = redis.call('DECRBY', KEYS[2], 1)
         redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
         redis.call('HINCRBY', KEYS[1], 'in_flight', 1)
         local t = redis.call('TIME')
-        local rec = table.concat({ARGV[1], ARGV[2], '1', '', tostring(left), t[1] .. string.format('%06d', tonumber(t[2]))}, '\n')
+        local at = t[1] .. string.format('%06d', tonumber(t[2]))
+        local remaining = ARGV[5] ~= '' and ARGV[5] or tostring(left)
+        local rec = table.concat({ARGV[1], ARGV[2], '1', '', remaining, at}, '\n')
         redis.call('HSET', KEYS[4], ARGV[1], rec)
         if ARGV[3] == '1' then
           redis.call('XADD', KEYS[5], '*', 'v', '1', 'sale', ARGV[4], 'rec', rec)
         end
-        return left
+        return {left, at}
         ",
     );
-    let left: i64 = script
+    let (left, at): (i64, i64) = script
         .key(format!("{tag}:state"))
         .key(format!("{tag}:stock"))
         .key(format!("{tag}:buyers"))
@@ -906,10 +943,15 @@ async fn hold_in_redis(
         .arg(user)
         .arg(if outbox { "1" } else { "0" })
         .arg(ctx.sale)
+        .arg(if unstorable {
+            u64::MAX.to_string()
+        } else {
+            String::new()
+        })
         .invoke_async(&mut conn)
         .await
         .map_err(|e| Error::new(e.to_string()))?;
-    Ok((left >= 0).then_some(left as u64))
+    Ok((left >= 0).then_some((left as u64, at)))
 }
 
 /// Publishes `bodies` to the scenario's order queue, each confirmed.
@@ -952,7 +994,7 @@ async fn poison_in_flight(ctx: &mut Ctx<'_>) -> Result<(String, Vec<Accepted>), 
     }
     let order_id = uuid::Uuid::now_v7().to_string();
     let user = "in-flight-buyer";
-    let held = hold_in_redis(ctx, &order_id, user, true).await?;
+    let held = hold_in_redis(ctx, &order_id, user, true, false).await?;
     let (_, dead_before) = ctx.inspector.queues().await.unwrap_or((0, 0));
     let copy = json!({"v": 1, "reservations": [{
         "order_id": order_id, "sale_id": ctx.sale, "user_id": user, "quantity": 1,
@@ -996,14 +1038,17 @@ async fn poison_in_flight(ctx: &mut Ctx<'_>) -> Result<(String, Vec<Accepted>), 
 /// Generated poison bodies published with the hand-made ones.
 const RANDOM_POISONS: usize = 40;
 
-/// Four poison messages and [`RANDOM_POISONS`] generated ones: garbage, a wrong version, a reservation held in
-/// Redis that the ledger refuses (its units must come back), and a refused
-/// copy of an order already stored (its units must not come back).
+/// Four poison messages and [`RANDOM_POISONS`] generated ones: garbage, a
+/// wrong version, a copy of a reservation held in Redis that the ledger
+/// refuses, identical to the one answered (no copy can ever be stored: the
+/// consumer voids it through the ledger and its units must come back), and
+/// a refused copy of an order already stored (its units must not come
+/// back).
 async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
-    let now = chrono::Utc::now().to_rfc3339();
-    let reservation = |order_id: &str, user: &str| {
+    let reservation = |order_id: &str, user: &str, at: chrono::DateTime<chrono::Utc>| {
+        let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         json!({"order_id": order_id, "sale_id": ctx.sale, "user_id": user, "quantity": 1,
-               "idempotency_key": null, "remaining": u64::MAX, "reserved_at": now})
+               "idempotency_key": null, "remaining": u64::MAX, "reserved_at": at})
     };
     // A stored order, to copy.
     let mut stored = None;
@@ -1018,25 +1063,26 @@ async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
     }
     let stored = stored.ok_or_else(|| Error::new("no stored order to copy"))?;
     let held_id = uuid::Uuid::now_v7().to_string();
-    let held = hold_in_redis(ctx, &held_id, "poisoned-buyer", false).await?;
+    let held = hold_in_redis(ctx, &held_id, "poisoned-buyer", false, true).await?;
     let mut bodies: Vec<Vec<u8>> = vec![
         b"{not json at all".to_vec(),
         json!({"v": 99, "reservations": []}).to_string().into_bytes(),
-        json!({"v": 1, "reservations": [reservation(&stored.order_id, &stored.user_id)]})
+        json!({"v": 1, "reservations": [reservation(&stored.order_id, &stored.user_id, chrono::Utc::now())]})
             .to_string()
             .into_bytes(),
     ];
-    if held.is_some() {
+    if let Some((_, at)) = held {
+        let at = chrono::DateTime::from_timestamp_micros(at).unwrap_or_default();
         bodies.push(
-            json!({"v": 1, "reservations": [reservation(&held_id, "poisoned-buyer")]})
+            json!({"v": 1, "reservations": [reservation(&held_id, "poisoned-buyer", at)]})
                 .to_string()
                 .into_bytes(),
         );
     }
     bodies.extend(crate::bad_input::poison_bodies(RANDOM_POISONS));
     publish(ctx.env, &bodies).await?;
-    // Dead-lettered, and the held unit back on sale (by the sweeper, once the
-    // queue has been empty for 10 s).
+    // Dead-lettered, and the held unit back on sale (voided by the consumer
+    // through the ledger).
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut dead = 0;
     let mut released = false;

@@ -98,7 +98,7 @@ impl Inspector {
     /// The orders of `sale` in PostgreSQL.
     pub async fn orders(&self, sale: &str) -> Result<Vec<OrderRow>, Error> {
         let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT order_id::text, user_id, quantity::int8, idempotency_key FROM orders WHERE sale_id = $1::uuid",
+            "SELECT order_id::text, user_id, quantity::int8, idempotency_key FROM orders WHERE sale_id = $1::uuid AND status <> 'void'",
         )
         .bind(sale)
         .fetch_all(&self.pool)

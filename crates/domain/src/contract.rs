@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 
 use crate::ports::{OrderQueue, OrderStore, ReserveError, SaleCatalog, StockOpError, StockStore};
 use crate::{
-    IdempotencyKey, OrderId, OrderStatus, PurchaseRejection, Quantity, Reservation, ReserveOutcome,
+    Decision, IdempotencyKey, OrderId, OrderStatus, PurchaseRejection, Quantity, Reservation, ReserveOutcome,
     ReserveRequest, Sale, SaleDraft, SaleId, SaleState, SaleTerms, Transition, UserId,
 };
 
@@ -233,6 +233,50 @@ pub async fn order_store<S: OrderStore>(store: &S) {
     assert_eq!(back[0].remaining, batch[0].remaining, "first answer kept");
     let totals = store.totals().await.unwrap()[&sale];
     assert_eq!((totals.orders, totals.units), (5, 5));
+
+    // The ledger decides once per id: a stored order is not voided, and a
+    // voided one is never stored by a later copy.
+    assert_eq!(store.void(&batch[0], "test").await.unwrap(), Decision::Order);
+    let late = reservation(sale, "late", 2);
+    assert_eq!(
+        store.void(&late, "lost in transit").await.unwrap(),
+        Decision::Void
+    );
+    assert_eq!(
+        store.void(&late, "again").await.unwrap(),
+        Decision::Void,
+        "void is idempotent"
+    );
+    assert_eq!(
+        store.insert_batch(std::slice::from_ref(&late)).await.unwrap(),
+        0,
+        "a void id is never stored"
+    );
+    let void = store
+        .get(late.order_id)
+        .await
+        .unwrap()
+        .expect("void order readable");
+    assert_eq!(
+        (void.status, void.void_reason.as_deref()),
+        (OrderStatus::Void, Some("lost in transit"))
+    );
+    let decided = store
+        .decisions(&[batch[1].order_id, late.order_id, OrderId::generate()])
+        .await
+        .unwrap();
+    assert_eq!(decided.len(), 2, "an undecided id is absent");
+    assert_eq!(
+        (decided[&batch[1].order_id], decided[&late.order_id]),
+        (Decision::Order, Decision::Void)
+    );
+    assert_eq!(
+        store.reservations_of(sale).await.unwrap().len(),
+        5,
+        "void is not an order"
+    );
+    let totals = store.totals().await.unwrap()[&sale];
+    assert_eq!((totals.orders, totals.units), (5, 5), "void is not counted");
 }
 
 /// The queue's promise: what `publish` accepted is stored exactly once.

@@ -26,7 +26,7 @@ pub use ports::{
     StoreError,
 };
 pub use purchase::{
-    Order, OrderStatus, PurchaseRejection, Quantity, QuantityError, Reservation, ReserveOutcome,
+    Decision, Order, OrderStatus, PurchaseRejection, Quantity, QuantityError, Reservation, ReserveOutcome,
     ReserveRequest,
 };
 pub use sale::{

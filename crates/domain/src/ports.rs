@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::book::{StockChangeError, StockLevel};
 use crate::ids::{OrderId, SaleId};
-use crate::purchase::{Order, PurchaseRejection, Reservation, ReserveOutcome, ReserveRequest};
+use crate::purchase::{Decision, Order, PurchaseRejection, Reservation, ReserveOutcome, ReserveRequest};
 use crate::sale::{Sale, SaleState, SaleTerms, Transition, TransitionError};
 
 /// A store could not do what was asked; the caller may retry later.
@@ -133,15 +133,27 @@ pub struct OrderTotals {
     pub units: u64,
 }
 
-/// The order ledger: every order exactly once.
+/// The order ledger: every order exactly once, and the one place that
+/// decides, once per order id, between "order" and "void".
 ///
 /// # Errors
-/// `insert_batch` MUST be all or nothing and MUST ignore an order id that is
-/// already stored, so a redelivered batch is a no-op.
+/// `insert_batch` MUST be all or nothing and MUST ignore an order id the
+/// ledger already decided (stored, or voided), so a redelivered batch is a
+/// no-op and a copy that arrives after a void is refused. `void` and
+/// `insert_batch` on the same id MUST be arbitrated by the store itself (a
+/// primary key, a unique constraint): whichever reaches it first wins, and
+/// a timeout of either says nothing about which. `reservations_of` and
+/// `totals` count orders only, never void ones.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
     /// Stores orders for the reservations; returns how many were new.
     async fn insert_batch(&self, reservations: &[Reservation]) -> Result<u64, StoreError>;
+    /// Voids the reservation unless the ledger already decided it; returns
+    /// the decision that holds (the first one taken).
+    async fn void(&self, reservation: &Reservation, reason: &str) -> Result<Decision, StoreError>;
+    /// The decisions taken for `ids`; an id not decided yet is absent.
+    async fn decisions(&self, ids: &[OrderId]) -> Result<HashMap<OrderId, Decision>, StoreError>;
+    /// The order (`confirmed`, or `void` with its reason).
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     /// Every stored reservation of a sale: enough to rebuild its stock book.
     async fn reservations_of(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError>;

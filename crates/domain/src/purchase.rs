@@ -102,6 +102,19 @@ pub enum OrderStatus {
     Pending,
     /// Committed to the order store.
     Confirmed,
+    /// Decided by the ledger never to be an order: its units went back on
+    /// sale (see [`Order::void_reason`]).
+    Void,
+}
+
+/// What the ledger decided for one order id, once and for good: whichever
+/// of the order's insert and a release reaches the ledger first wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Stored as an order: its units are sold.
+    Order,
+    /// Voided: its units go back on sale, and no copy can be stored later.
+    Void,
 }
 
 /// An order as buyers read it.
@@ -113,17 +126,34 @@ pub struct Order {
     pub quantity: Quantity,
     pub status: OrderStatus,
     pub created_at: DateTime<Utc>,
+    /// Why a `void` order was voided, for its buyer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub void_reason: Option<String>,
 }
 
 impl Order {
     pub fn confirmed(reservation: &Reservation) -> Self {
+        Self::with_status(reservation, OrderStatus::Confirmed)
+    }
+
+    /// The order of `reservation` with `status` (and no void reason).
+    pub fn with_status(reservation: &Reservation, status: OrderStatus) -> Self {
         Self {
             order_id: reservation.order_id,
             sale_id: reservation.sale_id,
             user_id: reservation.user_id.clone(),
             quantity: reservation.quantity,
-            status: OrderStatus::Confirmed,
+            status,
             created_at: reservation.reserved_at,
+            void_reason: None,
+        }
+    }
+
+    /// The void order of `reservation`, with the reason.
+    pub fn void(reservation: &Reservation, reason: impl Into<String>) -> Self {
+        Self {
+            void_reason: Some(reason.into()),
+            ..Self::with_status(reservation, OrderStatus::Void)
         }
     }
 }

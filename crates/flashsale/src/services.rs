@@ -118,9 +118,16 @@ impl ServiceProcess {
                 let publisher = stack::rabbitmq(amqp, &settings.amqp_queue).await?;
                 probes.push(Arc::new(PostgresProbe(pool.clone())));
                 probes.push(Arc::new(RabbitProbe(publisher.clone())));
-                let (consume, consumer_probe) =
-                    stack::consumer(amqp, &publisher, &pool, &stock, settings.sweep_after(), &metrics);
-                probes.push(consumer_probe);
+                let (consume, consumer_probes) = stack::consumer(
+                    amqp,
+                    &publisher,
+                    &pool,
+                    &stock,
+                    settings.sweep_after(),
+                    &metrics,
+                    events,
+                );
+                probes.extend(consumer_probes);
                 summary.push(format!("postgres: {migrations} migrations applied"));
                 (Service::Order(stack::orders(&pool, &stock)), consume)
             }
@@ -211,7 +218,7 @@ pub async fn gateway(settings: &Settings) -> Result<Engine, StartError> {
     for service in ["product", "inventory", "order"] {
         probes.push(Arc::new(ServiceProbe(service, health.clone())));
     }
-    for store in ["redis", "rabbitmq", "postgres", "relay", "consumer"] {
+    for store in ["redis", "rabbitmq", "postgres", "relay", "consumer", "sweeper"] {
         probes.push(Arc::new(StoreProbe(store, health.clone())));
     }
     let services = Services {
@@ -276,14 +283,15 @@ impl HealthProbe for ServiceProbe {
     async fn check(&self) -> ComponentHealth {
         let all = self.1.read().await;
         let replicas: Vec<&ReplicaHealth> = all.iter().filter(|r| r.service == self.0).collect();
-        let up = replicas
-            .iter()
-            .filter(|r| matches!(r.answer, Ok((200, _))))
-            .count();
+        // A replica that answers its health page serves, even when a store
+        // behind it is degraded (503): the store probes report that part.
+        let serving = |r: &ReplicaHealth| matches!(&r.answer, Ok((_, body)) if body["status"].is_string());
+        let up = replicas.iter().filter(|r| serving(r)).count();
         let down: Vec<String> = replicas
             .iter()
             .filter_map(|r| match &r.answer {
                 Ok((200, _)) => None,
+                Ok((status, _)) if serving(r) => Some(format!("{} answered {status} (degraded)", r.base)),
                 Ok((status, _)) => Some(format!("{} answered {status}", r.base)),
                 Err(e) => Some(format!("{} down: {e}", r.base)),
             })

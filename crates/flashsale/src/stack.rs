@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use flashsale_domain::{
-    Event, EventKind, EventSink, Order, OrderId, OrderStatus, OrderStore, SaleCatalog, Severity, StockStore,
+    Event, EventKind, EventSink, OrderId, OrderStore, Reservation, SaleCatalog, Severity, StockStore,
     StoreError,
 };
 use flashsale_gateway::events::EventLog;
@@ -25,7 +25,7 @@ use flashsale_inventory::{Durability, InventoryService};
 use flashsale_order::{OrderService, PendingOrders};
 use flashsale_product::ProductService;
 use flashsale_stack::rabbitmq::{ConsumerConfig, RelayConfig};
-use flashsale_stack::redis::{record, subscribe_units_back, Persistence, SaleKeys};
+use flashsale_stack::redis::{subscribe_units_back, Persistence, SaleKeys};
 use flashsale_stack::{
     postgres, AmqpPublisher, OrderConsumer, PgCatalog, PgOrderStore, PipelineMetrics, RedisStock, Relay,
     StackCacheRebuild, Sweeper, SweeperConfig, Topology,
@@ -201,7 +201,7 @@ pub(crate) fn relay(
 
 /// The order consumer and the in-flight sweeper, until shutdown; shutdown
 /// first waits (a bounded while) for what is in flight to be stored. Also
-/// returns the consumer's health probe.
+/// returns the health probes of the consumer and of the sweeper.
 pub(crate) fn consumer(
     amqp: &str,
     publisher: &Arc<AmqpPublisher>,
@@ -209,7 +209,8 @@ pub(crate) fn consumer(
     stock: &RedisStock,
     sweep_after: Duration,
     metrics: &Arc<PipelineMetrics>,
-) -> (engine::Shutdown, Arc<dyn HealthProbe>) {
+    events: Arc<dyn EventSink>,
+) -> (engine::Shutdown, [Arc<dyn HealthProbe>; 2]) {
     let (stop, stopped) = oneshot::channel::<()>();
     let orders = PgOrderStore::new(pool.clone());
     let sweeper = SweeperConfig {
@@ -217,19 +218,23 @@ pub(crate) fn consumer(
         metrics: metrics.clone(),
     };
     let sweeper = tokio::spawn(
-        Sweeper::new(stock.clone(), orders.clone(), publisher.clone(), sweeper).run(std::future::pending()),
+        Sweeper::new(stock.clone(), orders.clone(), events.clone(), sweeper).run(std::future::pending()),
     );
     let consumer = OrderConsumer::new(
         amqp,
         publisher.topology().clone(),
         orders,
         stock.clone(),
+        events,
         ConsumerConfig {
             metrics: metrics.clone(),
             ..ConsumerConfig::default()
         },
     );
-    let probe = Arc::new(ConsumerProbe(publisher.clone(), consumer.subscribed()));
+    let probes: [Arc<dyn HealthProbe>; 2] = [
+        Arc::new(ConsumerProbe(publisher.clone(), consumer.subscribed())),
+        Arc::new(SweeperProbe(metrics.clone(), sweep_after)),
+    ];
     let task = tokio::spawn(consumer.run(async move {
         let _ = stopped.await;
     }));
@@ -245,7 +250,7 @@ pub(crate) fn consumer(
             let _ = task.await;
         })
     });
-    (shutdown, probe)
+    (shutdown, probes)
 }
 
 /// Stops a background task.
@@ -274,13 +279,14 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         .await
         .map_err(|e| unreachable_store("redis")(e.to_string()))?;
     let metrics = Arc::new(PipelineMetrics::default());
-    let (consume, consumer_probe) = consumer(
+    let (consume, [consumer_probe, sweeper_probe]) = consumer(
         urls.amqp,
         &publisher,
         &pool,
         &stock,
         settings.sweep_after(),
         &metrics,
+        events.clone(),
     );
     let probes: Vec<Arc<dyn HealthProbe>> = vec![
         Arc::new(RedisProbe(stock.clone())),
@@ -288,6 +294,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         Arc::new(PostgresProbe(pool.clone())),
         Arc::new(RelayProbe(stock.clone())),
         consumer_probe,
+        sweeper_probe,
         Arc::new(ServiceProbe::Product(PgCatalog::new(pool.clone()))),
         Arc::new(ServiceProbe::Inventory(stock.clone())),
         Arc::new(ServiceProbe::Order(PgOrderStore::new(pool.clone()))),
@@ -374,24 +381,17 @@ struct RedisPending(RedisStock);
 
 #[async_trait]
 impl PendingOrders for RedisPending {
-    async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        let mut conn = self.0.connection();
+    async fn find(&self, id: OrderId) -> Result<Option<Reservation>, StoreError> {
         for sale in self.0.sales().await? {
-            let found: Option<String> = redis::cmd("HGET")
-                .arg(SaleKeys::new(sale).inflight)
-                .arg(id.to_string())
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| StoreError::new("redis", e))?;
-            if let Some(raw) = found {
-                let r = record::decode(sale, &raw).map_err(|e| StoreError::new("redis", e))?;
-                return Ok(Some(Order {
-                    status: OrderStatus::Pending,
-                    ..Order::confirmed(&r)
-                }));
+            if let Some(r) = self.0.in_flight_one(sale, id).await? {
+                return Ok(Some(r));
             }
         }
         Ok(None)
+    }
+
+    async fn release(&self, reservation: &Reservation) -> Result<(), StoreError> {
+        self.0.release_in_flight(reservation).await.map(drop)
     }
 }
 
@@ -489,6 +489,30 @@ impl HealthProbe for RelayProbe {
             }
         }
         ComponentHealth::ok(format!("{backlog} reservations waiting in the outboxes"))
+    }
+}
+
+/// Answered reservations the ledger has not decided past the sweep wait:
+/// degraded while there are any (they are never released on silence).
+pub(crate) struct SweeperProbe(pub(crate) Arc<PipelineMetrics>, pub(crate) Duration);
+
+#[async_trait]
+impl HealthProbe for SweeperProbe {
+    fn name(&self) -> &'static str {
+        "sweeper"
+    }
+    async fn check(&self) -> ComponentHealth {
+        match self.0.unaccounted.load(Ordering::Relaxed) {
+            0 => ComponentHealth::ok(format!(
+                "no answered reservation undecided after {} s",
+                self.1.as_secs()
+            )),
+            n => ComponentHealth::degraded(format!(
+                "{n} answered reservations neither stored nor void after {} s; not released: \
+                 void each one known lost with POST /api/admin/orders/{{id}}/void",
+                self.1.as_secs()
+            )),
+        }
     }
 }
 

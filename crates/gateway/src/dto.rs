@@ -128,11 +128,15 @@ pub struct OrderDto {
     pub sale_id: String,
     pub user_id: String,
     pub quantity: u32,
-    /// `pending` (reserved) or `confirmed` (in the order store).
+    /// `pending` (reserved), `confirmed` (in the order store) or `void`
+    /// (the ledger decided it will never be an order; see `void_reason`).
     #[schema(value_type = String)]
     pub status: OrderStatus,
     #[schema(format = "date-time")]
     pub created_at: String,
+    /// Why a `void` order was voided; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub void_reason: Option<String>,
 }
 
 impl From<Order> for OrderDto {
@@ -144,6 +148,7 @@ impl From<Order> for OrderDto {
             quantity: o.quantity.get(),
             status: o.status,
             created_at: rfc3339(o.created_at),
+            void_reason: o.void_reason,
         }
     }
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flashsale_domain::PurchaseRejection;
 use flashsale_inventory::PurchaseError;
-use flashsale_order::OrderLookupError;
+use flashsale_order::{OrderLookupError, OrderVoidError};
 use flashsale_product::ProductError;
 use serde::Serialize;
 
@@ -203,6 +203,16 @@ impl From<OrderLookupError> for ApiError {
         match e {
             OrderLookupError::NotFound => ApiError::OrderNotFound,
             OrderLookupError::Store(s) => ApiError::Unavailable(s.to_string()),
+        }
+    }
+}
+
+impl From<OrderVoidError> for ApiError {
+    fn from(e: OrderVoidError) -> Self {
+        match e {
+            OrderVoidError::NotFound => ApiError::OrderNotFound,
+            OrderVoidError::Stored(_) => ApiError::InvalidTransition(e.to_string()),
+            OrderVoidError::Store(s) => ApiError::Unavailable(s.to_string()),
         }
     }
 }

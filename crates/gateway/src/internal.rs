@@ -153,7 +153,7 @@ struct Owner {
 }
 
 fn order_routes(o: Arc<dyn OrderApi>) -> Router {
-    let (one, totals) = (o.clone(), o);
+    let (one, totals, void) = (o.clone(), o.clone(), o);
     Router::new()
         .route(
             "/internal/orders/{id}",
@@ -164,6 +164,13 @@ fn order_routes(o: Arc<dyn OrderApi>) -> Router {
                     one.order_for(id, &user).await.map(Json::<Order>)
                 },
             ),
+        )
+        .route(
+            "/internal/orders/{id}/void",
+            post(move |Path(id): Path<String>| async move {
+                let id = OrderId::parse(&id).map_err(|_| ApiError::OrderNotFound)?;
+                void.void(id).await.map(Json::<Order>)
+            }),
         )
         .route(
             "/internal/totals",

@@ -13,7 +13,7 @@ use crate::routes::{admin, buyer, ops};
     info(title = "FlashSale", description = "Sells every unit exactly once, to verified buyers, within their limit."),
     paths(
         buyer::list_sales, buyer::get_sale, buyer::purchase, buyer::get_order,
-        admin::create_sale, admin::transition, admin::change_stock, admin::flush_cache,
+        admin::create_sale, admin::transition, admin::change_stock, admin::flush_cache, admin::void_order,
         admin::launch_stampede, admin::stats,
         ops::health, ops::metrics, ops::events, ops::openapi,
     ),

@@ -16,5 +16,5 @@ pub mod service;
 pub mod store;
 
 pub use queue::embedded::{EmbeddedQueue, QueueConfig};
-pub use service::{OrderLookupError, OrderService, PendingOrders};
+pub use service::{OrderLookupError, OrderService, OrderVoidError, PendingOrders};
 pub use store::sqlite::SqliteOrderStore;

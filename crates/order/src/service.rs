@@ -1,15 +1,19 @@
-//! Order status for buyers.
+//! Order status for buyers, and the operator's void of an answered
+//! reservation, both decided by the order ledger.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use flashsale_domain::{Order, OrderId, OrderStore, StoreError, UserId};
+use flashsale_domain::{Decision, Order, OrderId, OrderStatus, OrderStore, Reservation, StoreError, UserId};
 
-/// Orders answered but not yet in the order store (status `pending`). The
-/// embedded engine has none: it answers after the commit.
+/// Reservations answered but not yet decided by the ledger (status
+/// `pending`). The embedded engine has none: it answers after the commit.
 #[async_trait]
 pub trait PendingOrders: Send + Sync + 'static {
-    async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    async fn find(&self, id: OrderId) -> Result<Option<Reservation>, StoreError>;
+    /// Gives back the units of a pending reservation the ledger voided; one
+    /// no longer pending is left alone.
+    async fn release(&self, reservation: &Reservation) -> Result<(), StoreError>;
 }
 
 /// Why an order cannot be shown.
@@ -23,6 +27,22 @@ pub enum OrderLookupError {
     Store(#[from] StoreError),
 }
 
+/// Why an order was not voided. Nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderVoidError {
+    /// Neither in the ledger nor pending.
+    #[error("no such order")]
+    NotFound,
+    /// The ledger stored it as an order first: it is sold, not voided.
+    #[error("order {0} is stored as an order; only an undecided reservation can be voided")]
+    Stored(OrderId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The reason written on an operator's void.
+pub const OPERATOR_VOID: &str = "voided by an operator";
+
 /// Reads orders for the buyers who own them.
 #[derive(Clone)]
 pub struct OrderService {
@@ -35,23 +55,62 @@ impl OrderService {
         Self { store, pending }
     }
 
-    /// The order, if `user` owns it: `confirmed` from the store, else
-    /// `pending` from the reservations in flight. The store is asked again
-    /// after the pending lookup, since an order can move from one to the
-    /// other between the two reads.
+    /// The order, if `user` owns it: as the ledger holds it (`confirmed` or
+    /// `void`), else `pending` from the reservations in flight.
     pub async fn order_for(&self, id: OrderId, user: &UserId) -> Result<Order, OrderLookupError> {
-        let mut found = self.store.get(id).await?;
-        if found.is_none() {
-            if let Some(pending) = &self.pending {
-                found = pending.find(id).await?;
-                if found.is_none() {
-                    found = self.store.get(id).await?;
-                }
-            }
-        }
-        match found {
+        match self.find(id).await? {
             Some(order) if &order.user_id == user => Ok(order),
             _ => Err(OrderLookupError::NotFound),
+        }
+    }
+
+    /// The ledger's order, else the pending one. The ledger is asked again
+    /// after the pending lookup, since an order can move from one to the
+    /// other between the two reads.
+    async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        if let Some(order) = self.store.get(id).await? {
+            return Ok(Some(order));
+        }
+        let Some(pending) = &self.pending else {
+            return Ok(None);
+        };
+        if let Some(r) = pending.find(id).await? {
+            return Ok(Some(Order::with_status(&r, OrderStatus::Pending)));
+        }
+        self.store.get(id).await
+    }
+
+    /// An operator's void of a reservation the ledger has not decided (the
+    /// sweeper reports those unaccounted for): the ledger writes the void
+    /// unless the order was stored first, then the units go back on sale.
+    /// Voiding a void order again returns it unchanged.
+    pub async fn void(&self, id: OrderId) -> Result<Order, OrderVoidError> {
+        let decided = |order: Order| match order.status {
+            OrderStatus::Void => Ok(order),
+            _ => Err(OrderVoidError::Stored(id)),
+        };
+        if let Some(order) = self.store.get(id).await? {
+            return decided(order);
+        }
+        let reservation = match &self.pending {
+            Some(pending) => pending.find(id).await?,
+            None => None,
+        };
+        let (Some(reservation), Some(pending)) = (reservation, &self.pending) else {
+            return match self.store.get(id).await? {
+                Some(order) => decided(order),
+                None => Err(OrderVoidError::NotFound),
+            };
+        };
+        match self.store.void(&reservation, OPERATOR_VOID).await? {
+            Decision::Order => Err(OrderVoidError::Stored(id)),
+            Decision::Void => {
+                if let Err(error) = pending.release(&reservation).await {
+                    // The sweeper releases what the ledger voided.
+                    tracing::warn!(message = "Voided, but the units are not back yet.", order_id = %id, %error);
+                }
+                Ok(Order::void(&reservation, OPERATOR_VOID))
+            }
         }
     }
 

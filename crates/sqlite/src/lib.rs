@@ -32,10 +32,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_sales_and_orders",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_sales_and_orders",
+        sql: "
         CREATE TABLE sales (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
@@ -60,7 +61,15 @@ const MIGRATIONS: &[Migration] = &[Migration {
         ) WITHOUT ROWID;
         CREATE INDEX orders_by_sale ON orders (sale_id);
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "0002_void_orders",
+        // A void order keeps its row (the ledger's decision for that id) with
+        // the status 'void' and why.
+        sql: "ALTER TABLE orders ADD COLUMN void_reason TEXT;",
+    },
+];
 
 /// The database file inside `data_dir`.
 pub fn database_path(data_dir: &Path) -> std::path::PathBuf {
@@ -125,7 +134,10 @@ mod tests {
         let path = database_path(&dir);
         let _ = std::fs::remove_file(&path);
         let mut conn = open(&path).unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), vec!["0001_sales_and_orders"]);
+        assert_eq!(
+            migrate(&mut conn).unwrap(),
+            vec!["0001_sales_and_orders", "0002_void_orders"]
+        );
         assert!(migrate(&mut conn).unwrap().is_empty());
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");

@@ -25,12 +25,19 @@ pub struct PipelineMetrics {
     pub batch_retries: AtomicU64,
     /// Messages rejected to the dead-letter queue.
     pub dead_lettered: AtomicU64,
-    /// Reservations not stored because the sweeper had released them.
+    /// Reservations not stored because the ledger had already voided them.
     pub refused: AtomicU64,
+    /// Reservations a consumer voided: their own message can never be
+    /// stored (see `OrderConsumer`).
+    pub voided: AtomicU64,
     /// Reservations the sweeper found stored and settled.
     pub swept_settled: AtomicU64,
-    /// Reservations the sweeper released, their units back on sale.
+    /// Reservations the sweeper found void in the ledger and released.
     pub swept_released: AtomicU64,
+    /// Gauge: reservations in flight past the sweeper's wait that the
+    /// ledger has not decided: an operator must look (they are never
+    /// released on silence alone).
+    pub unaccounted: AtomicU64,
 }
 
 impl PipelineMetrics {
@@ -40,7 +47,7 @@ impl PipelineMetrics {
 
     /// The counters in Prometheus text format.
     pub fn prometheus(&self) -> String {
-        let rows: [(&str, &AtomicU64, &str); 11] = [
+        let rows: [(&str, &AtomicU64, &str); 12] = [
             (
                 "relayed",
                 &self.relayed,
@@ -80,7 +87,12 @@ impl PipelineMetrics {
             (
                 "refused",
                 &self.refused,
-                "Reservations not stored because the sweeper had released them.",
+                "Reservations not stored because the ledger had already voided them.",
+            ),
+            (
+                "voided",
+                &self.voided,
+                "Reservations voided because their message can never be stored.",
             ),
             (
                 "swept_settled",
@@ -90,7 +102,7 @@ impl PipelineMetrics {
             (
                 "swept_released",
                 &self.swept_released,
-                "Reservations released by the sweeper.",
+                "Reservations found void in the ledger and released by the sweeper.",
             ),
         ];
         let mut out = String::with_capacity(2048);
@@ -99,6 +111,13 @@ impl PipelineMetrics {
             let _ = writeln!(out, "# TYPE flashsale_pipeline_{name}_total counter");
             let _ = writeln!(out, "flashsale_pipeline_{name}_total {}", counter.load(Relaxed));
         }
+        let _ = writeln!(
+            out,
+            "# HELP flashsale_pipeline_unaccounted_reservations Reservations in flight past the sweep wait that the ledger has not decided.\n\
+             # TYPE flashsale_pipeline_unaccounted_reservations gauge\n\
+             flashsale_pipeline_unaccounted_reservations {}",
+            self.unaccounted.load(Relaxed)
+        );
         out
     }
 }
@@ -113,6 +132,10 @@ mod tests {
         PipelineMetrics::add(&metrics.duplicates, 3);
         let text = metrics.prometheus();
         assert!(text.contains("flashsale_pipeline_duplicates_total 3\n"), "{text}");
-        assert_eq!(text.matches("# TYPE").count(), 11);
+        assert_eq!(text.matches("# TYPE").count(), 13);
+        assert!(
+            text.contains("flashsale_pipeline_unaccounted_reservations 0\n"),
+            "{text}"
+        );
     }
 }

@@ -1,41 +1,42 @@
-//! [`Sweeper`]: every reservation a failure leaves in flight ends as an
-//! order or back on sale.
+//! [`Sweeper`]: every reservation a failure leaves in flight ends as the
+//! ledger decided, and one the ledger has not decided raises an alert.
 //!
 //! A reservation is in flight (in Redis) from the 202 until the consumer
-//! settles it after the PostgreSQL commit. A failure can leave it there for
-//! good: the settle after the commit failed (Redis was away), or its
-//! message was dead-lettered (unreadable, or refused by the ledger). Every
-//! order service runs a sweeper, which looks at reservations in flight for
-//! longer than a moment:
-//! - stored in PostgreSQL: settled (its units count as persisted);
-//! - still in the outbox: left to the relays, which will publish it;
-//! - neither: its message is in the order queue, in a consumer's hands, or
-//!   gone. It is released (its units go back on sale) only after it has
-//!   been in that state for [`SweeperConfig::after`] with the order queue
-//!   seen empty at every sweep meanwhile, so any copy that was queued has
-//!   been delivered and stored; and not while a consumer's claim on it is
-//!   younger than `after` (it is being stored). Should a copy still arrive
-//!   later, `claim` refuses it: the unit never sells twice.
+//! settles it after the PostgreSQL commit. A failure can leave it there:
+//! the settle after the commit failed (Redis was away), or a release after
+//! a void did. Every order service runs a sweeper, which asks the ledger
+//! about reservations in flight for longer than a moment:
+//! - stored as an order: settled (its units count as persisted);
+//! - void: released (its units go back on sale);
+//! - undecided: left alone. Its message may be in the outbox, the queue, a
+//!   consumer's hands, or an insert waiting on a lock: silence proves
+//!   nothing, so no timer ever gives the unit away. Past
+//!   [`SweeperConfig::after`] it is counted as unaccounted for: a metric,
+//!   health `degraded` with the count, and an event in the operator's log.
+//!   It is released only through the ledger: a consumer that holds a copy
+//!   that can never be stored, or an operator's
+//!   `POST /api/admin/orders/{id}/void`, writes the void first.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flashsale_domain::{OrderId, SaleId, StockStore, StoreError};
+use flashsale_domain::{
+    Decision, Event, EventKind, EventSink, OrderId, OrderStore, SaleId, Severity, StockStore, StoreError,
+};
 
 use crate::metrics::PipelineMetrics;
 use crate::postgres::PgOrderStore;
-use crate::rabbitmq::AmqpPublisher;
-use crate::redis::{RedisStock, Released};
+use crate::redis::RedisStock;
 
 /// How long the sweeper waits.
 #[derive(Debug, Clone)]
 pub struct SweeperConfig {
-    /// How long a reservation must be neither stored nor in the outbox,
-    /// with the queue empty, before its units go back on sale. Keep it above
-    /// the broker's heartbeat: a consumer that hangs keeps its prefetched
-    /// messages until the broker notices.
+    /// How long a reservation may stay in flight, undecided by the ledger,
+    /// before it is reported as unaccounted for. Nothing is released when
+    /// it passes: it only raises the alert.
     pub after: Duration,
     /// Where the sweeper counts what it did.
     pub metrics: Arc<PipelineMetrics>,
@@ -60,38 +61,40 @@ impl SweeperConfig {
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {
-    /// Reservations found stored in PostgreSQL and settled.
+    /// Reservations found stored in the ledger and settled.
     pub settled: usize,
-    /// Reservations released, their units back on sale.
+    /// Reservations found void in the ledger and released.
     pub released: usize,
-    /// Reservations neither stored nor in the outbox, not released yet.
-    pub waiting: usize,
+    /// Reservations undecided past [`SweeperConfig::after`].
+    pub unaccounted: usize,
 }
 
 /// The sweeper of one order service.
 pub struct Sweeper {
     stock: RedisStock,
     orders: PgOrderStore,
-    queue: Arc<AmqpPublisher>,
+    events: Arc<dyn EventSink>,
     config: SweeperConfig,
-    /// Reservations neither stored nor in the outbox, and since when, as
-    /// long as every sweep since saw the queue empty.
-    unaccounted: HashMap<OrderId, Instant>,
+    /// Undecided reservations, and since when this sweeper has seen them so.
+    undecided: HashMap<OrderId, Instant>,
+    /// The unaccounted ones already announced, so each is announced once.
+    announced: HashSet<OrderId>,
 }
 
 impl Sweeper {
     pub fn new(
         stock: RedisStock,
         orders: PgOrderStore,
-        queue: Arc<AmqpPublisher>,
+        events: Arc<dyn EventSink>,
         config: SweeperConfig,
     ) -> Self {
         Self {
             stock,
             orders,
-            queue,
+            events,
             config,
-            unaccounted: HashMap::new(),
+            undecided: HashMap::new(),
+            announced: HashSet::new(),
         }
     }
 
@@ -109,51 +112,38 @@ impl Sweeper {
         }
     }
 
-    /// One pass over every sale.
+    /// One pass over every sale with units in flight.
     pub async fn sweep(&mut self) -> Result<SweepReport, StoreError> {
-        let quiet = matches!(self.queue.queue_depths().await, Ok((0, _)));
-        if !quiet {
-            self.unaccounted.clear();
-        }
         let mut report = SweepReport::default();
-        let mut still = HashMap::new();
-        let result = self.sweep_sales(quiet, &mut still, &mut report).await;
-        // On a failure, start counting afresh: nothing is released on a
-        // partial view.
-        self.unaccounted = if result.is_ok() { still } else { HashMap::new() };
-        result?;
-        PipelineMetrics::add(&self.config.metrics.swept_settled, report.settled);
-        PipelineMetrics::add(&self.config.metrics.swept_released, report.released);
+        let mut undecided = HashMap::new();
+        let mut unaccounted = Vec::new();
+        for sale in self.stock.sales().await? {
+            if self.stock.level(sale).await?.is_some_and(|l| l.in_flight > 0) {
+                self.sweep_sale(sale, &mut undecided, &mut unaccounted, &mut report)
+                    .await?;
+            }
+        }
+        self.undecided = undecided;
+        self.announce(&unaccounted);
+        let metrics = &self.config.metrics;
+        PipelineMetrics::add(&metrics.swept_settled, report.settled);
+        PipelineMetrics::add(&metrics.swept_released, report.released);
+        metrics.unaccounted.store(report.unaccounted as u64, Relaxed);
         if report.settled > 0 || report.released > 0 {
             tracing::warn!(
                 message = "Swept reservations left in flight by a failure.",
                 settled = report.settled,
                 released = report.released,
-                waiting = report.waiting
             );
         }
         Ok(report)
     }
 
-    async fn sweep_sales(
-        &self,
-        quiet: bool,
-        still: &mut HashMap<OrderId, Instant>,
-        report: &mut SweepReport,
-    ) -> Result<(), StoreError> {
-        for sale in self.stock.sales().await? {
-            if self.stock.level(sale).await?.is_some_and(|l| l.in_flight > 0) {
-                self.sweep_sale(sale, quiet, still, report).await?;
-            }
-        }
-        Ok(())
-    }
-
     async fn sweep_sale(
         &self,
         sale: SaleId,
-        quiet: bool,
-        still: &mut HashMap<OrderId, Instant>,
+        undecided: &mut HashMap<OrderId, Instant>,
+        unaccounted: &mut Vec<OrderId>,
         report: &mut SweepReport,
     ) -> Result<(), StoreError> {
         // Younger ones are normally on their way: leave them to the consumer.
@@ -164,37 +154,57 @@ impl Sweeper {
             return Ok(());
         }
         let ids: Vec<OrderId> = old.iter().map(|r| r.order_id).collect();
-        let stored = self.orders.existing(&ids).await?;
+        let decided = self.orders.decisions(&ids).await?;
+        let stored: Vec<OrderId> = ids
+            .iter()
+            .copied()
+            .filter(|id| decided.get(id) == Some(&Decision::Order))
+            .collect();
         if !stored.is_empty() {
-            let stored: Vec<OrderId> = stored.iter().copied().collect();
             self.stock.settle(sale, &stored).await?;
             report.settled += stored.len();
         }
-        let unstored: Vec<_> = old
-            .into_iter()
-            .filter(|r| !stored.contains(&r.order_id))
-            .collect();
-        if unstored.is_empty() || !quiet {
-            return Ok(());
-        }
-        let outbox = self.stock.outbox_orders(sale).await?;
         let now = Instant::now();
-        for r in unstored.into_iter().filter(|r| !outbox.contains(&r.order_id)) {
-            let since = self.unaccounted.get(&r.order_id).copied().unwrap_or(now);
-            if now.duration_since(since) < self.config.after {
-                still.insert(r.order_id, since);
-                report.waiting += 1;
-                continue;
-            }
-            match self.stock.release_unclaimed(&r, self.config.after).await? {
-                Released::Units(_) => report.released += 1,
-                Released::NotInFlight => {}
-                Released::Claimed => {
-                    still.insert(r.order_id, since);
-                    report.waiting += 1;
+        for r in &old {
+            match decided.get(&r.order_id) {
+                Some(Decision::Order) => {}
+                Some(Decision::Void) => {
+                    if self.stock.release_in_flight(r).await? > 0 {
+                        report.released += 1;
+                    }
+                }
+                None => {
+                    let since = self.undecided.get(&r.order_id).copied().unwrap_or(now);
+                    undecided.insert(r.order_id, since);
+                    if now.duration_since(since) >= self.config.after {
+                        unaccounted.push(r.order_id);
+                        report.unaccounted += 1;
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Tells the operator about reservations newly unaccounted for.
+    fn announce(&mut self, unaccounted: &[OrderId]) {
+        let fresh: Vec<OrderId> = unaccounted
+            .iter()
+            .copied()
+            .filter(|id| !self.announced.contains(id))
+            .collect();
+        self.announced = unaccounted.iter().copied().collect();
+        let Some(first) = fresh.first() else {
+            return;
+        };
+        let message = format!(
+            "{} answered reservations neither stored nor void after {} s (first: {first}); not released: \
+             check the order queue and consumers, or void each one known lost with POST /api/admin/orders/{{id}}/void.",
+            fresh.len(),
+            self.config.after.as_secs()
+        );
+        tracing::error!(message = "Answered reservations unaccounted for.", count = fresh.len(), %first);
+        self.events
+            .emit(Event::new(EventKind::System, Severity::Critical, message));
     }
 }

@@ -24,6 +24,7 @@ export const COMPONENT_LABELS: Record<string, string> = {
   postgresql: 'PostgreSQL',
   sqlite: 'SQLite store (embedded)',
   memory_stock: 'In-memory stock (embedded)',
+  sweeper: 'In-flight sweeper',
 };
 
 export function componentLabel(name: string): string {

@@ -253,6 +253,33 @@ async fn orders_are_private_to_their_buyer() {
         let (got, _, body) = c.send(Method::GET, &path, token.as_deref(), &[], None).await;
         assert_eq!((got, code(&body)), (status, expected), "{path}");
     }
+    // Embedded, every answered order is committed before its 202: the ledger
+    // has decided it, so an operator's void is refused and changes nothing.
+    let void = format!("{order}/void").replace("/api/orders/", "/api/admin/orders/");
+    for (path, token, status, expected) in [
+        (void.clone(), None, 401, "unauthorized"),
+        (void.clone(), Some(ADMIN), 409, "invalid_transition"),
+        (
+            format!("/api/admin/orders/{}/void", uuid_v7()),
+            Some(ADMIN),
+            404,
+            "order_not_found",
+        ),
+        (
+            "/api/admin/orders/xyz/void".to_owned(),
+            Some(ADMIN),
+            404,
+            "order_not_found",
+        ),
+    ] {
+        let (got, _, body) = c.send(Method::POST, &path, token, &[], None).await;
+        assert_eq!((got, code(&body)), (status, expected), "{path}");
+    }
+    let (_, _, body) = c
+        .send(Method::GET, &order, Some(&buyer("alice")), &[], None)
+        .await;
+    assert_eq!(body["status"], "confirmed", "a refused void changes nothing");
+    assert_eq!(app.sale(&sale).await["remaining"], 4);
     app.stop().await;
 }
 

@@ -7,5 +7,6 @@ mod bench;
 mod chaos;
 mod contract;
 mod durability;
+mod ledger;
 mod stack;
 mod stampede;

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use flashsale_domain::{Event, EventKind, EventSink, SaleDraft, SaleId, Severity, Transition};
+use flashsale_domain::{Event, EventKind, EventSink, OrderId, SaleDraft, SaleId, Severity, Transition};
 
 use crate::auth::Admin;
 use crate::dto::{
-    now_rfc3339, ApiJson, CreateSaleRequest, FlushResult, LedgerCheck, RawPath, SaleDto, SaleStats,
+    now_rfc3339, ApiJson, CreateSaleRequest, FlushResult, LedgerCheck, OrderDto, RawPath, SaleDto, SaleStats,
     StampedeRequest, StampedeStarted, Stats, StockChangeRequest, Totals,
 };
 use crate::error::{ApiError, ErrorBody};
@@ -112,6 +112,40 @@ pub async fn change_stock(
 pub async fn flush_cache(State(state): State<AppState>, _: Admin) -> Result<Json<FlushResult>, ApiError> {
     let sales = state.services().product.flush_cache().await?;
     Ok(Json(FlushResult { flushed: true, sales }))
+}
+
+/// Voids an answered reservation that the ledger has not decided: one the
+/// sweeper reports as unaccounted for (health, event log, metrics) and the
+/// operator knows lost. The ledger writes the void unless the order was
+/// stored first (then 409, nothing changed); the units go back on sale and
+/// the buyer sees the status `void`. Audited in the ledger's database.
+#[utoipa::path(post, path = "/api/admin/orders/{order_id}/void", tag = "admin",
+    params(("order_id" = String, Path, description = "Order id (UUID)")),
+    security(("admin_token" = [])),
+    responses((status = 200, body = OrderDto), (status = 401, description = "unauthorized", body = ErrorBody),
+              (status = 404, description = "order_not_found", body = ErrorBody),
+              (status = 409, description = "invalid_transition: the order is stored", body = ErrorBody)))]
+pub async fn void_order(
+    State(state): State<AppState>,
+    _: Admin,
+    RawPath(id): RawPath<String>,
+) -> Result<Json<OrderDto>, ApiError> {
+    let id = id
+        .and_then(|id| OrderId::parse(&id).ok())
+        .ok_or(ApiError::OrderNotFound)?;
+    let order = state.services().orders.void(id).await?;
+    let mut event = Event::new(
+        EventKind::AdminAction,
+        Severity::Warning,
+        format!(
+            "Operator: voided order {id} ({} units of buyer {}); the units are back on sale.",
+            order.quantity.get(),
+            order.user_id
+        ),
+    );
+    event.sale_id = Some(order.sale_id);
+    state.events().emit(event);
+    Ok(Json(order.into()))
 }
 
 /// Launches a simulated stampede against a sale, inside the engine, through

@@ -52,6 +52,8 @@ pub trait InventoryApi: Send + Sync + 'static {
 pub trait OrderApi: Send + Sync + 'static {
     async fn order_for(&self, id: OrderId, user: &UserId) -> Result<Order, ApiError>;
     async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, ApiError>;
+    /// An operator's void of a reservation the ledger has not decided.
+    async fn void(&self, id: OrderId) -> Result<Order, ApiError>;
 }
 
 #[async_trait]
@@ -102,5 +104,8 @@ impl OrderApi for OrderService {
             .totals()
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))
+    }
+    async fn void(&self, id: OrderId) -> Result<Order, ApiError> {
+        Ok(OrderService::void(self, id).await?)
     }
 }

@@ -282,6 +282,11 @@ impl OrderApi for RemoteOrders {
     async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, ApiError> {
         self.0.call(Method::GET, "/internal/totals", None).await
     }
+    async fn void(&self, id: OrderId) -> Result<Order, ApiError> {
+        self.0
+            .call(Method::POST, &format!("/internal/orders/{id}/void"), None)
+            .await
+    }
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).

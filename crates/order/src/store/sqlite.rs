@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use flashsale_domain::{
-    IdempotencyKey, Order, OrderId, OrderStatus, OrderStore, OrderTotals, Quantity, Reservation, SaleId,
-    StoreError, UserId,
+    Decision, IdempotencyKey, Order, OrderId, OrderStatus, OrderStore, OrderTotals, Quantity, Reservation,
+    SaleId, StoreError, UserId,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
@@ -79,6 +79,42 @@ impl SqliteOrderStore {
 
 fn store_error(e: impl ToString) -> StoreError {
     StoreError::new(STORE, e)
+}
+
+/// Voids in one transaction unless the id is decided; returns the decision
+/// that holds.
+fn void(conn: &mut Connection, r: &Reservation, reason: &str) -> rusqlite::Result<Decision> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at, void_reason)
+         VALUES (?1, ?2, ?3, ?4, 'void', ?5, ?6, ?7, ?8)
+         ON CONFLICT (order_id) DO NOTHING",
+        params![
+            r.order_id.to_string(),
+            r.sale_id.to_string(),
+            r.user_id.as_str(),
+            r.quantity.get(),
+            r.idempotency_key.as_ref().map(IdempotencyKey::as_str),
+            r.remaining as i64,
+            r.reserved_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            reason,
+        ],
+    )?;
+    let status: String = tx.query_row(
+        "SELECT status FROM orders WHERE order_id = ?1",
+        [r.order_id.to_string()],
+        |row| row.get(0),
+    )?;
+    tx.commit()?;
+    Ok(decision(&status))
+}
+
+fn decision(status: &str) -> Decision {
+    if status == "void" {
+        Decision::Void
+    } else {
+        Decision::Order
+    }
 }
 
 /// Inserts in one transaction; returns what was new, per sale.
@@ -152,14 +188,16 @@ const RESERVATION_COLUMNS: &str =
 
 fn reservations_of(conn: &Connection, sale: SaleId) -> rusqlite::Result<Vec<Reservation>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {RESERVATION_COLUMNS} FROM orders WHERE sale_id = ?1"
+        "SELECT {RESERVATION_COLUMNS} FROM orders WHERE sale_id = ?1 AND status <> 'void'"
     ))?;
     let rows = stmt.query_map([sale.to_string()], reservation_from)?;
     rows.collect()
 }
 
 fn count_totals(conn: &Connection) -> rusqlite::Result<HashMap<SaleId, OrderTotals>> {
-    let mut stmt = conn.prepare("SELECT sale_id, COUNT(*), SUM(quantity) FROM orders GROUP BY sale_id")?;
+    let mut stmt = conn.prepare(
+        "SELECT sale_id, COUNT(*), SUM(quantity) FROM orders WHERE status <> 'void' GROUP BY sale_id",
+    )?;
     let rows = stmt.query_map([], |row| {
         let sale = SaleId::from_uuid(uuid(row.get(0)?)?);
         let totals = OrderTotals {
@@ -181,21 +219,51 @@ impl OrderStore for SqliteOrderStore {
             .map_err(store_error)?
     }
 
+    async fn void(&self, reservation: &Reservation, reason: &str) -> Result<Decision, StoreError> {
+        let (writer, r, reason) = (self.writer.clone(), reservation.clone(), reason.to_owned());
+        tokio::task::spawn_blocking(move || {
+            void(
+                &mut writer.lock().expect("order writer lock poisoned"),
+                &r,
+                &reason,
+            )
+        })
+        .await
+        .map_err(store_error)?
+        .map_err(store_error)
+    }
+
+    async fn decisions(&self, ids: &[OrderId]) -> Result<HashMap<OrderId, Decision>, StoreError> {
+        let ids = ids.to_vec();
+        self.blocking(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT status FROM orders WHERE order_id = ?1")?;
+            let mut found = HashMap::new();
+            for id in ids {
+                let status: Option<String> = stmt.query_row([id.to_string()], |r| r.get(0)).optional()?;
+                if let Some(status) = status {
+                    found.insert(id, decision(&status));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         self.blocking(move |conn| {
             conn.prepare_cached(&format!(
-                "SELECT {RESERVATION_COLUMNS} FROM orders WHERE order_id = ?1"
+                "SELECT {RESERVATION_COLUMNS}, status, void_reason FROM orders WHERE order_id = ?1"
             ))?
-            .query_row([id.to_string()], reservation_from)
+            .query_row([id.to_string()], |row| {
+                let r = reservation_from(row)?;
+                Ok(match row.get::<_, String>(7)?.as_str() {
+                    "void" => Order::void(&r, row.get::<_, Option<String>>(8)?.unwrap_or_default()),
+                    _ => Order::with_status(&r, OrderStatus::Confirmed),
+                })
+            })
             .optional()
         })
         .await
-        .map(|r| {
-            r.map(|r| Order {
-                status: OrderStatus::Confirmed,
-                ..Order::confirmed(&r)
-            })
-        })
     }
 
     async fn reservations_of(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {

@@ -37,6 +37,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0002_sale_totals",
         sql: include_str!("../../migrations/0002_sale_totals.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_void_orders",
+        sql: include_str!("../../migrations/0003_void_orders.sql"),
+    },
 ];
 
 /// An arbitrary constant: the advisory lock all FlashSale migrators share.

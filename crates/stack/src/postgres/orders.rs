@@ -9,6 +9,11 @@
 //!
 //! Each row keeps the idempotency key and the remaining count of the first
 //! answer, so a buyer's retry can be answered the same after a cache rebuild.
+//!
+//! The table is also where a reservation is decided void ([`PgOrderStore::void`]):
+//! a void row under the order's own primary key. The primary key
+//! arbitrates: an insert of the order and a void of the same id never both
+//! win, whatever the timing, and with any number of order services.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -16,8 +21,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flashsale_domain::{
-    IdempotencyKey, Order, OrderId, OrderStatus, OrderStore, OrderTotals, Quantity, Reservation, SaleId,
-    StoreError, UserId,
+    Decision, IdempotencyKey, Order, OrderId, OrderStatus, OrderStore, OrderTotals, Quantity, Reservation,
+    SaleId, StoreError, UserId,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -52,6 +57,16 @@ impl From<InsertError> for StoreError {
     }
 }
 
+/// What a batch insert did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Orders new to the ledger.
+    pub new: u64,
+    /// Ids of the batch the ledger had already decided void: not orders,
+    /// and not to be settled as such.
+    pub void: HashSet<OrderId>,
+}
+
 /// The order ledger. Cheap to clone.
 #[derive(Clone)]
 pub struct PgOrderStore {
@@ -67,11 +82,12 @@ impl PgOrderStore {
         Self { pool }
     }
 
-    /// Stores the reservations as orders; returns how many were new. See the
-    /// module docs; [`InsertError`] says whether a retry can help.
-    pub async fn insert(&self, reservations: &[Reservation]) -> Result<u64, InsertError> {
+    /// Stores the reservations as orders; returns how many were new, and
+    /// which ids were already void. See the module docs; [`InsertError`]
+    /// says whether a retry can help.
+    pub async fn insert(&self, reservations: &[Reservation]) -> Result<Stored, InsertError> {
         if reservations.is_empty() {
-            return Ok(0);
+            return Ok(Stored::default());
         }
         let mut sorted: Vec<&Reservation> = reservations.iter().collect();
         sorted.sort_by_key(|r| r.order_id);
@@ -116,7 +132,19 @@ impl PgOrderStore {
             .fetch_one(&self.pool)
             .await;
             match result {
-                Ok(new) => return Ok(new.max(0) as u64),
+                Ok(new) => {
+                    let new = new.max(0) as u64;
+                    // Ids not new were stored before, or voided: only the
+                    // (rare) duplicates cost this second look.
+                    let void = if new < columns.order_id.len() as u64 {
+                        self.void_among(&columns.order_id)
+                            .await
+                            .map_err(|e| InsertError::Transient(e.to_string()))?
+                    } else {
+                        HashSet::new()
+                    };
+                    return Ok(Stored { new, void });
+                }
                 Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
                     tracing::warn!(message = "Order batch conflicted; retrying.", error = %e, attempt);
                     tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
@@ -128,14 +156,61 @@ impl PgOrderStore {
 }
 
 impl PgOrderStore {
-    /// Which of `ids` are stored: for the sweeper, in one round trip.
-    pub async fn existing(&self, ids: &[OrderId]) -> Result<HashSet<OrderId>, StoreError> {
-        let uuids: Vec<Uuid> = ids.iter().map(OrderId::as_uuid).collect();
-        let found: Vec<Uuid> = sqlx::query_scalar("SELECT order_id FROM orders WHERE order_id = ANY($1)")
-            .bind(&uuids)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
+    /// Decides the reservation void unless the ledger decided it already
+    /// (see the module docs), writing `audit` beside it in the same
+    /// transaction; returns the decision that holds.
+    pub async fn void_audited(
+        &self,
+        r: &Reservation,
+        reason: &str,
+        audit: &str,
+    ) -> Result<Decision, StoreError> {
+        // The void row only records the decision and what the buyer was
+        // told: values the ledger would refuse for an order are clamped.
+        let won: Option<bool> = sqlx::query_scalar(
+            "WITH voided AS (
+                 INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at, void_reason)
+                 VALUES ($1, $2, $3, $4, 'void', $5, $6, $7, $8)
+                 ON CONFLICT (order_id) DO NOTHING
+                 RETURNING order_id, sale_id, user_id, quantity
+             ), audited AS (
+                 INSERT INTO audit_log (sale_id, action, detail)
+                 SELECT sale_id, $9, jsonb_build_object('order_id', order_id, 'user_id', user_id, 'quantity', quantity, 'reason', $8::text)
+                 FROM voided
+             )
+             SELECT true FROM voided",
+        )
+        .bind(r.order_id.as_uuid())
+        .bind(r.sale_id.as_uuid())
+        .bind(r.user_id.as_str())
+        .bind(i32::try_from(r.quantity.get()).unwrap_or(i32::MAX))
+        .bind(r.idempotency_key.as_ref().map(IdempotencyKey::as_str))
+        .bind(i64::try_from(r.remaining).unwrap_or(i64::MAX))
+        .bind(r.reserved_at)
+        .bind(reason)
+        .bind(audit)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        if won.is_some() {
+            return Ok(Decision::Void);
+        }
+        // Lost to an earlier decision: read it (committed by now, since the
+        // conflicting insert waited for it).
+        let decided = self.decisions(&[r.order_id]).await?;
+        decided
+            .get(&r.order_id)
+            .copied()
+            .ok_or_else(|| store_error(format!("order {}: no decision after a conflict", r.order_id)))
+    }
+
+    /// The void ids among `ids`.
+    async fn void_among(&self, ids: &[Uuid]) -> Result<HashSet<OrderId>, sqlx::Error> {
+        let found: Vec<Uuid> =
+            sqlx::query_scalar("SELECT order_id FROM orders WHERE order_id = ANY($1) AND status = 'void'")
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(found.into_iter().map(OrderId::from_uuid).collect())
     }
 }
@@ -192,6 +267,15 @@ fn classify(e: sqlx::Error) -> InsertError {
     }
 }
 
+/// The decision a stored status stands for.
+fn decision(status: &str) -> Decision {
+    if status == "void" {
+        Decision::Void
+    } else {
+        Decision::Order
+    }
+}
+
 fn reservation_from(row: &PgRow) -> Result<Reservation, StoreError> {
     let quantity: i32 = row.try_get("quantity").map_err(store_error)?;
     let remaining: i64 = row.try_get("remaining_after").map_err(store_error)?;
@@ -214,26 +298,52 @@ fn reservation_from(row: &PgRow) -> Result<Reservation, StoreError> {
 #[async_trait]
 impl OrderStore for PgOrderStore {
     async fn insert_batch(&self, reservations: &[Reservation]) -> Result<u64, StoreError> {
-        Ok(self.insert(reservations).await?)
+        Ok(self.insert(reservations).await?.new)
+    }
+
+    async fn void(&self, reservation: &Reservation, reason: &str) -> Result<Decision, StoreError> {
+        self.void_audited(reservation, reason, "order_void").await
+    }
+
+    async fn decisions(&self, ids: &[OrderId]) -> Result<HashMap<OrderId, Decision>, StoreError> {
+        let uuids: Vec<Uuid> = ids.iter().map(OrderId::as_uuid).collect();
+        let rows: Vec<(Uuid, String)> =
+            sqlx::query_as("SELECT order_id, status FROM orders WHERE order_id = ANY($1)")
+                .bind(&uuids)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, status)| (OrderId::from_uuid(id), decision(&status)))
+            .collect())
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM orders WHERE order_id = $1"
+            "SELECT {COLUMNS}, status, void_reason FROM orders WHERE order_id = $1"
         )))
         .bind(id.as_uuid())
         .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?;
-        Ok(row.as_ref().map(reservation_from).transpose()?.map(|r| Order {
-            status: OrderStatus::Confirmed,
-            ..Order::confirmed(&r)
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let r = reservation_from(&row)?;
+        let status: String = row.try_get("status").map_err(store_error)?;
+        Ok(Some(match decision(&status) {
+            Decision::Void => {
+                let reason: Option<String> = row.try_get("void_reason").map_err(store_error)?;
+                Order::void(&r, reason.unwrap_or_default())
+            }
+            Decision::Order => Order::with_status(&r, OrderStatus::Confirmed),
         }))
     }
 
     async fn reservations_of(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM orders WHERE sale_id = $1"
+            "SELECT {COLUMNS} FROM orders WHERE sale_id = $1 AND status <> 'void'"
         )))
         .bind(sale.as_uuid())
         .fetch_all(&self.pool)

@@ -7,26 +7,30 @@
 //! PostgreSQL statement, acked only after that commit, and then settled in
 //! the stock store (moved from in flight to persisted).
 //!
-//! Before each insert the batch is claimed in Redis (`RedisStock::claim`):
-//! the claim keeps the [`Sweeper`](crate::Sweeper) from releasing what is
-//! being stored, and names reservations the sweeper already released, which
-//! are not stored (their units may have sold again).
+//! The ledger decides once per order id: an id it already voided is not
+//! stored again (the insert's `ON CONFLICT` refuses it) and is not settled.
 //!
-//! A message that cannot be read, or whose reservations can never be stored,
-//! is rejected without requeue: the broker moves it to the dead-letter
-//! queue and the consumer goes on with the next. Its reservations stay in
-//! flight: a corrupted copy says nothing about the genuine message, which
-//! may still be queued. The sweeper settles them if a copy gets stored, or
-//! releases them once no copy can still arrive. A database that is down is
-//! not a poison: the batch is retried, unacked, until it is stored.
+//! A message that cannot be read is rejected without requeue: the broker
+//! moves it to the dead-letter queue and the consumer goes on with the
+//! next. A message with reservations the ledger refuses for good is taken
+//! apart: its other reservations are stored, and it is dead-lettered for
+//! inspection. A refused reservation identical to the one answered (its
+//! in-flight record in Redis) can never be stored by any copy, so it is
+//! voided through the ledger and its units go back on sale; one that
+//! differs is a corrupted copy, which says nothing about the genuine
+//! message, so it stays in flight for that message (or the operator). A
+//! database that is down is not a poison: the batch is retried, unacked,
+//! until it is stored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flashsale_domain::{OrderId, Reservation, SaleId, StockStore, StoreError};
+use flashsale_domain::{
+    Decision, Event, EventKind, EventSink, OrderId, Reservation, SaleId, Severity, StockStore,
+};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
@@ -96,6 +100,8 @@ pub struct OrderConsumer {
     topology: Topology,
     orders: PgOrderStore,
     stock: RedisStock,
+    /// Where a void is announced to the operator.
+    events: Arc<dyn EventSink>,
     config: ConsumerConfig,
 }
 
@@ -111,6 +117,7 @@ impl OrderConsumer {
         topology: Topology,
         orders: PgOrderStore,
         stock: RedisStock,
+        events: Arc<dyn EventSink>,
         config: ConsumerConfig,
     ) -> Self {
         Self {
@@ -119,6 +126,7 @@ impl OrderConsumer {
             topology,
             orders,
             stock,
+            events,
             config,
         }
     }
@@ -230,55 +238,115 @@ impl OrderConsumer {
             .flat_map(|p| p.reservations.iter().cloned())
             .collect();
         match self.store(&all).await {
-            Ok(()) => {
+            Ok(void) => {
                 for parsed in &readable {
                     parsed.delivery.ack(BasicAckOptions::default()).await?;
                 }
-                self.settle(&all).await;
+                self.settle(&all, &void).await;
             }
-            // Find the culprit: store each message on its own.
+            // Find the culprit: each message on its own.
             Err(_) => {
                 for parsed in readable {
-                    match self.store(&parsed.reservations).await {
-                        Ok(()) => {
-                            parsed.delivery.ack(BasicAckOptions::default()).await?;
-                            self.settle(&parsed.reservations).await;
-                        }
-                        Err(error) => {
-                            tracing::error!(message = "Dead-lettered an order message that cannot be stored.", %error);
-                            dead_letter(&parsed.delivery).await?;
-                            PipelineMetrics::add(&metrics.dead_lettered, 1);
-                        }
-                    }
+                    self.handle_alone(parsed).await?;
                 }
             }
         }
         Ok(())
     }
 
-    /// Claims and stores the reservations, retrying while Redis or the
-    /// database is unavailable (claiming again each time, so the claim stays
-    /// fresh); returns only a permanent failure.
-    async fn store(&self, reservations: &[Reservation]) -> Result<(), InsertError> {
-        loop {
-            let claimed = match self.claim(reservations).await {
-                Ok(claimed) => claimed,
-                Err(error) => {
-                    tracing::warn!(message = "Stock store unavailable; retrying the claim.", %error);
-                    tokio::time::sleep(self.config.retry_pause).await;
-                    continue;
+    /// One message of a batch that failed: stored whole, or taken apart.
+    async fn handle_alone(&self, parsed: Parsed) -> Result<(), ConsumeError> {
+        if let Ok(void) = self.store(&parsed.reservations).await {
+            parsed.delivery.ack(BasicAckOptions::default()).await?;
+            self.settle(&parsed.reservations, &void).await;
+            return Ok(());
+        }
+        let mut stored = Vec::new();
+        let mut void = HashSet::new();
+        for r in &parsed.reservations {
+            match self.store(std::slice::from_ref(r)).await {
+                Ok(v) => {
+                    void.extend(v);
+                    stored.push(r.clone());
                 }
-            };
-            match self.orders.insert(&claimed).await {
-                Ok(new) => {
-                    let new = new as usize;
-                    PipelineMetrics::add(&self.config.metrics.stored, new);
-                    PipelineMetrics::add(&self.config.metrics.duplicates, claimed.len().saturating_sub(new));
-                    return Ok(());
+                Err(error) => self.refused_for_good(r, &error).await,
+            }
+        }
+        self.settle(&stored, &void).await;
+        tracing::error!(
+            message = "Dead-lettered an order message with reservations that cannot be stored.",
+            stored = stored.len(),
+            refused = parsed.reservations.len() - stored.len()
+        );
+        dead_letter(&parsed.delivery).await?;
+        PipelineMetrics::add(&self.config.metrics.dead_lettered, 1);
+        Ok(())
+    }
+
+    /// A reservation the ledger refuses for good: voided if it is the one
+    /// answered (no copy can ever be stored), else left in flight for its
+    /// genuine message. See the module docs.
+    async fn refused_for_good(&self, copy: &Reservation, error: &InsertError) {
+        let (sale, order_id) = (copy.sale_id, copy.order_id);
+        let answered = match self.stock.in_flight_one(sale, order_id).await {
+            Ok(answered) => answered,
+            Err(store) => {
+                tracing::warn!(message = "Cannot compare a refused reservation with the one answered; leaving it in flight.", %order_id, error = %store);
+                return;
+            }
+        };
+        if answered.as_ref() != Some(copy) {
+            tracing::error!(message = "A refused copy differs from the reservation answered (or none is in flight); leaving it to its genuine message.", %order_id, %error);
+            return;
+        }
+        let reason = format!("the order cannot be stored: {error}");
+        match self
+            .orders
+            .void_audited(copy, &reason, "order_void_unstorable")
+            .await
+        {
+            Ok(Decision::Void) => {
+                PipelineMetrics::add(&self.config.metrics.voided, 1);
+                if let Err(store) = self.stock.release_in_flight(copy).await {
+                    // The sweeper releases what the ledger voided.
+                    tracing::warn!(message = "Failed to release a voided reservation.", %order_id, error = %store);
+                }
+                tracing::error!(message = "Voided an answered reservation that cannot be stored; its units are back on sale.", %order_id, %error);
+                let mut event = Event::new(
+                    EventKind::System,
+                    Severity::Critical,
+                    format!("Order {order_id} voided: {reason}. Its buyer sees the status void; the units are back on sale."),
+                );
+                event.sale_id = Some(sale);
+                self.events.emit(event);
+            }
+            Ok(Decision::Order) => self.settle(std::slice::from_ref(copy), &HashSet::new()).await,
+            Err(store) => {
+                tracing::warn!(message = "Failed to void an unstorable reservation; leaving it in flight.", %order_id, error = %store);
+            }
+        }
+    }
+
+    /// Stores the reservations, retrying while the database is unavailable;
+    /// returns the ids the ledger had already voided (not stored, not to be
+    /// settled), or a permanent failure.
+    async fn store(&self, reservations: &[Reservation]) -> Result<HashSet<OrderId>, InsertError> {
+        let metrics = &self.config.metrics;
+        loop {
+            match self.orders.insert(reservations).await {
+                Ok(stored) => {
+                    let (new, void) = (stored.new as usize, stored.void.len());
+                    PipelineMetrics::add(&metrics.stored, new);
+                    PipelineMetrics::add(&metrics.refused, void);
+                    PipelineMetrics::add(&metrics.duplicates, reservations.len().saturating_sub(new + void));
+                    for order_id in &stored.void {
+                        tracing::warn!(message = "Not storing a reservation the ledger voided.", %order_id);
+                    }
+                    return Ok(stored.void);
                 }
                 Err(e) if e.is_permanent() => return Err(e),
                 Err(error) => {
-                    PipelineMetrics::add(&self.config.metrics.batch_retries, 1);
+                    PipelineMetrics::add(&metrics.batch_retries, 1);
                     tracing::warn!(message = "Order store unavailable; retrying the batch.", %error);
                     tokio::time::sleep(self.config.retry_pause).await;
                 }
@@ -286,29 +354,15 @@ impl OrderConsumer {
         }
     }
 
-    /// The reservations that may be stored: all but those the sweeper
-    /// released (logged: their buyers were answered 202 and get no order).
-    async fn claim(&self, reservations: &[Reservation]) -> Result<Vec<Reservation>, StoreError> {
-        let mut refused = Vec::new();
-        for (sale, ids) in by_sale(reservations) {
-            refused.extend(self.stock.claim(sale, &ids).await?);
-        }
-        if refused.is_empty() {
-            return Ok(reservations.to_vec());
-        }
-        PipelineMetrics::add(&self.config.metrics.refused, refused.len());
-        for order_id in &refused {
-            tracing::error!(message = "Not storing a reservation released while its message was held up; its buyer has no order.", %order_id);
-        }
-        Ok(reservations
+    /// Moves the stored reservations (all but `void`) from in flight to
+    /// persisted.
+    async fn settle(&self, reservations: &[Reservation], void: &HashSet<OrderId>) {
+        let stored: Vec<Reservation> = reservations
             .iter()
-            .filter(|r| !refused.contains(&r.order_id))
+            .filter(|r| !void.contains(&r.order_id))
             .cloned()
-            .collect())
-    }
-
-    async fn settle(&self, reservations: &[Reservation]) {
-        for (sale, ids) in by_sale(reservations) {
+            .collect();
+        for (sale, ids) in by_sale(&stored) {
             if let Err(error) = self.stock.settle(sale, &ids).await {
                 // The sweeper settles what stays in flight.
                 tracing::warn!(message = "Failed to settle stored orders.", %error, %sale);
@@ -317,8 +371,7 @@ impl OrderConsumer {
     }
 }
 
-/// Rejects the delivery to the dead-letter queue; its reservations stay in
-/// flight for the sweeper (see the module docs).
+/// Rejects the delivery to the dead-letter queue (see the module docs).
 async fn dead_letter(delivery: &Delivery) -> Result<(), ConsumeError> {
     delivery
         .nack(BasicNackOptions {

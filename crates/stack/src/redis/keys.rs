@@ -30,12 +30,6 @@ pub struct SaleKeys {
     pub rebuild: String,
     /// Hash: order id → record, settled while a rebuild was under way.
     pub settled: String,
-    /// Hash: order id → when a consumer last claimed it (microseconds): it
-    /// is being stored, so the sweeper must not release it.
-    pub claims: String,
-    /// Hash: order id → when it was released (microseconds): a copy that
-    /// arrives later must not be stored, or the unit would sell twice.
-    pub released: String,
 }
 
 impl SaleKeys {
@@ -50,8 +44,6 @@ impl SaleKeys {
             outbox: format!("{tag}:outbox"),
             rebuild: format!("{tag}:rebuild"),
             settled: format!("{tag}:settled"),
-            claims: format!("{tag}:claims"),
-            released: format!("{tag}:released"),
         }
     }
 }
@@ -71,8 +63,8 @@ mod tests {
             &keys.idem,
             &keys.inflight,
             &keys.outbox,
-            &keys.claims,
-            &keys.released,
+            &keys.rebuild,
+            &keys.settled,
         ] {
             assert!(key.starts_with(&format!("fs:{{sale:{id}}}:")), "{key}");
         }

@@ -11,7 +11,6 @@ use redis::Script;
 /// Every script, compiled once.
 pub struct Scripts {
     pub reserve: Script,
-    pub claim: Script,
     pub release: Script,
     pub settle: Script,
     pub load: Script,
@@ -37,7 +36,6 @@ pub fn scripts() -> Arc<Scripts> {
         .get_or_init(|| {
             Arc::new(Scripts {
                 reserve: compose(include_str!("lua/reserve.lua")),
-                claim: compose(include_str!("lua/claim.lua")),
                 release: compose(include_str!("lua/release.lua")),
                 settle: compose(include_str!("lua/settle.lua")),
                 load: compose(include_str!("lua/load.lua")),

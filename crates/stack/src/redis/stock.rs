@@ -39,17 +39,6 @@ const TRANSITION_ATTEMPTS: usize = 64;
 /// 5 s wait for the inventory service.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What [`RedisStock::release_unclaimed`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Released {
-    /// The units are back on sale.
-    Units(u64),
-    /// Not in flight (stored, or released already): nothing to do.
-    NotInFlight,
-    /// A consumer claimed it within the lease: it is being stored.
-    Claimed,
-}
-
 /// The live stock of every sale, in Redis. Cheap to clone: clones share the
 /// connection.
 #[derive(Clone)]
@@ -186,43 +175,31 @@ impl RedisStock {
         }
     }
 
-    /// The reservations of `sale` a consumer may not store, because their
-    /// units were released; claims the others (see `lua/claim.lua`).
-    pub async fn claim(&self, sale: SaleId, orders: &[OrderId]) -> Result<Vec<OrderId>, StoreError> {
-        if orders.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys = SaleKeys::new(sale);
-        let refused: Vec<String> = self
+    /// The reservation `order` of `sale` as it was answered, if it is in
+    /// flight.
+    pub async fn in_flight_one(
+        &self,
+        sale: SaleId,
+        order: OrderId,
+    ) -> Result<Option<Reservation>, StoreError> {
+        let inflight = SaleKeys::new(sale).inflight;
+        let rec: Option<String> = self
             .retrying(dropped, |mut conn| {
-                let mut invocation = self.scripts.claim.prepare_invoke();
-                invocation.key(&keys.claims).key(&keys.released);
-                for id in orders {
-                    invocation.arg(id.to_string());
-                }
-                async move { invocation.invoke_async(&mut conn).await }
+                let cmd = redis::cmd("HGET")
+                    .arg(&inflight)
+                    .arg(order.to_string())
+                    .to_owned();
+                async move { cmd.query_async(&mut conn).await }
             })
             .await?;
-        Ok(refused.iter().filter_map(|id| OrderId::parse(id).ok()).collect())
+        rec.map(|rec| record::decode(sale, &rec).map_err(store_error))
+            .transpose()
     }
 
-    /// Releases an in-flight reservation unless a consumer claimed it less
-    /// than `lease` ago; for the sweeper, which cannot know whether a copy of
-    /// its message is being stored.
-    pub async fn release_unclaimed(
-        &self,
-        reservation: &Reservation,
-        lease: Duration,
-    ) -> Result<Released, StoreError> {
-        let lease = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX).max(1);
-        self.release_leased(reservation, lease).await
-    }
-
-    async fn release_leased(
-        &self,
-        reservation: &Reservation,
-        lease_micros: i64,
-    ) -> Result<Released, StoreError> {
+    /// Gives back the units of a reservation still in flight; returns how
+    /// many (0 if it is not in flight). Only for a reservation the ledger
+    /// decided void, or one never answered: see [`crate::Sweeper`].
+    pub async fn release_in_flight(&self, reservation: &Reservation) -> Result<u64, StoreError> {
         let keys = SaleKeys::new(reservation.sale_id);
         let units: i64 = self
             .retrying(dropped, |mut conn| {
@@ -233,21 +210,14 @@ impl RedisStock {
                     .key(&keys.buyers)
                     .key(&keys.idem)
                     .key(&keys.inflight)
-                    .key(&keys.claims)
-                    .key(&keys.released)
-                    .arg(reservation.order_id.to_string())
-                    .arg(lease_micros);
+                    .arg(reservation.order_id.to_string());
                 async move { invocation.invoke_async(&mut conn).await }
             })
             .await?;
-        Ok(match units {
-            -1 => Released::Claimed,
-            0 => Released::NotInFlight,
-            n => {
-                self.announce_units_back(reservation.sale_id).await;
-                Released::Units(n.unsigned_abs())
-            }
-        })
+        if units > 0 {
+            self.announce_units_back(reservation.sale_id).await;
+        }
+        Ok(units.max(0) as u64)
     }
 
     /// The order ids still in `sale`'s outbox: answered, not yet published
@@ -421,7 +391,7 @@ impl StockStore for RedisStock {
     }
 
     async fn release(&self, reservation: &Reservation) -> Result<(), StoreError> {
-        self.release_leased(reservation, 0).await.map(drop)
+        self.release_in_flight(reservation).await.map(drop)
     }
 
     async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError> {
@@ -435,8 +405,7 @@ impl StockStore for RedisStock {
                 .key(&keys.state)
                 .key(&keys.inflight)
                 .key(&keys.rebuild)
-                .key(&keys.settled)
-                .key(&keys.claims);
+                .key(&keys.settled);
             for id in orders {
                 invocation.arg(id.to_string());
             }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use flashsale_domain::contract;
 use flashsale_domain::{
-    OrderQueue, OrderStore, QueueError, Reservation, ReserveError, SaleId, SaleState, StockStore,
+    Decision, NoEvents, OrderQueue, OrderStatus, OrderStore, QueueError, Reservation, ReserveError, SaleId,
+    SaleState, StockStore,
 };
 use flashsale_stack::rabbitmq::{ConsumerConfig, RelayConfig};
-use flashsale_stack::redis::SaleKeys;
+use flashsale_stack::redis::{record, SaleKeys};
 use flashsale_stack::sweeper::SweepReport;
 use flashsale_stack::{
     AmqpPublisher, OrderConsumer, PgOrderStore, PipelineMetrics, RedisStock, Relay, Sweeper, SweeperConfig,
@@ -70,6 +71,7 @@ impl Stack {
             self.topology.clone(),
             self.orders.clone(),
             self.stock.clone(),
+            Arc::new(NoEvents),
             ConsumerConfig {
                 metrics: self.metrics.clone(),
                 ..ConsumerConfig::default()
@@ -125,15 +127,15 @@ impl Stack {
         q.message_count()
     }
 
-    /// A sweeper of this stack that releases after `after`.
+    /// A sweeper of this stack that reports the undecided after `after`.
     pub fn sweeper(&self, after: Duration) -> Sweeper {
         Sweeper::new(
             self.stock.clone(),
             self.orders.clone(),
-            self.publisher.clone(),
+            Arc::new(NoEvents),
             SweeperConfig {
                 after,
-                ..SweeperConfig::default()
+                metrics: self.metrics.clone(),
             },
         )
     }
@@ -333,21 +335,37 @@ async fn a_relay_killed_before_xack_loses_and_doubles_nothing() {
     stack.shutdown().await;
 }
 
-/// A message that cannot be read and one that cannot be stored both go to
-/// the dead-letter queue, the consumer keeps storing the next messages, and
-/// the sweeper puts the units of the unstorable one back on sale.
+/// Poison in the order queue: garbage, a message mixing a good
+/// reservation with one the ledger refuses for good, and a corrupted copy
+/// of a reservation whose genuine message is still to come. The consumer
+/// stores every good reservation (the mixed message's too) and goes on; the
+/// refused reservation identical to the one answered can never be stored,
+/// so it is voided through the ledger and its units return; the corrupted
+/// copy says nothing about the genuine message, so its reservation stays
+/// in flight until that message is stored.
 #[tokio::test]
-async fn poison_messages_are_dead_lettered_and_their_units_return() {
+async fn poison_is_dead_lettered_and_only_the_unstorable_is_voided() {
     let mut stack = Stack::new().await;
     stack.start_consumer();
     let terms = contract::sale(SaleState::Active, 10, 1).terms();
     let sale = terms.id;
     stack.stock.load(terms).await.unwrap();
-    let held = reserve_n(&stack.stock, sale, 3, "p").await;
+    let held = reserve_n(&stack.stock, sale, 4, "p").await;
     stack.forget_outbox(sale).await;
-    let mut sweeper = stack.sweeper(Duration::from_millis(500));
+    // held[0] as Redis answered it is itself unstorable (remaining out of
+    // the ledger's range): no copy of it can ever be stored.
+    let mut unstorable = held[0].clone();
+    unstorable.remaining = u64::MAX;
+    redis::cmd("HSET")
+        .arg(SaleKeys::new(sale).inflight)
+        .arg(unstorable.order_id.to_string())
+        .arg(record::encode(&unstorable))
+        .query_async::<i64>(&mut stack.stock.connection())
+        .await
+        .unwrap();
+    let mut corrupted = held[2].clone();
+    corrupted.remaining = u64::MAX;
 
-    // Garbage, then a reservation the ledger refuses (remaining out of range).
     let conn = Connection::connect(&stack.amqp_url, ConnectionProperties::default())
         .await
         .unwrap();
@@ -364,35 +382,47 @@ async fn poison_messages_are_dead_lettered_and_their_units_return() {
         .unwrap()
         .await
         .unwrap();
-    let mut poisoned = held[0].clone();
-    poisoned.remaining = u64::MAX;
-    stack.publisher.publish(vec![poisoned]).await.unwrap();
-    // Then good ones.
-    stack.publisher.publish(held[1..].to_vec()).await.unwrap();
+    let publish = |batch: Vec<Reservation>| stack.publisher.publish(batch);
+    publish(vec![unstorable.clone(), held[1].clone()]).await.unwrap();
+    publish(vec![corrupted]).await.unwrap();
+    publish(vec![held[3].clone()]).await.unwrap();
 
     stack.wait_stored(sale, 2).await;
-    support::eventually(WAIT, "two messages dead-lettered", || async {
-        stack.queue_length(&stack.topology.dead_letter_queue).await == 2
+    support::eventually(WAIT, "three messages dead-lettered", || async {
+        stack.queue_length(&stack.topology.dead_letter_queue).await == 3
     })
     .await;
+    let void = stack
+        .orders
+        .get(held[0].order_id)
+        .await
+        .unwrap()
+        .expect("a void row");
+    assert_eq!(void.status, OrderStatus::Void);
+    assert!(void.void_reason.unwrap().contains("cannot be stored"));
     let level = stack.stock.level(sale).await.unwrap().unwrap();
-    assert_eq!((level.remaining, level.in_flight), (7, 1), "held until swept");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while sweeper.sweep().await.unwrap().released == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "never released");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert_eq!(
+        (level.remaining, level.in_flight, level.persisted),
+        (7, 1, 2),
+        "the voided unit back on sale; the corrupted copy's reservation held"
+    );
+    // The corrupted copy's reservation is flagged, never released on silence.
+    let mut sweeper = stack.sweeper(Duration::from_millis(300));
+    let reports = sweep_until(&mut sweeper, |r| r.unaccounted == 1).await;
+    assert!(reports.iter().all(|r| r.released == 0), "{reports:?}");
+    // Its genuine message arrives after all, and is stored.
+    publish(vec![held[2].clone()]).await.unwrap();
+    stack.wait_stored(sale, 3).await;
     let level = stack.stock.level(sale).await.unwrap().unwrap();
-    assert_eq!((level.remaining, level.in_flight), (8, 0));
-    assert!(stack.orders.get(held[0].order_id).await.unwrap().is_none());
-    let level = stack.stock.level(sale).await.unwrap().unwrap();
-    assert_eq!((level.persisted, level.ledger_difference()), (2, 0));
-    // The buyer whose order failed may buy again.
+    assert_eq!((level.remaining, level.in_flight, level.persisted), (7, 0, 3));
+    assert_eq!(level.ledger_difference(), 0);
+    // The buyer whose order was voided may buy again.
     stack
         .stock
         .reserve(contract::request(sale, "p0", 1, None))
         .await
         .expect("units returned to the buyer's limit too");
+    assert_eq!(stack.metrics.voided.load(std::sync::atomic::Ordering::Relaxed), 1);
     let _ = conn.close(200, "done".into()).await;
     stack.shutdown().await;
 }
@@ -479,56 +509,82 @@ async fn sweep_until(sweeper: &mut Sweeper, done: impl Fn(&SweepReport) -> bool)
     }
 }
 
-/// A reservation stored in PostgreSQL whose settle never happened (Redis
-/// was away) is settled by the sweeper; one whose message is still queued
-/// is left alone however long it waits, and stored once a consumer runs;
-/// one whose message is lost goes back on sale, and a late copy of it is
-/// refused by the consumer, so no unit sells twice.
+/// The sweeper asks the ledger: a reservation stored whose settle never
+/// happened (Redis was away) is settled; one the ledger voided whose units
+/// were not given back yet is released; one the ledger has not decided is
+/// left in flight however long it waits, and reported (a metric and the
+/// sweep report) once past the wait. A late copy of a voided reservation
+/// is refused by the ledger, so no unit sells twice.
 #[tokio::test]
-async fn the_sweeper_settles_waits_for_the_queue_and_releases_the_lost() {
+async fn the_sweeper_follows_the_ledger_and_never_releases_on_silence() {
     let mut stack = Stack::new().await;
     let terms = contract::sale(SaleState::Active, 3, 1).terms();
     let sale = terms.id;
     stack.stock.load(terms).await.unwrap();
     let held = reserve_n(&stack.stock, sale, 3, "s").await;
-    let (stored, queued, lost) = (&held[0], &held[1], &held[2]);
+    let (stored, voided, silent) = (&held[0], &held[1], &held[2]);
     stack.forget_outbox(sale).await;
     stack.orders.insert(std::slice::from_ref(stored)).await.unwrap();
-    stack.publisher.publish(vec![queued.clone()]).await.unwrap();
+    assert_eq!(stack.orders.void(voided, "test").await.unwrap(), Decision::Void);
 
     let after = Duration::from_millis(300);
     let mut sweeper = stack.sweeper(after);
-    let reports = sweep_until(&mut sweeper, |r| r.settled == 1).await;
-    assert!(reports.iter().all(|r| r.released == 0), "{reports:?}");
-    // Queued: never released while the queue holds a message.
+    let reports = sweep_until(&mut sweeper, |r| r.unaccounted == 1).await;
+    let total = |f: fn(&SweepReport) -> usize| reports.iter().map(f).sum::<usize>();
+    assert_eq!(
+        (total(|r| r.settled), total(|r| r.released)),
+        (1, 1),
+        "{reports:?}"
+    );
+    assert_eq!(
+        stack
+            .metrics
+            .unaccounted
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     tokio::time::sleep(after * 3).await;
-    assert_eq!(sweeper.sweep().await.unwrap(), SweepReport::default());
+    let report = sweeper.sweep().await.unwrap();
+    assert_eq!(
+        (report.released, report.unaccounted),
+        (0, 1),
+        "silence releases nothing"
+    );
     let level = stack.stock.level(sale).await.unwrap().unwrap();
-    assert_eq!((level.persisted, level.in_flight, level.remaining), (1, 2, 0));
+    assert_eq!((level.persisted, level.in_flight, level.remaining), (1, 1, 1));
 
+    // The voided unit sells again; a late copy of its message is refused.
     stack.start_consumer();
-    stack.wait_stored(sale, 2).await;
-    sweep_until(&mut sweeper, |r| r.released == 1).await;
-    let level = stack.stock.level(sale).await.unwrap().unwrap();
-    assert_eq!((level.persisted, level.in_flight, level.remaining), (2, 0, 1));
-
-    // The lost unit sells again; a late copy of its message is not stored.
     let again = stack
         .stock
         .reserve(contract::request(sale, "t", 1, None))
         .await
-        .expect("the released unit is on sale")
+        .expect("the voided unit is on sale")
         .reservation()
         .clone();
     stack
         .publisher
-        .publish(vec![lost.clone(), again.clone()])
+        .publish(vec![voided.clone(), again.clone(), silent.clone()])
         .await
         .unwrap();
     stack.wait_stored(sale, 3).await;
-    assert!(stack.orders.get(lost.order_id).await.unwrap().is_none());
-    assert!(stack.orders.get(again.order_id).await.unwrap().is_some());
+    assert_eq!(
+        stack.orders.get(voided.order_id).await.unwrap().unwrap().status,
+        OrderStatus::Void
+    );
     assert_eq!(stack.stored(sale).await, (3, 3), "3 units, never 4");
+    let report = sweep_until(&mut sweeper, |r| r.unaccounted == 0).await;
+    assert!(report.iter().all(|r| r.released == 0));
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            level.persisted,
+            level.in_flight,
+            level.remaining,
+            level.ledger_difference()
+        ),
+        (3, 0, 0, 0)
+    );
     stack.shutdown().await;
 }
 

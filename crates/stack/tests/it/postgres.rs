@@ -2,7 +2,10 @@
 //! database of its own.
 
 use flashsale_domain::contract;
-use flashsale_domain::{OrderStore, SaleId};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use flashsale_domain::{Decision, OrderId, OrderStore, SaleId};
 use flashsale_stack::postgres::{self, PgCatalog, PgOrderStore};
 use sqlx::PgPool;
 
@@ -60,7 +63,7 @@ async fn overlapping_batches_store_each_order_once() {
     }
     let mut new = 0;
     for t in tasks {
-        new += t.await.unwrap().unwrap();
+        new += t.await.unwrap().unwrap().new;
     }
     let stored = store.totals().await.unwrap()[&sale].orders;
     assert_eq!(new, stored);
@@ -75,4 +78,92 @@ async fn an_unstorable_batch_is_permanent() {
     r.remaining = u64::MAX;
     let err = store.insert(&[r]).await.unwrap_err();
     assert!(err.is_permanent(), "{err}");
+}
+
+/// A release racing the order's insert, many times, with random delays:
+/// the ledger decides each id once. The insert and the void agree on who
+/// won, and each id is exactly one row: an order or a void.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn void_racing_insert_decides_each_id_once() {
+    let pool = database().await;
+    let store = PgOrderStore::new(pool.clone());
+    let sale = SaleId::generate();
+    let all: Vec<_> = (0..300)
+        .map(|i| contract::reservation(sale, &format!("r{i}"), 1))
+        .collect();
+    // xorshift: reproducible delays of 0-3 ms.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut delay = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        Duration::from_micros(seed % 3_000)
+    };
+    let mut tasks = Vec::new();
+    for chunk in all.chunks(10) {
+        let (inserter, batch, wait) = (store.clone(), chunk.to_vec(), delay());
+        let inserted = tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let stored = inserter.insert(&batch).await.unwrap();
+            batch
+                .iter()
+                .map(|r| {
+                    let won = if stored.void.contains(&r.order_id) {
+                        Decision::Void
+                    } else {
+                        Decision::Order
+                    };
+                    (r.order_id, won)
+                })
+                .collect::<Vec<_>>()
+        });
+        let voids: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                let (store, r, wait) = (store.clone(), r.clone(), delay());
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    (r.order_id, store.void(&r, "raced").await.unwrap())
+                })
+            })
+            .collect();
+        tasks.push((inserted, voids));
+    }
+    let mut seen: HashMap<OrderId, Decision> = HashMap::new();
+    for (inserted, voids) in tasks {
+        for (id, won) in inserted.await.unwrap() {
+            seen.insert(id, won);
+        }
+        for void in voids {
+            let (id, won) = void.await.unwrap();
+            assert_eq!(seen[&id], won, "the insert and the void disagree on order {id}");
+        }
+    }
+    let rows: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT order_id, status FROM orders WHERE sale_id = $1")
+            .bind(sale.as_uuid())
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), all.len(), "exactly one row per id");
+    for (id, status) in rows {
+        let expected = match seen[&OrderId::from_uuid(id)] {
+            Decision::Order => "confirmed",
+            Decision::Void => "void",
+        };
+        assert_eq!(status, expected, "order {id}");
+    }
+    let orders = seen.values().filter(|d| **d == Decision::Order).count() as u64;
+    let totals = store
+        .totals()
+        .await
+        .unwrap()
+        .get(&sale)
+        .copied()
+        .unwrap_or_default();
+    assert_eq!(totals.orders, orders, "totals count orders, never voids");
+    assert!(
+        orders > 0 && orders < all.len() as u64,
+        "both sides won some: {orders}"
+    );
 }

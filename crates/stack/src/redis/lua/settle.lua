@@ -3,7 +3,7 @@
 -- persisted; ids not in flight are ignored. While a cache rebuild is under
 -- way (KEYS[3] exists) the settled records are also kept in KEYS[4], so
 -- the rebuild counts them even if its ledger snapshot predates them.
--- KEYS: state, inflight, rebuild flag, settled, claims
+-- KEYS: state, inflight, rebuild flag, settled
 -- ARGV: order ids
 -- Returns the units settled.
 local fenced = redis.call('EXISTS', KEYS[3]) == 1
@@ -17,10 +17,6 @@ for _, id in ipairs(ARGV) do
       redis.call('HSET', KEYS[4], id, rec)
     end
   end
-end
--- The consumers' claims (claim.lua), in bulk.
-for i = 1, #ARGV, 1000 do
-  redis.call('HDEL', KEYS[5], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 if units > 0 then
   redis.call('HINCRBY', KEYS[1], 'in_flight', -units)
