@@ -128,6 +128,11 @@ impl SaleBook {
         }
     }
 
+    /// The first answer kept for `user`'s idempotency `key`.
+    pub fn first_answer(&self, user: &UserId, key: &IdempotencyKey) -> Option<&Reservation> {
+        self.replies.get(&(user.clone(), key.clone()))
+    }
+
     /// Units `user` holds in this sale, in flight or persisted.
     pub fn bought_by(&self, user: &UserId) -> u32 {
         self.bought.get(user).copied().unwrap_or(0)

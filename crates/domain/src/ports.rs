@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::book::{StockChangeError, StockLevel};
-use crate::ids::{OrderId, SaleId};
+use crate::ids::{IdempotencyKey, OrderId, SaleId, UserId};
 use crate::purchase::{Decision, Order, PurchaseRejection, Reservation, ReserveOutcome, ReserveRequest};
 use crate::sale::{Sale, SaleState, SaleTerms, Transition, TransitionError};
 
@@ -111,6 +111,15 @@ pub trait StockStore: Send + Sync + 'static {
     async fn adjust(&self, sale: SaleId, delta: i64, now: DateTime<Utc>) -> Result<StockLevel, StockOpError>;
     /// The sale's live counters, read in one consistent step.
     async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError>;
+    /// The first answer kept for `user`'s idempotency `key` on `sale`, if
+    /// any: one cheap look-up, for a keyed retry on a sale this replica
+    /// knows is sold out.
+    async fn first_answer(
+        &self,
+        sale: SaleId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Reservation>, StoreError>;
 }
 
 /// Carries reservations to the order store.

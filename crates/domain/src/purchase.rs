@@ -92,6 +92,23 @@ pub enum PurchaseRejection {
     LimitExceeded { limit: u32 },
     #[error("quantity must be between 1 and the per-user limit of {limit}")]
     QuantityAboveLimit { limit: u32 },
+    /// The buyer's Idempotency-Key was first used with another request
+    /// body (another quantity): the first answer is not this request's.
+    #[error("this Idempotency-Key was already used with another request body")]
+    IdempotencyKeyReused,
+}
+
+impl Reservation {
+    /// Whether this first answer to a key answers `request` too: the same
+    /// buyer asked for the same quantity (Stripe's convention: a key reused
+    /// with another body is refused, not replayed).
+    pub fn answers(&self, request: &ReserveRequest) -> Result<(), PurchaseRejection> {
+        if self.quantity == request.quantity {
+            Ok(())
+        } else {
+            Err(PurchaseRejection::IdempotencyKeyReused)
+        }
+    }
 }
 
 /// Where an order is on its way to the store.

@@ -50,6 +50,10 @@ pub enum ApiError {
     /// 409 `invalid_transition`.
     #[error("{0}")]
     InvalidTransition(String),
+    /// 422 `idempotency_key_reused`: the key was first used with another
+    /// request body; nothing changed.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     /// 409 `stampede_running`: one simulated stampede at a time.
     #[error("a simulated stampede is already running")]
     StampedeRunning,
@@ -76,7 +80,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Machine-readable: `invalid_request`, `unauthorized`, `sale_not_found`,
     /// `order_not_found`, `sold_out`, `sale_not_active`, `limit_exceeded`,
-    /// `invalid_transition`, `rate_limited`, `overloaded`, ...
+    /// `invalid_transition`, `idempotency_key_reused`, `rate_limited`,
+    /// `overloaded`, ...
     pub code: &'static str,
     /// For humans.
     pub message: String,
@@ -96,6 +101,7 @@ impl ApiError {
             LimitExceeded(_) => (StatusCode::CONFLICT, "limit_exceeded"),
             InvalidTransition(_) => (StatusCode::CONFLICT, "invalid_transition"),
             StampedeRunning => (StatusCode::CONFLICT, "stampede_running"),
+            IdempotencyKeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -117,6 +123,7 @@ impl ApiError {
             "sale_not_active" => ApiError::SaleNotActive,
             "limit_exceeded" => ApiError::LimitExceeded(message),
             "invalid_transition" => ApiError::InvalidTransition(message),
+            "idempotency_key_reused" => ApiError::IdempotencyKeyReused(message),
             "overloaded" => ApiError::Overloaded,
             "unavailable" => ApiError::Unavailable(message),
             "unauthorized" => ApiError::Internal("a service refused the internal token".into()),
@@ -180,6 +187,7 @@ impl From<PurchaseRejection> for ApiError {
             }
             PurchaseRejection::LimitExceeded { .. } => ApiError::LimitExceeded(r.to_string()),
             PurchaseRejection::QuantityAboveLimit { .. } => ApiError::InvalidRequest(r.to_string()),
+            PurchaseRejection::IdempotencyKeyReused => ApiError::IdempotencyKeyReused(r.to_string()),
         }
     }
 }

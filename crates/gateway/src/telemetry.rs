@@ -21,11 +21,12 @@ const P99_WINDOW: u64 = 10;
 
 /// Outcomes of a purchase attempt, each a label of
 /// `flashsale_purchases_total` and a key of the stats' rejections.
-pub const OUTCOMES: [&str; 12] = [
+pub const OUTCOMES: [&str; 13] = [
     "accepted",
     "sold_out",
     "sale_not_active",
     "limit_exceeded",
+    "idempotency_key_reused",
     "invalid_request",
     "unauthorized",
     "sale_not_found",

@@ -124,14 +124,6 @@ impl InventoryService {
         quantity: Quantity,
         idempotency_key: Option<IdempotencyKey>,
     ) -> Result<PurchaseReceipt, PurchaseError> {
-        // A retry with a key must reach the store: it may be owed its first answer.
-        if idempotency_key.is_none() && self.sold_out.is_sold_out(sale) {
-            return Err(PurchaseRejection::SoldOut.into());
-        }
-        if self.queue_depth() >= self.queue_high_water {
-            return Err(PurchaseError::Overloaded);
-        }
-        let epoch = self.sold_out.epoch(sale);
         let request = ReserveRequest {
             sale_id: sale,
             user_id: user,
@@ -140,6 +132,22 @@ impl InventoryService {
             order_id: OrderId::generate(),
             now: Utc::now(),
         };
+        if self.sold_out.is_sold_out(sale) {
+            // A retry with a key may be owed its first answer: one look-up
+            // of the key, never the whole reserve.
+            let Some(key) = &request.idempotency_key else {
+                return Err(PurchaseRejection::SoldOut.into());
+            };
+            return match self.stock.first_answer(sale, &request.user_id, key).await {
+                Ok(Some(first)) => self.replay(request, first).await,
+                Ok(None) => Err(PurchaseRejection::SoldOut.into()),
+                Err(e) => Err(PurchaseError::Unavailable(e.to_string())),
+            };
+        }
+        if self.queue_depth() >= self.queue_high_water {
+            return Err(PurchaseError::Overloaded);
+        }
+        let epoch = self.sold_out.epoch(sale);
         match self.stock.reserve(request.clone()).await {
             Ok(ReserveOutcome::Reserved(r)) => self.make_durable(r).await,
             Ok(ReserveOutcome::Replayed(r)) => self.replay(request, r).await,
@@ -179,14 +187,16 @@ impl InventoryService {
         Ok(PurchaseReceipt::from(&reservation))
     }
 
-    /// An idempotent retry. Embedded, the first request's order may still be
-    /// committing: the retry is answered only once it is stored, or starts
-    /// afresh if the first attempt failed and released its units.
+    /// An idempotent retry: refused if the key was first used with another
+    /// body. Embedded, the first request's order may still be committing:
+    /// the retry is answered only once it is stored, or starts afresh if the
+    /// first attempt failed and released its units.
     async fn replay(
         &self,
         request: ReserveRequest,
         mut first: Reservation,
     ) -> Result<PurchaseReceipt, PurchaseError> {
+        first.answers(&request)?;
         let Durability::GroupCommit { orders, .. } = &self.durability else {
             return Ok(PurchaseReceipt {
                 replayed: true,
@@ -211,7 +221,10 @@ impl InventoryService {
             tokio::time::sleep(REPLAY_POLL).await;
             match self.stock.reserve(request.clone()).await {
                 // Another retry may have re-reserved after the first failed.
-                Ok(ReserveOutcome::Replayed(r)) => first = r,
+                Ok(ReserveOutcome::Replayed(r)) => {
+                    r.answers(&request)?;
+                    first = r;
+                }
                 Ok(ReserveOutcome::Reserved(r)) => return self.make_durable(r).await,
                 Err(ReserveError::Rejected(rejection)) => return Err(rejection.into()),
                 Err(ReserveError::SaleNotFound) => return Err(PurchaseError::SaleNotFound),

@@ -293,3 +293,50 @@ async fn graceful_stop_drains_relay_and_consumer() {
     assert_eq!(rows, 400, "answered orders not stored when the engine stopped");
     pool.close().await;
 }
+
+/// Calls of `command` Redis has served since start (`INFO commandstats`).
+async fn redis_calls(url: &str, command: &str) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The key rules on the real stack, and what a keyed attempt on a sold-out
+/// sale costs: one look-up of its key (`HGET`), never the reserve script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_attempts_after_the_sell_out_cost_one_key_lookup() {
+    let s = stack_settings("stack-keys").await;
+    let redis = s.redis_url.clone().unwrap();
+    let app = TestApp::spawn(s).await;
+    let sale = crate::stampede::key_reuse_and_keyed_retries_after_the_sell_out(&app).await;
+    let mut c = app.client().await;
+    let (scripts, lookups) = (
+        redis_calls(&redis, "evalsha").await,
+        redis_calls(&redis, "hget").await,
+    );
+    for n in 0..50 {
+        let (status, _) = c.buy(&sale, &format!("keyed-{n}"), 1, Some("k")).await;
+        assert_eq!(status, 409);
+    }
+    // The sweeper and the relay share this Redis: allow them a few scripts.
+    let scripts_spent = redis_calls(&redis, "evalsha").await - scripts;
+    let lookups_spent = redis_calls(&redis, "hget").await - lookups;
+    assert!(
+        scripts_spent < 10,
+        "{scripts_spent} scripts for 50 keyed attempts on a sold-out sale"
+    );
+    assert!(
+        lookups_spent >= 50,
+        "{lookups_spent} key look-ups for 50 keyed attempts"
+    );
+    app.stop().await;
+}

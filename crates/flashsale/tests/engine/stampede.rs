@@ -149,6 +149,45 @@ async fn concurrent_retries_with_one_key_make_one_order() {
     app.stop().await;
 }
 
+/// A key reused with another body: 422 `idempotency_key_reused`, nothing
+/// changed. After the sell-out (the replica's sold-out flag set), a keyed
+/// retry still gets its first answer, the reused key is still refused, and
+/// a new key is `sold_out`. Returns the sale, for the real-stack variant.
+pub async fn key_reuse_and_keyed_retries_after_the_sell_out(app: &TestApp) -> String {
+    let sale = app.active_sale(2, 2).await;
+    let mut c = app.client().await;
+    let (status, first) = c.buy(&sale, "retrier", 1, Some("k-1")).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, body) = c.buy(&sale, "retrier", 2, Some("k-1")).await;
+    assert_eq!((status, code(&body)), (422, "idempotency_key_reused"), "{body}");
+    assert_eq!(
+        app.sale(&sale).await["sold"],
+        1,
+        "a refused reuse changes nothing"
+    );
+    assert_eq!(c.buy(&sale, "other", 1, None).await.0, 202);
+    assert_eq!(code(&c.buy(&sale, "late", 1, None).await.1), "sold_out");
+    let (status, again) = c.buy(&sale, "retrier", 1, Some("k-1")).await;
+    assert_eq!(
+        (status, &again),
+        (202, &first),
+        "the first answer, after the sell-out"
+    );
+    let (status, body) = c.buy(&sale, "retrier", 2, Some("k-1")).await;
+    assert_eq!((status, code(&body)), (422, "idempotency_key_reused"), "{body}");
+    let (status, body) = c.buy(&sale, "retrier", 1, Some("k-2")).await;
+    assert_eq!((status, code(&body)), (409, "sold_out"), "{body}");
+    assert_eq!(app.sale(&sale).await["sold"], 2);
+    sale
+}
+
+#[tokio::test]
+async fn a_reused_key_is_refused_and_keyed_retries_survive_the_sell_out() {
+    let app = TestApp::start("key-reuse").await;
+    key_reuse_and_keyed_retries_after_the_sell_out(&app).await;
+    app.stop().await;
+}
+
 /// Pause in the middle of a stampede: nothing is sold after the pause is
 /// answered; resume sells the rest, to exactly the stock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

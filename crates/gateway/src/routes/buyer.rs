@@ -51,6 +51,7 @@ pub async fn get_sale(
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 404, description = "sale_not_found", body = ErrorBody),
         (status = 409, description = "sold_out, sale_not_active or limit_exceeded", body = ErrorBody),
+        (status = 422, description = "idempotency_key_reused: the key was first used with another body", body = ErrorBody),
         (status = 429, description = "rate_limited, with Retry-After", body = ErrorBody),
         (status = 503, description = "overloaded, with Retry-After", body = ErrorBody)))]
 pub async fn purchase(

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flashsale_domain::{
-    OrderId, Reservation, ReserveError, ReserveOutcome, ReserveRequest, SaleBook, SaleId, SaleState,
-    SaleTerms, StockLevel, StockOpError, StockStore, StoreError, Transition,
+    IdempotencyKey, OrderId, Reservation, ReserveError, ReserveOutcome, ReserveRequest, SaleBook, SaleId,
+    SaleState, SaleTerms, StockLevel, StockOpError, StockStore, StoreError, Transition, UserId,
 };
 
 /// In-memory stock of every sale. Cheap to clone.
@@ -133,5 +133,16 @@ impl StockStore for MemoryStock {
 
     async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {
         Ok(self.with_book(sale, |book| book.level()))
+    }
+
+    async fn first_answer(
+        &self,
+        sale: SaleId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Reservation>, StoreError> {
+        Ok(self
+            .with_book(sale, |book| book.first_answer(user, key).cloned())
+            .flatten())
     }
 }

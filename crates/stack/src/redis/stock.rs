@@ -17,9 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flashsale_domain::{
-    effective_state, OrderId, PurchaseRejection, Reservation, ReserveError, ReserveOutcome, ReserveRequest,
-    SaleDraft, SaleId, SaleState, SaleTerms, StockChangeError, StockLevel, StockOpError, StockStore,
-    StoreError, Transition,
+    effective_state, IdempotencyKey, OrderId, PurchaseRejection, Reservation, ReserveError, ReserveOutcome,
+    ReserveRequest, SaleDraft, SaleId, SaleState, SaleTerms, StockChangeError, StockLevel, StockOpError,
+    StockStore, StoreError, Transition, UserId,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, RedisResult};
@@ -484,6 +484,24 @@ impl StockStore for RedisStock {
             }),
             other => Err(store_error(format!("adjust: unexpected reply {other:?}")).into()),
         }
+    }
+
+    async fn first_answer(
+        &self,
+        sale: SaleId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Reservation>, StoreError> {
+        let idem = SaleKeys::new(sale).idem;
+        let field = format!("{user}\n{}", key.as_str());
+        let rec: Option<String> = self
+            .retrying(dropped, |mut conn| {
+                let cmd = redis::cmd("HGET").arg(&idem).arg(&field).to_owned();
+                async move { cmd.query_async(&mut conn).await }
+            })
+            .await?;
+        rec.map(|rec| record::decode(sale, &rec).map_err(store_error))
+            .transpose()
     }
 
     async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {
