@@ -35,8 +35,38 @@ pub fn migrate(data_dir: &std::path::Path) -> Result<Vec<&'static str>, StartErr
     Ok(flashsale_sqlite::migrate(&mut conn)?)
 }
 
+/// The lock file that makes one engine the only one on a data folder.
+const LOCK_FILE: &str = "flashsale.lock";
+
+/// Takes the data folder for this process: two engines on one folder would
+/// each hold their own stock in memory and sell the same units twice. The
+/// lock is the operating system's (`flock`), so it goes with the process,
+/// however it dies; hold the returned file for as long as the engine runs.
+pub fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File, StartError> {
+    let dir_error = |source| StartError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(dir_error)?;
+    let path = data_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(dir_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StartError::DataDirInUse(data_dir.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(dir_error(source)),
+    }
+}
+
 /// Migrates, restores and binds the embedded engine; does not serve yet.
 pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
+    let lock = lock_data_dir(&settings.data_dir)?;
     migrate(&settings.data_dir)?;
     let (admin_token, jwt_secret) = engine::secrets(settings)?;
     let db = flashsale_sqlite::database_path(&settings.data_dir);
@@ -128,6 +158,8 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         Box::pin(async move {
             // Every answered purchase is queued by now; commit them all.
             queue.shutdown().await;
+            // Only then may another engine take the folder.
+            drop(lock);
         })
     });
     let shutdown = engine::then(engine::spawn_schedule(product), commit_queued);

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flashsale_gateway::auth::jwt;
 use flashsale_gateway::{Gateway, GatewayConfig, Services};
 use flashsale_product::ProductService;
 use tokio::sync::watch;
@@ -32,6 +33,10 @@ pub type Shutdown = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>>
 pub enum StartError {
     #[error("cannot create the data folder {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
+    #[error(
+        "the data folder {0} is in use by another FlashSale engine: two engines on one folder would sell the same units twice; stop the other one, or give this one its own FLASHSALE_DATA_DIR"
+    )]
+    DataDirInUse(String),
     #[error(transparent)]
     Database(#[from] flashsale_sqlite::DbError),
     #[error(transparent)]
@@ -49,6 +54,10 @@ pub enum StartError {
     Store { store: &'static str, reason: String },
     #[error("invalid service URL: {0}")]
     ServiceUrl(String),
+    #[error(
+        "the JWT secret is {0} bytes long; HS256 needs at least 32 random bytes (FLASHSALE_JWT_SECRET, or delete the stored one to generate a new one)"
+    )]
+    WeakJwtSecret(usize),
 }
 
 /// The admin token and the JWT secret: given, or kept in the data folder.
@@ -67,6 +76,9 @@ pub fn secrets(settings: &Settings) -> Result<(Secret, Secret), StartError> {
         &settings.data_dir,
         JWT_SECRET_FILE,
     )?;
+    if jwt.value.len() < jwt::MIN_SECRET_LEN {
+        return Err(StartError::WeakJwtSecret(jwt.value.len()));
+    }
     Ok((admin, jwt))
 }
 
@@ -126,6 +138,7 @@ impl Engine {
         let config = GatewayConfig {
             admin_token: admin_token.value.clone(),
             jwt_secret: jwt_secret.value.clone(),
+            jwt_rules: settings.jwt.rules(),
             rate_per_ip: settings.rate_per_ip,
             rate_per_user: settings.rate_per_user,
             max_in_flight: settings.max_in_flight.max(1),

@@ -43,6 +43,20 @@ enum Command {
         jwt_secret: Option<String>,
         #[arg(long, env = "FLASHSALE_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
+        /// The issuer, audience and longest lifetime the engine requires.
+        #[command(flatten)]
+        jwt: flashsale::settings::JwtSettings,
+    },
+    /// Prints the dashboard's URL with the admin token in its fragment (the
+    /// token is printed at start only when it is generated).
+    AdminUrl {
+        #[arg(long, env = "FLASHSALE_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// The engine's address.
+        #[arg(long, env = "FLASHSALE_BIND", default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        #[arg(long, env = "FLASHSALE_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
     },
     /// Load generators that measure the engine and verify its invariants.
     #[command(subcommand)]
@@ -83,10 +97,16 @@ fn main() -> ExitCode {
             ttl,
             jwt_secret,
             data_dir,
+            jwt,
         } => flashsale::token::parse_ttl(&ttl)
-            .and_then(|ttl| flashsale::token::mint(&user, ttl, jwt_secret.as_deref(), &data_dir))
+            .and_then(|ttl| flashsale::token::mint(&user, ttl, jwt_secret.as_deref(), &data_dir, &jwt))
             .map(|token| println!("{token}"))
             .map_err(|e| e.to_string()),
+        Command::AdminUrl {
+            data_dir,
+            bind,
+            admin_token,
+        } => admin_url(&data_dir, bind, admin_token.as_deref()),
         Command::Bench(Bench::Stampede(args)) => return run_stampede(args),
         Command::Bench(Bench::Race(args)) => runtime().and_then(|rt| {
             rt.block_on(flashsale_bench::race::run(&args))
@@ -142,6 +162,27 @@ fn init_tracing() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
+}
+
+/// `flashsale admin-url`: the given token, else the one kept in the folder.
+fn admin_url(
+    data_dir: &std::path::Path,
+    bind: std::net::SocketAddr,
+    given: Option<&str>,
+) -> Result<(), String> {
+    let token = match given.filter(|t| !t.is_empty()) {
+        Some(token) => token.to_owned(),
+        None => flashsale::secrets::read_stored(data_dir, flashsale::engine::ADMIN_TOKEN_FILE)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "no admin token in {}: start the engine once with this data folder, or set FLASHSALE_ADMIN_TOKEN",
+                    data_dir.display()
+                )
+            })?,
+    };
+    println!("http://{bind}/#admin_token={token}");
+    Ok(())
 }
 
 /// `flashsale migrate`: reports each migration applied.
@@ -225,20 +266,27 @@ fn print_banner(engine: &Engine, settings: &Settings) {
     for line in engine.summary() {
         println!("  {line}");
     }
+    // The token itself is printed once, when it is generated: logs are
+    // kept and shipped, and a token in them is a token for anyone.
+    let kept = settings.data_dir.join(flashsale::engine::ADMIN_TOKEN_FILE);
     match engine.admin_token().origin {
         Origin::Given => println!("  dashboard: http://{addr}/ (sign in with FLASHSALE_ADMIN_TOKEN)"),
-        origin => {
-            let kept = settings.data_dir.join(flashsale::engine::ADMIN_TOKEN_FILE);
-            let note = if origin == Origin::Generated {
-                "generated, kept in"
-            } else {
-                "from"
-            };
+        Origin::Generated => {
             println!(
                 "  dashboard: http://{addr}/#admin_token={}",
                 engine.admin_token().value
             );
-            println!("  admin token {note} {}", kept.display());
+            println!("  admin token generated, kept in {}", kept.display());
+        }
+        Origin::Stored => {
+            println!(
+                "  dashboard: http://{addr}/ (sign in with the admin token kept in {})",
+                kept.display()
+            );
+            println!(
+                "  dashboard URL with the token: flashsale admin-url --data-dir {} --bind {addr}",
+                settings.data_dir.display()
+            );
         }
     }
     if engine.jwt_secret().origin == Origin::Generated {

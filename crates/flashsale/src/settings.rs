@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use flashsale_gateway::auth::jwt::{Rules, DEFAULT_MAX_LIFETIME_SECS};
 
 /// Settings of `flashsale up`.
 #[derive(Debug, Clone, Args)]
@@ -26,9 +27,13 @@ pub struct Settings {
     pub admin_token: Option<String>,
 
     /// HMAC key of buyer JWTs (HS256). When unset, a random one is generated
-    /// and kept in the data folder. Use at least 32 random bytes.
+    /// and kept in the data folder. At least 32 bytes: a shorter one is
+    /// refused at start.
     #[arg(long, env = "FLASHSALE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+
+    #[command(flatten)]
+    pub jwt: JwtSettings,
 
     /// Sustained requests per second per client IP on buyer routes (burst
     /// the same); 0 turns it off. The default tolerates a large NAT.
@@ -103,6 +108,50 @@ pub struct Settings {
     /// The order service's replicas (`flashsale gateway`), comma-separated.
     #[arg(long, env = "FLASHSALE_ORDER_URL", default_value = "http://127.0.0.1:8083")]
     pub order_url: String,
+}
+
+/// What buyer tokens must carry besides a valid signature and `exp`.
+#[derive(Debug, Clone, Args)]
+pub struct JwtSettings {
+    /// When set, buyer tokens must carry exactly this `iss`.
+    #[arg(long = "jwt-issuer", env = "FLASHSALE_JWT_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// When set, buyer tokens' `aud` must be or list this.
+    #[arg(long = "jwt-audience", env = "FLASHSALE_JWT_AUDIENCE")]
+    pub audience: Option<String>,
+
+    /// The longest a buyer token may live (`exp` after now and after
+    /// `iat`): seconds, or a number with s, m, h or d. A leaked token is
+    /// refused once past it.
+    #[arg(long = "jwt-max-ttl", env = "FLASHSALE_JWT_MAX_TTL", default_value = "24h",
+          value_parser = parse_max_ttl)]
+    pub max_ttl: Duration,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: None,
+            max_ttl: Duration::from_secs(DEFAULT_MAX_LIFETIME_SECS.unsigned_abs()),
+        }
+    }
+}
+
+fn parse_max_ttl(raw: &str) -> Result<Duration, String> {
+    crate::token::parse_ttl(raw).map_err(|e| e.to_string())
+}
+
+impl JwtSettings {
+    /// The gateway's rules for buyer tokens.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            issuer: self.issuer.clone().filter(|s| !s.is_empty()),
+            audience: self.audience.clone().filter(|s| !s.is_empty()),
+            max_lifetime_secs: i64::try_from(self.max_ttl.as_secs()).unwrap_or(i64::MAX),
+        }
+    }
 }
 
 impl Settings {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use flashsale_domain::UserId;
 
+use crate::settings::JwtSettings;
+
 /// Why no token was minted.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -18,6 +20,8 @@ pub enum TokenError {
     NoSecret(String),
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+    #[error("--ttl {ttl} s is longer than the engine accepts ({max} s, FLASHSALE_JWT_MAX_TTL)")]
+    TooLong { ttl: u64, max: u64 },
 }
 
 /// Parses `3600`, `90s`, `30m`, `12h`, `7d`; between 1 s and 366 days.
@@ -40,20 +44,34 @@ pub fn parse_ttl(raw: &str) -> Result<Duration, TokenError> {
     Ok(Duration::from_secs(seconds))
 }
 
-/// A token for `user`, valid for `ttl`.
-pub fn mint(user: &str, ttl: Duration, secret: Option<&str>, data_dir: &Path) -> Result<String, TokenError> {
+/// A token for `user`, valid for `ttl`, carrying the issuer and audience
+/// the engine requires.
+pub fn mint(
+    user: &str,
+    ttl: Duration,
+    secret: Option<&str>,
+    data_dir: &Path,
+    jwt: &JwtSettings,
+) -> Result<String, TokenError> {
     let user = UserId::parse(user)?;
+    if ttl > jwt.max_ttl {
+        return Err(TokenError::TooLong {
+            ttl: ttl.as_secs(),
+            max: jwt.max_ttl.as_secs(),
+        });
+    }
     let secret = match secret.filter(|s| !s.is_empty()) {
         Some(s) => s.to_owned(),
         None => crate::secrets::read_stored(data_dir, crate::engine::JWT_SECRET_FILE)?
             .ok_or_else(|| TokenError::NoSecret(data_dir.display().to_string()))?,
     };
     let now = chrono::Utc::now().timestamp();
-    Ok(flashsale_gateway::auth::jwt::sign(
+    Ok(flashsale_gateway::auth::jwt::sign_for(
         secret.as_bytes(),
         &user,
         now,
         now + ttl.as_secs() as i64,
+        &jwt.rules(),
     ))
 }
 

@@ -20,6 +20,8 @@ pub struct GatewayConfig {
     pub admin_token: String,
     /// HMAC key of buyer JWTs (HS256).
     pub jwt_secret: String,
+    /// What buyer JWTs must carry besides the signature and `exp`.
+    pub jwt_rules: crate::auth::jwt::Rules,
     /// Sustained requests per second per client IP on buyer routes; 0 = off.
     pub rate_per_ip: u32,
     /// Sustained purchase attempts per second per buyer; 0 = off.
@@ -37,6 +39,7 @@ impl fmt::Debug for GatewayConfig {
         f.debug_struct("GatewayConfig")
             .field("admin_token", &"<redacted>")
             .field("jwt_secret", &"<redacted>")
+            .field("jwt_rules", &self.jwt_rules)
             .field("rate_per_ip", &self.rate_per_ip)
             .field("rate_per_user", &self.rate_per_user)
             .field("max_in_flight", &self.max_in_flight)

@@ -588,3 +588,68 @@ async fn event_stream_replays_the_log_and_pushes_stats() {
     assert_eq!(stats["sales"][0]["stock"], 1);
     app.stop().await;
 }
+
+/// Buyer tokens under the operator's rules: a secret shorter than 32 bytes
+/// refuses to start; with an issuer and an audience required, a token
+/// without them, or living longer than the longest lifetime, is 401 and
+/// changes nothing; `flashsale token`'s kind passes.
+#[tokio::test]
+async fn jwt_rules_are_enforced() {
+    let mut weak = settings("jwt-weak");
+    weak.jwt_secret = Some("too-short-a-secret".into());
+    let refused = flashsale::Engine::start(&weak)
+        .await
+        .err()
+        .expect("a weak secret is refused");
+    assert!(refused.to_string().contains("at least 32"), "{refused}");
+
+    let mut s = settings("jwt-rules");
+    s.jwt.issuer = Some("shop.example".into());
+    s.jwt.audience = Some("flashsale".into());
+    s.jwt.max_ttl = std::time::Duration::from_secs(3600);
+    let rules = s.jwt.rules();
+    let app = TestApp::spawn(s).await;
+    let sale = app.active_sale(5, 1).await;
+    let now = chrono::Utc::now().timestamp();
+    let user = flashsale_domain::UserId::parse("alice").unwrap();
+    let secret = crate::support::JWT_SECRET.as_bytes();
+    let sign = |exp: i64, rules: &flashsale_gateway::auth::jwt::Rules| {
+        flashsale_gateway::auth::jwt::sign_for(secret, &user, now, now + exp, rules)
+    };
+    let mut c = app.client().await;
+    let path = format!("/api/sales/{sale}/purchase");
+    let body = Some(json!({"quantity": 1}));
+    for (why, token) in [
+        ("no issuer nor audience", sign(600, &Default::default())),
+        ("a day long", sign(86_400, &rules)),
+    ] {
+        let (status, _, answer) = c.send(Method::POST, &path, Some(&token), &[], body.clone()).await;
+        assert_eq!((status, code(&answer)), (401, "unauthorized"), "{why}: {answer}");
+    }
+    assert_eq!(app.sale(&sale).await["sold"], 0, "refused tokens change nothing");
+    let (status, _, answer) = c
+        .send(Method::POST, &path, Some(&sign(600, &rules)), &[], body)
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    app.stop().await;
+}
+
+/// `?token=` carries the admin token on the SSE stream only (EventSource
+/// cannot set headers); every other admin route wants the header.
+#[tokio::test]
+async fn the_admin_token_in_the_query_opens_only_the_event_stream() {
+    let app = TestApp::start("token-query").await;
+    let mut c = app.client().await;
+    for (method, path) in [
+        (Method::POST, format!("/api/admin/cache/flush?token={ADMIN}")),
+        (Method::GET, format!("/api/admin/stats?token={ADMIN}")),
+    ] {
+        let (status, _, body) = c.send(method, &path, None, &[], None).await;
+        assert_eq!((status, code(&body)), (401, "unauthorized"), "{path}");
+    }
+    let (status, _) = c
+        .read_stream(&format!("/api/admin/events?token={ADMIN}"), &["event: "])
+        .await;
+    assert_eq!(status, 200);
+    app.stop().await;
+}

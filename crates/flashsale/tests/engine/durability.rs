@@ -135,3 +135,93 @@ async fn kill_9_loses_no_answered_order() {
     assert!(status.success(), "graceful stop: {status}");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// Two engines on one data folder would each hold the stock in memory and
+/// sell the same units twice: the second refuses to start, with a clear
+/// message and nothing changed, until the first one has stopped (or died:
+/// the lock goes with the process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_engine_on_the_same_data_folder_refuses_to_start() {
+    let data = data_dir("one-folder");
+    let (mut first, addr) = launch(&data, &[]).await;
+    let sale = open_sale(addr, 5, 1).await;
+    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .arg("up")
+        .env("FLASHSALE_BIND", "127.0.0.1:0")
+        .env("FLASHSALE_DATA_DIR", &data)
+        .env("FLASHSALE_ADMIN_TOKEN", ADMIN)
+        .env("FLASHSALE_JWT_SECRET", crate::support::JWT_SECRET)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !second.status.success(),
+        "a second engine started on the same folder"
+    );
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("in use by another FlashSale engine"), "{said}");
+
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let (mut again, addr) = launch(&data, &[]).await;
+    let (status, _, view) = Client::connect(addr)
+        .await
+        .send(Method::GET, &format!("/api/sales/{sale}"), None, &[], None)
+        .await;
+    assert_eq!((status, view["remaining"].as_u64()), (200, Some(5)), "{view}");
+    again.start_kill().unwrap();
+    again.wait().await.unwrap();
+}
+
+/// The first lines `flashsale up` prints on `data`, with no admin token
+/// given; the process is stopped once it has printed its banner.
+async fn banner(data: &std::path::Path) -> String {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .arg("up")
+        .env_clear()
+        .env("FLASHSALE_BIND", "127.0.0.1:0")
+        .env("FLASHSALE_DATA_DIR", data)
+        .env("FLASHSALE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("buyer token:") {
+            break;
+        }
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    banner
+}
+
+/// The admin token is printed once, when it is generated; later starts
+/// name where it is kept, and `flashsale admin-url` prints the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_token_is_printed_only_when_generated() {
+    let data = data_dir("admin-url");
+    let first = banner(&data).await;
+    let token = std::fs::read_to_string(data.join("admin_token")).unwrap();
+    let token = token.trim();
+    assert!(first.contains(&format!("#admin_token={token}")), "{first}");
+    let second = banner(&data).await;
+    assert!(!second.contains(token), "the token printed again: {second}");
+    assert!(second.contains("flashsale admin-url"), "{second}");
+    let url = tokio::process::Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .args(["admin-url", "--bind", "127.0.0.1:9999"])
+        .env_clear()
+        .env("FLASHSALE_DATA_DIR", &data)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&url.stdout).trim(),
+        format!("http://127.0.0.1:9999/#admin_token={token}")
+    );
+}

@@ -42,7 +42,8 @@ impl FromRequestParts<AppState> for Buyer {
             "a buyer token (Authorization: Bearer <JWT>) is required",
         ))?;
         let now = chrono::Utc::now().timestamp();
-        jwt::verify(state.config().jwt_secret.as_bytes(), token, now)
+        let config = state.config();
+        jwt::verify_with(config.jwt_secret.as_bytes(), token, now, &config.jwt_rules)
             .map(Buyer)
             .map_err(|_| ApiError::Unauthorized("the buyer token is invalid or expired"))
     }
@@ -58,7 +59,7 @@ impl FromRequestParts<AppState> for Admin {
             struct TokenQuery {
                 token: String,
             }
-            let events = parts.uri.path().ends_with("/events");
+            let events = parts.uri.path() == crate::routes::EVENTS_ROUTE;
             let query = axum::extract::Query::<TokenQuery>::try_from_uri(&parts.uri)
                 .ok()
                 .filter(|_| events);

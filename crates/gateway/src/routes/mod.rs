@@ -21,6 +21,10 @@ use crate::state::AppState;
 
 const PURCHASE_ROUTE: &str = "/api/sales/{id}/purchase";
 
+/// The SSE stream: the only route that takes the admin token in `?token=`
+/// (EventSource cannot set headers).
+pub const EVENTS_ROUTE: &str = "/api/admin/events";
+
 /// The whole HTTP surface of the gateway.
 pub fn router(state: AppState) -> Router {
     let buyer = Router::new()
@@ -37,7 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/cache/flush", post(admin::flush_cache))
         .route("/api/admin/orders/{order_id}/void", post(admin::void_order))
         .route("/api/admin/stats", get(admin::stats))
-        .route("/api/admin/events", get(ops::events));
+        .route(EVENTS_ROUTE, get(ops::events));
     let ops = Router::new()
         .route("/api/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
