@@ -58,6 +58,8 @@ pub enum StartError {
         "the JWT secret is {0} bytes long; HS256 needs at least 32 random bytes (FLASHSALE_JWT_SECRET, or delete the stored one to generate a new one)"
     )]
     WeakJwtSecret(usize),
+    #[error("refusing to run on this Redis: {0}")]
+    UnsafeRedis(String),
 }
 
 /// The admin token and the JWT secret: given, or kept in the data folder.

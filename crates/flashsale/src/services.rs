@@ -63,16 +63,12 @@ impl ServiceProcess {
     pub async fn start(kind: Kind, settings: &Settings) -> Result<Self, StartError> {
         let (admin, _) = engine::secrets(settings)?;
         let redis_url = need(&settings.redis_url, "FLASHSALE_REDIS_URL")?;
-        let stock = stack::redis(redis_url, settings.redis_timeout()).await?;
+        let (stock, profile) = stack::redis_checked(settings, redis_url).await?;
         let events: Arc<dyn EventSink> = Arc::new(RedisEvents::new(stock.connection()));
         let metrics = Arc::new(PipelineMetrics::default());
-        let persistence = stock.persistence().await.map_err(|e| StartError::Store {
-            store: "redis",
-            reason: e.to_string(),
-        })?;
-        stack::warn_if_volatile(&persistence, events.as_ref());
+        stack::warn_if_volatile(&profile, events.as_ref());
         let mut probes: Vec<Arc<dyn HealthProbe>> = vec![Arc::new(RedisProbe(stock.clone()))];
-        let mut summary = vec![format!("redis persistence: {}", persistence.describe())];
+        let mut summary = vec![format!("redis: {}", profile.describe())];
         let (service, shutdown) = match kind {
             Kind::Product => {
                 let (pool, migrations) =

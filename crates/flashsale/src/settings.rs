@@ -82,6 +82,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub redis_timeout_ms: u64,
 
+    /// Accept a Redis whose maxmemory-policy evicts keys. Under memory
+    /// pressure it drops buyers' counts, idempotency records and answered
+    /// reservations; the engine refuses to start on it unless this is set.
+    #[arg(long, env = "FLASHSALE_REDIS_ALLOW_EVICTION", default_value_t = false)]
+    pub redis_allow_eviction: bool,
+
     /// How long a reservation left in flight by a failure (neither stored
     /// nor in the outbox, with the order queue empty) waits before its units
     /// go back on sale, in milliseconds. Keep it above the broker's heartbeat.

@@ -25,7 +25,7 @@ use flashsale_inventory::{Durability, InventoryService};
 use flashsale_order::{OrderService, PendingOrders};
 use flashsale_product::ProductService;
 use flashsale_stack::rabbitmq::{ConsumerConfig, RelayConfig};
-use flashsale_stack::redis::{subscribe_units_back, Persistence, SaleKeys};
+use flashsale_stack::redis::{subscribe_units_back, RedisProfile, SaleKeys};
 use flashsale_stack::{
     postgres, AmqpPublisher, OrderConsumer, PgCatalog, PgOrderStore, PipelineMetrics, RedisStock, Relay,
     StackCacheRebuild, Sweeper, SweeperConfig, Topology,
@@ -89,6 +89,23 @@ pub(crate) async fn redis(url: &str, timeout: Duration) -> Result<RedisStock, St
     RedisStock::connect_with(url, timeout)
         .await
         .map_err(|e| unreachable_store("redis")(e.to_string()))
+}
+
+/// Connects to the Redis that holds the stock, and refuses one the engine
+/// must not run on (too old, or evicting keys; see [`RedisProfile`]).
+pub(crate) async fn redis_checked(
+    settings: &Settings,
+    url: &str,
+) -> Result<(RedisStock, RedisProfile), StartError> {
+    let stock = redis(url, settings.redis_timeout()).await?;
+    let profile = stock
+        .profile()
+        .await
+        .map_err(|e| unreachable_store("redis")(e.to_string()))?;
+    match profile.refusal(settings.redis_allow_eviction) {
+        Some(reason) => Err(StartError::UnsafeRedis(reason)),
+        None => Ok((stock, profile)),
+    }
 }
 
 /// Connects to PostgreSQL and applies pending migrations; returns how many.
@@ -269,15 +286,11 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
     let urls = Urls::of(settings)?;
     let secrets = engine::secrets(settings)?;
     let (pool, migrations) = postgres(urls.database).await?;
-    let stock = redis(urls.redis, settings.redis_timeout()).await?;
+    let (stock, profile) = redis_checked(settings, urls.redis).await?;
     let publisher = rabbitmq(urls.amqp, &settings.amqp_queue).await?;
     let events = Arc::new(EventLog::default());
     let (inventory, units_back) = inventory(&stock, events.clone()).await?;
     let (product, warmed) = product(&pool, &stock, Some(publisher.clone()), events.clone()).await?;
-    let persistence = stock
-        .persistence()
-        .await
-        .map_err(|e| unreachable_store("redis")(e.to_string()))?;
     let metrics = Arc::new(PipelineMetrics::default());
     let (consume, [consumer_probe, sweeper_probe]) = consumer(
         urls.amqp,
@@ -310,7 +323,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
     };
     let summary = vec![
         "mode: stack (Redis, RabbitMQ, PostgreSQL), every service in this process".to_owned(),
-        format!("redis persistence: {}", persistence.describe()),
+        format!("redis: {}", profile.describe()),
         format!("postgres: {migrations} migrations applied; {warmed} sales warmed into Redis"),
     ];
     events.emit(Event::new(
@@ -318,7 +331,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         Severity::Info,
         format!("Engine started (stack): {warmed} sales warmed."),
     ));
-    warn_if_volatile(&persistence, events.as_ref());
+    warn_if_volatile(&profile, events.as_ref());
     // Stop order: the schedule, then relay what is left, then let the
     // consumer store it, then the subscription.
     let shutdown = [
@@ -334,8 +347,9 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
 }
 
 /// An answered order is only as durable as Redis: say so, loudly, when
-/// Redis would lose it.
-pub(crate) fn warn_if_volatile(persistence: &Persistence, events: &dyn EventSink) {
+/// Redis would lose it (or may evict it, where the operator allowed that).
+pub(crate) fn warn_if_volatile(profile: &RedisProfile, events: &dyn EventSink) {
+    let persistence = &profile.persistence;
     if !persistence.survives_process_crash() {
         events.emit(Event::new(
             EventKind::System,
@@ -343,6 +357,16 @@ pub(crate) fn warn_if_volatile(persistence: &Persistence, events: &dyn EventSink
             format!(
                 "Redis persistence is {}: an answered order can be lost if Redis dies.",
                 persistence.describe()
+            ),
+        ));
+    }
+    if profile.evicts() {
+        events.emit(Event::new(
+            EventKind::System,
+            Severity::Critical,
+            format!(
+                "Redis evicts keys (maxmemory-policy {}): under memory pressure buyers' counts and answered reservations can vanish.",
+                profile.maxmemory_policy
             ),
         ));
     }
@@ -408,7 +432,13 @@ impl HealthProbe for RedisProbe {
     }
     async fn check(&self) -> ComponentHealth {
         let started = Instant::now();
-        match self.0.persistence().await {
+        match self.0.profile().await {
+            // An evicting policy was accepted by the operator, but it can
+            // drop answered reservations: degraded, so it stays visible.
+            Ok(p) if p.evicts() => ComponentHealth::degraded(format!(
+                "{}; evicting keys can lose answered reservations",
+                p.describe()
+            )),
             // A persistence mode is a choice, not a fault: reported, not degraded.
             Ok(p) => ComponentHealth::ok(format!("{}; answered in {:.2} ms", p.describe(), millis(started))),
             Err(e) => ComponentHealth::down(e.to_string()),

@@ -340,3 +340,55 @@ async fn keyed_attempts_after_the_sell_out_cost_one_key_lookup() {
     );
     app.stop().await;
 }
+
+/// A Redis of this test's own, evicting keys under memory pressure; stops
+/// when the returned child is dropped.
+async fn evicting_redis() -> (tokio::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(["--appendonly", "no", "--maxmemory-policy", "allkeys-lru"])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server");
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    (child, format!("redis://127.0.0.1:{port}"))
+}
+
+/// A Redis that evicts keys would silently drop buyers' counts and answered
+/// reservations: the engine refuses to start on it, saying why, unless the
+/// operator accepts the risk; then health shows Redis degraded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicting_redis_is_refused_unless_accepted() {
+    let (_redis, url) = evicting_redis().await;
+    let mut s = stack_settings("stack-evicting").await;
+    s.redis_url = Some(url);
+    let refused = flashsale::Engine::start(&s)
+        .await
+        .err()
+        .expect("an evicting Redis is refused");
+    assert!(
+        refused.to_string().contains("maxmemory-policy allkeys-lru"),
+        "{refused}"
+    );
+    s.redis_allow_eviction = true;
+    let app = TestApp::spawn(s).await;
+    let (status, _, health) = app
+        .client()
+        .await
+        .send(Method::GET, "/api/health", None, &[], None)
+        .await;
+    assert_eq!(status, 503, "{health}");
+    assert_eq!(health["components"]["redis"]["status"], "degraded", "{health}");
+    app.stop().await;
+}

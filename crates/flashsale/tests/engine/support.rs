@@ -53,6 +53,7 @@ pub fn settings(name: &str) -> Settings {
         amqp_queue: "orders".into(),
         redis_timeout_ms: 2_000,
         sweep_after_ms: 60_000,
+        redis_allow_eviction: false,
         database_url: None,
         product_url: String::new(),
         inventory_url: String::new(),

@@ -20,7 +20,7 @@ pub mod units_back;
 
 pub use events::{subscribe_events, RedisEvents, EVENTS_CHANNEL};
 pub use keys::SaleKeys;
-pub use persistence::Persistence;
+pub use persistence::{Persistence, RedisProfile};
 pub use stock::RedisStock;
 pub use units_back::{publish_units_back, subscribe_units_back, UNITS_BACK_CHANNEL};
 

@@ -1,37 +1,28 @@
-//! What a 202 survives depends on how Redis persists: with
-//! `appendfsync always`, any crash; with `everysec`, a killed Redis process
-//! but up to about a second of a host crash; with no AOF, a restart loses
-//! every reservation not yet relayed. Health reports it.
+//! What the engine needs to know of the Redis it runs on, read at start and
+//! by health:
+//! - the version: the scripts use Redis 7's `#!lua` flags;
+//! - the eviction policy: an evicting Redis silently drops buyers' counts,
+//!   idempotency records and outbox entries under memory pressure, which
+//!   breaks the limit and loses answered orders; only `noeviction` is safe;
+//! - persistence: what a 202 survives depends on it. With
+//!   `appendfsync always`, any crash; with `everysec`, a killed Redis
+//!   process but up to about a second of a host crash; with no AOF, a
+//!   restart loses every reservation not yet relayed.
+//!
+//! `INFO` answers on managed Redis services that disable `CONFIG`; only the
+//! fsync policy needs `CONFIG`, and it is reported unknown without it.
 
 use redis::aio::ConnectionLike;
 
-/// Redis's persistence settings, as `CONFIG GET` reports them.
+/// Redis's persistence settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Persistence {
     pub appendonly: bool,
-    /// `always`, `everysec` or `no`.
+    /// `always`, `everysec`, `no`, or `unknown` when `CONFIG` is disabled.
     pub appendfsync: String,
 }
 
 impl Persistence {
-    /// Reads the settings.
-    pub async fn read(conn: &mut impl ConnectionLike) -> redis::RedisResult<Self> {
-        let appendonly: Vec<String> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("appendonly")
-            .query_async(conn)
-            .await?;
-        let appendfsync: Vec<String> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("appendfsync")
-            .query_async(conn)
-            .await?;
-        Ok(Self {
-            appendonly: appendonly.get(1).is_some_and(|v| v == "yes"),
-            appendfsync: appendfsync.get(1).cloned().unwrap_or_default(),
-        })
-    }
-
     /// Whether an answered purchase survives a crash of the Redis process.
     pub fn survives_process_crash(&self) -> bool {
         self.appendonly && matches!(self.appendfsync.as_str(), "always" | "everysec")
@@ -45,7 +36,133 @@ impl Persistence {
             (true, "everysec") => {
                 "AOF appendfsync everysec: survives a Redis crash; a host crash may lose about 1 s".into()
             }
+            (true, "unknown") => {
+                "AOF on, fsync policy unknown (CONFIG is disabled): ask your provider what a crash loses"
+                    .into()
+            }
             (true, other) => format!("AOF appendfsync {other}: a host crash may lose recent purchases"),
+        }
+    }
+}
+
+/// The oldest Redis major version the scripts run on.
+pub const MIN_MAJOR_VERSION: u32 = 7;
+
+/// The one eviction policy that never drops the engine's keys.
+pub const SAFE_POLICY: &str = "noeviction";
+
+/// The Redis the engine runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisProfile {
+    /// `redis_version` as `INFO` reports it.
+    pub version: String,
+    pub maxmemory_policy: String,
+    pub persistence: Persistence,
+}
+
+impl RedisProfile {
+    /// Reads `INFO` (and `CONFIG GET appendfsync` where allowed).
+    pub async fn read(conn: &mut impl ConnectionLike) -> redis::RedisResult<Self> {
+        let info: String = redis::cmd("INFO").query_async(conn).await?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(':')))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let fsync: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("appendfsync")
+            .query_async(conn)
+            .await;
+        let appendfsync = match fsync {
+            Ok(pair) => pair.get(1).cloned().unwrap_or_else(|| "unknown".into()),
+            Err(_) => "unknown".into(),
+        };
+        Ok(Self {
+            version: field("redis_version"),
+            maxmemory_policy: field("maxmemory_policy"),
+            persistence: Persistence {
+                appendonly: field("aof_enabled") == "1",
+                appendfsync,
+            },
+        })
+    }
+
+    fn major(&self) -> Option<u32> {
+        self.version.split('.').next()?.parse().ok()
+    }
+
+    /// Whether the eviction policy may drop the engine's keys.
+    pub fn evicts(&self) -> bool {
+        self.maxmemory_policy != SAFE_POLICY
+    }
+
+    /// Why the engine must not run on this Redis, if it must not.
+    /// `allow_eviction` is the operator's explicit acceptance of an
+    /// evicting policy.
+    pub fn refusal(&self, allow_eviction: bool) -> Option<String> {
+        if self.major().is_none_or(|major| major < MIN_MAJOR_VERSION) {
+            return Some(format!(
+                "Redis {} is too old: the engine needs Redis {MIN_MAJOR_VERSION} or later",
+                self.version
+            ));
+        }
+        if self.evicts() && !allow_eviction {
+            return Some(format!(
+                "Redis evicts keys (maxmemory-policy {}): under memory pressure it would drop buyers' counts, \
+                 idempotency records and answered reservations; set maxmemory-policy {SAFE_POLICY}, or \
+                 FLASHSALE_REDIS_ALLOW_EVICTION=true to accept that risk",
+                self.maxmemory_policy
+            ));
+        }
+        None
+    }
+
+    /// One line for `/api/health` and the banner.
+    pub fn describe(&self) -> String {
+        format!(
+            "Redis {}; maxmemory-policy {}; {}",
+            self.version,
+            self.maxmemory_policy,
+            self.persistence.describe()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(version: &str, policy: &str) -> RedisProfile {
+        RedisProfile {
+            version: version.into(),
+            maxmemory_policy: policy.into(),
+            persistence: Persistence {
+                appendonly: true,
+                appendfsync: "always".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn old_versions_and_evicting_policies_are_refused() {
+        assert_eq!(profile("7.0.15", "noeviction").refusal(false), None);
+        assert_eq!(
+            profile("7.2.4", "allkeys-lru").refusal(true),
+            None,
+            "accepted by the operator"
+        );
+        for (version, policy) in [
+            ("6.2.14", "noeviction"),
+            ("", "noeviction"),
+            ("7.0.15", "allkeys-lru"),
+            ("7.0.15", "volatile-ttl"),
+        ] {
+            assert!(
+                profile(version, policy).refusal(false).is_some(),
+                "{version} {policy}"
+            );
         }
     }
 }

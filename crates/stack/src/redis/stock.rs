@@ -25,7 +25,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, RedisResult};
 
 use super::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
-use super::persistence::Persistence;
+use super::persistence::RedisProfile;
 use super::record::{self, micros};
 use super::scripts::{scripts, Scripts};
 use super::store_error;
@@ -92,9 +92,10 @@ impl RedisStock {
         self.conn.clone()
     }
 
-    /// Redis's persistence settings, for health.
-    pub async fn persistence(&self) -> Result<Persistence, StoreError> {
-        Persistence::read(&mut self.conn.clone())
+    /// Redis's version, eviction policy and persistence, for the start-up
+    /// checks and health.
+    pub async fn profile(&self) -> Result<RedisProfile, StoreError> {
+        RedisProfile::read(&mut self.conn.clone())
             .await
             .map_err(store_error)
     }

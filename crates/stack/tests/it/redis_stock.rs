@@ -108,6 +108,7 @@ async fn units_back_reaches_subscribers() {
     .await
     .expect("a units-back message");
     assert_eq!(got, sale);
-    let persistence = store.persistence().await.unwrap();
-    assert!(persistence.appendonly, "the private redis runs with AOF");
+    let profile = store.profile().await.unwrap();
+    assert!(profile.persistence.appendonly, "the private redis runs with AOF");
+    assert_eq!(profile.refusal(false), None, "{profile:?}");
 }
