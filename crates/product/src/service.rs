@@ -168,7 +168,12 @@ impl ProductService {
         let _guard = self.changes.lock().await;
         let mut sale = self.catalog.get(id).await?.ok_or(ProductError::NotFound)?;
         let before = sale.clone();
-        sale.state = self.stock.transition(id, t, Utc::now()).await?;
+        let now = Utc::now();
+        sale.state = match self.stock.transition(id, t, now).await {
+            Ok(state) => state,
+            Err(StockOpError::Transition(refused)) => self.made_before(&sale, t, now, refused).await?,
+            Err(e) => return Err(e.into()),
+        };
         if let Err(e) = self.catalog.update(&sale).await {
             self.stock.load(before.terms()).await?;
             return Err(e.into());
@@ -181,6 +186,27 @@ impl ProductService {
             id,
         );
         self.view(sale).await
+    }
+
+    /// The stock store refused `t`, yet the catalog allows it: an earlier
+    /// attempt whose reply was lost (a dropped connection, a time-out, a
+    /// retried compare-and-set) may have made this very change in the stock
+    /// store and not in the catalog. If the stock store is in the state `t`
+    /// leads to, that is the change: it stands, and the catalog follows.
+    async fn made_before(
+        &self,
+        sale: &Sale,
+        t: Transition,
+        now: DateTime<Utc>,
+        refused: TransitionError,
+    ) -> Result<SaleState, ProductError> {
+        let Ok(wanted) = sale.terms().effective_state(now).apply(t) else {
+            return Err(ProductError::Transition(refused));
+        };
+        match self.stock.level(sale.id).await? {
+            Some(level) if level.state == wanted => Ok(wanted),
+            _ => Err(ProductError::Transition(refused)),
+        }
     }
 
     /// Adds (`delta > 0`) or withdraws (`delta < 0`) units, on every replica

@@ -215,9 +215,11 @@ impl RedisStock {
                 async move { invocation.invoke_async(&mut conn).await }
             })
             .await?;
-        if units > 0 {
-            self.announce_units_back(reservation.sale_id).await;
-        }
+        // Announced even when nothing was in flight: a first attempt whose
+        // reply was lost may have released the units, and replicas must
+        // stop refusing buyers either way (a spurious announce costs one
+        // reserve that sets the flag again).
+        self.announce_units_back(reservation.sale_id).await;
         Ok(units.max(0) as u64)
     }
 
