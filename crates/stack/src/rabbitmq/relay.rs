@@ -13,7 +13,15 @@
 //! have been pending longer than [`RelayConfig::claim_after`] and publishes
 //! them again. The order id makes that second copy a no-op in the ledger.
 //! A publish that fails leaves the entries pending under this relay's own
-//! name; it reads its own pending entries first on the next pass.
+//! name; it retries them first on the next pass, reading them with
+//! `XPENDING` and `XRANGE`, never `XREADGROUP … 0`: a history read resets
+//! an entry's idle time, so a live relay that keeps failing (a broker that
+//! refuses it) would pin its entries for as long as it lives. Read this
+//! way they age, and a healthy relay takes them over after `claim_after`.
+//!
+//! Each sale's outbox is relayed on its own: one that fails (its consumer
+//! group gone with its stream, a record the broker refuses) is logged and
+//! retried, and the others go on. A missing group is created again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,30 +112,111 @@ impl Relay {
         }
     }
 
-    /// One pass over every sale's outbox: this relay's own pending entries,
-    /// then (if `claim`) entries abandoned by dead relays, then new ones.
-    /// Returns how many reservations it published.
+    /// One pass over every sale's outbox. Returns how many reservations it
+    /// published; fails only if every outbox with work failed (each failure
+    /// is logged).
     pub async fn pass(&self, claim: bool) -> Result<usize, RelayError> {
         let sales: Vec<String> = redis::cmd("SMEMBERS")
             .arg(SALES_INDEX)
             .query_async(&mut self.conn.clone())
             .await?;
-        let mut relayed = 0;
+        let (mut relayed, mut failed, mut last_error) = (0, 0, None);
         for sale in sales.iter().filter_map(|s| SaleId::parse(s).ok()) {
-            let outbox = SaleKeys::new(sale).outbox;
-            let mut batch = self.read(sale, &outbox, "0").await?;
-            if batch.ids.is_empty() && claim {
-                batch = self.claim(sale, &outbox).await?;
+            match self.relay_sale(sale, claim).await {
+                Ok(n) => relayed += n,
+                Err(error) => {
+                    tracing::warn!(message = "Relaying one outbox failed; the others go on.", %sale, %error);
+                    failed += 1;
+                    last_error = Some(error);
+                }
             }
-            if batch.ids.is_empty() {
-                batch = self.read(sale, &outbox, ">").await?;
-            }
-            relayed += self.forward(&outbox, batch).await?;
         }
-        Ok(relayed)
+        match last_error {
+            Some(error) if relayed == 0 && failed > 0 => Err(error),
+            _ => Ok(relayed),
+        }
     }
 
-    async fn read(&self, sale: SaleId, outbox: &str, from: &str) -> Result<Batch, RelayError> {
+    /// One sale's outbox: this relay's own pending entries, then (if
+    /// `claim`) entries abandoned by silent relays, then new ones.
+    async fn relay_sale(&self, sale: SaleId, claim: bool) -> Result<usize, RelayError> {
+        let outbox = SaleKeys::new(sale).outbox;
+        let mut batch = self.own_pending(sale, &outbox).await?;
+        if batch.ids.is_empty() && claim {
+            batch = self.claim(sale, &outbox).await?;
+        }
+        if batch.ids.is_empty() {
+            batch = match self.read_new(sale, &outbox).await {
+                Err(RelayError::Redis(e)) if e.code() == Some("NOGROUP") => {
+                    self.recreate_group(sale, &outbox).await?;
+                    self.read_new(sale, &outbox).await?
+                }
+                other => other?,
+            };
+        }
+        self.forward(&outbox, batch).await
+    }
+
+    /// The group went with its stream (deleted by hand, or lost by Redis):
+    /// created again from the stream's start, so nothing in it is skipped.
+    async fn recreate_group(&self, sale: SaleId, outbox: &str) -> Result<(), RelayError> {
+        tracing::warn!(message = "An outbox had lost its consumer group; creating it again.", %sale);
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(outbox)
+            .arg(RELAY_GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.conn.clone())
+            .await;
+        match created {
+            // Another relay created it first.
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// This relay's pending entries, read without touching their idle time
+    /// (see the module docs).
+    async fn own_pending(&self, sale: SaleId, outbox: &str) -> Result<Batch, RelayError> {
+        let pending: redis::RedisResult<redis::streams::StreamPendingCountReply> = redis::cmd("XPENDING")
+            .arg(outbox)
+            .arg(RELAY_GROUP)
+            .arg("-")
+            .arg("+")
+            .arg(self.config.batch)
+            .arg(&self.config.consumer)
+            .query_async(&mut self.conn.clone())
+            .await;
+        let ids = match pending {
+            Ok(reply) => reply.ids,
+            // No group, so nothing pending: `read_new` recreates it.
+            Err(e) if e.code() == Some("NOGROUP") => return Ok(decode(sale, Vec::new())),
+            Err(e) => return Err(e.into()),
+        };
+        if ids.is_empty() {
+            return Ok(decode(sale, Vec::new()));
+        }
+        let mut ranges = redis::pipe();
+        for id in &ids {
+            ranges.cmd("XRANGE").arg(outbox).arg(&id.id).arg(&id.id);
+        }
+        let found: Vec<redis::streams::StreamRangeReply> = ranges.query_async(&mut self.conn.clone()).await?;
+        let mut entries: Vec<StreamId> = found.into_iter().flat_map(|r| r.ids).collect();
+        // Pending, but gone from the stream (deleted by hand): acknowledge
+        // it with the rest, or it stays pending for ever.
+        for id in &ids {
+            if !entries.iter().any(|e| e.id == id.id) {
+                entries.push(StreamId {
+                    id: id.id.clone(),
+                    ..StreamId::default()
+                });
+            }
+        }
+        Ok(decode(sale, entries))
+    }
+
+    async fn read_new(&self, sale: SaleId, outbox: &str) -> Result<Batch, RelayError> {
         let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
             .arg("GROUP")
             .arg(RELAY_GROUP)
@@ -136,7 +225,7 @@ impl Relay {
             .arg(self.config.batch)
             .arg("STREAMS")
             .arg(outbox)
-            .arg(from)
+            .arg(">")
             .query_async(&mut self.conn.clone())
             .await?;
         let entries = reply

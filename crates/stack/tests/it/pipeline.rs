@@ -265,6 +265,88 @@ impl OrderQueue for HangAfterPublish {
     }
 }
 
+/// A broker that refuses every publish (a wrong virtual host, a refused
+/// login): the relay using it fails fast, pass after pass.
+struct Refusing;
+
+#[async_trait]
+impl OrderQueue for Refusing {
+    async fn publish(&self, _: Vec<Reservation>) -> Result<(), QueueError> {
+        Err(QueueError::Unavailable("refused by the test".into()))
+    }
+
+    fn depth(&self) -> u64 {
+        0
+    }
+}
+
+/// Outbox entries pending under `consumer`.
+async fn pending_under(stack: &Stack, sale: SaleId, consumer: &str) -> usize {
+    let reply: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+        .arg(SaleKeys::new(sale).outbox)
+        .arg("relay")
+        .arg("-")
+        .arg("+")
+        .arg(10_000)
+        .arg(consumer)
+        .query_async(&mut stack.stock.connection())
+        .await
+        .unwrap();
+    reply.ids.len()
+}
+
+/// A live relay that fails fast keeps retrying the entries it took, but its
+/// retries do not reset their idle time: a healthy relay takes them over
+/// once they have been pending `claim_after`, and publishes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_relay_does_not_pin_its_entries() {
+    let mut stack = Stack::new().await;
+    stack.start_consumer();
+    let terms = contract::sale(SaleState::Active, 40, 1).terms();
+    let sale = terms.id;
+    stack.stock.load(terms).await.unwrap();
+    reserve_n(&stack.stock, sale, 40, "f").await;
+    let config = |consumer: &str| RelayConfig {
+        consumer: consumer.into(),
+        claim_after: Duration::from_millis(800),
+        ..RelayConfig::default()
+    };
+    stack.start_relay(Arc::new(Refusing), config("failing"));
+    support::eventually(WAIT, "the failing relay took every entry", || async {
+        pending_under(&stack, sale, "failing").await == 40
+    })
+    .await;
+    stack.start_relay(stack.publisher.clone(), config("healthy"));
+    stack.wait_stored(sale, 40).await;
+    assert_eq!(stack.stored(sale).await, (40, 40));
+    stack.shutdown().await;
+}
+
+/// One sale whose outbox lost its consumer group (its stream deleted) does
+/// not stop the relay for the others, and its group is created again so its
+/// new reservations flow too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_without_its_consumer_group_blocks_no_other() {
+    let mut stack = Stack::new().await;
+    stack.start_consumer();
+    let mut sales = Vec::new();
+    for _ in 0..6 {
+        let terms = contract::sale(SaleState::Active, 10, 1).terms();
+        sales.push(terms.id);
+        stack.stock.load(terms).await.unwrap();
+    }
+    let broken = sales[0];
+    stack.forget_outbox(broken).await;
+    for (i, sale) in sales.iter().enumerate() {
+        reserve_n(&stack.stock, *sale, 3, &format!("g{i}-")).await;
+    }
+    stack.start_relay(stack.publisher.clone(), RelayConfig::default());
+    for sale in &sales {
+        stack.wait_stored(*sale, 3).await;
+    }
+    stack.shutdown().await;
+}
+
 /// The relay dies after the broker confirmed a batch but before XACK: a new
 /// relay claims the abandoned entries and publishes them again; nothing is
 /// lost and the ledger holds each order once.
