@@ -60,6 +60,10 @@ pub enum StartError {
     WeakJwtSecret(usize),
     #[error("refusing to run on this Redis: {0}")]
     UnsafeRedis(String),
+    #[error(
+        "FLASHSALE_SERVICE_TOKEN is the admin token: the internal API would open to every dashboard user; give it a secret of its own"
+    )]
+    ServiceTokenIsAdmin,
 }
 
 /// The admin token and the JWT secret: given, or kept in the data folder.
@@ -82,6 +86,21 @@ pub fn secrets(settings: &Settings) -> Result<(Secret, Secret), StartError> {
         return Err(StartError::WeakJwtSecret(jwt.value.len()));
     }
     Ok((admin, jwt))
+}
+
+/// The services' internal credential: given, or derived from the admin
+/// token and the JWT secret (see [`Settings::service_token`]).
+pub fn service_token(settings: &Settings, admin: &Secret, jwt: &Secret) -> Result<String, StartError> {
+    match settings.service_token.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) if flashsale_gateway::auth::same_secret(token, &admin.value) => {
+            Err(StartError::ServiceTokenIsAdmin)
+        }
+        Some(token) => Ok(token.to_owned()),
+        None => Ok(flashsale_gateway::auth::derived_service_token(
+            &admin.value,
+            &jwt.value,
+        )),
+    }
 }
 
 /// Runs the sale schedule in the background; the returned shutdown stops it.

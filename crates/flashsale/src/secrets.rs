@@ -79,7 +79,19 @@ pub fn resolve(given: Option<&str>, data_dir: &Path, name: &str) -> Result<Secre
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path).map_err(io)?;
+    let mut file = match options.open(&path) {
+        Ok(file) => file,
+        // Another process on this folder generated it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let value =
+                read_stored(data_dir, name)?.ok_or_else(|| SecretError::Empty { path: path.clone() })?;
+            return Ok(Secret {
+                value,
+                origin: Origin::Stored,
+            });
+        }
+        Err(e) => return Err(io(e)),
+    };
     file.write_all(value.as_bytes())
         .and_then(|_| file.sync_all())
         .map_err(io)?;

@@ -61,7 +61,8 @@ impl ServiceProcess {
     /// Connects to the stores this service needs, starts its background work
     /// and binds `FLASHSALE_BIND`.
     pub async fn start(kind: Kind, settings: &Settings) -> Result<Self, StartError> {
-        let (admin, _) = engine::secrets(settings)?;
+        let (admin, jwt) = engine::secrets(settings)?;
+        let service_token = engine::service_token(settings, &admin, &jwt)?;
         let redis_url = need(&settings.redis_url, "FLASHSALE_REDIS_URL")?;
         let (stock, profile) = stack::redis_checked(settings, redis_url).await?;
         let events: Arc<dyn EventSink> = Arc::new(RedisEvents::new(stock.connection()));
@@ -134,7 +135,7 @@ impl ServiceProcess {
             .map_err(|source| StartError::Bind { addr, source })?;
         let router = internal::router(
             service,
-            admin.value,
+            service_token,
             probes,
             vec![stack::metrics_source(&metrics)],
         );
@@ -173,7 +174,7 @@ impl ServiceProcess {
 /// `flashsale gateway`: the public API over the service processes.
 pub async fn gateway(settings: &Settings) -> Result<Engine, StartError> {
     let secrets = engine::secrets(settings)?;
-    let token = &secrets.0.value;
+    let token = &engine::service_token(settings, &secrets.0, &secrets.1)?;
     let upstream = |name, urls: &str| {
         Upstream::new(name, urls, token, UPSTREAM_TIMEOUT).map_err(|e| StartError::ServiceUrl(e.to_string()))
     };

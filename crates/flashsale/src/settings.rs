@@ -35,6 +35,14 @@ pub struct Settings {
     #[command(flatten)]
     pub jwt: JwtSettings,
 
+    /// The services' internal credential (gateway to product, inventory and
+    /// order), never accepted on the public API; the admin token is never
+    /// accepted on the internal one. When unset, it is derived from the
+    /// admin token and the JWT secret, so every process sharing those agrees
+    /// on it; set it (32+ random characters) to rotate it on its own.
+    #[arg(long, env = "FLASHSALE_SERVICE_TOKEN", hide_env_values = true)]
+    pub service_token: Option<String>,
+
     /// Sustained requests per second per client IP on buyer routes (burst
     /// the same); 0 turns it off. The default tolerates a large NAT.
     #[arg(long, env = "FLASHSALE_RATE_PER_IP", default_value_t = 10_000)]

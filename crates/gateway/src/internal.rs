@@ -2,9 +2,11 @@
 //! `order`): what the gateway's [`remote`](crate::upstream::remote) clients
 //! call, plus the process's own `/api/health` and `/metrics`.
 //!
-//! Every `/internal` call must carry the admin token in
+//! Every `/internal` call must carry the service token in
 //! `x-flashsale-internal` (compared in constant time): the services trust
-//! the buyer id the gateway verified, so nobody else may call them. Errors
+//! the buyer id the gateway verified, so nobody else may call them. The
+//! admin token does not open them: a dashboard user must not be able to buy
+//! as any buyer. Errors
 //! are the public error body; the gateway passes them on.
 
 use std::collections::{BTreeMap, HashMap};
@@ -185,7 +187,7 @@ async fn require_token(State(shared): State<Ctx>, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if presented.is_empty() || !same_secret(presented, &shared.token) {
-        return ApiError::Unauthorized("internal calls need the admin token").into_response();
+        return ApiError::Unauthorized("internal calls need the service token").into_response();
     }
     next.run(request).await
 }

@@ -392,3 +392,44 @@ async fn an_evicting_redis_is_refused_unless_accepted() {
     assert_eq!(health["components"]["redis"]["status"], "degraded", "{health}");
     app.stop().await;
 }
+
+/// The internal API of a service process opens to the service token only:
+/// not to the admin token (a dashboard user must not buy as any buyer),
+/// and the service token does not open the public admin API. Without
+/// FLASHSALE_SERVICE_TOKEN it is derived from the admin token and the JWT
+/// secret, so processes sharing those agree with no extra setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_calls_need_the_service_token() {
+    use flashsale::services::{Kind, ServiceProcess};
+    let s = stack_settings("service-token").await;
+    let inventory = ServiceProcess::start(Kind::Inventory, &s).await.unwrap();
+    let addr = inventory.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(inventory.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let service = flashsale_gateway::auth::derived_service_token(ADMIN, crate::support::JWT_SECRET);
+    let call = json!({"sale_id": "01890a5d-ac96-774b-bcce-b302099a8057", "user_id": "mallory", "quantity": 1, "idempotency_key": null});
+    let mut c = Client::connect(addr).await;
+    for (token, expected) in [(ADMIN, 401), (service.as_str(), 404)] {
+        let (status, _, body) = c
+            .send(
+                Method::POST,
+                "/internal/purchase",
+                None,
+                &[("x-flashsale-internal", token)],
+                Some(call.clone()),
+            )
+            .await;
+        assert_eq!(status, expected, "{body}");
+    }
+    let app = TestApp::spawn(s).await;
+    let (status, _, _) = app
+        .client()
+        .await
+        .send(Method::GET, "/api/admin/stats", Some(&service), &[], None)
+        .await;
+    assert_eq!(status, 401, "the service token opens no admin route");
+    app.stop().await;
+    let _ = stop.send(());
+}

@@ -42,6 +42,7 @@ pub fn settings(name: &str) -> Settings {
         admin_token: Some(ADMIN.into()),
         jwt_secret: Some(JWT_SECRET.into()),
         jwt: flashsale::settings::JwtSettings::default(),
+        service_token: None,
         rate_per_ip: 0,
         rate_per_user: 0,
         max_in_flight: 4096,

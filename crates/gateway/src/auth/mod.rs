@@ -26,6 +26,24 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The services' internal credential when `FLASHSALE_SERVICE_TOKEN` is not
+/// set: an HMAC of the admin token under the JWT secret. Every process that
+/// shares those two secrets agrees on it with no extra setting, and neither
+/// a dashboard (admin) token nor the JWT signing key alone opens the
+/// internal API.
+pub fn derived_service_token(admin_token: &str, jwt_secret: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(jwt_secret.as_bytes()).expect("HMAC accepts keys of any length");
+    mac.update(b"flashsale internal service token v1\n");
+    mac.update(admin_token.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Compares secrets in constant time: the digests have equal length, so
 /// neither the length nor the content of the expected token leaks.
 pub fn same_secret(presented: &str, expected: &str) -> bool {
