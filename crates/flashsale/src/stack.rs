@@ -27,8 +27,8 @@ use flashsale_product::ProductService;
 use flashsale_stack::rabbitmq::{ConsumerConfig, RelayConfig};
 use flashsale_stack::redis::{subscribe_units_back, RedisProfile, SaleKeys};
 use flashsale_stack::{
-    postgres, AmqpPublisher, OrderConsumer, PgCatalog, PgOrderStore, PipelineMetrics, RedisStock, Relay,
-    StackCacheRebuild, Sweeper, SweeperConfig, Topology,
+    postgres, AmqpPublisher, OrderConsumer, PgCatalog, PgChangeLock, PgOrderStore, PipelineMetrics,
+    RedisStock, Relay, StackCacheRebuild, Sweeper, SweeperConfig, Topology,
 };
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -168,16 +168,19 @@ pub(crate) async fn product(
     if let Some(queue) = queue {
         rebuild = rebuild.waiting_for(queue, QUEUE_DRAIN);
     }
-    let product = Arc::new(ProductService::new(
-        Arc::new(PgCatalog::new(pool.clone())),
-        Arc::new(stock.clone()),
-        Arc::new(rebuild),
-        events,
-        Arc::new(move |sale| {
-            let announcer = announcer.clone();
-            tokio::spawn(async move { announcer.announce_units_back(sale).await });
-        }),
-    ));
+    let product = Arc::new(
+        ProductService::new(
+            Arc::new(PgCatalog::new(pool.clone())),
+            Arc::new(stock.clone()),
+            Arc::new(rebuild),
+            events,
+            Arc::new(move |sale| {
+                let announcer = announcer.clone();
+                tokio::spawn(async move { announcer.announce_units_back(sale).await });
+            }),
+        )
+        .with_change_lock(Arc::new(PgChangeLock::new(pool.clone()))),
+    );
     let warmed = product.warm().await.map_err(StartError::Restore)?;
     Ok((product, warmed))
 }

@@ -10,4 +10,6 @@ pub mod catalog;
 pub mod service;
 
 pub use catalog::sqlite::SqliteCatalog;
-pub use service::{CacheRebuild, ProductError, ProductService, SaleView, UnitsBack};
+pub use service::{
+    CacheRebuild, ChangeGuard, ChangeLock, LocalChangeLock, ProductError, ProductService, SaleView, UnitsBack,
+};

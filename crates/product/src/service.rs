@@ -3,7 +3,8 @@
 //! The catalog is the source of truth for a sale's terms; the stock store
 //! holds a copy next to the live counters, because the purchase decision
 //! must see the state in the same atomic step as the stock. Operator changes
-//! are serialised by one lock (they are rare), applied to the stock store
+//! are serialised by one lock across every product process ([`ChangeLock`];
+//! they are rare), applied to the stock store
 //! atomically with purchases, then written to the catalog; if that write
 //! fails the stock store is put back.
 
@@ -77,6 +78,43 @@ pub trait CacheRebuild: Send + Sync + 'static {
     async fn rebuild(&self, sales: Vec<Sale>) -> Result<usize, StoreError>;
 }
 
+/// Serialises the product service's changes (operator actions, the cache
+/// flush, the schedule) across every product process: each reads the
+/// catalog and writes the catalog and the stock store under it, so two
+/// processes never interleave (two flushes would break each other's fence;
+/// two schedules would apply one start twice).
+///
+/// # Errors
+/// `acquire` waits for the lock; it MUST be released when the guard drops,
+/// and when its holder dies, and it fails with [`StoreError`] rather than
+/// wait without bound.
+#[async_trait]
+pub trait ChangeLock: Send + Sync + 'static {
+    async fn acquire(&self) -> Result<ChangeGuard, StoreError>;
+}
+
+/// Holds a [`ChangeLock`] until dropped.
+pub struct ChangeGuard(#[allow(dead_code)] Box<dyn Send>);
+
+impl ChangeGuard {
+    /// A guard that releases the lock when `held` drops.
+    pub fn new(held: impl Send + 'static) -> Self {
+        Self(Box::new(held))
+    }
+}
+
+/// The lock of one process: enough where one product service runs (the
+/// embedded engine, `flashsale up`).
+#[derive(Default)]
+pub struct LocalChangeLock(Arc<Mutex<()>>);
+
+#[async_trait]
+impl ChangeLock for LocalChangeLock {
+    async fn acquire(&self) -> Result<ChangeGuard, StoreError> {
+        Ok(ChangeGuard::new(self.0.clone().lock_owned().await))
+    }
+}
+
 /// The product service.
 pub struct ProductService {
     catalog: Arc<dyn SaleCatalog>,
@@ -84,8 +122,9 @@ pub struct ProductService {
     cache: Arc<dyn CacheRebuild>,
     events: Arc<dyn EventSink>,
     units_back: UnitsBack,
-    /// Serialises operator changes so catalog and stock store move together.
-    changes: Mutex<()>,
+    /// Serialises operator changes, flushes and the schedule, across every
+    /// product process, so catalog and stock store move together.
+    lock: Arc<dyn ChangeLock>,
 }
 
 impl ProductService {
@@ -102,8 +141,15 @@ impl ProductService {
             cache,
             events,
             units_back,
-            changes: Mutex::new(()),
+            lock: Arc::new(LocalChangeLock::default()),
         }
+    }
+
+    /// Serialises this service's changes with those of other processes
+    /// (by default, only within this process).
+    pub fn with_change_lock(mut self, lock: Arc<dyn ChangeLock>) -> Self {
+        self.lock = lock;
+        self
     }
 
     /// Makes every sale of the catalog known to the stock store at start-up:
@@ -149,7 +195,7 @@ impl ProductService {
 
     /// Creates a sale, `scheduled`.
     pub async fn create(&self, draft: SaleDraft) -> Result<SaleView, ProductError> {
-        let _guard = self.changes.lock().await;
+        let _guard = self.lock.acquire().await?;
         let sale = draft.into_sale(SaleId::generate(), Utc::now());
         self.catalog.insert(&sale).await?;
         self.stock.load(sale.terms()).await?;
@@ -165,7 +211,7 @@ impl ProductService {
     /// Starts, pauses, resumes or ends a sale. Once a pause or an end is
     /// answered, no further unit of the sale is sold.
     pub async fn transition(&self, id: SaleId, t: Transition) -> Result<SaleView, ProductError> {
-        let _guard = self.changes.lock().await;
+        let _guard = self.lock.acquire().await?;
         let mut sale = self.catalog.get(id).await?.ok_or(ProductError::NotFound)?;
         let before = sale.clone();
         let now = Utc::now();
@@ -212,7 +258,7 @@ impl ProductService {
     /// Adds (`delta > 0`) or withdraws (`delta < 0`) units, on every replica
     /// at once since the stock store is shared.
     pub async fn adjust_stock(&self, id: SaleId, delta: i64) -> Result<SaleView, ProductError> {
-        let _guard = self.changes.lock().await;
+        let _guard = self.lock.acquire().await?;
         let mut sale = self.catalog.get(id).await?.ok_or(ProductError::NotFound)?;
         let level = self.stock.adjust(id, delta, Utc::now()).await?;
         sale.stock = level.stock;
@@ -240,7 +286,7 @@ impl ProductService {
 
     /// Rebuilds the stock store from the catalog and the order ledger.
     pub async fn flush_cache(&self) -> Result<usize, ProductError> {
-        let _guard = self.changes.lock().await;
+        let _guard = self.lock.acquire().await?;
         let sales = self.catalog.list().await?;
         let ids: Vec<SaleId> = sales.iter().map(|s| s.id).collect();
         let rebuilt = self.cache.rebuild(sales).await?;
@@ -258,7 +304,7 @@ impl ProductService {
     /// Applies `starts_at` and `ends_at` to the stored state of every sale
     /// whose schedule has moved it; returns the sales changed.
     pub async fn apply_schedule(&self, now: DateTime<Utc>) -> Result<Vec<SaleId>, ProductError> {
-        let _guard = self.changes.lock().await;
+        let _guard = self.lock.acquire().await?;
         let mut changed = Vec::new();
         for mut sale in self.catalog.list().await? {
             let effective = sale.terms().effective_state(now);

@@ -34,7 +34,7 @@ pub mod testing;
 
 pub use crate::cache::StackCacheRebuild;
 pub use crate::metrics::PipelineMetrics;
-pub use crate::postgres::{PgCatalog, PgOrderStore};
+pub use crate::postgres::{PgCatalog, PgChangeLock, PgOrderStore};
 pub use crate::rabbitmq::{AmqpPublisher, OrderConsumer, Relay, Topology};
 pub use crate::redis::RedisStock;
 pub use crate::sweeper::{Sweeper, SweeperConfig};

@@ -433,3 +433,82 @@ async fn internal_calls_need_the_service_token() {
     app.stop().await;
     let _ = stop.send(());
 }
+
+/// Two product processes behind one gateway (its calls go round-robin over
+/// them): concurrent cache flushes, pauses, resumes and top-ups in the
+/// middle of a stampede. Their changes are serialised across processes, so
+/// the sale sells exactly its final stock, every 202 is one order, and the
+/// ledger check holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_product_processes_change_one_sale_safely() {
+    use flashsale::services::{Kind, ServiceProcess};
+    let s = stack_settings("two-products").await;
+    let db = s.database_url.clone().unwrap();
+    let mut stops = Vec::new();
+    let mut serve = |process: ServiceProcess| {
+        let addr = process.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(process.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        stops.push(stop);
+        format!("http://{addr}")
+    };
+    let product_a = serve(ServiceProcess::start(Kind::Product, &s).await.unwrap());
+    let product_b = serve(ServiceProcess::start(Kind::Product, &s).await.unwrap());
+    let inventory = serve(ServiceProcess::start(Kind::Inventory, &s).await.unwrap());
+    let order = serve(ServiceProcess::start(Kind::Order, &s).await.unwrap());
+    let mut g = s.clone();
+    g.product_url = format!("{product_a},{product_b}");
+    g.inventory_url = inventory;
+    g.order_url = order;
+    let gateway = flashsale::services::gateway(&g).await.unwrap();
+    let addr = gateway.local_addr();
+    let (_g, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gateway.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+
+    let sale = open_sale(addr, 300, 1).await;
+    let running = {
+        let sale = sale.clone();
+        tokio::spawn(async move { stampede_on(&[addr], &sale, 1_200, 1, 32).await })
+    };
+    let admin = |path: String, body: Option<serde_json::Value>| async move {
+        let (status, _, answer) = Client::connect(addr)
+            .await
+            .send(Method::POST, &path, Some(ADMIN), &[], body)
+            .await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    };
+    for _ in 0..5 {
+        tokio::join!(
+            admin("/api/admin/cache/flush".into(), None),
+            admin("/api/admin/cache/flush".into(), None),
+            admin(format!("/api/admin/sales/{sale}/stock"), Some(json!({"add": 10}))),
+        );
+        admin(format!("/api/admin/sales/{sale}/pause"), None).await;
+        admin(format!("/api/admin/sales/{sale}/resume"), None).await;
+    }
+    let outcome = running.await.unwrap();
+    let (status, _, view) = Client::connect(addr)
+        .await
+        .send(Method::GET, &format!("/api/sales/{sale}"), None, &[], None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(view["stock"], 350, "{view}");
+    assert!(
+        outcome.accepted.len() <= 350,
+        "{} units sold on a stock of 350",
+        outcome.accepted.len()
+    );
+    same_orders(
+        &outcome.accepted,
+        &orders_in_postgres(&db, outcome.accepted.len()).await,
+    );
+    let (_, _, stats) = Client::connect(addr)
+        .await
+        .send(Method::GET, "/api/admin/stats", Some(ADMIN), &[], None)
+        .await;
+    assert_eq!(stats["sales"][0]["ledger"]["ok"], true, "{stats}");
+}

@@ -5,12 +5,16 @@
 //! - [`migrate`]: the schema, applied once by whichever process starts first.
 //! - [`catalog`]: [`PgCatalog`], the [`SaleCatalog`](flashsale_domain::SaleCatalog).
 //! - [`orders`]: [`PgOrderStore`], the [`OrderStore`](flashsale_domain::OrderStore).
+//! - [`lock`]: [`PgChangeLock`], the product service's changes serialised
+//!   across processes.
 
 pub mod catalog;
+pub mod lock;
 pub mod migrate;
 pub mod orders;
 
 pub use catalog::PgCatalog;
+pub use lock::PgChangeLock;
 pub use migrate::{migrate, migration_names, MigrateError};
 pub use orders::{InsertError, PgOrderStore};
 

@@ -5,4 +5,5 @@ mod support;
 
 mod pipeline;
 mod postgres;
+mod product;
 mod redis_stock;
