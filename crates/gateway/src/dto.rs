@@ -79,6 +79,10 @@ pub struct SaleDto {
     pub status: SaleStatus,
     #[schema(format = "date-time")]
     pub created_at: String,
+    /// Present (true) while the engine rebuilds this sale's live copy,
+    /// which it had lost: nothing is shown on sale meanwhile.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub degraded: bool,
 }
 
 impl From<&SaleView> for SaleDto {
@@ -96,6 +100,7 @@ impl From<&SaleView> for SaleDto {
             ends_at: v.sale.ends_at.map(rfc3339),
             status: v.status(),
             created_at: rfc3339(v.sale.created_at),
+            degraded: v.degraded,
         }
     }
 }

@@ -24,6 +24,10 @@ use tokio::sync::Mutex;
 pub struct SaleView {
     pub sale: Sale,
     pub level: StockLevel,
+    /// The stock store had lost this sale (its live counters are unknown,
+    /// shown as nothing remaining); it is being rebuilt from the ledger.
+    #[serde(default)]
+    pub degraded: bool,
 }
 
 impl SaleView {
@@ -125,6 +129,8 @@ pub struct ProductService {
     /// Serialises operator changes, flushes and the schedule, across every
     /// product process, so catalog and stock store move together.
     lock: Arc<dyn ChangeLock>,
+    /// Sales being rebuilt in the background (see `view`).
+    rebuilding: Arc<std::sync::Mutex<std::collections::HashSet<SaleId>>>,
 }
 
 impl ProductService {
@@ -142,6 +148,7 @@ impl ProductService {
             events,
             units_back,
             lock: Arc::new(LocalChangeLock::default()),
+            rebuilding: Arc::default(),
         }
     }
 
@@ -175,9 +182,72 @@ impl ProductService {
         Ok(sales.len())
     }
 
+    /// The sale with its live counters. One the stock store lost is shown
+    /// degraded (nothing on sale) and rebuilt from the ledger in the
+    /// background, so one lost sale never fails the listing, the stats or
+    /// the dashboard.
     async fn view(&self, sale: Sale) -> Result<SaleView, ProductError> {
-        let level = self.stock.level(sale.id).await?.ok_or(ProductError::NotFound)?;
-        Ok(SaleView { sale, level })
+        if let Some(level) = self.stock.level(sale.id).await? {
+            return Ok(SaleView {
+                sale,
+                level,
+                degraded: false,
+            });
+        }
+        self.rebuild_in_background(&sale);
+        let level = StockLevel {
+            stock: sale.stock,
+            remaining: 0,
+            in_flight: 0,
+            persisted: 0,
+            state: sale.state,
+        };
+        Ok(SaleView {
+            sale,
+            level,
+            degraded: true,
+        })
+    }
+
+    /// Rebuilds a sale the stock store lost, once at a time per sale.
+    fn rebuild_in_background(&self, sale: &Sale) {
+        if !self
+            .rebuilding
+            .lock()
+            .expect("rebuilding set lock poisoned")
+            .insert(sale.id)
+        {
+            return;
+        }
+        tracing::warn!(message = "A sale is missing from the stock store; rebuilding it from the ledger.", sale = %sale.id);
+        let (lock, cache, units_back, rebuilding) = (
+            self.lock.clone(),
+            self.cache.clone(),
+            self.units_back.clone(),
+            self.rebuilding.clone(),
+        );
+        let (sale, stock) = (sale.clone(), self.stock.clone());
+        tokio::spawn(async move {
+            let rebuilt = async {
+                let _guard = lock.acquire().await?;
+                // Another process may have rebuilt it meanwhile.
+                if stock.level(sale.id).await?.is_none() {
+                    cache.rebuild(vec![sale.clone()]).await?;
+                }
+                Ok::<_, StoreError>(())
+            }
+            .await;
+            match rebuilt {
+                Ok(()) => units_back(sale.id),
+                Err(error) => {
+                    tracing::warn!(message = "Rebuilding a lost sale failed; the next read retries.", sale = %sale.id, %error)
+                }
+            }
+            rebuilding
+                .lock()
+                .expect("rebuilding set lock poisoned")
+                .remove(&sale.id);
+        });
     }
 
     pub async fn get(&self, id: SaleId) -> Result<SaleView, ProductError> {
@@ -197,8 +267,12 @@ impl ProductService {
     pub async fn create(&self, draft: SaleDraft) -> Result<SaleView, ProductError> {
         let _guard = self.lock.acquire().await?;
         let sale = draft.into_sale(SaleId::generate(), Utc::now());
-        self.catalog.insert(&sale).await?;
+        // The stock store first: should it fail, the catalog holds no sale
+        // that the operator's retry would create a second time. (A catalog
+        // write that fails leaves terms in the stock store under an id no
+        // one was given.)
         self.stock.load(sale.terms()).await?;
+        self.catalog.insert(&sale).await?;
         self.emit(
             EventKind::AdminAction,
             Severity::Info,
@@ -281,7 +355,11 @@ impl ProductService {
             ),
             id,
         );
-        Ok(SaleView { sale, level })
+        Ok(SaleView {
+            sale,
+            level,
+            degraded: false,
+        })
     }
 
     /// Rebuilds the stock store from the catalog and the order ledger.

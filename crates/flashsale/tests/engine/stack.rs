@@ -512,3 +512,68 @@ async fn two_product_processes_change_one_sale_safely() {
         .await;
     assert_eq!(stats["sales"][0]["ledger"]["ok"], true, "{stats}");
 }
+
+/// One sale lost from Redis (its keys deleted) fails nothing: the listing,
+/// the sale, the stats and `/metrics` answer, that sale shown degraded with
+/// nothing on sale; it is rebuilt from the ledger in the background, units
+/// already sold staying sold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_lost_from_redis_is_shown_degraded_and_rebuilt() {
+    let s = stack_settings("lost-sale").await;
+    let (redis, db) = (s.redis_url.clone().unwrap(), s.database_url.clone().unwrap());
+    let app = TestApp::spawn(s).await;
+    let lost = app.active_sale(10, 1).await;
+    let kept = app.active_sale(10, 1).await;
+    let mut c = app.client().await;
+    for n in 0..3 {
+        assert_eq!(c.buy(&lost, &format!("early-{n}"), 1, None).await.0, 202);
+    }
+    orders_in_postgres(&db, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = redis::Client::open(redis.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let tag = format!("fs:{{sale:{lost}}}");
+    let _: i64 = redis::cmd("DEL")
+        .arg(format!("{tag}:state"))
+        .arg(format!("{tag}:stock"))
+        .arg(format!("{tag}:buyers"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (status, _, list) = c.send(Method::GET, "/api/sales", None, &[], None).await;
+    assert_eq!(status, 200, "{list}");
+    let shown = |list: &serde_json::Value, id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(shown(&list, &lost)["degraded"], true, "{list}");
+    assert_eq!(shown(&list, &lost)["remaining"], 0, "{list}");
+    assert!(shown(&list, &kept).get("degraded").is_none(), "{list}");
+    for path in ["/api/admin/stats", "/metrics"] {
+        let (status, _, _) = c.send(Method::GET, path, Some(ADMIN), &[], None).await;
+        assert_eq!(status, 200, "{path}");
+    }
+    let mut view = serde_json::Value::Null;
+    for _ in 0..100 {
+        view = app.sale(&lost).await;
+        if view.get("degraded").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (view["remaining"].as_u64(), view["sold"].as_u64()),
+        (Some(7), Some(3)),
+        "{view}"
+    );
+    assert_eq!(
+        c.buy(&lost, "early-0", 1, None).await.0,
+        409,
+        "the limit survived the loss"
+    );
+    app.stop().await;
+}
