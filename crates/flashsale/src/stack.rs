@@ -27,7 +27,7 @@ use flashsale_product::ProductService;
 use flashsale_stack::rabbitmq::{ConsumerConfig, RelayConfig};
 use flashsale_stack::redis::{subscribe_units_back, RedisProfile, SaleKeys};
 use flashsale_stack::{
-    postgres, AmqpPublisher, OrderConsumer, PgCatalog, PgChangeLock, PgOrderStore, PipelineMetrics,
+    postgres, AmqpPublisher, OrderConsumer, PgCatalog, PgChangeLock, PgOrderStore, PipelineMetrics, Recovery,
     RedisStock, Relay, StackCacheRebuild, Sweeper, SweeperConfig, Topology,
 };
 use sqlx::PgPool;
@@ -237,8 +237,16 @@ pub(crate) fn consumer(
         after: sweep_after,
         metrics: metrics.clone(),
     };
+    let recovery = Recovery {
+        catalog: PgCatalog::new(pool.clone()),
+        rebuild: StackCacheRebuild::new(stock.clone(), orders.clone())
+            .waiting_for(publisher.clone(), QUEUE_DRAIN),
+        lock: PgChangeLock::new(pool.clone()),
+    };
     let sweeper = tokio::spawn(
-        Sweeper::new(stock.clone(), orders.clone(), events.clone(), sweeper).run(std::future::pending()),
+        Sweeper::new(stock.clone(), orders.clone(), events.clone(), sweeper)
+            .recovering(recovery)
+            .run(std::future::pending()),
     );
     let consumer = OrderConsumer::new(
         amqp,

@@ -37,4 +37,4 @@ pub use crate::metrics::PipelineMetrics;
 pub use crate::postgres::{PgCatalog, PgChangeLock, PgOrderStore};
 pub use crate::rabbitmq::{AmqpPublisher, OrderConsumer, Relay, Topology};
 pub use crate::redis::RedisStock;
-pub use crate::sweeper::{Sweeper, SweeperConfig};
+pub use crate::sweeper::{Recovery, Sweeper, SweeperConfig};

@@ -16,6 +16,17 @@
 //!   It is released only through the ledger: a consumer that holds a copy
 //!   that can never be stored, or an operator's
 //!   `POST /api/admin/orders/{id}/void`, writes the void first.
+//!
+//! Each sweep also checks that Redis is not behind the ledger: every unit
+//! the ledger stored was reserved in Redis first and stays counted there
+//! (in flight, then persisted), so read in that order, the ledger's units
+//! of a sale can never exceed Redis's in flight + persisted. When they do,
+//! Redis came back with older data (an `everysec` host crash, an RDB-only
+//! restart, a replica promoted): its stock, buyers' counts and idempotency
+//! records rolled back, and units already sold would sell again. With a
+//! [`Recovery`], the sweeper pauses the sale in Redis at once, rebuilds it
+//! from the ledger under the product service's change lock (which restores
+//! the catalog's state: the sale resumes), and says so in the event log.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -24,12 +35,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flashsale_domain::{
-    Decision, Event, EventKind, EventSink, OrderId, OrderStore, SaleId, Severity, StockStore, StoreError,
+    Decision, Event, EventKind, EventSink, OrderId, OrderStore, SaleCatalog, SaleId, SaleState, Severity,
+    StockStore, StoreError, Transition,
 };
+use flashsale_product::{CacheRebuild, ChangeLock};
 
+use crate::cache::StackCacheRebuild;
 use crate::metrics::PipelineMetrics;
-use crate::postgres::PgOrderStore;
+use crate::postgres::{PgCatalog, PgChangeLock, PgOrderStore};
 use crate::redis::RedisStock;
+
+/// What the sweeper needs to rebuild a sale Redis lost data of: the
+/// catalog's terms, the rebuild, and the product service's change lock.
+pub struct Recovery {
+    pub catalog: PgCatalog,
+    pub rebuild: StackCacheRebuild,
+    pub lock: PgChangeLock,
+}
 
 /// How long the sweeper waits.
 #[derive(Debug, Clone)]
@@ -67,6 +89,8 @@ pub struct SweepReport {
     pub released: usize,
     /// Reservations undecided past [`SweeperConfig::after`].
     pub unaccounted: usize,
+    /// Sales found behind the ledger, and rebuilt.
+    pub rebuilt: usize,
 }
 
 /// The sweeper of one order service.
@@ -79,6 +103,9 @@ pub struct Sweeper {
     undecided: HashMap<OrderId, Instant>,
     /// The unaccounted ones already announced, so each is announced once.
     announced: HashSet<OrderId>,
+    /// How to rebuild a sale found behind the ledger; without it, such a
+    /// sale is only reported.
+    recovery: Option<Recovery>,
 }
 
 impl Sweeper {
@@ -95,7 +122,14 @@ impl Sweeper {
             config,
             undecided: HashMap::new(),
             announced: HashSet::new(),
+            recovery: None,
         }
+    }
+
+    /// Rebuilds sales found behind the ledger (see the module docs).
+    pub fn recovering(mut self, recovery: Recovery) -> Self {
+        self.recovery = Some(recovery);
+        self
     }
 
     /// Sweeps every [`SweeperConfig::every`] until `stop` resolves.
@@ -117,8 +151,21 @@ impl Sweeper {
         let mut report = SweepReport::default();
         let mut undecided = HashMap::new();
         let mut unaccounted = Vec::new();
-        for sale in self.stock.sales().await? {
-            if self.stock.level(sale).await?.is_some_and(|l| l.in_flight > 0) {
+        let sales = self.stock.sales().await?;
+        // The ledger first, then Redis: see the module docs.
+        let stored = self.orders.units_of(&sales).await?;
+        for sale in sales {
+            let Some(level) = self.stock.level(sale).await? else {
+                continue;
+            };
+            let ledger = stored.get(&sale).copied().unwrap_or(0);
+            if ledger > level.persisted + level.in_flight {
+                self.behind(sale, ledger, level.persisted + level.in_flight)
+                    .await?;
+                report.rebuilt += 1;
+                continue;
+            }
+            if level.in_flight > 0 {
                 self.sweep_sale(sale, &mut undecided, &mut unaccounted, &mut report)
                     .await?;
             }
@@ -182,6 +229,40 @@ impl Sweeper {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Redis holds fewer units of `sale` than the ledger stored: pause it,
+    /// rebuild it from the ledger (which resumes it), and tell the operator.
+    async fn behind(&self, sale: SaleId, ledger: u64, redis: u64) -> Result<(), StoreError> {
+        let mut event = Event::new(
+            EventKind::System,
+            Severity::Critical,
+            format!(
+                "Redis is behind the order ledger for sale {sale} ({redis} units known, {ledger} stored): it came back with older data. {}",
+                if self.recovery.is_some() { "Paused, rebuilt from the ledger and resumed." } else { "Flush the cache to rebuild it." }
+            ),
+        );
+        event.sale_id = Some(sale);
+        self.events.emit(event);
+        tracing::error!(message = "Redis is behind the order ledger.", %sale, ledger, redis);
+        let Some(recovery) = &self.recovery else {
+            return Ok(());
+        };
+        // Stop selling what may be sold already; a sale not active is left
+        // as it is.
+        let _ = self
+            .stock
+            .transition(sale, Transition::Pause, chrono::Utc::now())
+            .await;
+        let _guard = recovery.lock.acquire().await?;
+        let Some(terms) = recovery.catalog.get(sale).await? else {
+            return Ok(());
+        };
+        recovery.rebuild.rebuild(vec![terms.clone()]).await?;
+        if terms.state == SaleState::Active {
+            tracing::info!(message = "Rebuilt a sale from the ledger; it is on sale again.", %sale);
         }
         Ok(())
     }

@@ -577,3 +577,87 @@ async fn a_sale_lost_from_redis_is_shown_degraded_and_rebuilt() {
     );
     app.stop().await;
 }
+
+/// Redis comes back with older data (here: a sale's keys restored from a
+/// snapshot taken five orders ago, as after an `everysec` host crash or a
+/// replica promotion). The sweeper finds Redis behind the ledger, pauses
+/// the sale, rebuilds it from the ledger and resumes it: units already
+/// sold are not sold again, buyers' counts come back, and the sale sells
+/// out to exactly its stock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_back_with_older_data_is_rebuilt_from_the_ledger() {
+    let mut s = stack_settings("redis-behind").await;
+    s.sweep_after_ms = 1_000;
+    let (redis, db) = (s.redis_url.clone().unwrap(), s.database_url.clone().unwrap());
+    let app = TestApp::spawn(s).await;
+    let sale = app.active_sale(20, 1).await;
+    let mut c = app.client().await;
+    let mut answered = HashMap::new();
+    for n in 0..5 {
+        let (status, body) = c.buy(&sale, &format!("first-{n}"), 1, None).await;
+        assert_eq!(status, 202);
+        answered.insert(
+            body["order_id"].as_str().unwrap().to_owned(),
+            format!("first-{n}"),
+        );
+    }
+    orders_in_postgres(&db, 5).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = redis::Client::open(redis.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let tag = format!("fs:{{sale:{sale}}}");
+    let keys: Vec<String> = ["state", "stock", "buyers", "idem", "inflight"]
+        .iter()
+        .map(|k| format!("{tag}:{k}"))
+        .collect();
+    let mut snapshot = Vec::new();
+    for key in &keys {
+        let dump: Option<Vec<u8>> = redis::cmd("DUMP").arg(key).query_async(&mut conn).await.unwrap();
+        snapshot.push((key.clone(), dump));
+    }
+    for n in 0..5 {
+        let (status, body) = c.buy(&sale, &format!("second-{n}"), 1, None).await;
+        assert_eq!(status, 202);
+        answered.insert(
+            body["order_id"].as_str().unwrap().to_owned(),
+            format!("second-{n}"),
+        );
+    }
+    orders_in_postgres(&db, 10).await;
+    for (key, dump) in &snapshot {
+        let _: () = redis::cmd("DEL").arg(key).query_async(&mut conn).await.unwrap();
+        if let Some(dump) = dump {
+            let _: () = redis::cmd("RESTORE")
+                .arg(key)
+                .arg(0)
+                .arg(dump.as_slice())
+                .arg("REPLACE")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+    let mut view = serde_json::Value::Null;
+    for _ in 0..100 {
+        view = app.sale(&sale).await;
+        if view["remaining"] == 10 && view["status"] == "active" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (view["remaining"].as_u64(), view["status"].as_str()),
+        (Some(10), Some("active")),
+        "{view}"
+    );
+    assert_eq!(
+        c.buy(&sale, "second-0", 1, None).await.0,
+        409,
+        "the buyer's count came back"
+    );
+    let outcome = stampede(&app, &sale, 40, 1, 8).await;
+    answered.extend(outcome.accepted);
+    assert_eq!(answered.len(), 20, "sold exactly the stock");
+    same_orders(&answered, &orders_in_postgres(&db, 20).await);
+    app.stop().await;
+}

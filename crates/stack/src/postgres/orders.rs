@@ -204,6 +204,22 @@ impl PgOrderStore {
             .ok_or_else(|| store_error(format!("order {}: no decision after a conflict", r.order_id)))
     }
 
+    /// Units stored for each of `sales` (absent: none): the live sales
+    /// only, never a scan of history.
+    pub async fn units_of(&self, sales: &[SaleId]) -> Result<HashMap<SaleId, u64>, StoreError> {
+        let ids: Vec<Uuid> = sales.iter().map(SaleId::as_uuid).collect();
+        let rows: Vec<(Uuid, i64)> =
+            sqlx::query_as("SELECT sale_id, units FROM sale_totals WHERE sale_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(sale, units)| (SaleId::from_uuid(sale), units.max(0) as u64))
+            .collect())
+    }
+
     /// The void ids among `ids`.
     async fn void_among(&self, ids: &[Uuid]) -> Result<HashSet<OrderId>, sqlx::Error> {
         let found: Vec<Uuid> =
