@@ -119,6 +119,7 @@ impl StackCacheRebuild {
             .key(&keys.outbox)
             .key(&keys.rebuild)
             .key(&keys.settled)
+            .key(&keys.counted)
             .arg(sale.state.as_str())
             .arg(sale.stock)
             .arg(sale.per_user_limit)

@@ -28,9 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flashsale_domain::{
-    Decision, Event, EventKind, EventSink, OrderId, Reservation, SaleId, Severity, StockStore,
-};
+use flashsale_domain::{Decision, Event, EventKind, EventSink, OrderId, Reservation, SaleId, Severity};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
@@ -362,8 +360,8 @@ impl OrderConsumer {
             .filter(|r| !void.contains(&r.order_id))
             .cloned()
             .collect();
-        for (sale, ids) in by_sale(&stored) {
-            if let Err(error) = self.stock.settle(sale, &ids).await {
+        for (sale, records) in by_sale(&stored) {
+            if let Err(error) = self.stock.settle_stored(sale, &records).await {
                 // The sweeper settles what stays in flight.
                 tracing::warn!(message = "Failed to settle stored orders.", %error, %sale);
             }
@@ -382,11 +380,11 @@ async fn dead_letter(delivery: &Delivery) -> Result<(), ConsumeError> {
     Ok(())
 }
 
-/// The order ids of `reservations`, per sale.
-fn by_sale(reservations: &[Reservation]) -> HashMap<SaleId, Vec<OrderId>> {
-    let mut by_sale: HashMap<SaleId, Vec<OrderId>> = HashMap::new();
+/// `reservations`, per sale.
+fn by_sale(reservations: &[Reservation]) -> HashMap<SaleId, Vec<Reservation>> {
+    let mut by_sale: HashMap<SaleId, Vec<Reservation>> = HashMap::new();
     for r in reservations {
-        by_sale.entry(r.sale_id).or_default().push(r.order_id);
+        by_sale.entry(r.sale_id).or_default().push(r.clone());
     }
     by_sale
 }

@@ -30,6 +30,9 @@ pub struct SaleKeys {
     pub rebuild: String,
     /// Hash: order id → record, settled while a rebuild was under way.
     pub settled: String,
+    /// Set with a time-out: the order ids the last rebuild accounted for,
+    /// so a reservation Redis forgot and a consumer stored later is counted.
+    pub counted: String,
 }
 
 impl SaleKeys {
@@ -44,6 +47,7 @@ impl SaleKeys {
             outbox: format!("{tag}:outbox"),
             rebuild: format!("{tag}:rebuild"),
             settled: format!("{tag}:settled"),
+            counted: format!("{tag}:counted"),
         }
     }
 }
@@ -65,6 +69,7 @@ mod tests {
             &keys.outbox,
             &keys.rebuild,
             &keys.settled,
+            &keys.counted,
         ] {
             assert!(key.starts_with(&format!("fs:{{sale:{id}}}:")), "{key}");
         }

@@ -223,6 +223,39 @@ impl RedisStock {
         Ok(units.max(0) as u64)
     }
 
+    /// Settles reservations the consumer stored, with their records: one
+    /// Redis forgot (it lost data while the consumer held it) is counted
+    /// too, see `lua/settle.lua`.
+    pub async fn settle_stored(&self, sale: SaleId, stored: &[Reservation]) -> Result<(), StoreError> {
+        let records: Vec<String> = stored.iter().map(record::encode).collect();
+        self.settle_args(sale, &records).await
+    }
+
+    async fn settle_args(&self, sale: SaleId, args: &[String]) -> Result<(), StoreError> {
+        if args.is_empty() {
+            return Ok(());
+        }
+        let keys = SaleKeys::new(sale);
+        self.retrying(dropped, |mut conn| {
+            let mut invocation = self.scripts.settle.prepare_invoke();
+            invocation
+                .key(&keys.state)
+                .key(&keys.inflight)
+                .key(&keys.rebuild)
+                .key(&keys.settled)
+                .key(&keys.counted)
+                .key(&keys.stock)
+                .key(&keys.buyers)
+                .key(&keys.idem);
+            for arg in args {
+                invocation.arg(arg);
+            }
+            async move { invocation.invoke_async::<i64>(&mut conn).await }
+        })
+        .await?;
+        Ok(())
+    }
+
     /// The order ids still in `sale`'s outbox: answered, not yet published
     /// (or published by a relay that died before acknowledging them).
     pub async fn outbox_orders(&self, sale: SaleId) -> Result<HashSet<OrderId>, StoreError> {
@@ -398,24 +431,8 @@ impl StockStore for RedisStock {
     }
 
     async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError> {
-        if orders.is_empty() {
-            return Ok(());
-        }
-        let keys = SaleKeys::new(sale);
-        self.retrying(dropped, |mut conn| {
-            let mut invocation = self.scripts.settle.prepare_invoke();
-            invocation
-                .key(&keys.state)
-                .key(&keys.inflight)
-                .key(&keys.rebuild)
-                .key(&keys.settled);
-            for id in orders {
-                invocation.arg(id.to_string());
-            }
-            async move { invocation.invoke_async::<i64>(&mut conn).await }
-        })
-        .await?;
-        Ok(())
+        let ids: Vec<String> = orders.iter().map(OrderId::to_string).collect();
+        self.settle_args(sale, &ids).await
     }
 
     async fn transition(

@@ -31,6 +31,8 @@ const WAIT: Duration = Duration::from_secs(30);
 pub struct Stack {
     pub stock: RedisStock,
     pub orders: PgOrderStore,
+    /// The ledger's database, for tests that lock it.
+    pub pool: sqlx::PgPool,
     pub publisher: Arc<AmqpPublisher>,
     pub amqp_url: String,
     pub topology: Topology,
@@ -54,7 +56,8 @@ impl Stack {
             .expect("connect the publisher");
         Self {
             stock,
-            orders: PgOrderStore::new(pool),
+            orders: PgOrderStore::new(pool.clone()),
+            pool,
             publisher: Arc::new(publisher),
             amqp_url,
             topology,
@@ -573,6 +576,72 @@ async fn a_rebuild_after_redis_lost_a_sale_waits_for_the_queue() {
     rebuild.rebuild(vec![row]).await.expect("the queue drained");
     let level = stack.stock.level(sale).await.unwrap().unwrap();
     assert_eq!((level.remaining, level.persisted, level.in_flight), (0, 2, 0));
+    stack.shutdown().await;
+}
+
+/// Redis loses a sale while a consumer holds its reservations unacked
+/// (delivered, their insert held by a table lock): the queue shows nothing
+/// ready, so a rebuild runs, and the consumer stores them after the
+/// rebuild's ledger snapshot. Those late orders must still be counted, or
+/// their units would sell twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_counts_what_consumers_held_unacked() {
+    use flashsale_domain::Sale;
+    use flashsale_product::CacheRebuild;
+    use flashsale_stack::StackCacheRebuild;
+
+    let mut stack = Stack::new().await;
+    let row: Sale = contract::sale(SaleState::Active, 4, 1);
+    let sale = row.id;
+    stack.stock.load(row.terms()).await.unwrap();
+    let held = reserve_n(&stack.stock, sale, 3, "u").await;
+    stack.forget_outbox(sale).await;
+    let mut lock = stack.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    stack.start_consumer();
+    stack.publisher.publish(held).await.unwrap();
+    support::eventually(WAIT, "every message delivered to the held consumer", || async {
+        stack.queue_length(&stack.topology.queue).await == 0
+    })
+    .await;
+    // Redis loses the sale.
+    let keys = SaleKeys::new(sale);
+    redis::cmd("DEL")
+        .arg(&keys.state)
+        .arg(&keys.stock)
+        .arg(&keys.buyers)
+        .arg(&keys.inflight)
+        .query_async::<i64>(&mut stack.stock.connection())
+        .await
+        .unwrap();
+    let rebuild = StackCacheRebuild::new(stack.stock.clone(), stack.orders.clone())
+        .waiting_for(stack.publisher.clone(), Duration::from_secs(5));
+    rebuild
+        .rebuild(vec![row])
+        .await
+        .expect("the queue shows nothing ready");
+    lock.rollback().await.unwrap();
+    stack.wait_stored(sale, 3).await;
+    support::eventually(WAIT, "the late orders counted", || async {
+        let level = stack.stock.level(sale).await.unwrap().unwrap();
+        level.persisted == 3
+    })
+    .await;
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!(
+        (level.remaining, level.in_flight, level.ledger_difference()),
+        (1, 0, 0)
+    );
+    assert!(
+        matches!(
+            stack.stock.reserve(contract::request(sale, "u0", 1, None)).await,
+            Err(ReserveError::Rejected(_))
+        ),
+        "the buyer's count came back too"
+    );
     stack.shutdown().await;
 }
 

@@ -4,7 +4,11 @@
 -- Persisted = the ledger snapshot (ARGV[7..]) plus whatever `settle` moved
 -- since the fence was opened (KEYS[8]): an order committed after the
 -- snapshot is either still in flight or in that list, never missing.
--- KEYS: state, stock, buyers, idem, inflight, outbox, rebuild flag, settled
+-- The ids it accounted for are kept in KEYS[9] for ten minutes (with an
+-- empty marker, so the set exists even for a sale with no order): a
+-- consumer that held a reservation Redis forgot, and stores it after the
+-- snapshot, gets it counted by `settle`.
+-- KEYS: state, stock, buyers, idem, inflight, outbox, rebuild flag, settled, counted
 -- ARGV: state, stock, per_user_limit, starts_at, ends_at, group, records...
 local known = redis.call('EXISTS', KEYS[1]) == 1
 local persisted, inflight = {}, {}
@@ -38,7 +42,25 @@ if not known then
   end
 end
 
-redis.call('DEL', KEYS[3], KEYS[4], KEYS[5], KEYS[7], KEYS[8])
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[5], KEYS[7], KEYS[8], KEYS[9])
+local batch = {''}
+local function count(id)
+  batch[#batch + 1] = id
+  if #batch >= 1000 then
+    redis.call('SADD', KEYS[9], unpack(batch))
+    batch = {}
+  end
+end
+for id in pairs(persisted) do
+  count(id)
+end
+for id in pairs(inflight) do
+  count(id)
+end
+if #batch > 0 then
+  redis.call('SADD', KEYS[9], unpack(batch))
+end
+redis.call('EXPIRE', KEYS[9], 600)
 local function restore(rec)
   local f = fields(rec)
   local q = tonumber(f[3])

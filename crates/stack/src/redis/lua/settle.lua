@@ -1,14 +1,25 @@
 #!lua
 -- Moves reservations committed to the order store from in flight to
--- persisted; ids not in flight are ignored. While a cache rebuild is under
--- way (KEYS[3] exists) the settled records are also kept in KEYS[4], so
--- the rebuild counts them even if its ledger snapshot predates them.
--- KEYS: state, inflight, rebuild flag, settled
--- ARGV: order ids
+-- persisted. ARGV holds their records (or bare order ids, which only settle
+-- what is in flight).
+--
+-- A stored reservation not in flight is either a copy of one settled
+-- before (ignored), or one Redis forgot (it lost data, and a cache rebuild
+-- ran while a consumer held the reservation unacked). The rebuild leaves
+-- the ids it accounted for in KEYS[5] for a while; a stored reservation
+-- missing from it is counted now (stock, persisted, buyer, idempotency
+-- record), so its units never sell twice. While a rebuild is under way
+-- (KEYS[3] exists) every settled record is kept in KEYS[4] instead, for the
+-- rebuild to count even if its ledger snapshot predates it.
+-- KEYS: state, inflight, rebuild flag, settled, counted, stock, buyers, idem
+-- ARGV: records or order ids
 -- Returns the units settled.
 local fenced = redis.call('EXISTS', KEYS[3]) == 1
-local units = 0
-for _, id in ipairs(ARGV) do
+local rebuilt = redis.call('EXISTS', KEYS[5]) == 1
+local units, late = 0, 0
+for _, arg in ipairs(ARGV) do
+  local f = fields(arg)
+  local id = f[1]
   local rec = redis.call('HGET', KEYS[2], id)
   if rec then
     units = units + tonumber(fields(rec)[3])
@@ -16,10 +27,25 @@ for _, id in ipairs(ARGV) do
     if fenced then
       redis.call('HSET', KEYS[4], id, rec)
     end
+  elseif #f >= 6 then
+    if fenced then
+      redis.call('HSET', KEYS[4], id, arg)
+    elseif rebuilt and redis.call('SISMEMBER', KEYS[5], id) == 0 then
+      local user, q, key = f[2], tonumber(f[3]), f[4]
+      redis.call('DECRBY', KEYS[6], q)
+      redis.call('HINCRBY', KEYS[7], user, q)
+      if key ~= '' then
+        redis.call('HSET', KEYS[8], user .. '\n' .. key, arg)
+      end
+      redis.call('SADD', KEYS[5], id)
+      late = late + q
+    end
   end
 end
 if units > 0 then
   redis.call('HINCRBY', KEYS[1], 'in_flight', -units)
-  redis.call('HINCRBY', KEYS[1], 'persisted', units)
 end
-return units
+if units + late > 0 then
+  redis.call('HINCRBY', KEYS[1], 'persisted', units + late)
+end
+return units + late
