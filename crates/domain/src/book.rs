@@ -69,6 +69,9 @@ pub struct SaleBook {
     persisted: u64,
     bought: HashMap<UserId, u32>,
     replies: IdempotencyIndex,
+    /// While a rebuild reads the ledger (see [`Self::open_fence`]): every
+    /// reservation settled since, which its snapshot may predate.
+    settled_since_fence: Option<Vec<Reservation>>,
 }
 
 impl SaleBook {
@@ -82,7 +85,40 @@ impl SaleBook {
             persisted: 0,
             bought: HashMap::new(),
             replies: HashMap::new(),
+            settled_since_fence: None,
         }
+    }
+
+    /// Starts a rebuild from the ledger: from now on every settled
+    /// reservation is also kept, so the ledger can be read without holding
+    /// this book's lock (see [`Self::rebuilt`]).
+    pub fn open_fence(&mut self) {
+        self.settled_since_fence = Some(Vec::new());
+    }
+
+    /// This sale's book rebuilt from `persisted`, the ledger's orders read
+    /// after [`Self::open_fence`]: persisted = that snapshot plus whatever
+    /// was settled since the fence (an order committed after the read was
+    /// either still in flight here, or settled and kept); in flight = what
+    /// is still in flight and not persisted. Exact whatever the timing.
+    pub fn rebuilt(&self, persisted: Vec<Reservation>) -> SaleBook {
+        let mut orders: HashMap<OrderId, Reservation> =
+            persisted.into_iter().map(|r| (r.order_id, r)).collect();
+        for r in self.settled_since_fence.iter().flatten() {
+            orders.entry(r.order_id).or_insert_with(|| r.clone());
+        }
+        let mut book = SaleBook::new(self.terms.clone());
+        for r in self
+            .in_flight
+            .values()
+            .filter(|r| !orders.contains_key(&r.order_id))
+        {
+            book.restore_in_flight(r.clone());
+        }
+        for r in orders.into_values() {
+            book.restore_persisted(r);
+        }
+        book
     }
 
     /// Re-enters an order found in the order store (after a restart or a
@@ -227,6 +263,9 @@ impl SaleBook {
         let q = u64::from(reservation.quantity.get());
         self.in_flight_units -= q;
         self.persisted += q;
+        if let Some(fence) = &mut self.settled_since_fence {
+            fence.push(reservation);
+        }
         true
     }
 
@@ -336,6 +375,48 @@ mod tests {
         assert_eq!(book.level().remaining, 0);
         assert_eq!(before.remaining, 3);
         assert_eq!(book.level().ledger_difference(), 0);
+    }
+
+    /// A rebuild reads the ledger without the book's lock: an order the
+    /// snapshot missed because it was settled meanwhile is still counted,
+    /// once, and what is still in flight stays in flight.
+    #[test]
+    fn a_rebuild_counts_what_was_settled_after_its_snapshot() {
+        let mut book = SaleBook::new(terms(10, 5));
+        let reserve = |book: &mut SaleBook, user| {
+            book.reserve(request(book, user, 1, Some("k")))
+                .unwrap()
+                .reservation()
+                .clone()
+        };
+        let stored = reserve(&mut book, "a");
+        book.settle(stored.order_id);
+        let (early, late, pending) = (
+            reserve(&mut book, "b"),
+            reserve(&mut book, "c"),
+            reserve(&mut book, "d"),
+        );
+        book.open_fence();
+        book.settle(early.order_id);
+        // The snapshot: `stored` and `early` were committed before the read.
+        let snapshot = vec![stored.clone(), early.clone()];
+        book.settle(late.order_id);
+        let rebuilt = book.rebuilt(snapshot);
+        let level = rebuilt.level();
+        assert_eq!((level.persisted, level.in_flight, level.remaining), (3, 1, 6));
+        assert_eq!(level.ledger_difference(), 0);
+        assert_eq!(
+            rebuilt.in_flight().map(|r| r.order_id).collect::<Vec<_>>(),
+            vec![pending.order_id]
+        );
+        assert_eq!(
+            rebuilt.bought_by(&late.user_id),
+            1,
+            "the late order counts against its buyer"
+        );
+        assert!(rebuilt
+            .first_answer(&late.user_id, late.idempotency_key.as_ref().unwrap())
+            .is_some());
     }
 
     #[test]

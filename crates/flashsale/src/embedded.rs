@@ -7,14 +7,14 @@
 //! order. At start-up the stock, the buyers' counts and the idempotency
 //! records are rebuilt from the file.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use flashsale_domain::{
-    Event, EventKind, EventSink, OrderId, OrderStore, Reservation, Sale, SaleBook, SaleCatalog, SaleId,
-    Severity, StoreError,
+    Event, EventKind, EventSink, OrderId, OrderStore, Reservation, Sale, SaleCatalog, SaleId, Severity,
+    StoreError,
 };
 use flashsale_gateway::events::EventLog;
 use flashsale_gateway::{ComponentHealth, HealthProbe, Mode, Services};
@@ -192,13 +192,14 @@ async fn restore(
     Ok(report)
 }
 
-/// The embedded cache flush: each sale's book is rebuilt from the ledger
-/// while its lock is held, keeping the reservations still in flight.
+/// The embedded cache flush: each sale's book is rebuilt from the ledger,
+/// keeping the reservations still in flight.
 ///
-/// Reading the ledger under the sale's lock is what makes it exact: an
-/// order committed before the read is in the ledger (and dropped from the
-/// in-flight set); one committed after it is still in flight, because the
-/// writer's settle waits for the same lock.
+/// The ledger is read without the sale's lock (purchases, on the runtime's
+/// threads, would wait on it for the whole read): a fence opened first
+/// keeps every reservation settled meanwhile, and the book is replaced
+/// under the lock from the snapshot and the fence (see
+/// [`flashsale_domain::SaleBook::rebuilt`]), so nothing is lost or counted twice.
 struct EmbeddedCache {
     stock: MemoryStock,
     orders: SqliteOrderStore,
@@ -207,39 +208,15 @@ struct EmbeddedCache {
 #[async_trait]
 impl CacheRebuild for EmbeddedCache {
     async fn rebuild(&self, sales: Vec<Sale>) -> Result<usize, StoreError> {
-        let stock = self.stock.clone();
-        let orders = self.orders.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut rebuilt = 0;
-            for sale in sales {
-                let mut failure = None;
-                let replaced = stock.replace_book(sale.id, |old| {
-                    let persisted = match orders.reservations_of_blocking(sale.id) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            failure = Some(e);
-                            return old.clone();
-                        }
-                    };
-                    let stored: HashSet<OrderId> = persisted.iter().map(|r| r.order_id).collect();
-                    let mut book = SaleBook::new(old.terms().clone());
-                    for r in persisted {
-                        book.restore_persisted(r);
-                    }
-                    for r in old.in_flight().filter(|r| !stored.contains(&r.order_id)) {
-                        book.restore_in_flight(r.clone());
-                    }
-                    book
-                });
-                if let Some(e) = failure {
-                    return Err(e);
-                }
-                rebuilt += usize::from(replaced);
+        let mut rebuilt = 0;
+        for sale in sales {
+            if !self.stock.open_fence(sale.id) {
+                continue;
             }
-            Ok(rebuilt)
-        })
-        .await
-        .map_err(|e| StoreError::new("memory", e))?
+            let persisted = self.orders.reservations_of(sale.id).await?;
+            rebuilt += usize::from(self.stock.replace_book(sale.id, |old| old.rebuilt(persisted)));
+        }
+        Ok(rebuilt)
     }
 }
 

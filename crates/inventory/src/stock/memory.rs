@@ -56,9 +56,15 @@ impl MemoryStock {
         });
     }
 
-    /// The in-flight reservations of a sale, read under its lock, and the
-    /// book replaced by `rebuild(terms, in_flight)` under the same lock, so no
-    /// purchase can slip between the read and the replacement.
+    /// Starts a rebuild of `sale` (see [`SaleBook::open_fence`]); false if
+    /// the sale is unknown.
+    pub fn open_fence(&self, sale: SaleId) -> bool {
+        self.with_book(sale, SaleBook::open_fence).is_some()
+    }
+
+    /// Replaces the book of `sale` with `rebuild(old)`, under its lock, so no
+    /// purchase can slip between the read and the replacement. `rebuild`
+    /// must be quick: purchases of the sale wait for it.
     pub fn replace_book(&self, sale: SaleId, rebuild: impl FnOnce(&SaleBook) -> SaleBook) -> bool {
         let Some(slot) = self.book(sale) else { return false };
         let mut book = slot.lock().expect("sale book lock poisoned");

@@ -59,12 +59,6 @@ impl SqliteOrderStore {
         Ok(fresh.values().map(|t| t.orders).sum())
     }
 
-    /// Every stored reservation of a sale. Blocking: for callers that must
-    /// read while holding a lock (the cache rebuild).
-    pub fn reservations_of_blocking(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
-        reservations_of(&self.reader.lock().expect("order reader lock poisoned"), sale).map_err(store_error)
-    }
-
     async fn blocking<T: Send + 'static>(
         &self,
         job: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
