@@ -76,12 +76,21 @@ pub enum Scenario {
     /// A corrupted copy of an in-flight reservation's message, ahead of the
     /// genuine one.
     PoisonInFlight,
+    /// The second inventory's broker link closes every connection for 75 s
+    /// while the process lives: its relay fails fast, pass after pass.
+    RelayRefused,
+    /// A sale's Redis keys restored from a snapshot 2 s old, mid-stampede:
+    /// Redis came back with older data.
+    RedisRollback,
+    /// Two product processes; concurrent cache flushes, pauses and resumes
+    /// spread over both mid-stampede.
+    TwoProducts,
     /// Random kills and pauses of any service for a while.
     Nemesis,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 16] = [
+    pub const ALL: [Scenario; 19] = [
         Scenario::KillGateway,
         Scenario::KillOrder,
         Scenario::Poison,
@@ -97,6 +106,9 @@ impl Scenario {
         Scenario::PauseRedis,
         Scenario::KillRedis,
         Scenario::KillRedisEverysec,
+        Scenario::RelayRefused,
+        Scenario::RedisRollback,
+        Scenario::TwoProducts,
         Scenario::Nemesis,
     ];
 
@@ -117,6 +129,9 @@ impl Scenario {
             Scenario::KillRedisEverysec => "kill-redis-everysec",
             Scenario::Poison => "poison",
             Scenario::PoisonInFlight => "poison-in-flight",
+            Scenario::RelayRefused => "relay-refused",
+            Scenario::RedisRollback => "redis-rollback",
+            Scenario::TwoProducts => "two-products",
             Scenario::Nemesis => "nemesis",
         }
     }
@@ -175,6 +190,15 @@ impl Scenario {
             }
             Scenario::PoisonInFlight => {
                 "inventories paused; a reservation in the outbox and a corrupted copy of its message published first; resumed"
+            }
+            Scenario::RelayRefused => {
+                "inventory 2's link to RabbitMQ closes every connection for 75 s, the process alive: its relay fails fast, pass after pass"
+            }
+            Scenario::RedisRollback => {
+                "the sale's Redis keys (stock, buyers, idempotency, in flight) restored from a snapshot taken 2 s before, mid-stampede"
+            }
+            Scenario::TwoProducts => {
+                "two product processes; 4 rounds of two concurrent cache flushes, a pause and a resume, spread over both"
             }
             Scenario::Nemesis => "random kill -9 / SIGSTOP of any service and pauses of Redis, one every 2-5 s",
         }
@@ -268,6 +292,8 @@ struct Injected {
     phases: Vec<(&'static str, Duration, Duration)>,
     /// 202s the fault itself stands for (a reservation it made).
     answered: Vec<Accepted>,
+    /// What the fault found wrong beyond the stores' invariants.
+    problems: Vec<String>,
     /// Since the stampede began.
     from: Duration,
     to: Duration,
@@ -302,7 +328,7 @@ async fn run_inner(scenario: Scenario, stores: &Stores, config: &Config) -> Resu
     let proxy = match scenario {
         Scenario::RedisLatencyCut => Some(Proxy::start(store(stores.redis.port)).await?),
         Scenario::PostgresLatencyCut => Some(Proxy::start(store(stores.postgres.port)).await?),
-        Scenario::RabbitLatencyCut | Scenario::KillInventory => {
+        Scenario::RabbitLatencyCut | Scenario::KillInventory | Scenario::RelayRefused => {
             Some(Proxy::start(store(stores.rabbit.port)).await?)
         }
         _ => None,
@@ -323,6 +349,8 @@ async fn run_inner(scenario: Scenario, stores: &Stores, config: &Config) -> Resu
         Scenario::RedisLatencyCut => shape.inventory_redis = via(&env.redis, stores.redis.port),
         Scenario::PostgresLatencyCut => shape.order_database = via(&env.database, stores.postgres.port),
         Scenario::RabbitLatencyCut => shape.amqp = via(&env.amqp, stores.rabbit.port),
+        Scenario::RelayRefused => shape.second_inventory_amqp = via(&env.amqp, stores.rabbit.port),
+        Scenario::TwoProducts => shape.products = 2,
         Scenario::KillInventory => {
             shape.amqp = via(&env.amqp, stores.rabbit.port);
             shape.inventory_redis = through(&redis_proxy, &env.redis, stores.redis.port);
@@ -509,6 +537,7 @@ async fn drive(
         row.problems.push("the final wave did not settle".into());
     }
     row.problems.extend(replay_problems);
+    row.problems.extend(injected.problems.iter().cloned());
     for u in outcome.undocumented.iter().chain(&wave.undocumented).take(5) {
         row.problems.push(format!("undocumented answer: {u}"));
     }
@@ -547,12 +576,13 @@ async fn pipeline_counters(topo: &mut Topology) -> String {
     }
     let n = |name: &str| sums.get(name).copied().unwrap_or(0);
     format!(
-        "pipeline: {} redelivered, {} duplicate copies absorbed, {} batch retries, {} republished by relays, {} dead-lettered, sweeper {} settled / {} released",
+        "pipeline: {} redelivered, {} duplicate copies absorbed, {} batch retries, {} republished by relays, {} dead-lettered, {} voided, sweeper {} settled / {} released",
         n("redelivered"),
         n("duplicates"),
         n("batch_retries"),
         n("reclaimed"),
         n("dead_lettered"),
+        n("voided"),
         n("swept_settled"),
         n("swept_released"),
     )
@@ -670,6 +700,7 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
     let mut peaks = Peaks::default();
     let mut phases = Vec::new();
     let mut extra = Vec::new();
+    let mut problems = Vec::new();
     let figure = match scenario {
         Scenario::KillInventory => {
             // Before the first kill, while the stampede is at its height, the
@@ -852,7 +883,73 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
                 peaks.answered, before.in_flight, before.remaining, after.in_flight, after.remaining
             )
         }
-        Scenario::Poison => poison(ctx).await?,
+        Scenario::Poison => {
+            let (figure, answered) = poison(ctx).await?;
+            extra = answered;
+            figure
+        }
+        Scenario::RelayRefused => {
+            let broker = ctx.proxy.expect("this scenario has a broker proxy");
+            broker.cut(Mode::Close);
+            hold(ctx, RELAY_REFUSED_FOR, &mut peaks).await;
+            // The stampede ended long before: every entry the failing relay
+            // took has been idle past claim_after (30 s), so the healthy
+            // relay must have published it by now.
+            let left = ctx.inspector.redis(ctx.sale).await.map_or(0, |r| r.outbox);
+            broker.heal();
+            if left > 0 {
+                problems.push(format!(
+                    "{left} outbox entries still pinned by the failing relay after {} s",
+                    RELAY_REFUSED_FOR.as_secs()
+                ));
+            }
+            format!(
+                "{} units answered while inventory 2's relay failed; outbox peak {}; {left} entries left at the end of the cut",
+                peaks.answered, peaks.outbox
+            )
+        }
+        Scenario::RedisRollback => {
+            let snapshot = snapshot_sale(ctx).await?;
+            hold(ctx, Duration::from_secs(2), &mut peaks).await;
+            let before = ctx.inspector.redis(ctx.sale).await?;
+            restore_sale(ctx, &snapshot).await?;
+            let rolled = ctx.inspector.redis(ctx.sale).await?;
+            hold(ctx, Duration::from_secs(5), &mut Peaks::default()).await;
+            format!(
+                "{} units answered in the 2 s the snapshot missed; Redis rolled back from {} to {} remaining",
+                peaks.answered, before.remaining, rolled.remaining
+            )
+        }
+        Scenario::TwoProducts => {
+            let gateway = ctx.topo.gateways[0].addr;
+            let admin = |path: String| async move {
+                Conn::new(gateway)
+                    .admin(Method::POST, &path, None)
+                    .await
+                    .map_or(0, |a| a.status)
+            };
+            let mut statuses = Vec::new();
+            for _ in 0..4 {
+                let sale = ctx.sale.to_owned();
+                let (a, b, c) = tokio::join!(
+                    admin("/api/admin/cache/flush".into()),
+                    admin("/api/admin/cache/flush".into()),
+                    async {
+                        let paused = admin(format!("/api/admin/sales/{sale}/pause")).await;
+                        (paused, admin(format!("/api/admin/sales/{sale}/resume")).await)
+                    }
+                );
+                statuses.extend([a, b, c.0, c.1]);
+            }
+            if statuses.iter().any(|s| *s != 200) {
+                problems.push(format!("an operator call failed: {statuses:?}"));
+            }
+            format!(
+                "{} operator calls over two product processes, all answered 200: {}",
+                statuses.len(),
+                statuses.iter().all(|s| *s == 200)
+            )
+        }
         Scenario::PoisonInFlight => {
             let (figure, answered) = poison_in_flight(ctx).await?;
             extra = answered;
@@ -865,10 +962,58 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
         figure,
         phases,
         answered: extra,
+        problems,
         from,
         to: ctx.started.elapsed(),
         healed: Instant::now(),
     })
+}
+
+/// How long relay-refused cuts the failing relay's broker link: past the
+/// stampede's end plus `claim_after` (30 s) and the claim period (15 s).
+const RELAY_REFUSED_FOR: Duration = Duration::from_secs(75);
+
+/// The keys a Redis rollback restores (the outbox stays: it is what the
+/// relays publish from).
+const ROLLED_BACK: [&str; 5] = ["state", "stock", "buyers", "idem", "inflight"];
+
+/// `DUMP` of the sale's keys that a rollback restores.
+async fn snapshot_sale(ctx: &Ctx<'_>) -> Result<Vec<(String, Option<Vec<u8>>)>, Error> {
+    let fail = |e: redis::RedisError| Error::new(format!("snapshot: {e}"));
+    let client = redis::Client::open(ctx.env.redis.as_str()).map_err(fail)?;
+    let mut conn = client.get_multiplexed_async_connection().await.map_err(fail)?;
+    let mut dumps = Vec::new();
+    for key in ROLLED_BACK {
+        let key = format!("fs:{{sale:{}}}:{key}", ctx.sale);
+        let dump: Option<Vec<u8>> = redis::cmd("DUMP")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(fail)?;
+        dumps.push((key, dump));
+    }
+    Ok(dumps)
+}
+
+/// Puts the snapshot back, as one transaction.
+async fn restore_sale(ctx: &Ctx<'_>, snapshot: &[(String, Option<Vec<u8>>)]) -> Result<(), Error> {
+    let fail = |e: redis::RedisError| Error::new(format!("restore: {e}"));
+    let client = redis::Client::open(ctx.env.redis.as_str()).map_err(fail)?;
+    let mut conn = client.get_multiplexed_async_connection().await.map_err(fail)?;
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for (key, dump) in snapshot {
+        pipe.cmd("DEL").arg(key).ignore();
+        if let Some(dump) = dump {
+            pipe.cmd("RESTORE")
+                .arg(key)
+                .arg(0)
+                .arg(dump.as_slice())
+                .arg("REPLACE")
+                .ignore();
+        }
+    }
+    pipe.query_async::<()>(&mut conn).await.map_err(fail)
 }
 
 /// How long lock-orders holds its lock: three times the sweep wait the
@@ -1044,7 +1189,7 @@ const RANDOM_POISONS: usize = 40;
 /// consumer voids it through the ledger and its units must come back), and
 /// a refused copy of an order already stored (its units must not come
 /// back).
-async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
+async fn poison(ctx: &mut Ctx<'_>) -> Result<(String, Vec<Accepted>), Error> {
     let reservation = |order_id: &str, user: &str, at: chrono::DateTime<chrono::Utc>| {
         let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         json!({"order_id": order_id, "sale_id": ctx.sale, "user_id": user, "quantity": 1,
@@ -1064,6 +1209,10 @@ async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
     let stored = stored.ok_or_else(|| Error::new("no stored order to copy"))?;
     let held_id = uuid::Uuid::now_v7().to_string();
     let held = hold_in_redis(ctx, &held_id, "poisoned-buyer", false, true).await?;
+    // A storable reservation travelling in the same message: it must be
+    // stored though its message is dead-lettered.
+    let good_id = uuid::Uuid::now_v7().to_string();
+    let good = hold_in_redis(ctx, &good_id, "good-neighbour", false, false).await?;
     let mut bodies: Vec<Vec<u8>> = vec![
         b"{not json at all".to_vec(),
         json!({"v": 99, "reservations": []}).to_string().into_bytes(),
@@ -1071,13 +1220,23 @@ async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
             .to_string()
             .into_bytes(),
     ];
+    let mut answered = Vec::new();
     if let Some((_, at)) = held {
         let at = chrono::DateTime::from_timestamp_micros(at).unwrap_or_default();
-        bodies.push(
-            json!({"v": 1, "reservations": [reservation(&held_id, "poisoned-buyer", at)]})
-                .to_string()
-                .into_bytes(),
-        );
+        let mut together = vec![reservation(&held_id, "poisoned-buyer", at)];
+        if let Some((left, at)) = good {
+            let at = chrono::DateTime::from_timestamp_micros(at).unwrap_or_default();
+            let mut r = reservation(&good_id, "good-neighbour", at);
+            r["remaining"] = json!(left);
+            together.push(r);
+            answered.push(Accepted {
+                order_id: good_id.clone(),
+                user: "good-neighbour".into(),
+                key: String::new(),
+                quantity: 1,
+            });
+        }
+        bodies.push(json!({"v": 1, "reservations": together}).to_string().into_bytes());
     }
     bodies.extend(crate::bad_input::poison_bodies(RANDOM_POISONS));
     publish(ctx.env, &bodies).await?;
@@ -1104,12 +1263,15 @@ async fn poison(ctx: &mut Ctx<'_>) -> Result<String, Error> {
     );
     if held.is_some() {
         figure.push_str(if released {
-            "; the held unit came back on sale"
+            "; the unstorable held unit voided and back on sale"
         } else {
-            "; the held unit did NOT come back"
+            "; the unstorable held unit did NOT come back"
         });
     }
-    Ok(figure)
+    if !answered.is_empty() {
+        figure.push_str("; its message also carried a storable reservation (judged with the 202s)");
+    }
+    Ok((figure, answered))
 }
 
 /// A small Jepsen-style nemesis: one action at a time, every 2-5 s, each

@@ -26,6 +26,10 @@ pub struct Shape {
     /// The inventories' and the order service's RabbitMQ URL, when not the
     /// store's own.
     pub amqp: Option<String>,
+    /// The second inventory's RabbitMQ URL alone, when not the store's own.
+    pub second_inventory_amqp: Option<String>,
+    /// Product processes (every gateway uses them all, round-robin).
+    pub products: usize,
 }
 
 impl Default for Shape {
@@ -36,6 +40,8 @@ impl Default for Shape {
             inventory_redis: None,
             order_database: None,
             amqp: None,
+            second_inventory_amqp: None,
+            products: 1,
         }
     }
 }
@@ -43,6 +49,8 @@ impl Default for Shape {
 /// The running processes.
 pub struct Topology {
     pub product: Service,
+    /// Product processes beside `product` (see [`Shape::products`]).
+    pub extra_products: Vec<Service>,
     pub order: Service,
     pub inventories: Vec<Service>,
     pub gateways: Vec<Service>,
@@ -81,6 +89,19 @@ impl Topology {
             base(&stores.redis, &stores.amqp, &stores.database),
         )
         .await?;
+        let mut extra_products = Vec::new();
+        for i in 2..=shape.products {
+            extra_products.push(
+                Service::start(
+                    format!("product-{i}"),
+                    "product",
+                    bin,
+                    dir,
+                    base(&stores.redis, &stores.amqp, &stores.database),
+                )
+                .await?,
+            );
+        }
         let order = Service::start(
             "order".into(),
             "order",
@@ -103,7 +124,10 @@ impl Topology {
                     dir,
                     base(
                         shape.inventory_redis.as_deref().unwrap_or(&stores.redis),
-                        amqp,
+                        match &shape.second_inventory_amqp {
+                            Some(url) if i == 2 => url,
+                            _ => amqp,
+                        },
                         &stores.database,
                     ),
                 )
@@ -123,7 +147,11 @@ impl Topology {
             env.extend([
                 (
                     "FLASHSALE_PRODUCT_URL".to_owned(),
-                    format!("http://{}", product.addr),
+                    std::iter::once(&product)
+                        .chain(&extra_products)
+                        .map(|s| format!("http://{}", s.addr))
+                        .collect::<Vec<_>>()
+                        .join(","),
                 ),
                 ("FLASHSALE_INVENTORY_URL".to_owned(), urls(&inventories)),
                 ("FLASHSALE_ORDER_URL".to_owned(), format!("http://{}", order.addr)),
@@ -132,6 +160,7 @@ impl Topology {
         }
         Ok(Self {
             product,
+            extra_products,
             order,
             inventories,
             gateways,
@@ -209,6 +238,9 @@ impl Topology {
             i.stop().await;
         }
         self.product.stop().await;
+        for p in &mut self.extra_products {
+            p.stop().await;
+        }
         self.order.stop().await;
     }
 }

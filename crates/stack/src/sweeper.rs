@@ -53,6 +53,9 @@ pub struct Recovery {
     pub lock: PgChangeLock,
 }
 
+/// How often the sweeper looks for a Redis rollback between sweeps.
+pub const ROLLBACK_CHECK: Duration = Duration::from_millis(500);
+
 /// How long the sweeper waits.
 #[derive(Debug, Clone)]
 pub struct SweeperConfig {
@@ -132,18 +135,52 @@ impl Sweeper {
         self
     }
 
-    /// Sweeps every [`SweeperConfig::every`] until `stop` resolves.
+    /// Sweeps every [`SweeperConfig::every`], and checks for a Redis
+    /// rollback every [`ROLLBACK_CHECK`] in between (until it is found,
+    /// rolled-back buyers' counts and stock can be sold again), until `stop`
+    /// resolves.
     pub async fn run(mut self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
+        let mut last_sweep = Instant::now();
         loop {
             tokio::select! {
                 _ = &mut stop => return,
-                _ = tokio::time::sleep(self.config.every()) => {}
+                _ = tokio::time::sleep(ROLLBACK_CHECK.min(self.config.every())) => {}
             }
-            if let Err(error) = self.sweep().await {
+            let result = if last_sweep.elapsed() >= self.config.every() {
+                last_sweep = Instant::now();
+                self.sweep().await.map(drop)
+            } else {
+                self.check_rollbacks().await.map(drop)
+            };
+            if let Err(error) = result {
                 tracing::warn!(message = "In-flight sweep failed; retrying.", %error);
             }
         }
+    }
+
+    /// Finds the live sales Redis holds fewer units of than the ledger,
+    /// and rebuilds them (see the module docs); returns how many.
+    pub async fn check_rollbacks(&mut self) -> Result<usize, StoreError> {
+        let sales = self.stock.sales().await?;
+        // The ledger first, then Redis: see the module docs.
+        let stored = self.orders.units_of(&sales).await?;
+        let mut rebuilt = 0;
+        for sale in sales {
+            let ledger = stored.get(&sale).copied().unwrap_or(0);
+            if ledger == 0 {
+                continue;
+            }
+            let Some(level) = self.stock.level(sale).await? else {
+                continue;
+            };
+            if ledger > level.persisted + level.in_flight {
+                self.behind(sale, ledger, level.persisted + level.in_flight)
+                    .await?;
+                rebuilt += 1;
+            }
+        }
+        Ok(rebuilt)
     }
 
     /// One pass over every sale with units in flight.
@@ -151,21 +188,9 @@ impl Sweeper {
         let mut report = SweepReport::default();
         let mut undecided = HashMap::new();
         let mut unaccounted = Vec::new();
-        let sales = self.stock.sales().await?;
-        // The ledger first, then Redis: see the module docs.
-        let stored = self.orders.units_of(&sales).await?;
-        for sale in sales {
-            let Some(level) = self.stock.level(sale).await? else {
-                continue;
-            };
-            let ledger = stored.get(&sale).copied().unwrap_or(0);
-            if ledger > level.persisted + level.in_flight {
-                self.behind(sale, ledger, level.persisted + level.in_flight)
-                    .await?;
-                report.rebuilt += 1;
-                continue;
-            }
-            if level.in_flight > 0 {
+        report.rebuilt = self.check_rollbacks().await?;
+        for sale in self.stock.sales().await? {
+            if self.stock.level(sale).await?.is_some_and(|l| l.in_flight > 0) {
                 self.sweep_sale(sale, &mut undecided, &mut unaccounted, &mut report)
                     .await?;
             }
