@@ -5,13 +5,16 @@
 //! - [`redis`]: [`RedisStock`], the stock store: one Lua script per atomic
 //!   step, the outbox stream written by the same script as the
 //!   reservation, and the pub/sub channel that clears sold-out flags.
-//! - [`postgres`]: migrations, [`PgCatalog`] (sales, with an audit log) and
-//!   [`PgOrderStore`] (the order ledger, idempotent batches).
+//! - [`postgres`]: migrations, [`PgCatalog`] (sales, with an audit log),
+//!   [`PgOrderStore`] (the order ledger, idempotent batches, and the one
+//!   place that decides "order" or "void" per order id) and
+//!   [`PgChangeLock`] (product changes serialised across processes).
 //! - [`rabbitmq`]: the order queue: [`AmqpPublisher`] (confirmed publishes),
 //!   the outbox [`Relay`] and the [`OrderConsumer`] that fills the ledger.
 //! - `testing` (feature `testing`): private servers for tests.
 //! - [`sweeper`]: [`Sweeper`], which settles or releases what a failure
-//!   left in flight.
+//!   left in flight as the ledger decided, reports what it has not decided
+//!   (never releasing on silence), and rebuilds a sale Redis rolled back.
 //! - [`cache`]: [`StackCacheRebuild`], the admin cache flush: Redis rebuilt
 //!   from PostgreSQL while buyers buy.
 //!
