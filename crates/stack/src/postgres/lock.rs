@@ -2,7 +2,7 @@
 //! product process by a PostgreSQL advisory lock, taken inside a
 //! transaction that the guard holds: released when the guard drops (the
 //! rollback is sent when the connection goes back to the pool), and with
-//! the session if the process dies. A wait past [`WAIT`] fails, so an
+//! the session if the process dies. A wait past a minute fails, so an
 //! operator gets 503 rather than a request that hangs.
 
 use async_trait::async_trait;
