@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use flashsale::services::{Kind, ServiceProcess};
+use flashsale::services::Kind;
 use flashsale_chaos::proxy::Proxy;
 use hyper::Method;
 use sqlx::PgPool;
 
 use crate::stack::{orders_in_postgres, same_orders, stack_settings};
-use crate::support::{Client, TestApp, ADMIN};
+use crate::support::{serve_gateway, serve_service, Client, TestApp, ADMIN};
 
 /// The sweeper's wait in these tests: short, so the stalls below outlive it
 /// three times over.
@@ -112,11 +112,7 @@ async fn a_slow_order_service_beside_a_fast_one_gives_no_unit_away() {
     let mut slow = s.clone();
     slow.database_url = Some(db.replace(&pg.to_string(), &proxy.addr().to_string()));
     slow.data_dir = crate::support::data_dir("ledger-slow-order");
-    let order = ServiceProcess::start(Kind::Order, &slow).await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(order.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
+    let _order = serve_service(Kind::Order, &slow).await;
     proxy.set_latency(Duration::from_millis(SWEEP_AFTER_MS));
 
     let answered = buy_steadily(app.addr, &sale, "slow", Duration::from_millis(3 * SWEEP_AFTER_MS)).await;
@@ -130,8 +126,6 @@ async fn a_slow_order_service_beside_a_fast_one_gives_no_unit_away() {
     let pool = PgPool::connect(&db).await.unwrap();
     same_orders(&answered, &orders_in_postgres(&db, answered.len()).await);
     assert_eq!(voided(&pool).await, 0, "an answered order was voided");
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(30), serving).await;
     app.stop().await;
 }
 
@@ -172,16 +166,6 @@ fn uuid_like() -> &'static str {
     "01890a5d-ac96-774b-bcce-b302099a8057"
 }
 
-/// Serves a service process on its own task; dropping the sender stops it.
-fn serve(process: ServiceProcess) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let addr = process.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(process.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    (addr, stop)
-}
-
 /// The gateway's `/api/health`, once `component` has `status`.
 async fn health_once(gateway: std::net::SocketAddr, component: &str, status: &str) -> serde_json::Value {
     let mut last = serde_json::Value::Null;
@@ -211,19 +195,11 @@ async fn an_undecided_reservation_is_flagged_then_voided_by_the_operator() {
     let db = s.database_url.clone().unwrap();
     let mut stray = s.clone();
     stray.amqp_queue = format!("{}-nobody-reads", s.amqp_queue);
-    let (product, _p) = serve(ServiceProcess::start(Kind::Product, &s).await.unwrap());
-    let (inventory, _i) = serve(ServiceProcess::start(Kind::Inventory, &stray).await.unwrap());
-    let (order, _o) = serve(ServiceProcess::start(Kind::Order, &s).await.unwrap());
-    let mut g = s.clone();
-    g.product_url = format!("http://{product}");
-    g.inventory_url = format!("http://{inventory}");
-    g.order_url = format!("http://{order}");
-    let gateway = flashsale::services::gateway(&g).await.unwrap();
-    let addr = gateway.local_addr();
-    let (_g, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gateway.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
+    let product = serve_service(Kind::Product, &s).await;
+    let inventory = serve_service(Kind::Inventory, &stray).await;
+    let order = serve_service(Kind::Order, &s).await;
+    let gateway = serve_gateway(&s, &product.url(), &inventory.url(), &order.url()).await;
+    let addr = gateway.addr;
 
     let sale = crate::support::open_sale(addr, 1, 1).await;
     let mut c = Client::connect(addr).await;

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use flashsale::services::Kind;
 use flashsale::Settings;
 use flashsale_stack::testing;
 use hyper::Method;
@@ -14,7 +15,8 @@ use serde_json::json;
 
 use crate::stampede::{check_orders, stampede, stampede_on};
 use crate::support::{
-    assert_within_limit, data_dir, launch, launch_command, open_sale, settings, Client, TestApp, ADMIN,
+    assert_within_limit, data_dir, launch, launch_command, open_sale, serve_gateway, serve_service, settings,
+    Client, TestApp, ADMIN,
 };
 
 /// Settings on fresh private stores: a Redis database, a PostgreSQL
@@ -400,14 +402,9 @@ async fn an_evicting_redis_is_refused_unless_accepted() {
 /// secret, so processes sharing those agree with no extra setting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_calls_need_the_service_token() {
-    use flashsale::services::{Kind, ServiceProcess};
     let s = stack_settings("service-token").await;
-    let inventory = ServiceProcess::start(Kind::Inventory, &s).await.unwrap();
-    let addr = inventory.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(inventory.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
+    let inventory = serve_service(Kind::Inventory, &s).await;
+    let addr = inventory.addr;
     let service = flashsale_gateway::auth::derived_service_token(ADMIN, crate::support::JWT_SECRET);
     let call = json!({"sale_id": "01890a5d-ac96-774b-bcce-b302099a8057", "user_id": "mallory", "quantity": 1, "idempotency_key": null});
     let mut c = Client::connect(addr).await;
@@ -431,7 +428,6 @@ async fn internal_calls_need_the_service_token() {
         .await;
     assert_eq!(status, 401, "the service token opens no admin route");
     app.stop().await;
-    let _ = stop.send(());
 }
 
 /// Two product processes behind one gateway (its calls go round-robin over
@@ -441,33 +437,17 @@ async fn internal_calls_need_the_service_token() {
 /// ledger check holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_product_processes_change_one_sale_safely() {
-    use flashsale::services::{Kind, ServiceProcess};
     let s = stack_settings("two-products").await;
     let db = s.database_url.clone().unwrap();
-    let mut stops = Vec::new();
-    let mut serve = |process: ServiceProcess| {
-        let addr = process.local_addr();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(process.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
-        stops.push(stop);
-        format!("http://{addr}")
-    };
-    let product_a = serve(ServiceProcess::start(Kind::Product, &s).await.unwrap());
-    let product_b = serve(ServiceProcess::start(Kind::Product, &s).await.unwrap());
-    let inventory = serve(ServiceProcess::start(Kind::Inventory, &s).await.unwrap());
-    let order = serve(ServiceProcess::start(Kind::Order, &s).await.unwrap());
-    let mut g = s.clone();
-    g.product_url = format!("{product_a},{product_b}");
-    g.inventory_url = inventory;
-    g.order_url = order;
-    let gateway = flashsale::services::gateway(&g).await.unwrap();
-    let addr = gateway.local_addr();
-    let (_g, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gateway.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
+    let (product_a, product_b) = (
+        serve_service(Kind::Product, &s).await,
+        serve_service(Kind::Product, &s).await,
+    );
+    let inventory = serve_service(Kind::Inventory, &s).await;
+    let order = serve_service(Kind::Order, &s).await;
+    let products = format!("{},{}", product_a.url(), product_b.url());
+    let gateway = serve_gateway(&s, &products, &inventory.url(), &order.url()).await;
+    let addr = gateway.addr;
 
     let sale = open_sale(addr, 300, 1).await;
     let running = {

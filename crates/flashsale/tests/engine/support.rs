@@ -386,3 +386,47 @@ pub fn assert_within_limit<'a>(buyers: impl IntoIterator<Item = &'a String>, lim
     let worst = per_buyer.values().copied().max().unwrap_or(0);
     assert!(worst <= limit, "a buyer holds {worst} units, limit {limit}");
 }
+
+/// A service process, or a gateway over some, running in this test's
+/// process; it stops (gracefully) when dropped.
+pub struct Served {
+    pub addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Served {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// `flashsale product|inventory|order` on `settings`, served.
+pub async fn serve_service(kind: flashsale::services::Kind, settings: &Settings) -> Served {
+    let process = flashsale::services::ServiceProcess::start(kind, settings)
+        .await
+        .expect("the service starts");
+    let addr = process.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(process.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    Served { addr, _stop: stop }
+}
+
+/// `flashsale gateway` on `settings` over the given services' URLs (each
+/// may list several, comma-separated), served.
+pub async fn serve_gateway(settings: &Settings, product: &str, inventory: &str, order: &str) -> Served {
+    let mut g = settings.clone();
+    g.product_url = product.to_owned();
+    g.inventory_url = inventory.to_owned();
+    g.order_url = order.to_owned();
+    let gateway = flashsale::services::gateway(&g)
+        .await
+        .expect("the gateway starts");
+    let addr = gateway.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(gateway.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    Served { addr, _stop: stop }
+}

@@ -79,21 +79,7 @@ fn store_error(e: impl ToString) -> StoreError {
 /// that holds.
 fn void(conn: &mut Connection, r: &Reservation, reason: &str) -> rusqlite::Result<Decision> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        "INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at, void_reason)
-         VALUES (?1, ?2, ?3, ?4, 'void', ?5, ?6, ?7, ?8)
-         ON CONFLICT (order_id) DO NOTHING",
-        params![
-            r.order_id.to_string(),
-            r.sale_id.to_string(),
-            r.user_id.as_str(),
-            r.quantity.get(),
-            r.idempotency_key.as_ref().map(IdempotencyKey::as_str),
-            r.remaining as i64,
-            r.reserved_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-            reason,
-        ],
-    )?;
+    insert_row(&tx, r, "void", Some(reason))?;
     let status: String = tx.query_row(
         "SELECT status FROM orders WHERE order_id = ?1",
         [r.order_id.to_string()],
@@ -111,6 +97,32 @@ fn decision(status: &str) -> Decision {
     }
 }
 
+/// Inserts the row of `r` with `status` unless its order id is decided
+/// already; returns 1 if it was new.
+fn insert_row(
+    conn: &Connection,
+    r: &Reservation,
+    status: &str,
+    reason: Option<&str>,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at, void_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (order_id) DO NOTHING",
+    )?
+    .execute(params![
+        r.order_id.to_string(),
+        r.sale_id.to_string(),
+        r.user_id.as_str(),
+        r.quantity.get(),
+        status,
+        r.idempotency_key.as_ref().map(IdempotencyKey::as_str),
+        r.remaining as i64,
+        r.reserved_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        reason,
+    ])
+}
+
 /// Inserts in one transaction; returns what was new, per sale.
 fn insert(
     conn: &mut Connection,
@@ -120,27 +132,11 @@ fn insert(
     sorted.sort_by_key(|r| r.order_id);
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut fresh: HashMap<SaleId, OrderTotals> = HashMap::new();
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'confirmed', ?5, ?6, ?7)
-             ON CONFLICT (order_id) DO NOTHING",
-        )?;
-        for r in sorted {
-            let inserted = stmt.execute(params![
-                r.order_id.to_string(),
-                r.sale_id.to_string(),
-                r.user_id.as_str(),
-                r.quantity.get(),
-                r.idempotency_key.as_ref().map(IdempotencyKey::as_str),
-                r.remaining as i64,
-                r.reserved_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-            ])?;
-            if inserted == 1 {
-                let t = fresh.entry(r.sale_id).or_default();
-                t.orders += 1;
-                t.units += u64::from(r.quantity.get());
-            }
+    for r in sorted {
+        if insert_row(&tx, r, "confirmed", None)? == 1 {
+            let t = fresh.entry(r.sale_id).or_default();
+            t.orders += 1;
+            t.units += u64::from(r.quantity.get());
         }
     }
     tx.commit()?;

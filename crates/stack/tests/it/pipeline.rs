@@ -153,6 +153,20 @@ impl Stack {
             .unwrap();
     }
 
+    /// Redis loses `sale`: its keys are deleted (and `more` of its keys).
+    pub async fn lose_sale(&self, sale: SaleId, more: &[&str]) {
+        let keys = SaleKeys::new(sale);
+        redis::cmd("DEL")
+            .arg(&keys.state)
+            .arg(&keys.stock)
+            .arg(&keys.buyers)
+            .arg(&keys.inflight)
+            .arg(more)
+            .query_async::<i64>(&mut self.stock.connection())
+            .await
+            .unwrap();
+    }
+
     pub async fn outbox_length(&self, sale: SaleId) -> u64 {
         redis::cmd("XLEN")
             .arg(SaleKeys::new(sale).outbox)
@@ -556,16 +570,7 @@ async fn a_rebuild_after_redis_lost_a_sale_waits_for_the_queue() {
     stack.stock.load(row.terms()).await.unwrap();
     let held = reserve_n(&stack.stock, sale, 2, "q").await;
     stack.publisher.publish(held).await.unwrap();
-    let keys = SaleKeys::new(sale);
-    redis::cmd("DEL")
-        .arg(&keys.state)
-        .arg(&keys.stock)
-        .arg(&keys.buyers)
-        .arg(&keys.inflight)
-        .arg(&keys.outbox)
-        .query_async::<i64>(&mut stack.stock.connection())
-        .await
-        .unwrap();
+    stack.lose_sale(sale, &[&SaleKeys::new(sale).outbox]).await;
 
     let rebuild = StackCacheRebuild::new(stack.stock.clone(), stack.orders.clone())
         .waiting_for(stack.publisher.clone(), Duration::from_millis(500));
@@ -612,16 +617,7 @@ async fn a_rebuild_counts_what_consumers_held_unacked() {
         stack.queue_length(&stack.topology.queue).await == 0
     })
     .await;
-    // Redis loses the sale.
-    let keys = SaleKeys::new(sale);
-    redis::cmd("DEL")
-        .arg(&keys.state)
-        .arg(&keys.stock)
-        .arg(&keys.buyers)
-        .arg(&keys.inflight)
-        .query_async::<i64>(&mut stack.stock.connection())
-        .await
-        .unwrap();
+    stack.lose_sale(sale, &[]).await;
     let rebuild = StackCacheRebuild::new(stack.stock.clone(), stack.orders.clone())
         .waiting_for(stack.publisher.clone(), Duration::from_secs(5));
     rebuild
