@@ -81,6 +81,10 @@ pub enum ConsumeError {
     LinkLost,
 }
 
+/// The reason a buyer reads on an order voided because it can never be
+/// stored.
+pub const UNSTORABLE: &str = "the order could not be recorded; its units went back on sale";
+
 /// How often an idle consumer checks that its connection is still up:
 /// the delivery stream alone is not relied on to end when it drops.
 const LIVENESS_CHECK: Duration = Duration::from_secs(1);
@@ -297,10 +301,11 @@ impl OrderConsumer {
             tracing::error!(message = "A refused copy differs from the reservation answered (or none is in flight); leaving it to its genuine message.", %order_id, %error);
             return;
         }
-        let reason = format!("the order cannot be stored: {error}");
+        // The buyer reads the reason: no internal detail in it (the
+        // operator's event and the log carry the error).
         match self
             .orders
-            .void_audited(copy, &reason, "order_void_unstorable")
+            .void_audited(copy, UNSTORABLE, "order_void_unstorable")
             .await
         {
             Ok(Decision::Void) => {
@@ -313,7 +318,7 @@ impl OrderConsumer {
                 let mut event = Event::new(
                     EventKind::System,
                     Severity::Critical,
-                    format!("Order {order_id} voided: {reason}. Its buyer sees the status void; the units are back on sale."),
+                    format!("Order {order_id} voided: the ledger refuses it for good ({error}). Its buyer sees the status void; the units are back on sale."),
                 );
                 event.sale_id = Some(sale);
                 self.events.emit(event);
