@@ -4,6 +4,14 @@
 //! Every service applies pending migrations at start, and several replicas
 //! start at once: a transaction-scoped advisory lock makes one of them do
 //! the work while the others wait, then find nothing left to do.
+//!
+//! A migration that alters a table needs its strongest lock, and while it
+//! waits for one (a long report reading `orders`, say), every writer of
+//! that table queues behind it: the order consumers would stall. So each
+//! attempt waits at most [`LOCK_WAIT`] for a lock, then gives up, lets the
+//! writers through, and tries again, saying so, for [`PATIENCE`].
+
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
@@ -18,7 +26,15 @@ pub enum MigrateError {
     },
     #[error("cannot record migrations: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("migration {name} could not lock its tables in {waited:?}: they stayed in use")]
+    LockBusy { name: &'static str, waited: Duration },
 }
+
+/// The longest one attempt waits for a table's lock.
+pub const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// How long the attempts go on before the start fails.
+const PATIENCE: Duration = Duration::from_secs(600);
 
 struct Migration {
     version: i64,
@@ -53,8 +69,37 @@ pub fn migration_names() -> Vec<&'static str> {
 }
 
 /// Applies the migrations not yet applied, in one transaction; returns
-/// the names of those it applied.
+/// the names of those it applied. See the module docs for the lock waits.
 pub async fn migrate(pool: &PgPool) -> Result<Vec<&'static str>, MigrateError> {
+    let started = Instant::now();
+    loop {
+        match attempt(pool).await {
+            Err(MigrateError::Migration { name, source }) if lock_not_available(&source) => {
+                if started.elapsed() >= PATIENCE {
+                    return Err(MigrateError::LockBusy {
+                        name,
+                        waited: started.elapsed(),
+                    });
+                }
+                tracing::warn!(
+                    message =
+                        "A migration waits for a table in use; letting its writers through and retrying.",
+                    migration = name,
+                    waited_s = started.elapsed().as_secs()
+                );
+                tokio::time::sleep(LOCK_WAIT / 2).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// SQLSTATE 55P03, what `lock_timeout` raises.
+fn lock_not_available(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03"))
+}
+
+async fn attempt(pool: &PgPool) -> Result<Vec<&'static str>, MigrateError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(LOCK_KEY)
@@ -79,6 +124,12 @@ pub async fn migrate(pool: &PgPool) -> Result<Vec<&'static str>, MigrateError> {
         if done {
             continue;
         }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SET LOCAL lock_timeout = '{}ms'",
+            LOCK_WAIT.as_millis()
+        )))
+        .execute(&mut *tx)
+        .await?;
         sqlx::raw_sql(m.sql)
             .execute(&mut *tx)
             .await

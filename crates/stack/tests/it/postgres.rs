@@ -167,3 +167,56 @@ async fn void_racing_insert_decides_each_id_once() {
         "both sides won some: {orders}"
     );
 }
+
+/// A migration that must alter `orders` while a long report reads it does
+/// not stall the order writers behind its lock request: each attempt waits
+/// at most `LOCK_WAIT`, lets them through, and tries again until the report
+/// ends. (Waiting without a bound, it held every INSERT for as long as the
+/// report ran.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_migration_does_not_stall_the_writers() {
+    let pool = database().await;
+    // The last migration, pending again.
+    sqlx::raw_sql(
+        "ALTER TABLE orders DROP CONSTRAINT orders_status_check,
+             ADD CONSTRAINT orders_status_check CHECK (status IN ('pending', 'confirmed'));
+         ALTER TABLE orders DROP COLUMN void_reason;
+         DELETE FROM schema_migrations WHERE version = 3",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // A long report: it reads `orders` in a transaction for 6 s.
+    let mut report = pool.begin().await.unwrap();
+    sqlx::query("SELECT count(*) FROM orders")
+        .execute(&mut *report)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let migrating = tokio::spawn({
+        let pool = pool.clone();
+        async move { postgres::migrate(&pool).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A writer arriving while the migration waits gets through in time.
+    let mut writer = pool.acquire().await.unwrap();
+    sqlx::query("SET statement_timeout = '4s'")
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    let inserted = sqlx::query(
+        "INSERT INTO orders (order_id, sale_id, user_id, quantity, status, remaining_after, created_at)
+         VALUES (gen_random_uuid(), gen_random_uuid(), 'writer', 1, 'confirmed', 0, now())",
+    )
+    .execute(&mut *writer)
+    .await;
+    assert!(
+        inserted.is_ok(),
+        "the writer waited behind the migration: {inserted:?}"
+    );
+    drop(writer);
+    tokio::time::sleep(Duration::from_secs(6).saturating_sub(started.elapsed())).await;
+    report.rollback().await.unwrap();
+    let applied = migrating.await.unwrap().unwrap();
+    assert_eq!(applied, vec!["0003_void_orders"], "applied once the report ended");
+}
