@@ -162,14 +162,28 @@ impl From<Order> for OrderDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSaleRequest {
-    /// 1 to 120 characters.
+    /// 1 to 120 characters, not only spaces, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub name: String,
-    /// 1 to 120 characters.
+    /// 1 to 120 characters, not only spaces, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub product: String,
+    /// 0 to 10^12.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub price_cents: i64,
     /// 1 to 10,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub stock: i64,
     /// 1 to 1,000.
+    #[schema(minimum = 1, maximum = 1_000)]
     pub per_user_limit: i64,
     /// RFC 3339; the sale starts by itself at this time.
     #[schema(value_type = Option<String>, format = "date-time")]

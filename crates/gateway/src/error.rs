@@ -38,6 +38,10 @@ pub enum ApiError {
     /// 404 `not_found`: no such endpoint.
     #[error("no such endpoint")]
     NotFound,
+    /// 405 `method_not_allowed`: the path exists, not with this method
+    /// (the `Allow` header lists those it takes).
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
     /// 409 `sold_out`.
     #[error("{0}")]
     SoldOut(String),
@@ -96,6 +100,7 @@ impl ApiError {
             SaleNotFound => (StatusCode::NOT_FOUND, "sale_not_found"),
             OrderNotFound => (StatusCode::NOT_FOUND, "order_not_found"),
             NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             SoldOut(_) => (StatusCode::CONFLICT, "sold_out"),
             SaleNotActive => (StatusCode::CONFLICT, "sale_not_active"),
             LimitExceeded(_) => (StatusCode::CONFLICT, "limit_exceeded"),
@@ -119,6 +124,7 @@ impl ApiError {
             "sale_not_found" => ApiError::SaleNotFound,
             "order_not_found" => ApiError::OrderNotFound,
             "not_found" => ApiError::NotFound,
+            "method_not_allowed" => ApiError::MethodNotAllowed,
             "sold_out" => ApiError::SoldOut(message),
             "sale_not_active" => ApiError::SaleNotActive,
             "limit_exceeded" => ApiError::LimitExceeded(message),

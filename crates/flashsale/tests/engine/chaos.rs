@@ -67,7 +67,8 @@ enum Bad {
     Path(Vec<u8>),
     /// A header of this many bytes on a purchase: refused, never a 5xx.
     BigHeader(usize),
-    /// Another method on the purchase path: 400 `invalid_request`.
+    /// Another method on the purchase path: 405 `method_not_allowed` (or
+    /// 400 for a method hyper cannot parse), never a 5xx.
     Method(String),
 }
 

@@ -545,6 +545,9 @@ async fn operations_endpoints() {
     }
     let (status, _, body) = c.send(Method::GET, "/api/nothing/here", None, &[], None).await;
     assert_eq!((status, code(&body)), (404, "not_found"));
+    let (status, headers, body) = c.send(Method::DELETE, "/metrics", None, &[], None).await;
+    assert_eq!((status, code(&body)), (405, "method_not_allowed"), "{body}");
+    assert_eq!(headers["allow"], "GET,HEAD");
     let (status, _, _) = c.send(Method::GET, "/", None, &[], None).await;
     assert_eq!(status, 200, "the dashboard page (or its build hint)");
     let stats = app.stats().await;

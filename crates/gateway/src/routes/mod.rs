@@ -67,7 +67,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::InvalidRequest("method not allowed on this path".into())
+    ApiError::MethodNotAllowed
 }
 
 /// The built dashboard with index.html as the fallback of client-side
