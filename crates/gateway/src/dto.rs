@@ -197,7 +197,9 @@ pub struct CreateSaleRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockChangeRequest {
-    /// Units to add; negative withdraws, down to minus the remaining units.
+    /// Units to add; negative withdraws, down to minus the remaining units;
+    /// the stock stays within 10,000,000.
+    #[schema(minimum = -10_000_000, maximum = 10_000_000)]
     pub add: i64,
 }
 
@@ -206,10 +208,13 @@ pub struct StockChangeRequest {
 #[serde(deny_unknown_fields)]
 pub struct StampedeRequest {
     /// Simulated buyers: 1 to 100,000.
+    #[schema(minimum = 1, maximum = 100_000)]
     pub buyers: i64,
     /// 1 to 10; default 1.
+    #[schema(minimum = 1, maximum = 10)]
     pub attempts_per_buyer: Option<i64>,
-    /// Units per attempt; default 1.
+    /// Units per attempt, 1 up to the sale's per-user limit; default 1.
+    #[schema(minimum = 1, maximum = 1_000)]
     pub quantity: Option<i64>,
 }
 
