@@ -223,17 +223,27 @@ impl RedisStock {
         Ok(units.max(0) as u64)
     }
 
-    /// Settles reservations the consumer stored, with their records: one
-    /// Redis forgot (it lost data while the consumer held it) is counted
-    /// too, see `lua/settle.lua`.
+    /// Settles reservations the consumer stored. One Redis forgot (it lost
+    /// data while the consumer held it) is counted too, from its record,
+    /// sent only when the script asks for it (see `lua/settle.lua`).
     pub async fn settle_stored(&self, sale: SaleId, stored: &[Reservation]) -> Result<(), StoreError> {
-        let records: Vec<String> = stored.iter().map(record::encode).collect();
-        self.settle_args(sale, &records).await
+        let ids: Vec<String> = stored.iter().map(|r| r.order_id.to_string()).collect();
+        let wanted = self.settle_args(sale, &ids).await?;
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<String> = stored
+            .iter()
+            .filter(|r| wanted.contains(&r.order_id.to_string()))
+            .map(record::encode)
+            .collect();
+        self.settle_args(sale, &records).await.map(drop)
     }
 
-    async fn settle_args(&self, sale: SaleId, args: &[String]) -> Result<(), StoreError> {
+    /// Runs `settle.lua`; returns the ids whose record it wants.
+    async fn settle_args(&self, sale: SaleId, args: &[String]) -> Result<Vec<String>, StoreError> {
         if args.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let keys = SaleKeys::new(sale);
         self.retrying(dropped, |mut conn| {
@@ -250,10 +260,9 @@ impl RedisStock {
             for arg in args {
                 invocation.arg(arg);
             }
-            async move { invocation.invoke_async::<i64>(&mut conn).await }
+            async move { invocation.invoke_async::<Vec<String>>(&mut conn).await }
         })
-        .await?;
-        Ok(())
+        .await
     }
 
     /// The order ids still in `sale`'s outbox: answered, not yet published
@@ -432,7 +441,7 @@ impl StockStore for RedisStock {
 
     async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError> {
         let ids: Vec<String> = orders.iter().map(OrderId::to_string).collect();
-        self.settle_args(sale, &ids).await
+        self.settle_args(sale, &ids).await.map(drop)
     }
 
     async fn transition(

@@ -1,7 +1,8 @@
 #!lua
 -- Moves reservations committed to the order store from in flight to
--- persisted. ARGV holds their records (or bare order ids, which only settle
--- what is in flight).
+-- persisted. ARGV holds their order ids, or their records. A bare id not
+-- in flight while a rebuild matters (see below) is returned: the caller
+-- sends its record then. So the usual call carries ids only.
 --
 -- A stored reservation not in flight is either a copy of one settled
 -- before (ignored), or one Redis forgot (it lost data, and a cache rebuild
@@ -12,11 +13,12 @@
 -- (KEYS[3] exists) every settled record is kept in KEYS[4] instead, for the
 -- rebuild to count even if its ledger snapshot predates it.
 -- KEYS: state, inflight, rebuild flag, settled, counted, stock, buyers, idem
--- ARGV: records or order ids
--- Returns the units settled.
+-- ARGV: order ids or records
+-- Returns the bare ids whose record is needed.
 local fenced = redis.call('EXISTS', KEYS[3]) == 1
 local rebuilt = redis.call('EXISTS', KEYS[5]) == 1
 local units, late = 0, 0
+local wanted = {}
 for _, arg in ipairs(ARGV) do
   local f = fields(arg)
   local id = f[1]
@@ -40,6 +42,8 @@ for _, arg in ipairs(ARGV) do
       redis.call('SADD', KEYS[5], id)
       late = late + q
     end
+  elseif fenced or rebuilt then
+    wanted[#wanted + 1] = id
   end
 end
 if units > 0 then
@@ -48,4 +52,4 @@ end
 if units + late > 0 then
   redis.call('HINCRBY', KEYS[1], 'persisted', units + late)
 end
-return units + late
+return wanted
