@@ -124,6 +124,12 @@ impl InventoryService {
         quantity: Quantity,
         idempotency_key: Option<IdempotencyKey>,
     ) -> Result<PurchaseReceipt, PurchaseError> {
+        let sold_out = self.sold_out.is_sold_out(sale);
+        // The stampede after the sell-out is refused from memory, before
+        // any other work.
+        if sold_out && idempotency_key.is_none() {
+            return Err(PurchaseRejection::SoldOut.into());
+        }
         let request = ReserveRequest {
             sale_id: sale,
             user_id: user,
@@ -132,12 +138,9 @@ impl InventoryService {
             order_id: OrderId::generate(),
             now: Utc::now(),
         };
-        if self.sold_out.is_sold_out(sale) {
+        if let (true, Some(key)) = (sold_out, &request.idempotency_key) {
             // A retry with a key may be owed its first answer: one look-up
             // of the key, never the whole reserve.
-            let Some(key) = &request.idempotency_key else {
-                return Err(PurchaseRejection::SoldOut.into());
-            };
             return match self.stock.first_answer(sale, &request.user_id, key).await {
                 Ok(Some(first)) => self.replay(request, first).await,
                 Ok(None) => Err(PurchaseRejection::SoldOut.into()),
