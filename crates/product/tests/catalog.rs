@@ -26,6 +26,18 @@ impl CacheRebuild for NoRebuild {
     }
 }
 
+/// A product service on `catalog` and `stock`, with no events and no
+/// rebuild.
+fn service(catalog: &SqliteCatalog, stock: Arc<dyn StockStore>) -> ProductService {
+    ProductService::new(
+        Arc::new(catalog.clone()),
+        stock,
+        Arc::new(NoRebuild),
+        Arc::new(NoEvents),
+        Arc::new(|_| {}),
+    )
+}
+
 /// The SQLite catalog keeps every promise of the `SaleCatalog` port, and a
 /// reopened catalog reads back what was written.
 #[tokio::test]
@@ -44,13 +56,7 @@ async fn sqlite_catalog_passes_the_contract_and_survives_reopening() {
 async fn schedule_starts_and_ends_sales() {
     let (catalog, dir) = fresh_catalog("schedule");
     let stock = Arc::new(MemoryStock::new());
-    let service = ProductService::new(
-        Arc::new(catalog.clone()),
-        stock.clone(),
-        Arc::new(NoRebuild),
-        Arc::new(NoEvents),
-        Arc::new(|_| {}),
-    );
+    let service = service(&catalog, stock.clone());
     let now = Utc::now();
     let draft = |start, end| SaleDraft::parse("Timed", "Lamp", 100, 5, 1, start, end).unwrap();
     let starting = service
@@ -167,13 +173,7 @@ async fn a_pause_whose_reply_was_lost_succeeds_on_retry() {
         inner: MemoryStock::new(),
         lost: std::sync::atomic::AtomicBool::new(true),
     });
-    let service = ProductService::new(
-        Arc::new(catalog.clone()),
-        stock.clone(),
-        Arc::new(NoRebuild),
-        Arc::new(NoEvents),
-        Arc::new(|_| {}),
-    );
+    let service = service(&catalog, stock.clone());
     let draft = SaleDraft::parse("Lost", "Lamp", 100, 5, 1, None, None).unwrap();
     let id = service.create(draft).await.unwrap().sale.id;
     service
