@@ -137,9 +137,17 @@ impl PgOrderStore {
                     // Ids not new were stored before, or voided: only the
                     // (rare) duplicates cost this second look.
                     let void = if new < columns.order_id.len() as u64 {
-                        self.void_among(&columns.order_id)
+                        let ids: Vec<OrderId> =
+                            columns.order_id.iter().copied().map(OrderId::from_uuid).collect();
+                        let decided = self
+                            .decisions(&ids)
                             .await
-                            .map_err(|e| InsertError::Transient(e.to_string()))?
+                            .map_err(|e| InsertError::Transient(e.to_string()))?;
+                        decided
+                            .into_iter()
+                            .filter(|(_, d)| *d == Decision::Void)
+                            .map(|(id, _)| id)
+                            .collect()
                     } else {
                         HashSet::new()
                     };
@@ -218,16 +226,6 @@ impl PgOrderStore {
             .into_iter()
             .map(|(sale, units)| (SaleId::from_uuid(sale), units.max(0) as u64))
             .collect())
-    }
-
-    /// The void ids among `ids`.
-    async fn void_among(&self, ids: &[Uuid]) -> Result<HashSet<OrderId>, sqlx::Error> {
-        let found: Vec<Uuid> =
-            sqlx::query_scalar("SELECT order_id FROM orders WHERE order_id = ANY($1) AND status = 'void'")
-                .bind(ids)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(found.into_iter().map(OrderId::from_uuid).collect())
     }
 }
 
