@@ -261,7 +261,7 @@ impl Sweeper {
     /// Redis holds fewer units of `sale` than the ledger stored: pause it,
     /// rebuild it from the ledger (which resumes it), and tell the operator.
     async fn behind(&self, sale: SaleId, ledger: u64, redis: u64) -> Result<(), StoreError> {
-        let mut event = Event::new(
+        let event = Event::new(
             EventKind::System,
             Severity::Critical,
             format!(
@@ -269,8 +269,7 @@ impl Sweeper {
                 if self.recovery.is_some() { "Paused, rebuilt from the ledger and resumed." } else { "Flush the cache to rebuild it." }
             ),
         );
-        event.sale_id = Some(sale);
-        self.events.emit(event);
+        self.events.emit(event.for_sale(sale));
         tracing::error!(message = "Redis is behind the order ledger.", %sale, ledger, redis);
         let Some(recovery) = &self.recovery else {
             return Ok(());

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use flashsale_domain::{Event, EventKind, EventSink, OrderId, SaleDraft, SaleId, Severity, Transition};
+use flashsale_domain::{Event, EventKind, EventSink, SaleDraft, SaleId, Severity, Transition};
 
 use crate::auth::Admin;
 use crate::dto::{
@@ -130,11 +130,9 @@ pub async fn void_order(
     _: Admin,
     RawPath(id): RawPath<String>,
 ) -> Result<Json<OrderDto>, ApiError> {
-    let id = id
-        .and_then(|id| OrderId::parse(&id).ok())
-        .ok_or(ApiError::OrderNotFound)?;
+    let id = super::order_id(id)?;
     let order = state.services().orders.void(id).await?;
-    let mut event = Event::new(
+    let event = Event::new(
         EventKind::AdminAction,
         Severity::Warning,
         format!(
@@ -143,8 +141,7 @@ pub async fn void_order(
             order.user_id
         ),
     );
-    event.sale_id = Some(order.sale_id);
-    state.events().emit(event);
+    state.events().emit(event.for_sale(order.sale_id));
     Ok(Json(order.into()))
 }
 

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use flashsale_domain::{EventKind, IdempotencyKey, OrderId, Quantity, SaleId};
+use flashsale_domain::{EventKind, IdempotencyKey, Quantity, SaleId};
 
 use crate::auth::Buyer;
 use crate::dto::{ApiJson, OrderDto, PurchaseAccepted, PurchaseRequest, RawPath, SaleDto};
@@ -155,9 +155,7 @@ pub async fn get_order(
     Buyer(user): Buyer,
     RawPath(id): RawPath<String>,
 ) -> Result<Json<OrderDto>, ApiError> {
-    let id = id
-        .and_then(|id| OrderId::parse(&id).ok())
-        .ok_or(ApiError::OrderNotFound)?;
+    let id = super::order_id(id)?;
     let order = state.services().orders.order_for(id, &user).await?;
     Ok(Json(order.into()))
 }

@@ -21,6 +21,12 @@ use crate::state::AppState;
 
 const PURCHASE_ROUTE: &str = "/api/sales/{id}/purchase";
 
+/// An order id from the path; a malformed one is an unknown order.
+fn order_id(raw: Option<String>) -> Result<flashsale_domain::OrderId, ApiError> {
+    raw.and_then(|id| flashsale_domain::OrderId::parse(&id).ok())
+        .ok_or(ApiError::OrderNotFound)
+}
+
 /// The SSE stream: the only route that takes the admin token in `?token=`
 /// (EventSource cannot set headers).
 pub const EVENTS_ROUTE: &str = "/api/admin/events";

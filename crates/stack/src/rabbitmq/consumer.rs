@@ -315,13 +315,12 @@ impl OrderConsumer {
                     tracing::warn!(message = "Failed to release a voided reservation.", %order_id, error = %store);
                 }
                 tracing::error!(message = "Voided an answered reservation that cannot be stored; its units are back on sale.", %order_id, %error);
-                let mut event = Event::new(
+                let event = Event::new(
                     EventKind::System,
                     Severity::Critical,
                     format!("Order {order_id} voided: the ledger refuses it for good ({error}). Its buyer sees the status void; the units are back on sale."),
                 );
-                event.sale_id = Some(sale);
-                self.events.emit(event);
+                self.events.emit(event.for_sale(sale));
             }
             Ok(Decision::Order) => self.settle(std::slice::from_ref(copy), &HashSet::new()).await,
             Err(store) => {
