@@ -31,7 +31,7 @@ use flashsale_domain::{
     OrderId, PurchaseRejection, Quantity, ReserveError, ReserveRequest, SaleDraft, SaleId, SaleState,
     StockStore, UserId,
 };
-use flashsale_inventory::MemoryStock;
+use flashsale_embedded::MemoryStock;
 use flashsale_stack::RedisStock;
 use hdrhistogram::Histogram;
 use serde::Serialize;

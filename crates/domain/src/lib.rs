@@ -6,12 +6,10 @@
 //! - [`purchase`]: `Quantity`, the reserve request, the reservation and the order.
 //! - [`book`]: `SaleBook`, the purchase decision and the stock ledger of one sale.
 //! - [`events`]: the operator's event log entries and the sink services emit them to.
-//! - [`ports`]: the traits the services need from the stores.
-//! - `contract` (feature `contract`): the tests every adapter of a port must pass.
+//! - [`ports`]: the traits the services need from the stores, one module per
+//!   service, and (feature `contract`) the tests every adapter must pass.
 
 pub mod book;
-#[cfg(feature = "contract")]
-pub mod contract;
 pub mod events;
 pub mod ids;
 pub mod ports;
@@ -21,9 +19,12 @@ pub mod sale;
 pub use book::{SaleBook, StockChangeError, StockLevel};
 pub use events::{Event, EventKind, EventSink, NoEvents, Severity};
 pub use ids::{IdError, IdempotencyKey, OrderId, SaleId, UserId};
+#[cfg(feature = "contract")]
+pub use ports::contract;
 pub use ports::{
-    OrderQueue, OrderStore, OrderTotals, QueueError, ReserveError, SaleCatalog, StockOpError, StockStore,
-    StoreError,
+    CacheRebuild, ChangeGuard, ChangeLock, ComponentHealth, HealthProbe, HealthStatus, OrderQueue,
+    OrderStore, OrderTotals, PendingOrders, QueueError, ReserveError, SaleCatalog, StockOpError, StockStore,
+    StoreError, UnitsBack,
 };
 pub use purchase::{
     Decision, Order, OrderStatus, PurchaseRejection, Quantity, QuantityError, Reservation, ReserveOutcome,

@@ -3,23 +3,29 @@
 //! port 0.
 //!
 //! # Layout
-//! - [`settings`]: what `flashsale up` is configured by (flags and `FLASHSALE_*`).
-//! - [`secrets`]: the admin token and JWT secret, generated and kept in the
-//!   data folder when not given.
-//! - [`engine`]: the started engine, whichever the stores; serving and
-//!   graceful shutdown.
-//! - [`embedded`]: the embedded assembly (memory stock, SQLite, one process).
-//! - [`stack`]: the real-stack assembly (Redis, RabbitMQ, PostgreSQL).
-//! - [`services`]: one service per process (`flashsale gateway|product|inventory|order`).
+//! - [`settings`]: what every process is configured by (flags and `FLASHSALE_*`).
+//! - [`secrets`]: the admin token, the JWT secret and the service token,
+//!   given, or generated and kept in the data folder.
+//! - [`assembly`]: each mode put together (embedded, stack, gateway),
+//!   returning its services and its background tasks; none serves.
+//! - [`lifecycle`]: the one way every process serves and stops: requests
+//!   answered within a grace period, then the background tasks stopped in
+//!   order, each within its bound.
+//! - [`engine`]: `flashsale up` and `flashsale gateway`: the gateway bound
+//!   over an assembled mode.
+//! - [`services`]: one service per process (`flashsale product|inventory|order`).
 //! - [`token`]: `flashsale token`, minting buyer JWTs.
+//! - [`error`]: why a process did not start.
 
-pub mod embedded;
+pub mod assembly;
 pub mod engine;
+pub mod error;
+pub mod lifecycle;
 pub mod secrets;
 pub mod services;
 pub mod settings;
-pub mod stack;
 pub mod token;
 
-pub use engine::{Engine, StartError};
+pub use engine::Engine;
+pub use error::StartError;
 pub use settings::Settings;

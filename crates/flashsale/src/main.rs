@@ -58,6 +58,8 @@ enum Command {
         #[arg(long, env = "FLASHSALE_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
     },
+    /// Prints the HTTP API's OpenAPI document (what `/api/openapi.json` serves).
+    Openapi,
     /// Load generators that measure the engine and verify its invariants.
     #[command(subcommand)]
     Bench(Bench),
@@ -107,6 +109,10 @@ fn main() -> ExitCode {
             bind,
             admin_token,
         } => admin_url(&data_dir, bind, admin_token.as_deref()),
+        Command::Openapi => {
+            println!("{}", flashsale_gateway::openapi::document());
+            Ok(())
+        }
         Command::Bench(Bench::Stampede(args)) => return run_stampede(args),
         Command::Bench(Bench::Race(args)) => runtime().and_then(|rt| {
             rt.block_on(flashsale_bench::race::run(&args))
@@ -172,7 +178,7 @@ fn admin_url(
 ) -> Result<(), String> {
     let token = match given.filter(|t| !t.is_empty()) {
         Some(token) => token.to_owned(),
-        None => flashsale::secrets::read_stored(data_dir, flashsale::engine::ADMIN_TOKEN_FILE)
+        None => flashsale::secrets::read_stored(data_dir, flashsale::secrets::ADMIN_TOKEN_FILE)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| {
                 format!(
@@ -190,12 +196,12 @@ fn migrate(data_dir: &std::path::Path, database_url: Option<&str>) -> Result<(),
     let (applied, place) = match database_url {
         Some(url) => (
             runtime()?
-                .block_on(flashsale::stack::postgres_migrations(url))
+                .block_on(flashsale::assembly::stack::postgres_migrations(url))
                 .map_err(|e| e.to_string())?,
             "PostgreSQL".to_owned(),
         ),
         None => (
-            flashsale::embedded::migrate(data_dir).map_err(|e| e.to_string())?,
+            flashsale_embedded::database::migrate_dir(data_dir).map_err(|e| e.to_string())?,
             format!("the embedded database in {}", data_dir.display()),
         ),
     };
@@ -219,7 +225,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 fn run_engine(settings: Settings, gateway_only: bool) -> Result<(), String> {
     runtime()?.block_on(async {
         let engine = if gateway_only {
-            flashsale::services::gateway(&settings).await
+            Engine::gateway(&settings).await
         } else {
             Engine::start(&settings).await
         }
@@ -268,7 +274,7 @@ fn print_banner(engine: &Engine, settings: &Settings) {
     }
     // The token itself is printed once, when it is generated: logs are
     // kept and shipped, and a token in them is a token for anyone.
-    let kept = settings.data_dir.join(flashsale::engine::ADMIN_TOKEN_FILE);
+    let kept = settings.data_dir.join(flashsale::secrets::ADMIN_TOKEN_FILE);
     match engine.admin_token().origin {
         Origin::Given => println!("  dashboard: http://{addr}/ (sign in with FLASHSALE_ADMIN_TOKEN)"),
         Origin::Generated => {
@@ -294,7 +300,7 @@ fn print_banner(engine: &Engine, settings: &Settings) {
             "  JWT secret generated, kept in {}",
             settings
                 .data_dir
-                .join(flashsale::engine::JWT_SECRET_FILE)
+                .join(flashsale::secrets::JWT_SECRET_FILE)
                 .display()
         );
     }

@@ -5,6 +5,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::settings::Settings;
+
 /// Where a secret came from; a generated one is shown at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -35,6 +37,14 @@ pub enum SecretError {
     Empty { path: PathBuf },
     #[error("no random source: {0}")]
     Random(String),
+    #[error(
+        "the JWT secret is {0} bytes long; HS256 needs at least 32 random bytes (FLASHSALE_JWT_SECRET, or delete the stored one to generate a new one)"
+    )]
+    WeakJwtSecret(usize),
+    #[error(
+        "FLASHSALE_SERVICE_TOKEN is the admin token: the internal API would open to every dashboard user; give it a secret of its own"
+    )]
+    ServiceTokenIsAdmin,
 }
 
 /// 32 random bytes, hex: 256 bits.
@@ -99,6 +109,48 @@ pub fn resolve(given: Option<&str>, data_dir: &Path, name: &str) -> Result<Secre
         value,
         origin: Origin::Generated,
     })
+}
+
+/// The file in the data folder that keeps a generated admin token.
+pub const ADMIN_TOKEN_FILE: &str = "admin_token";
+/// The file in the data folder that keeps a generated JWT secret.
+pub const JWT_SECRET_FILE: &str = "jwt_secret";
+
+/// The admin token and the JWT secret: given, or kept in the data folder.
+pub fn secrets(settings: &Settings) -> Result<(Secret, Secret), SecretError> {
+    std::fs::create_dir_all(&settings.data_dir).map_err(|source| SecretError::Io {
+        path: settings.data_dir.clone(),
+        source,
+    })?;
+    let admin = resolve(
+        settings.admin_token.as_deref(),
+        &settings.data_dir,
+        ADMIN_TOKEN_FILE,
+    )?;
+    let jwt = resolve(
+        settings.jwt_secret.as_deref(),
+        &settings.data_dir,
+        JWT_SECRET_FILE,
+    )?;
+    if jwt.value.len() < flashsale_gateway::auth::jwt::MIN_SECRET_LEN {
+        return Err(SecretError::WeakJwtSecret(jwt.value.len()));
+    }
+    Ok((admin, jwt))
+}
+
+/// The services' internal credential: given, or derived from the admin
+/// token and the JWT secret (see [`Settings::service_token`]).
+pub fn service_token(settings: &Settings, admin: &Secret, jwt: &Secret) -> Result<String, SecretError> {
+    match settings.service_token.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) if flashsale_gateway::auth::same_secret(token, &admin.value) => {
+            Err(SecretError::ServiceTokenIsAdmin)
+        }
+        Some(token) => Ok(token.to_owned()),
+        None => Ok(flashsale_gateway::auth::derived_service_token(
+            &admin.value,
+            &jwt.value,
+        )),
+    }
 }
 
 #[cfg(test)]

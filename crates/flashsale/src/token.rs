@@ -62,7 +62,7 @@ pub fn mint(
     }
     let secret = match secret.filter(|s| !s.is_empty()) {
         Some(s) => s.to_owned(),
-        None => crate::secrets::read_stored(data_dir, crate::engine::JWT_SECRET_FILE)?
+        None => crate::secrets::read_stored(data_dir, crate::secrets::JWT_SECRET_FILE)?
             .ok_or_else(|| TokenError::NoSecret(data_dir.display().to_string()))?,
     };
     let now = chrono::Utc::now().timestamp();

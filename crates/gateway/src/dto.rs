@@ -7,14 +7,13 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use chrono::{DateTime, SecondsFormat, Utc};
-use flashsale_domain::{Order, OrderStatus, SaleStatus};
+use flashsale_domain::{ComponentHealth, Order, OrderStatus, SaleStatus};
 use flashsale_product::SaleView;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::health::ComponentHealth;
 use crate::state::Mode;
 
 /// A JSON body whose every rejection (bad syntax, wrong types, missing

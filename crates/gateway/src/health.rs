@@ -4,62 +4,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
+use flashsale_domain::{ComponentHealth, HealthProbe, HealthStatus};
 
 use crate::dto::Health;
 use crate::state::Mode;
-
-/// One component's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthStatus {
-    Ok,
-    Degraded,
-    Down,
-}
-
-/// What a probe found.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ComponentHealth {
-    pub status: HealthStatus,
-    /// For operators: latency, lag, persistence mode, the error.
-    pub detail: String,
-}
-
-impl ComponentHealth {
-    pub fn ok(detail: impl Into<String>) -> Self {
-        Self {
-            status: HealthStatus::Ok,
-            detail: detail.into(),
-        }
-    }
-
-    pub fn down(detail: impl Into<String>) -> Self {
-        Self {
-            status: HealthStatus::Down,
-            detail: detail.into(),
-        }
-    }
-
-    pub fn degraded(detail: impl Into<String>) -> Self {
-        Self {
-            status: HealthStatus::Degraded,
-            detail: detail.into(),
-        }
-    }
-}
-
-/// Checks one component. Must answer quickly (under a second) and never
-/// panic: a probe that cannot reach its component reports `down`.
-#[async_trait]
-pub trait HealthProbe: Send + Sync + 'static {
-    fn name(&self) -> &'static str;
-    async fn check(&self) -> ComponentHealth;
-}
 
 /// The `/api/health` answer of any process: `known` components plus every
 /// probe (each given 2 s), 200 when all are ok and 503 otherwise.

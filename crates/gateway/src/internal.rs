@@ -19,7 +19,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use flashsale_domain::{Order, OrderId, OrderTotals, SaleDraft, SaleId, Transition, UserId};
+use flashsale_domain::{
+    ComponentHealth, HealthProbe, Order, OrderId, OrderTotals, SaleDraft, SaleId, Transition, UserId,
+};
 use flashsale_inventory::PurchaseReceipt;
 use flashsale_product::SaleView;
 use serde::Deserialize;
@@ -27,7 +29,6 @@ use serde::Deserialize;
 use crate::auth::same_secret;
 use crate::dto::ApiJson;
 use crate::error::{ApiError, ErrorInfo};
-use crate::health::{ComponentHealth, HealthProbe};
 use crate::state::Mode;
 use crate::telemetry::{MetricsSource, Telemetry};
 use crate::upstream::remote::{PurchaseCall, StockCall, INTERNAL_TOKEN_HEADER};

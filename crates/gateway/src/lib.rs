@@ -39,7 +39,6 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use health::{ComponentHealth, HealthProbe, HealthStatus};
 pub use state::{AppState, GatewayConfig, Mode, Services};
 pub use telemetry::MetricsSource;
 

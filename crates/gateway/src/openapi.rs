@@ -1,11 +1,11 @@
 //! The OpenAPI document, assembled from the handlers' annotations.
 
+use flashsale_domain::{ComponentHealth, HealthStatus};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::health::{ComponentHealth, HealthStatus};
 use crate::routes::{admin, buyer, ops};
 
 #[derive(OpenApi)]
@@ -42,5 +42,38 @@ impl Modify for Security {
         };
         components.add_security_scheme("buyer_jwt", bearer("JWT"));
         components.add_security_scheme("admin_token", bearer("opaque"));
+    }
+}
+
+/// The OpenAPI document as pretty JSON: what `flashsale openapi` prints and
+/// the dashboard's API types are generated from.
+pub fn document() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    /// The dashboard's copy, from which its API types are generated.
+    const DASHBOARD_COPY: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../dashboard/src/api/openapi.json"
+    );
+
+    /// The dashboard's types cannot drift from the API: its copy of the
+    /// document is this one (`FLASHSALE_UPDATE_OPENAPI=1` rewrites it; then
+    /// `npm run api:types` in dashboard/).
+    #[test]
+    fn the_dashboard_copy_is_current() {
+        let now = format!("{}\n", super::document());
+        if std::env::var_os("FLASHSALE_UPDATE_OPENAPI").is_some() {
+            std::fs::write(DASHBOARD_COPY, &now).unwrap();
+        }
+        let copy = std::fs::read_to_string(DASHBOARD_COPY).unwrap_or_default();
+        assert!(
+            copy == now,
+            "dashboard/src/api/openapi.json is stale: run FLASHSALE_UPDATE_OPENAPI=1 cargo test -p flashsale-gateway the_dashboard_copy, then npm run api:types in dashboard/"
+        );
     }
 }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use flashsale_domain::HealthProbe;
 use tokio::sync::{watch, Semaphore};
 
 use crate::events::EventLog;
-use crate::health::HealthProbe;
 use crate::rate_limit::RateLimiter;
 use crate::telemetry::Telemetry;
 use crate::upstream::{InventoryApi, OrderApi, ProductApi};

@@ -5,13 +5,9 @@
 //!   purchase, from the sold-out fast path to the durable answer.
 //! - [`sold_out`]: the local sold-out flag that answers rejected buyers
 //!   without touching the stock store.
-//! - [`stock::memory`]: the embedded [`StockStore`](flashsale_domain::StockStore),
-//!   one lock per sale.
 
 pub mod service;
 pub mod sold_out;
-pub mod stock;
 
 pub use service::{Durability, InventoryService, PurchaseError, PurchaseReceipt};
 pub use sold_out::SoldOutFlags;
-pub use stock::memory::MemoryStock;

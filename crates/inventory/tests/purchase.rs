@@ -1,17 +1,11 @@
-//! The embedded stock store against the port contract, and the purchase
-//! path under real concurrency.
+//! The purchase path under real concurrency, on the embedded stock store.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use flashsale_domain::{contract, NoEvents, PurchaseRejection, Quantity, SaleState, StockStore, UserId};
-use flashsale_inventory::{Durability, InventoryService, MemoryStock, PurchaseError};
-
-/// The memory store keeps every promise of the `StockStore` port.
-#[tokio::test]
-async fn memory_stock_passes_the_stock_store_contract() {
-    contract::stock_store(&MemoryStock::new()).await;
-}
+use flashsale_embedded::MemoryStock;
+use flashsale_inventory::{Durability, InventoryService, PurchaseError};
 
 /// 2,000 concurrent purchases of 1 unit from 400 buyers (limit 3) on a sale
 /// of 500 units, over 2 threads: exactly 500 sold, nobody above 3, every

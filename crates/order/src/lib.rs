@@ -1,20 +1,12 @@
-//! The order service: every reservation becomes exactly one order.
+//! The order service: order status for buyers and the operator's void,
+//! both decided by the order ledger (the `OrderStore` port). The ledger's
+//! adapters are `flashsale-embedded` (SQLite, fed by a group-commit queue)
+//! and `flashsale-stack` (PostgreSQL, fed by the RabbitMQ consumer).
 //!
 //! # Layout
-//! - [`store::sqlite`]: the embedded order ledger, an [`OrderStore`] on the
-//!   SQLite file; inserts ignore an order id already stored.
-//! - [`queue::embedded`]: the embedded [`OrderQueue`]: a bounded in-process
-//!   queue drained by one writer thread that commits whole batches (group
-//!   commit) and only then answers each publisher.
-//! - [`service`]: order status for buyers.
-//!
-//! [`OrderStore`]: flashsale_domain::OrderStore
-//! [`OrderQueue`]: flashsale_domain::OrderQueue
+//! - [`service`]: [`OrderService`]: status, and the void of an answered
+//!   reservation the ledger has not decided.
 
-pub mod queue;
 pub mod service;
-pub mod store;
 
-pub use queue::embedded::{EmbeddedQueue, QueueConfig};
-pub use service::{OrderLookupError, OrderService, OrderVoidError, PendingOrders};
-pub use store::sqlite::SqliteOrderStore;
+pub use service::{OrderLookupError, OrderService, OrderVoidError};

@@ -3,18 +3,9 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use flashsale_domain::{Decision, Order, OrderId, OrderStatus, OrderStore, Reservation, StoreError, UserId};
-
-/// Reservations answered but not yet decided by the ledger (status
-/// `pending`). The embedded engine has none: it answers after the commit.
-#[async_trait]
-pub trait PendingOrders: Send + Sync + 'static {
-    async fn find(&self, id: OrderId) -> Result<Option<Reservation>, StoreError>;
-    /// Gives back the units of a pending reservation the ledger voided; one
-    /// no longer pending is left alone.
-    async fn release(&self, reservation: &Reservation) -> Result<(), StoreError>;
-}
+use flashsale_domain::{
+    Decision, Order, OrderId, OrderStatus, OrderStore, PendingOrders, StoreError, UserId,
+};
 
 /// Why an order cannot be shown.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 //! The catalog is the source of truth for a sale's terms; the stock store
 //! holds a copy next to the live counters, because the purchase decision
 //! must see the state in the same atomic step as the stock. Operator changes
-//! are serialised by one lock across every product process ([`ChangeLock`];
+//! are serialised by one lock across every product process (`ChangeLock`;
 //! they are rare), applied to the stock store
 //! atomically with purchases, then written to the catalog; if that write
 //! fails the stock store is put back.
@@ -14,8 +14,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flashsale_domain::{
-    Event, EventKind, EventSink, Sale, SaleCatalog, SaleDraft, SaleId, SaleState, SaleStatus, Severity,
-    StockChangeError, StockLevel, StockOpError, StockStore, StoreError, Transition, TransitionError,
+    CacheRebuild, ChangeGuard, ChangeLock, Event, EventKind, EventSink, Sale, SaleCatalog, SaleDraft, SaleId,
+    SaleState, SaleStatus, Severity, StockChangeError, StockLevel, StockOpError, StockStore, StoreError,
+    Transition, TransitionError, UnitsBack,
 };
 use tokio::sync::Mutex;
 
@@ -65,45 +66,6 @@ impl From<StockOpError> for ProductError {
             StockOpError::Change(e) => Self::StockChange(e),
             StockOpError::Store(e) => Self::Store(e),
         }
-    }
-}
-
-/// Told whenever units of a sale may have come back, so that every local
-/// sold-out flag is cleared.
-pub type UnitsBack = Arc<dyn Fn(SaleId) + Send + Sync>;
-
-/// Rebuilds the stock store from the catalog and the order ledger (the
-/// admin "cache flush"). Adapter-specific: it must keep reservations that are
-/// answered but not yet stored, and it must not lose or double a unit while
-/// buyers keep buying.
-#[async_trait]
-pub trait CacheRebuild: Send + Sync + 'static {
-    /// Returns how many sales were rebuilt.
-    async fn rebuild(&self, sales: Vec<Sale>) -> Result<usize, StoreError>;
-}
-
-/// Serialises the product service's changes (operator actions, the cache
-/// flush, the schedule) across every product process: each reads the
-/// catalog and writes the catalog and the stock store under it, so two
-/// processes never interleave (two flushes would break each other's fence;
-/// two schedules would apply one start twice).
-///
-/// # Errors
-/// `acquire` waits for the lock; it MUST be released when the guard drops,
-/// and when its holder dies, and it fails with [`StoreError`] rather than
-/// wait without bound.
-#[async_trait]
-pub trait ChangeLock: Send + Sync + 'static {
-    async fn acquire(&self) -> Result<ChangeGuard, StoreError>;
-}
-
-/// Holds a [`ChangeLock`] until dropped.
-pub struct ChangeGuard(#[allow(dead_code)] Box<dyn Send>);
-
-impl ChangeGuard {
-    /// A guard that releases the lock when `held` drops.
-    pub fn new(held: impl Send + 'static) -> Self {
-        Self(Box::new(held))
     }
 }
 

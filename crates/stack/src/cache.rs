@@ -27,8 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use flashsale_domain::{OrderStore, Sale, StoreError};
-use flashsale_product::CacheRebuild;
+use flashsale_domain::{CacheRebuild, OrderStore, Sale, StoreError};
 
 use crate::postgres::PgOrderStore;
 use crate::rabbitmq::AmqpPublisher;

@@ -17,6 +17,8 @@
 //!   (never releasing on silence), and rebuilds a sale Redis rolled back.
 //! - [`cache`]: [`StackCacheRebuild`], the admin cache flush: Redis rebuilt
 //!   from PostgreSQL while buyers buy.
+//! - [`probes`]: the health of each store, of the relay, the consumer and
+//!   the sweeper, and of each service.
 //!
 //! # The path of one purchase
 //! `RedisStock::reserve` takes the units and appends the reservation to the
@@ -29,6 +31,7 @@
 pub mod cache;
 pub mod metrics;
 pub mod postgres;
+pub mod probes;
 pub mod rabbitmq;
 pub mod redis;
 pub mod sweeper;
@@ -39,5 +42,5 @@ pub use crate::cache::StackCacheRebuild;
 pub use crate::metrics::PipelineMetrics;
 pub use crate::postgres::{PgCatalog, PgChangeLock, PgOrderStore};
 pub use crate::rabbitmq::{AmqpPublisher, OrderConsumer, Relay, Topology};
-pub use crate::redis::RedisStock;
+pub use crate::redis::{RedisPending, RedisStock};
 pub use crate::sweeper::{Recovery, Sweeper, SweeperConfig};

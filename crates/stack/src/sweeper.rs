@@ -35,10 +35,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flashsale_domain::{
-    Decision, Event, EventKind, EventSink, OrderId, OrderStore, SaleCatalog, SaleId, SaleState, Severity,
-    StockStore, StoreError, Transition,
+    CacheRebuild, ChangeLock, Decision, Event, EventKind, EventSink, OrderId, OrderStore, SaleCatalog,
+    SaleId, SaleState, Severity, StockStore, StoreError, Transition,
 };
-use flashsale_product::{CacheRebuild, ChangeLock};
 
 use crate::cache::StackCacheRebuild;
 use crate::metrics::PipelineMetrics;

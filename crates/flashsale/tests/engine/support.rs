@@ -420,9 +420,7 @@ pub async fn serve_gateway(settings: &Settings, product: &str, inventory: &str, 
     g.product_url = product.to_owned();
     g.inventory_url = inventory.to_owned();
     g.order_url = order.to_owned();
-    let gateway = flashsale::services::gateway(&g)
-        .await
-        .expect("the gateway starts");
+    let gateway = flashsale::Engine::gateway(&g).await.expect("the gateway starts");
     let addr = gateway.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(gateway.run_until_stopped(async move {

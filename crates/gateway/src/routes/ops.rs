@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use flashsale_domain::ComponentHealth;
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio_stream::wrappers::{BroadcastStream, IntervalStream, WatchStream};
 use utoipa::OpenApi;
@@ -17,7 +18,6 @@ use utoipa::OpenApi;
 use crate::auth::Admin;
 use crate::dto::Health;
 use crate::error::{ApiError, ErrorBody};
-use crate::health::ComponentHealth;
 use crate::routes::admin::collect_stats;
 use crate::state::AppState;
 

@@ -6,6 +6,7 @@
 //! spread over its replicas. Errors are already the API's: the gateway
 //! answers them as they are.
 
+pub mod health;
 pub mod remote;
 
 use std::collections::HashMap;

@@ -6,8 +6,7 @@
 //! operator gets 503 rather than a request that hangs.
 
 use async_trait::async_trait;
-use flashsale_domain::StoreError;
-use flashsale_product::{ChangeGuard, ChangeLock};
+use flashsale_domain::{ChangeGuard, ChangeLock, StoreError};
 use sqlx::PgPool;
 
 use super::store_error;

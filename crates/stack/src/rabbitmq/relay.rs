@@ -112,6 +112,25 @@ impl Relay {
         }
     }
 
+    /// Relays what is left in the outboxes, for at most `within`; what is
+    /// left then stays in the outbox for the next start. Run at shutdown
+    /// under the stopped relay's name, so the entries it read and never
+    /// acknowledged (it was stopped mid-pass) are its own to publish now,
+    /// not another relay's in 30 s.
+    pub async fn drain(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            match self.pass(true).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(message = "Failed to drain the outbox at shutdown.", %error);
+                    break;
+                }
+            }
+        }
+    }
+
     /// One pass over every sale's outbox. Returns how many reservations it
     /// published; fails only if every outbox with work failed (each failure
     /// is logged).

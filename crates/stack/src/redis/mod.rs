@@ -5,12 +5,14 @@
 //! - [`record`]: the one-string form of a reservation the scripts share.
 //! - [`scripts`]: the Lua scripts, each an atomic step of the purchase path.
 //! - [`stock`]: [`RedisStock`], the [`StockStore`](flashsale_domain::StockStore).
+//! - [`pending`]: [`RedisPending`], the order service's pending orders.
 //! - [`units_back`]: the pub/sub channel that clears sold-out flags everywhere.
 //! - `pubsub`: the reconnecting subscription both channels use.
 //! - [`persistence`]: what a 202 survives, as Redis is configured.
 
 pub mod events;
 pub mod keys;
+pub mod pending;
 pub mod persistence;
 mod pubsub;
 pub mod record;
@@ -20,6 +22,7 @@ pub mod units_back;
 
 pub use events::{subscribe_events, RedisEvents, EVENTS_CHANNEL};
 pub use keys::SaleKeys;
+pub use pending::RedisPending;
 pub use persistence::{Persistence, RedisProfile};
 pub use stock::RedisStock;
 pub use units_back::{publish_units_back, subscribe_units_back, UNITS_BACK_CHANNEL};

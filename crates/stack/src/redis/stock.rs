@@ -113,6 +113,16 @@ impl RedisStock {
         Ok(raw.iter().filter_map(|s| SaleId::parse(s).ok()).collect())
     }
 
+    /// Units answered and not yet stored, over every sale: what shutdown
+    /// waits for before it stops the consumer.
+    pub async fn units_in_flight(&self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        for sale in self.sales().await? {
+            total += self.level(sale).await?.map_or(0, |l| l.in_flight);
+        }
+        Ok(total)
+    }
+
     /// The reservations of `sale` answered and not yet stored.
     pub async fn in_flight(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
         self.in_flight_before(sale, DateTime::<Utc>::MAX_UTC).await

@@ -563,8 +563,8 @@ async fn a_silent_broker_fails_the_call_instead_of_hanging() {
 /// units sells twice.
 #[tokio::test]
 async fn a_rebuild_after_redis_lost_a_sale_waits_for_the_queue() {
+    use flashsale_domain::CacheRebuild;
     use flashsale_domain::Sale;
-    use flashsale_product::CacheRebuild;
     use flashsale_stack::StackCacheRebuild;
 
     let mut stack = Stack::new().await;
@@ -599,8 +599,8 @@ async fn a_rebuild_after_redis_lost_a_sale_waits_for_the_queue() {
 /// their units would sell twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_counts_what_consumers_held_unacked() {
+    use flashsale_domain::CacheRebuild;
     use flashsale_domain::Sale;
-    use flashsale_product::CacheRebuild;
     use flashsale_stack::StackCacheRebuild;
 
     let mut stack = Stack::new().await;
@@ -748,7 +748,7 @@ async fn the_sweeper_follows_the_ledger_and_never_releases_on_silence() {
 /// stock, nobody passes the limit, and the ledger balances at every rebuild.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_rebuild_during_a_stampede_keeps_every_unit() {
-    use flashsale_product::CacheRebuild;
+    use flashsale_domain::CacheRebuild;
     use flashsale_stack::StackCacheRebuild;
 
     let mut stack = Stack::new().await;

@@ -34,11 +34,11 @@ pub struct SqliteOrderStore {
 
 impl SqliteOrderStore {
     /// Opens the (already migrated) database file.
-    pub fn open(path: &Path) -> Result<Self, flashsale_sqlite::DbError> {
-        let reader = flashsale_sqlite::open(path)?;
+    pub fn open(path: &Path) -> Result<Self, crate::database::DbError> {
+        let reader = crate::database::open(path)?;
         let totals = count_totals(&reader)?;
         Ok(Self {
-            writer: Arc::new(Mutex::new(flashsale_sqlite::open(path)?)),
+            writer: Arc::new(Mutex::new(crate::database::open(path)?)),
             reader: Arc::new(Mutex::new(reader)),
             totals: Arc::new(Mutex::new(totals)),
         })

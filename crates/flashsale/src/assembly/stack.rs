@@ -1,5 +1,6 @@
 //! The real-stack assembly: every service in one process on Redis,
-//! RabbitMQ and PostgreSQL (`flashsale up` with the three store URLs).
+//! RabbitMQ and PostgreSQL (`flashsale up` with the three store URLs), and
+//! the parts each service process takes from it.
 //!
 //! What a 202 means here: the reservation is in Redis, written by the same
 //! script that took the units (the sale's outbox stream), so it survives
@@ -10,34 +11,34 @@
 //! it in PostgreSQL and acks after the commit. Every hop is at least once and
 //! idempotent on the order id.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use flashsale_domain::{
-    Event, EventKind, EventSink, OrderId, OrderStore, Reservation, SaleCatalog, Severity, StockStore,
-    StoreError,
-};
+use flashsale_domain::{Event, EventKind, EventSink, HealthProbe, Severity};
 use flashsale_gateway::events::EventLog;
-use flashsale_gateway::{ComponentHealth, HealthProbe, MetricsSource, Mode, Services};
+use flashsale_gateway::{MetricsSource, Mode, Services};
 use flashsale_inventory::{Durability, InventoryService};
-use flashsale_order::{OrderService, PendingOrders};
+use flashsale_order::OrderService;
 use flashsale_product::ProductService;
+use flashsale_stack::probes::{
+    ConsumerProbe, PostgresProbe, RabbitProbe, RedisProbe, RelayProbe, ServiceProbe, SweeperProbe,
+};
 use flashsale_stack::rabbitmq::{ConsumerConfig, RelayConfig};
-use flashsale_stack::redis::{subscribe_units_back, RedisProfile, SaleKeys};
+use flashsale_stack::redis::{subscribe_units_back, RedisProfile};
 use flashsale_stack::{
     postgres, AmqpPublisher, OrderConsumer, PgCatalog, PgChangeLock, PgOrderStore, PipelineMetrics, Recovery,
-    RedisStock, Relay, StackCacheRebuild, Sweeper, SweeperConfig, Topology,
+    RedisPending, RedisStock, Relay, StackCacheRebuild, Sweeper, SweeperConfig, Topology,
 };
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::engine::{self, Engine, StartError};
+use super::Assembled;
+use crate::error::StartError;
+use crate::lifecycle::Background;
 use crate::settings::Settings;
 
-/// How long shutdown spends relaying what is left in the outboxes, and then
+/// How long a stop spends relaying what is left in the outboxes, and then
 /// waiting for the consumer to store it.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -199,44 +200,43 @@ pub(crate) fn metrics_source(metrics: &Arc<PipelineMetrics>) -> MetricsSource {
     Arc::new(move || metrics.prometheus())
 }
 
-/// The outbox relay, until shutdown; shutdown then drains the outboxes.
+/// The outbox relay, until stopped; its stop then drains the outboxes.
 pub(crate) fn relay(
+    background: &mut Background,
     stock: &RedisStock,
     publisher: Arc<AmqpPublisher>,
     metrics: &Arc<PipelineMetrics>,
-) -> engine::Shutdown {
+) {
     let config = RelayConfig {
         metrics: metrics.clone(),
         ..RelayConfig::default()
     };
     let task = tokio::spawn(Relay::new(stock.connection(), publisher.clone(), config.clone()).run());
     let stock = stock.clone();
-    Box::new(move || {
-        Box::pin(async move {
-            task.abort();
-            drain_outboxes(&stock, publisher, config).await;
-        })
-    })
+    background.add("relay", DRAIN + Duration::from_secs(1), move || async move {
+        task.abort();
+        Relay::new(stock.connection(), publisher, config)
+            .drain(DRAIN)
+            .await;
+    });
 }
 
-/// The order consumer and the in-flight sweeper, until shutdown; shutdown
-/// first waits (a bounded while) for what is in flight to be stored. Also
-/// returns the health probes of the consumer and of the sweeper.
+/// The order consumer and the in-flight sweeper (sharing its counters),
+/// until stopped; the stop first waits (a bounded while) for what is in
+/// flight to be stored. Returns the health probes of the consumer and of
+/// the sweeper.
 pub(crate) fn consumer(
+    background: &mut Background,
     amqp: &str,
     publisher: &Arc<AmqpPublisher>,
     pool: &PgPool,
     stock: &RedisStock,
-    sweep_after: Duration,
-    metrics: &Arc<PipelineMetrics>,
+    sweeper: SweeperConfig,
     events: Arc<dyn EventSink>,
-) -> (engine::Shutdown, [Arc<dyn HealthProbe>; 2]) {
+) -> [Arc<dyn HealthProbe>; 2] {
     let (stop, stopped) = oneshot::channel::<()>();
     let orders = PgOrderStore::new(pool.clone());
-    let sweeper = SweeperConfig {
-        after: sweep_after,
-        metrics: metrics.clone(),
-    };
+    let (metrics, sweep_after) = (sweeper.metrics.clone(), sweeper.after);
     let recovery = Recovery {
         catalog: PgCatalog::new(pool.clone()),
         rebuild: StackCacheRebuild::new(stock.clone(), orders.clone())
@@ -267,35 +267,22 @@ pub(crate) fn consumer(
         let _ = stopped.await;
     }));
     let stock = stock.clone();
-    let shutdown: engine::Shutdown = Box::new(move || {
-        Box::pin(async move {
-            let deadline = Instant::now() + DRAIN;
-            while Instant::now() < deadline && in_flight(&stock).await.unwrap_or(0) > 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            sweeper.abort();
-            let _ = stop.send(());
-            let _ = task.await;
-        })
+    background.add("consumer", DRAIN + Duration::from_secs(5), move || async move {
+        let deadline = Instant::now() + DRAIN;
+        while Instant::now() < deadline && stock.units_in_flight().await.unwrap_or(0) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        sweeper.abort();
+        let _ = stop.send(());
+        let _ = task.await;
     });
-    (shutdown, probes)
-}
-
-/// Stops a background task.
-pub(crate) fn abort(task: JoinHandle<()>) -> engine::Shutdown {
-    Box::new(move || {
-        Box::pin(async move {
-            task.abort();
-        })
-    })
+    probes
 }
 
 /// Every service in one process on the three stores: connects, migrates,
-/// warms Redis, starts the relay and the consumer, and binds the gateway;
-/// does not serve yet.
-pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
+/// warms Redis, starts the relay and the consumer.
+pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
     let urls = Urls::of(settings)?;
-    let secrets = engine::secrets(settings)?;
     let (pool, migrations) = postgres(urls.database).await?;
     let (stock, profile) = redis_checked(settings, urls.redis).await?;
     let publisher = rabbitmq(urls.amqp, &settings.amqp_queue).await?;
@@ -303,15 +290,24 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
     let (inventory, units_back) = inventory(&stock, events.clone()).await?;
     let (product, warmed) = product(&pool, &stock, Some(publisher.clone()), events.clone()).await?;
     let metrics = Arc::new(PipelineMetrics::default());
-    let (consume, [consumer_probe, sweeper_probe]) = consumer(
+    // Stop order: the schedule, then relay what is left, then let the
+    // consumer store it, then the subscription.
+    let mut background = Background::default();
+    background.schedule(product.clone());
+    relay(&mut background, &stock, publisher.clone(), &metrics);
+    let [consumer_probe, sweeper_probe] = consumer(
+        &mut background,
         urls.amqp,
         &publisher,
         &pool,
         &stock,
-        settings.sweep_after(),
-        &metrics,
+        SweeperConfig {
+            after: settings.sweep_after(),
+            metrics: metrics.clone(),
+        },
         events.clone(),
     );
+    background.abort_on_stop("units-back subscription", units_back);
     let probes: Vec<Arc<dyn HealthProbe>> = vec![
         Arc::new(RedisProbe(stock.clone())),
         Arc::new(RabbitProbe(publisher.clone())),
@@ -325,7 +321,7 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
     ];
     let services = Services {
         mode: Mode::Stack,
-        product: product.clone(),
+        product,
         inventory,
         orders: orders(&pool, &stock),
         events: events.clone(),
@@ -343,18 +339,11 @@ pub async fn start(settings: &Settings) -> Result<Engine, StartError> {
         format!("Engine started (stack): {warmed} sales warmed."),
     ));
     warn_if_volatile(&profile, events.as_ref());
-    // Stop order: the schedule, then relay what is left, then let the
-    // consumer store it, then the subscription.
-    let shutdown = [
-        engine::spawn_schedule(product),
-        relay(&stock, publisher.clone(), &metrics),
-        consume,
-        abort(units_back),
-    ]
-    .into_iter()
-    .reduce(engine::then)
-    .expect("four steps");
-    Engine::bind(settings, services, secrets, summary, shutdown).await
+    Ok(Assembled {
+        services,
+        summary,
+        background,
+    })
 }
 
 /// An answered order is only as durable as Redis: say so, loudly, when
@@ -380,238 +369,5 @@ pub(crate) fn warn_if_volatile(profile: &RedisProfile, events: &dyn EventSink) {
                 profile.maxmemory_policy
             ),
         ));
-    }
-}
-
-/// Relays what is left in the outboxes, for at most [`DRAIN`]; what is
-/// left stays in the outbox for the next start. Under the stopped relay's
-/// name, so the entries it read and never acknowledged (it was stopped
-/// mid-pass) are its own to publish now, not another relay's in 30 s.
-async fn drain_outboxes(stock: &RedisStock, publisher: Arc<AmqpPublisher>, config: RelayConfig) {
-    let relay = Relay::new(stock.connection(), publisher, config);
-    let deadline = Instant::now() + DRAIN;
-    while Instant::now() < deadline {
-        match relay.pass(true).await {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(message = "Failed to drain the outbox at shutdown.", %error);
-                break;
-            }
-        }
-    }
-}
-
-/// Units answered and not yet stored, over every sale.
-async fn in_flight(stock: &RedisStock) -> Result<u64, StoreError> {
-    let mut total = 0;
-    for sale in stock.sales().await? {
-        total += stock.level(sale).await?.map_or(0, |l| l.in_flight);
-    }
-    Ok(total)
-}
-
-/// Pending orders: the reservations in flight in Redis.
-struct RedisPending(RedisStock);
-
-#[async_trait]
-impl PendingOrders for RedisPending {
-    async fn find(&self, id: OrderId) -> Result<Option<Reservation>, StoreError> {
-        for sale in self.0.sales().await? {
-            if let Some(r) = self.0.in_flight_one(sale, id).await? {
-                return Ok(Some(r));
-            }
-        }
-        Ok(None)
-    }
-
-    async fn release(&self, reservation: &Reservation) -> Result<(), StoreError> {
-        self.0.release_in_flight(reservation).await.map(drop)
-    }
-}
-
-fn millis(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
-}
-
-pub(crate) struct RedisProbe(pub(crate) RedisStock);
-
-#[async_trait]
-impl HealthProbe for RedisProbe {
-    fn name(&self) -> &'static str {
-        "redis"
-    }
-    async fn check(&self) -> ComponentHealth {
-        let started = Instant::now();
-        match self.0.profile().await {
-            // An evicting policy was accepted by the operator, but it can
-            // drop answered reservations: degraded, so it stays visible.
-            Ok(p) if p.evicts() => ComponentHealth::degraded(format!(
-                "{}; evicting keys can lose answered reservations",
-                p.describe()
-            )),
-            // A persistence mode is a choice, not a fault: reported, not degraded.
-            Ok(p) => ComponentHealth::ok(format!("{}; answered in {:.2} ms", p.describe(), millis(started))),
-            Err(e) => ComponentHealth::down(e.to_string()),
-        }
-    }
-}
-
-pub(crate) struct RabbitProbe(pub(crate) Arc<AmqpPublisher>);
-
-#[async_trait]
-impl HealthProbe for RabbitProbe {
-    fn name(&self) -> &'static str {
-        "rabbitmq"
-    }
-    async fn check(&self) -> ComponentHealth {
-        let started = Instant::now();
-        let failure = self.0.recent_failure(Duration::from_secs(30));
-        match self.0.queue_depths().await {
-            Ok((ready, _)) if failure.is_some() => ComponentHealth::degraded(format!(
-                "queue depth {ready}; a call failed in the last 30 s: {}",
-                failure.unwrap_or_default()
-            )),
-            Ok((ready, 0)) => ComponentHealth::ok(format!(
-                "queue depth {ready}; answered in {:.2} ms",
-                millis(started)
-            )),
-            Ok((ready, dead)) => {
-                ComponentHealth::degraded(format!("queue depth {ready}; {dead} messages dead-lettered"))
-            }
-            Err(e) => ComponentHealth::down(e.to_string()),
-        }
-    }
-}
-
-pub(crate) struct PostgresProbe(pub(crate) PgPool);
-
-#[async_trait]
-impl HealthProbe for PostgresProbe {
-    fn name(&self) -> &'static str {
-        "postgres"
-    }
-    async fn check(&self) -> ComponentHealth {
-        let started = Instant::now();
-        match sqlx::query("SELECT 1").execute(&self.0).await {
-            Ok(_) => ComponentHealth::ok(format!(
-                "answered in {:.2} ms; pool of {}",
-                millis(started),
-                self.0.size()
-            )),
-            Err(e) => ComponentHealth::down(e.to_string()),
-        }
-    }
-}
-
-/// Relay lag: reservations still in the outboxes (deleted once confirmed).
-pub(crate) struct RelayProbe(pub(crate) RedisStock);
-
-#[async_trait]
-impl HealthProbe for RelayProbe {
-    fn name(&self) -> &'static str {
-        "relay"
-    }
-    async fn check(&self) -> ComponentHealth {
-        let mut backlog: u64 = 0;
-        let mut conn = self.0.connection();
-        let sales = match self.0.sales().await {
-            Ok(sales) => sales,
-            Err(e) => return ComponentHealth::down(e.to_string()),
-        };
-        for sale in sales {
-            match redis::cmd("XLEN")
-                .arg(SaleKeys::new(sale).outbox)
-                .query_async::<u64>(&mut conn)
-                .await
-            {
-                Ok(n) => backlog += n,
-                Err(e) => return ComponentHealth::down(e.to_string()),
-            }
-        }
-        ComponentHealth::ok(format!("{backlog} reservations waiting in the outboxes"))
-    }
-}
-
-/// Answered reservations the ledger has not decided past the sweep wait:
-/// degraded while there are any (they are never released on silence).
-pub(crate) struct SweeperProbe(pub(crate) Arc<PipelineMetrics>, pub(crate) Duration);
-
-#[async_trait]
-impl HealthProbe for SweeperProbe {
-    fn name(&self) -> &'static str {
-        "sweeper"
-    }
-    async fn check(&self) -> ComponentHealth {
-        match self.0.unaccounted.load(Ordering::Relaxed) {
-            0 => ComponentHealth::ok(format!(
-                "no answered reservation undecided after {} s",
-                self.1.as_secs()
-            )),
-            n => ComponentHealth::degraded(format!(
-                "{n} answered reservations neither stored nor void after {} s; not released: \
-                 void each one known lost with POST /api/admin/orders/{{id}}/void",
-                self.1.as_secs()
-            )),
-        }
-    }
-}
-
-/// Consumer lag: messages ready in the order queue; down while the
-/// consumer is not subscribed (they are then not being stored).
-pub(crate) struct ConsumerProbe(pub(crate) Arc<AmqpPublisher>, pub(crate) Arc<AtomicBool>);
-
-#[async_trait]
-impl HealthProbe for ConsumerProbe {
-    fn name(&self) -> &'static str {
-        "consumer"
-    }
-    async fn check(&self) -> ComponentHealth {
-        if !self.1.load(Ordering::Relaxed) {
-            return ComponentHealth::down("the order consumer is not subscribed to the queue (reconnecting)");
-        }
-        match self.0.queue_depths().await {
-            Ok((ready, _)) => ComponentHealth::ok(format!("{ready} messages waiting to be stored")),
-            Err(e) => ComponentHealth::down(e.to_string()),
-        }
-    }
-}
-
-/// A service running inside this process, checked through the store it
-/// depends on most: what it holds, or why it cannot reach it.
-pub(crate) enum ServiceProbe {
-    Product(PgCatalog),
-    Inventory(RedisStock),
-    Order(PgOrderStore),
-}
-
-#[async_trait]
-impl HealthProbe for ServiceProbe {
-    fn name(&self) -> &'static str {
-        match self {
-            ServiceProbe::Product(_) => "product",
-            ServiceProbe::Inventory(_) => "inventory",
-            ServiceProbe::Order(_) => "order",
-        }
-    }
-    async fn check(&self) -> ComponentHealth {
-        let found = match self {
-            ServiceProbe::Product(catalog) => catalog
-                .list()
-                .await
-                .map(|s| format!("{} sales in PostgreSQL, live terms in Redis", s.len())),
-            ServiceProbe::Inventory(stock) => stock
-                .sales()
-                .await
-                .map(|s| format!("{} sales live in Redis; Lua reserve, sold-out flags", s.len())),
-            ServiceProbe::Order(orders) => orders.totals().await.map(|t| {
-                let stored: u64 = t.values().map(|t| t.orders).sum();
-                format!("{stored} orders stored in PostgreSQL; consumer acks after commit")
-            }),
-        };
-        match found {
-            Ok(detail) => ComponentHealth::ok(detail),
-            Err(e) => ComponentHealth::down(e.to_string()),
-        }
     }
 }

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use flashsale_domain::{OrderQueue, QueueError, Reservation, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::sqlite::SqliteOrderStore;
+use crate::orders::SqliteOrderStore;
 
 /// Bounds of the embedded queue.
 #[derive(Debug, Clone, Copy)]

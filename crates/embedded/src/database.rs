@@ -4,7 +4,8 @@
 //! It is opened in WAL mode with `synchronous = FULL`, so a committed
 //! transaction survives a `kill -9` of the engine and a crash of the host;
 //! the order writer commits many orders per transaction (group commit), so
-//! the fsync is paid once per batch, not once per purchase.
+//! the fsync is paid once per batch, not once per purchase. One engine at a
+//! time holds the folder ([`lock_data_dir`]).
 
 use std::path::Path;
 use std::time::Duration;
@@ -23,6 +24,12 @@ pub enum DbError {
     },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the data folder {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(
+        "the data folder {0} is in use by another FlashSale engine: two engines on one folder would sell the same units twice; stop the other one, or give this one its own FLASHSALE_DATA_DIR"
+    )]
+    DataDirInUse(String),
 }
 
 /// One schema change, applied once, in order.
@@ -74,6 +81,42 @@ const MIGRATIONS: &[Migration] = &[
 /// The database file inside `data_dir`.
 pub fn database_path(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("flashsale.db")
+}
+
+/// The lock file that makes one engine the only one on a data folder.
+const LOCK_FILE: &str = "flashsale.lock";
+
+/// Takes the data folder for this process: two engines on one folder would
+/// each hold their own stock in memory and sell the same units twice. The
+/// lock is the operating system's (`flock`), so it goes with the process,
+/// however it dies; hold the returned file for as long as the engine runs.
+pub fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, DbError> {
+    let dir_error = |source| DbError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(dir_error)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join(LOCK_FILE))
+        .map_err(dir_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(DbError::DataDirInUse(data_dir.display().to_string())),
+        Err(std::fs::TryLockError::Error(source)) => Err(dir_error(source)),
+    }
+}
+
+/// Creates the data folder, opens its database and applies pending
+/// migrations (`flashsale migrate`, and every start); returns their names.
+pub fn migrate_dir(data_dir: &Path) -> Result<Vec<&'static str>, DbError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| DbError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    migrate(&mut open(&database_path(data_dir))?)
 }
 
 /// Opens (creating if needed) the database with the engine's settings. Does

@@ -60,8 +60,8 @@ fn sale_from(row: &Row<'_>) -> rusqlite::Result<Sale> {
 
 impl SqliteCatalog {
     /// Opens the (already migrated) database file and loads every sale.
-    pub fn open(path: &Path) -> Result<Self, flashsale_sqlite::DbError> {
-        let conn = flashsale_sqlite::open(path)?;
+    pub fn open(path: &Path) -> Result<Self, crate::database::DbError> {
+        let conn = crate::database::open(path)?;
         let sales = conn
             .prepare(
                 "SELECT id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at

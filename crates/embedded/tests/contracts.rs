@@ -1,19 +1,63 @@
-//! The embedded order store and queue against the port contracts, on a real
-//! SQLite file.
+//! Every embedded adapter against its port's contract, on a real SQLite
+//! file, and the group commit under real concurrency.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use flashsale_domain::{contract, OrderQueue, OrderStore, SaleId};
-use flashsale_order::{EmbeddedQueue, QueueConfig, SqliteOrderStore};
+use flashsale_domain::{contract, OrderQueue, OrderStore, SaleCatalog, SaleId};
+use flashsale_embedded::{
+    database, EmbeddedQueue, MemoryStock, QueueConfig, SqliteCatalog, SqliteOrderStore,
+};
+
+/// A fresh, migrated data folder for one test.
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("flashsale-embedded-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    database::migrate_dir(&dir).unwrap();
+    dir
+}
 
 fn fresh_store(name: &str) -> (SqliteOrderStore, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("flashsale-order-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = flashsale_sqlite::database_path(&dir);
-    flashsale_sqlite::migrate(&mut flashsale_sqlite::open(&path).unwrap()).unwrap();
-    (SqliteOrderStore::open(&path).unwrap(), dir)
+    let dir = fresh_dir(name);
+    (
+        SqliteOrderStore::open(&database::database_path(&dir)).unwrap(),
+        dir,
+    )
+}
+
+/// The memory store keeps every promise of the `StockStore` port.
+#[tokio::test]
+async fn memory_stock_passes_the_stock_store_contract() {
+    contract::stock_store(&MemoryStock::new()).await;
+}
+
+/// The SQLite catalog keeps every promise of the `SaleCatalog` port, and a
+/// reopened catalog reads back what was written.
+#[tokio::test]
+async fn sqlite_catalog_passes_the_contract_and_survives_reopening() {
+    let dir = fresh_dir("catalog");
+    let path = database::database_path(&dir);
+    let catalog = SqliteCatalog::open(&path).unwrap();
+    contract::sale_catalog(&catalog).await;
+    let before = catalog.list().await.unwrap();
+    let reopened = SqliteCatalog::open(&path).unwrap();
+    assert_eq!(reopened.list().await.unwrap(), before);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A second engine on a data folder in use is refused; the folder is free
+/// again once the first lets go.
+#[test]
+fn one_engine_per_data_folder() {
+    let dir = fresh_dir("lock");
+    let held = database::lock_data_dir(&dir).unwrap();
+    assert!(matches!(
+        database::lock_data_dir(&dir),
+        Err(flashsale_embedded::DbError::DataDirInUse(_))
+    ));
+    drop(held);
+    database::lock_data_dir(&dir).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// The SQLite ledger keeps every promise of the `OrderStore` port.

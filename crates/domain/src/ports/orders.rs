@@ -1,0 +1,68 @@
+//! The order service's ports: the queue that carries reservations, the
+//! ledger that decides them, and the reservations still pending.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use super::{QueueError, StoreError};
+use crate::ids::{OrderId, SaleId};
+use crate::purchase::{Decision, Order, Reservation};
+
+/// Carries reservations to the order store.
+///
+/// # Errors
+/// `publish` returns `Ok` only once the queue holds the reservations durably
+/// (for the embedded queue: once they are committed as orders); after an
+/// error the caller must assume nothing was taken.
+#[async_trait]
+pub trait OrderQueue: Send + Sync + 'static {
+    async fn publish(&self, reservations: Vec<Reservation>) -> Result<(), QueueError>;
+    /// Reservations taken but not yet stored.
+    fn depth(&self) -> u64;
+}
+
+/// Per-sale totals of the order store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrderTotals {
+    pub orders: u64,
+    pub units: u64,
+}
+
+/// The order ledger: every order exactly once, and the one place that
+/// decides, once per order id, between "order" and "void".
+///
+/// # Errors
+/// `insert_batch` MUST be all or nothing and MUST ignore an order id the
+/// ledger already decided (stored, or voided), so a redelivered batch is a
+/// no-op and a copy that arrives after a void is refused. `void` and
+/// `insert_batch` on the same id MUST be arbitrated by the store itself (a
+/// primary key, a unique constraint): whichever reaches it first wins, and
+/// a timeout of either says nothing about which. `reservations_of` and
+/// `totals` count orders only, never void ones.
+#[async_trait]
+pub trait OrderStore: Send + Sync + 'static {
+    /// Stores orders for the reservations; returns how many were new.
+    async fn insert_batch(&self, reservations: &[Reservation]) -> Result<u64, StoreError>;
+    /// Voids the reservation unless the ledger already decided it; returns
+    /// the decision that holds (the first one taken).
+    async fn void(&self, reservation: &Reservation, reason: &str) -> Result<Decision, StoreError>;
+    /// The decisions taken for `ids`; an id not decided yet is absent.
+    async fn decisions(&self, ids: &[OrderId]) -> Result<HashMap<OrderId, Decision>, StoreError>;
+    /// The order (`confirmed`, or `void` with its reason).
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// Every stored reservation of a sale: enough to rebuild its stock book.
+    async fn reservations_of(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError>;
+    /// Orders and units stored, per sale.
+    async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, StoreError>;
+}
+
+/// Reservations answered but not yet decided by the ledger (status
+/// `pending`). The embedded engine has none: it answers after the commit.
+#[async_trait]
+pub trait PendingOrders: Send + Sync + 'static {
+    async fn find(&self, id: OrderId) -> Result<Option<Reservation>, StoreError>;
+    /// Gives back the units of a pending reservation the ledger voided; one
+    /// no longer pending is left alone.
+    async fn release(&self, reservation: &Reservation) -> Result<(), StoreError>;
+}

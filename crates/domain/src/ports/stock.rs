@@ -1,0 +1,53 @@
+//! The inventory service's port: the live stock, where the purchase is decided.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{ReserveError, StockOpError, StoreError};
+use crate::book::StockLevel;
+use crate::ids::{IdempotencyKey, OrderId, SaleId, UserId};
+use crate::purchase::{Reservation, ReserveOutcome, ReserveRequest};
+use crate::sale::{SaleState, SaleTerms, Transition};
+
+/// The live stock of every sale, with the buyers' counts and idempotency
+/// records: the purchase path.
+///
+/// # Errors
+/// `reserve` MUST check state, quantity, limit, stock and idempotency key and
+/// take the units in one atomic step: two concurrent calls never both see the
+/// last unit, and a refusal changes nothing.
+#[async_trait]
+pub trait StockStore: Send + Sync + 'static {
+    /// Makes a sale's terms known, or replaces them (state, limit, window,
+    /// stock). Units already sold stay sold.
+    async fn load(&self, terms: SaleTerms) -> Result<(), StoreError>;
+    /// Atomically checks and takes units; see the trait's docs.
+    async fn reserve(&self, request: ReserveRequest) -> Result<ReserveOutcome, ReserveError>;
+    /// Returns the units of a reservation that will never become an order.
+    /// A reservation already released or settled is left alone.
+    async fn release(&self, reservation: &Reservation) -> Result<(), StoreError>;
+    /// Records that these reservations of `sale` were committed to the order
+    /// store; ids not in flight are ignored.
+    async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError>;
+    /// Applies an operator's command, atomically with purchases: once it
+    /// returns `Paused` or `Ended`, no reservation of this sale succeeds.
+    async fn transition(
+        &self,
+        sale: SaleId,
+        t: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<SaleState, StockOpError>;
+    /// Adds or withdraws units, atomically with purchases.
+    async fn adjust(&self, sale: SaleId, delta: i64, now: DateTime<Utc>) -> Result<StockLevel, StockOpError>;
+    /// The sale's live counters, read in one consistent step.
+    async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError>;
+    /// The first answer kept for `user`'s idempotency `key` on `sale`, if
+    /// any: one cheap look-up, for a keyed retry on a sale this replica
+    /// knows is sold out.
+    async fn first_answer(
+        &self,
+        sale: SaleId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Reservation>, StoreError>;
+}

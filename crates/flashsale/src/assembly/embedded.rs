@@ -1,0 +1,123 @@
+//! The embedded engine: every service in one process, on memory and one
+//! SQLite file, with the same HTTP contract and invariants as the stack.
+//!
+//! What a 202 means here: the order is committed to the SQLite file (WAL,
+//! `synchronous = FULL`) before the answer is sent, by group commit, so a
+//! `kill -9` of the process, or a crash of the host, loses no answered
+//! order. At start-up the stock, the buyers' counts and the idempotency
+//! records are rebuilt from the file.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flashsale_domain::{Event, EventKind, EventSink, OrderId, Reservation, SaleId, Severity};
+use flashsale_embedded::{
+    database, probes, restore, EmbeddedCache, EmbeddedQueue, MemoryStock, QueueConfig, SqliteCatalog,
+    SqliteOrderStore,
+};
+use flashsale_gateway::events::EventLog;
+use flashsale_gateway::{Mode, Services};
+use flashsale_inventory::{Durability, InventoryService};
+use flashsale_order::OrderService;
+use flashsale_product::ProductService;
+
+use super::Assembled;
+use crate::error::StartError;
+use crate::lifecycle::Background;
+use crate::settings::Settings;
+
+/// Takes the data folder, migrates, restores every sale from the file and
+/// starts the group-commit writer.
+pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
+    let lock = database::lock_data_dir(&settings.data_dir)?;
+    database::migrate_dir(&settings.data_dir)?;
+    let db = database::database_path(&settings.data_dir);
+    let catalog = SqliteCatalog::open(&db)?;
+    let orders = SqliteOrderStore::open(&db)?;
+    let stock = MemoryStock::new();
+    let restored = restore(&catalog, &orders, &stock)
+        .await
+        .map_err(StartError::Restore)?;
+
+    let events = Arc::new(EventLog::default());
+    let settle = stock.clone();
+    let queue = Arc::new(EmbeddedQueue::start(
+        orders.clone(),
+        QueueConfig {
+            capacity: settings.queue_capacity.max(1),
+            ..QueueConfig::default()
+        },
+        Box::new(move |stored: &[Reservation]| {
+            let mut by_sale: HashMap<SaleId, Vec<OrderId>> = HashMap::new();
+            for r in stored {
+                by_sale.entry(r.sale_id).or_default().push(r.order_id);
+            }
+            for (sale, ids) in by_sale {
+                settle.settle_now(sale, &ids);
+            }
+        }),
+    ));
+    let high_water = (settings.queue_capacity as u64 * 3 / 4).max(1);
+    let inventory = Arc::new(InventoryService::new(
+        Arc::new(stock.clone()),
+        Durability::GroupCommit {
+            queue: queue.clone(),
+            orders: Arc::new(orders.clone()),
+        },
+        events.clone(),
+        high_water,
+    ));
+    let flags = inventory.sold_out_flags().clone();
+    let product = Arc::new(ProductService::new(
+        Arc::new(catalog.clone()),
+        Arc::new(stock.clone()),
+        Arc::new(EmbeddedCache {
+            stock: stock.clone(),
+            orders: orders.clone(),
+        }),
+        events.clone(),
+        Arc::new(move |sale| flags.clear(sale)),
+    ));
+    let services = Services {
+        mode: Mode::Embedded,
+        product: product.clone(),
+        inventory,
+        orders: Arc::new(OrderService::new(Arc::new(orders.clone()), None)),
+        events: events.clone(),
+        probes: probes::probes(&catalog, &stock, &orders, &queue, settings.queue_capacity),
+        metrics: Vec::new(),
+    };
+    let summary = vec![
+        format!("mode: embedded (data in {})", settings.data_dir.display()),
+        format!(
+            "restored: {} sales, {} orders in {} ms",
+            restored.sales,
+            restored.orders,
+            restored.elapsed.as_millis()
+        ),
+    ];
+    events.emit(Event::new(
+        EventKind::System,
+        Severity::Info,
+        format!(
+            "Engine started (embedded): {} sales and {} orders restored in {} ms.",
+            restored.sales,
+            restored.orders,
+            restored.elapsed.as_millis()
+        ),
+    ));
+    let mut background = Background::default();
+    background.schedule(product);
+    background.add("order writer", Duration::from_secs(30), move || async move {
+        // Every answered purchase is queued by now; commit them all.
+        queue.shutdown().await;
+        // Only then may another engine take the folder.
+        drop(lock);
+    });
+    Ok(Assembled {
+        services,
+        summary,
+        background,
+    })
+}

@@ -1,0 +1,117 @@
+//! One lifecycle for every process (`up`, `gateway`, each service): serve
+//! until told to stop, let the requests in flight be answered (for a bounded
+//! while), then stop the background work in the order it was listed, each
+//! task within its own bound.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flashsale_product::ProductService;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How long a stop waits for answered requests before closing them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
+/// How often the schedule (`starts_at`, `ends_at`) is applied.
+const SCHEDULE_EVERY: Duration = Duration::from_millis(250);
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What one background task does when it is stopped.
+struct Task {
+    name: &'static str,
+    within: Duration,
+    stop: Box<dyn FnOnce() -> BoxFuture + Send>,
+}
+
+/// The named background tasks of a process, stopped in the order they were
+/// added, once no request is being served.
+#[derive(Default)]
+pub struct Background {
+    tasks: Vec<Task>,
+}
+
+impl Background {
+    /// Adds a task whose `stop` runs after those of the tasks added before,
+    /// for at most `within` (then it is abandoned, and logged).
+    pub fn add<F>(&mut self, name: &'static str, within: Duration, stop: impl FnOnce() -> F + Send + 'static)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.push(Task {
+            name,
+            within,
+            stop: Box::new(move || Box::pin(stop())),
+        });
+    }
+
+    /// Adds a task that has nothing to finish: stopping it aborts it.
+    pub fn abort_on_stop(&mut self, name: &'static str, task: JoinHandle<()>) {
+        self.add(name, Duration::from_secs(1), move || async move { task.abort() });
+    }
+
+    /// Runs the sale schedule until stopped.
+    pub fn schedule(&mut self, product: Arc<ProductService>) {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(product.run_schedule(SCHEDULE_EVERY, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+        self.add("schedule", Duration::from_secs(5), move || async move {
+            let _ = stop.send(true);
+            let _ = task.await;
+        });
+    }
+
+    /// The tasks' names, in stop order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.tasks.iter().map(|t| t.name).collect()
+    }
+
+    /// Stops every task, in order, each within its bound.
+    pub async fn stop(self) {
+        for task in self.tasks {
+            match tokio::time::timeout(task.within, (task.stop)()).await {
+                Ok(()) => tracing::debug!(message = "Stopped.", task = task.name),
+                Err(_) => tracing::warn!(
+                    message = "A background task did not stop in time; abandoned.",
+                    task = task.name,
+                    within_secs = task.within.as_secs()
+                ),
+            }
+        }
+    }
+}
+
+/// Serves with `serve` until `shutdown` resolves; then lets the requests in
+/// flight be answered for at most [`SHUTDOWN_GRACE`], and stops `background`.
+pub async fn serve_until<S, F>(
+    serve: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    background: Background,
+) -> std::io::Result<()>
+where
+    S: FnOnce(BoxFuture) -> F,
+    F: Future<Output = std::io::Result<()>>,
+{
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let serving = serve(Box::pin(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    }));
+    tokio::pin!(serving);
+    let served = tokio::select! {
+        result = &mut serving => result,
+        _ = async {
+            let _ = stop_rx.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!(message = "Requests still open after the grace period; closing them.");
+            Ok(())
+        }
+    };
+    background.stop().await;
+    served
+}

@@ -1,3 +1,0 @@
-//! Stock store adapters.
-
-pub mod memory;

@@ -1,3 +1,0 @@
-//! Order queue adapters.
-
-pub mod embedded;

@@ -1,3 +1,0 @@
-//! Order ledger adapters.
-
-pub mod sqlite;

@@ -1,3 +1,0 @@
-//! Sale catalog adapters.
-
-pub mod sqlite;
