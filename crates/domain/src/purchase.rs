@@ -7,9 +7,24 @@ use crate::ids::{IdempotencyKey, OrderId, SaleId, UserId};
 
 /// Units asked for in one purchase: at least 1. The upper bound is the sale's
 /// per-user limit, checked by [`crate::SaleBook::reserve`] against the sale.
+/// Read through [`Quantity::parse`] wherever it comes from (the internal API,
+/// a queue message), so 0 or 10⁶ is refused at the edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "i64", into = "u32")]
 pub struct Quantity(u32);
+
+impl TryFrom<i64> for Quantity {
+    type Error = QuantityError;
+    fn try_from(raw: i64) -> Result<Self, QuantityError> {
+        Self::parse(raw)
+    }
+}
+
+impl From<Quantity> for u32 {
+    fn from(q: Quantity) -> u32 {
+        q.0
+    }
+}
 
 /// A quantity outside 1..=[`Quantity::MAX`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -189,6 +204,12 @@ mod tests {
             if let Ok(q) = parsed {
                 prop_assert_eq!(q.get() as i64, raw);
             }
+        }
+
+        #[test]
+        fn quantity_deserialises_only_its_range(raw in any::<i64>()) {
+            let read = serde_json::from_str::<Quantity>(&raw.to_string());
+            prop_assert_eq!(read.ok(), Quantity::parse(raw).ok());
         }
     }
 }

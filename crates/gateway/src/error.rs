@@ -13,11 +13,113 @@ use flashsale_order::{OrderLookupError, OrderVoidError};
 use flashsale_product::ProductError;
 use serde::Serialize;
 
-/// The error code and subject of an error response, left in the response's
-/// extensions for the telemetry and event-log middleware.
-#[derive(Debug, Clone)]
+/// Every error code the API answers with: the `code` of every error body,
+/// the label of the refused purchases on `/metrics`, the key of the stats'
+/// rejections, and how the gateway reads a service's error back. One list,
+/// so none of them can miss a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    Unauthorized,
+    SaleNotFound,
+    OrderNotFound,
+    NotFound,
+    MethodNotAllowed,
+    SoldOut,
+    SaleNotActive,
+    LimitExceeded,
+    InvalidTransition,
+    IdempotencyKeyReused,
+    StampedeRunning,
+    RateLimited,
+    Overloaded,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in declaration order (`ALL[c as usize] == c`).
+    pub const ALL: [ErrorCode; 16] = {
+        use ErrorCode::*;
+        [
+            InvalidRequest,
+            Unauthorized,
+            SaleNotFound,
+            OrderNotFound,
+            NotFound,
+            MethodNotAllowed,
+            SoldOut,
+            SaleNotActive,
+            LimitExceeded,
+            InvalidTransition,
+            IdempotencyKeyReused,
+            StampedeRunning,
+            RateLimited,
+            Overloaded,
+            Unavailable,
+            Internal,
+        ]
+    };
+
+    /// The code as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidRequest => "invalid_request",
+            Unauthorized => "unauthorized",
+            SaleNotFound => "sale_not_found",
+            OrderNotFound => "order_not_found",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            SoldOut => "sold_out",
+            SaleNotActive => "sale_not_active",
+            LimitExceeded => "limit_exceeded",
+            InvalidTransition => "invalid_transition",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            StampedeRunning => "stampede_running",
+            RateLimited => "rate_limited",
+            Overloaded => "overloaded",
+            Unavailable => "unavailable",
+            Internal => "internal",
+        }
+    }
+
+    /// The HTTP status every answer with this code has.
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            InvalidRequest => StatusCode::BAD_REQUEST,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            SaleNotFound | OrderNotFound | NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            SoldOut | SaleNotActive | LimitExceeded | InvalidTransition | StampedeRunning => {
+                StatusCode::CONFLICT
+            }
+            IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Overloaded | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The code written `raw`, if the API has it.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == raw)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The code of an error response, left in the response's extensions for
+/// the telemetry and event-log middleware.
+#[derive(Debug, Clone, Copy)]
 pub struct ErrorInfo {
-    pub code: &'static str,
+    pub code: ErrorCode,
 }
 
 /// Every way a request can fail.
@@ -82,35 +184,32 @@ pub struct ErrorBody {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Machine-readable: `invalid_request`, `unauthorized`, `sale_not_found`,
-    /// `order_not_found`, `sold_out`, `sale_not_active`, `limit_exceeded`,
-    /// `invalid_transition`, `idempotency_key_reused`, `rate_limited`,
-    /// `overloaded`, ...
-    pub code: &'static str,
+    /// Machine-readable; the status of an answer follows from its code.
+    pub code: ErrorCode,
     /// For humans.
     pub message: String,
 }
 
 impl ApiError {
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub fn code(&self) -> ErrorCode {
         use ApiError::*;
         match self {
-            InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            SaleNotFound => (StatusCode::NOT_FOUND, "sale_not_found"),
-            OrderNotFound => (StatusCode::NOT_FOUND, "order_not_found"),
-            NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            SoldOut(_) => (StatusCode::CONFLICT, "sold_out"),
-            SaleNotActive => (StatusCode::CONFLICT, "sale_not_active"),
-            LimitExceeded(_) => (StatusCode::CONFLICT, "limit_exceeded"),
-            InvalidTransition(_) => (StatusCode::CONFLICT, "invalid_transition"),
-            StampedeRunning => (StatusCode::CONFLICT, "stampede_running"),
-            IdempotencyKeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
-            RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
-            Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Unauthorized(_) => ErrorCode::Unauthorized,
+            SaleNotFound => ErrorCode::SaleNotFound,
+            OrderNotFound => ErrorCode::OrderNotFound,
+            NotFound => ErrorCode::NotFound,
+            MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            SoldOut(_) => ErrorCode::SoldOut,
+            SaleNotActive => ErrorCode::SaleNotActive,
+            LimitExceeded(_) => ErrorCode::LimitExceeded,
+            InvalidTransition(_) => ErrorCode::InvalidTransition,
+            StampedeRunning => ErrorCode::StampedeRunning,
+            IdempotencyKeyReused(_) => ErrorCode::IdempotencyKeyReused,
+            RateLimited { .. } => ErrorCode::RateLimited,
+            Overloaded => ErrorCode::Overloaded,
+            Unavailable(_) => ErrorCode::Unavailable,
+            Internal(_) => ErrorCode::Internal,
         }
     }
 }
@@ -119,28 +218,32 @@ impl ApiError {
     /// The error a service process answered with `code` and `message`, as
     /// the gateway answers it in turn.
     pub fn from_code(code: &str, message: String) -> Self {
+        let Some(code) = ErrorCode::parse(code) else {
+            return ApiError::Internal(format!("{code}: {message}"));
+        };
         match code {
-            "invalid_request" => ApiError::InvalidRequest(message),
-            "sale_not_found" => ApiError::SaleNotFound,
-            "order_not_found" => ApiError::OrderNotFound,
-            "not_found" => ApiError::NotFound,
-            "method_not_allowed" => ApiError::MethodNotAllowed,
-            "sold_out" => ApiError::SoldOut(message),
-            "sale_not_active" => ApiError::SaleNotActive,
-            "limit_exceeded" => ApiError::LimitExceeded(message),
-            "invalid_transition" => ApiError::InvalidTransition(message),
-            "idempotency_key_reused" => ApiError::IdempotencyKeyReused(message),
-            "overloaded" => ApiError::Overloaded,
-            "unavailable" => ApiError::Unavailable(message),
-            "unauthorized" => ApiError::Internal("a service refused the internal token".into()),
-            _ => ApiError::Internal(format!("{code}: {message}")),
+            ErrorCode::InvalidRequest => ApiError::InvalidRequest(message),
+            ErrorCode::SaleNotFound => ApiError::SaleNotFound,
+            ErrorCode::OrderNotFound => ApiError::OrderNotFound,
+            ErrorCode::NotFound => ApiError::NotFound,
+            ErrorCode::MethodNotAllowed => ApiError::MethodNotAllowed,
+            ErrorCode::SoldOut => ApiError::SoldOut(message),
+            ErrorCode::SaleNotActive => ApiError::SaleNotActive,
+            ErrorCode::LimitExceeded => ApiError::LimitExceeded(message),
+            ErrorCode::InvalidTransition => ApiError::InvalidTransition(message),
+            ErrorCode::IdempotencyKeyReused => ApiError::IdempotencyKeyReused(message),
+            ErrorCode::StampedeRunning => ApiError::StampedeRunning,
+            ErrorCode::Overloaded => ApiError::Overloaded,
+            ErrorCode::Unavailable => ApiError::Unavailable(message),
+            ErrorCode::Unauthorized => ApiError::Internal("a service refused the internal token".into()),
+            ErrorCode::RateLimited | ErrorCode::Internal => ApiError::Internal(format!("{code}: {message}")),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
+        let code = self.code();
         match &self {
             ApiError::Internal(detail) => tracing::error!(message = "Request failed.", detail = %detail),
             ApiError::Unavailable(detail) => {
@@ -154,7 +257,7 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
             },
         };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (code.status(), Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {
             ApiError::RateLimited { retry_after_secs } => {
@@ -227,6 +330,34 @@ impl From<OrderVoidError> for ApiError {
             OrderVoidError::NotFound => ApiError::OrderNotFound,
             OrderVoidError::Stored(_) => ApiError::InvalidTransition(e.to_string()),
             OrderVoidError::Store(s) => ApiError::Unavailable(s.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    /// `ALL` lists every code once, in declaration order, each written as
+    /// serde writes it in the error body, and read back by `parse`.
+    #[test]
+    fn every_code_is_listed_written_and_read_back() {
+        for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
+            assert_eq!(code as usize, i);
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+    }
+
+    /// The README's API section documents every code.
+    #[test]
+    fn the_readme_documents_every_code() {
+        let readme = include_str!("../../../README.md");
+        for code in ErrorCode::ALL {
+            assert!(
+                readme.contains(&format!("`{code}`")),
+                "README.md does not document `{code}`"
+            );
         }
     }
 }

@@ -206,9 +206,7 @@ async fn observe(State(shared): State<Ctx>, request: Request, next: Next) -> Res
         .telemetry
         .record_request(&route, response.status().as_u16(), code);
     if route == "/internal/purchase" {
-        shared
-            .telemetry
-            .record_purchase(code.unwrap_or("accepted"), started.elapsed());
+        shared.telemetry.record_purchase(code, started.elapsed());
     }
     response
 }

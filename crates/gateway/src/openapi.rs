@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto;
-use crate::error::{ErrorBody, ErrorDetail};
+use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::routes::{admin, buyer, ops};
 
 #[derive(OpenApi)]
@@ -18,7 +18,7 @@ use crate::routes::{admin, buyer, ops};
         ops::health, ops::metrics, ops::events, ops::openapi,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, dto::SaleDto, dto::PurchaseRequest, dto::PurchaseAccepted, dto::OrderDto,
+        ErrorBody, ErrorDetail, ErrorCode, dto::SaleDto, dto::PurchaseRequest, dto::PurchaseAccepted, dto::OrderDto,
         dto::CreateSaleRequest, dto::StockChangeRequest, dto::StampedeRequest, dto::StampedeStarted,
         dto::FlushResult, dto::Stats, dto::Totals, dto::SaleStats, dto::LedgerCheck, dto::Health,
         ComponentHealth, HealthStatus,

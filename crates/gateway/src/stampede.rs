@@ -91,14 +91,14 @@ async fn run(state: &AppState, sale: SaleId, plan: Plan) {
                 let user =
                     UserId::parse(&format!("sim-{run_id}-{buyer}")).expect("simulated user ids are valid");
                 let t = Instant::now();
-                let outcome = match inventory.purchase(sale, user, plan.quantity, None).await {
+                let refusal = match inventory.purchase(sale, user, plan.quantity, None).await {
                     Ok(_) => {
                         accepted.fetch_add(1, Ordering::Relaxed);
-                        "accepted"
+                        None
                     }
-                    Err(e) => e.status_and_code().1,
+                    Err(e) => Some(e.code()),
                 };
-                state.telemetry().record_purchase(outcome, t.elapsed());
+                state.telemetry().record_purchase(refusal, t.elapsed());
             }
         })
         .await;

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::error::ErrorCode;
+
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 25] = [
     0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02,
@@ -19,29 +21,16 @@ const SLOTS: usize = 16;
 /// Seconds the p99 of the stats looks back over.
 const P99_WINDOW: u64 = 10;
 
-/// Outcomes of a purchase attempt, each a label of
-/// `flashsale_purchases_total` and a key of the stats' rejections.
-pub const OUTCOMES: [&str; 13] = [
-    "accepted",
-    "sold_out",
-    "sale_not_active",
-    "limit_exceeded",
-    "idempotency_key_reused",
-    "invalid_request",
-    "unauthorized",
-    "sale_not_found",
-    "rate_limited",
-    "overloaded",
-    "unavailable",
-    "internal",
-    "other",
-];
+/// The label of a purchase attempt's outcome on `flashsale_purchases_total`:
+/// `accepted`, or the error code it was refused with.
+fn outcome_label(i: usize) -> &'static str {
+    i.checked_sub(1)
+        .map_or("accepted", |c| ErrorCode::ALL[c].as_str())
+}
 
-fn outcome_index(code: &str) -> usize {
-    OUTCOMES
-        .iter()
-        .position(|o| *o == code)
-        .unwrap_or(OUTCOMES.len() - 1)
+/// Where an outcome is counted: 0 for accepted, then one per error code.
+fn outcome_index(refusal: Option<ErrorCode>) -> usize {
+    refusal.map_or(0, |c| c as usize + 1)
 }
 
 fn bucket_index(seconds: f64) -> usize {
@@ -82,9 +71,10 @@ pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 pub struct Telemetry {
     started: Instant,
     requests: RwLock<HashMap<(String, u16), AtomicU64>>,
-    purchases: [AtomicU64; OUTCOMES.len()],
+    /// Purchase attempts by outcome (see [`outcome_index`]).
+    purchases: [AtomicU64; ErrorCode::ALL.len() + 1],
     /// Every error answer by code, on any route.
-    errors: RwLock<HashMap<&'static str, AtomicU64>>,
+    errors: [AtomicU64; ErrorCode::ALL.len()],
     purchase_latency: Histogram,
     slots: [Slot; SLOTS],
 }
@@ -104,7 +94,7 @@ impl Default for Telemetry {
             started: Instant::now(),
             requests: RwLock::default(),
             purchases: Default::default(),
-            errors: RwLock::default(),
+            errors: Default::default(),
             purchase_latency: Histogram::default(),
             slots: Default::default(),
         }
@@ -139,7 +129,7 @@ impl Telemetry {
 
     /// Counts one answered request. `route` is the matched route template,
     /// never the raw path, so the label set stays small.
-    pub fn record_request(&self, route: &str, status: u16, error_code: Option<&'static str>) {
+    pub fn record_request(&self, route: &str, status: u16, error_code: Option<ErrorCode>) {
         self.slot(self.second()).requests.fetch_add(1, Relaxed);
         let key = (route.to_owned(), status);
         let counted = self
@@ -157,30 +147,17 @@ impl Telemetry {
                 .fetch_add(1, Relaxed);
         }
         if let Some(code) = error_code {
-            let counted = self
-                .errors
-                .read()
-                .expect("telemetry lock")
-                .get(code)
-                .map(|c| c.fetch_add(1, Relaxed));
-            if counted.is_none() {
-                self.errors
-                    .write()
-                    .expect("telemetry lock")
-                    .entry(code)
-                    .or_default()
-                    .fetch_add(1, Relaxed);
-            }
+            self.errors[code as usize].fetch_add(1, Relaxed);
         }
     }
 
-    /// Counts one purchase attempt by outcome (`accepted` or an error code).
-    pub fn record_purchase(&self, outcome: &str, elapsed: Duration) {
-        self.purchases[outcome_index(outcome)].fetch_add(1, Relaxed);
+    /// Counts one purchase attempt: accepted, or refused with `refusal`.
+    pub fn record_purchase(&self, refusal: Option<ErrorCode>, elapsed: Duration) {
+        self.purchases[outcome_index(refusal)].fetch_add(1, Relaxed);
         self.purchase_latency.record(elapsed);
         let slot = self.slot(self.second());
         slot.attempts.fetch_add(1, Relaxed);
-        if outcome == "accepted" {
+        if refusal.is_none() {
             slot.accepted.fetch_add(1, Relaxed);
         }
         slot.latency[bucket_index(elapsed.as_secs_f64())].fetch_add(1, Relaxed);
@@ -189,20 +166,13 @@ impl Telemetry {
     /// Refusals by code since start-up: every purchase not accepted, and
     /// the error answers counted by [`Self::record_request`].
     pub fn rejections(&self) -> HashMap<&'static str, u64> {
-        let mut all: HashMap<&'static str, u64> = self
-            .errors
-            .read()
-            .expect("telemetry lock")
-            .iter()
-            .map(|(k, v)| (*k, v.load(Relaxed)))
-            .collect();
-        for (outcome, count) in OUTCOMES.iter().zip(&self.purchases).skip(1) {
-            let count = count.load(Relaxed);
-            if count > 0 {
-                *all.entry(*outcome).or_default() += count;
-            }
-        }
-        all
+        let purchases = self.purchases.iter().skip(1);
+        ErrorCode::ALL
+            .into_iter()
+            .zip(self.errors.iter().zip(purchases))
+            .map(|(code, (errors, refused))| (code.as_str(), errors.load(Relaxed) + refused.load(Relaxed)))
+            .filter(|(_, count)| *count > 0)
+            .collect()
     }
 
     /// Rates over the last complete second; p99 over the last ten.
@@ -264,10 +234,11 @@ impl Telemetry {
         }
         out.push_str("# HELP flashsale_purchases_total Purchase attempts, by outcome.\n");
         out.push_str("# TYPE flashsale_purchases_total counter\n");
-        for (outcome, count) in OUTCOMES.iter().zip(&self.purchases) {
+        for (i, count) in self.purchases.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "flashsale_purchases_total{{outcome=\"{outcome}\"}} {}",
+                "flashsale_purchases_total{{outcome=\"{}\"}} {}",
+                outcome_label(i),
                 count.load(Relaxed)
             );
         }
@@ -301,17 +272,18 @@ mod tests {
     fn p99_and_counters_follow_what_was_recorded() {
         let t = Telemetry::default();
         for _ in 0..99 {
-            t.record_purchase("accepted", Duration::from_micros(400));
+            t.record_purchase(None, Duration::from_micros(400));
         }
-        t.record_purchase("sold_out", Duration::from_millis(40));
+        t.record_purchase(Some(ErrorCode::SoldOut), Duration::from_millis(40));
         t.record_request("/api/sales/{id}/purchase", 202, None);
         t.record_request("/api/sales/{id}/purchase", 409, None);
-        t.record_request("/api/orders/{order_id}", 401, Some("unauthorized"));
+        t.record_request("/api/orders/{order_id}", 401, Some(ErrorCode::Unauthorized));
         assert_eq!(t.rejections()["sold_out"], 1);
         assert_eq!(t.rejections()["unauthorized"], 1);
         assert!(!t.rejections().contains_key("accepted"));
         let text = t.prometheus("");
         assert!(text.contains("flashsale_purchases_total{outcome=\"accepted\"} 99"));
+        assert!(text.contains("flashsale_purchases_total{outcome=\"sold_out\"} 1"));
         assert!(text.contains("flashsale_purchase_duration_seconds_count 100"));
         assert!(text.contains("route=\"/api/sales/{id}/purchase\",status=\"409\"} 1"));
         // The p99 is read from the current and past seconds.

@@ -63,11 +63,8 @@ pub async fn purchase(
 ) -> Response {
     let started = Instant::now();
     let result = purchase_inner(&state, buyer, id.as_deref(), &headers, body).await;
-    let outcome = match &result {
-        Ok(_) => "accepted",
-        Err(e) => e.status_and_code().1,
-    };
-    state.telemetry().record_purchase(outcome, started.elapsed());
+    let refusal = result.as_ref().err().map(ApiError::code);
+    state.telemetry().record_purchase(refusal, started.elapsed());
     match result {
         Ok((accepted, replayed)) => {
             let mut response = (StatusCode::ACCEPTED, Json(accepted)).into_response();

@@ -16,7 +16,7 @@ use axum::Router;
 use flashsale_domain::EventKind;
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::error::{ApiError, ErrorInfo};
+use crate::error::{ApiError, ErrorCode, ErrorInfo};
 use crate::state::AppState;
 
 const PURCHASE_ROUTE: &str = "/api/sales/{id}/purchase";
@@ -132,7 +132,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     let ip = client_ip(&request);
     let response = next.run(request).await;
     let code = response.extensions().get::<ErrorInfo>().map(|e| e.code);
-    if code == Some("unauthorized") {
+    if code == Some(ErrorCode::Unauthorized) {
         state
             .events()
             .count(EventKind::AuthFailure, format!("ip {ip} on {route}"));
