@@ -1,15 +1,14 @@
 //! `flashsale bench`: load generators that measure the engine and then
-//! check, through its API, that every invariant held.
+//! check, through its API, that every invariant held. Their HTTP client is
+//! `flashsale-testkit`'s (one keep-alive connection per worker).
 //!
 //! # Layout
-//! - [`client`]: a lean HTTP/1.1 keep-alive client (one connection per worker).
 //! - [`stampede`]: `flashsale bench stampede`: the ceiling, the stampede,
 //!   the verification and the report.
 //! - [`race`]: `flashsale bench race`, the race-condition lab: six ways of
 //!   keeping stock under the same contended workload.
 //! - [`report`]: the summary table and its JSON form.
 
-pub mod client;
 pub mod race;
 pub mod report;
 pub mod stampede;

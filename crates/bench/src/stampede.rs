@@ -25,8 +25,8 @@ use hyper::body::Bytes;
 use hyper::Method;
 use serde_json::{json, Value};
 
-use crate::client::{authority, Conn};
 use crate::report::{Check, Latency, Report};
+use flashsale_testkit::http::{authority, ClientError, Conn};
 
 /// `flashsale bench stampede`.
 #[derive(Debug, Clone, Args)]
@@ -83,7 +83,7 @@ pub enum BenchError {
     #[error("{0}")]
     Setup(String),
     #[error(transparent)]
-    Client(#[from] crate::client::ClientError),
+    Client(#[from] ClientError),
 }
 
 fn secret(given: &Option<String>, args: &StampedeArgs, file: &str, var: &str) -> Result<String, BenchError> {
@@ -215,9 +215,7 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
                     let buyer = n % buyers;
                     let bearer = &tokens[buyer as usize];
                     let sent = Instant::now();
-                    let answer = conn
-                        .request(Method::POST, &path, Some(bearer), Some(body.clone()))
-                        .await;
+                    let answer = send(&mut conn, Method::POST, &path, Some(bearer), Some(body.clone())).await;
                     let elapsed = sent.elapsed();
                     let _ = tally.latency.record((elapsed.as_micros() as u64).max(1));
                     let key = match answer {
@@ -376,16 +374,34 @@ fn verify(
     checks
 }
 
+/// One request with a bearer token, answered whole.
+async fn send(
+    conn: &mut Conn,
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Bytes>,
+) -> Result<(u16, Bytes), ClientError> {
+    let authorization = bearer.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = authorization
+        .as_deref()
+        .map(|value| ("authorization", value))
+        .into_iter()
+        .collect();
+    let answer = conn.request(method, path, &headers, body, None).await?;
+    Ok((answer.status, answer.body))
+}
+
 async fn create_sale(conn: &mut Conn, admin: &str, stock: u64, limit: u32) -> Result<String, BenchError> {
     let body = json!({"name": "bench stampede", "product": "load", "price_cents": 1, "stock": stock, "per_user_limit": limit});
-    let (status, answer) = conn
-        .request(
-            Method::POST,
-            "/api/admin/sales",
-            Some(admin),
-            Some(Bytes::from(body.to_string())),
-        )
-        .await?;
+    let (status, answer) = send(
+        conn,
+        Method::POST,
+        "/api/admin/sales",
+        Some(admin),
+        Some(Bytes::from(body.to_string())),
+    )
+    .await?;
     let sale: Value = serde_json::from_slice(&answer).unwrap_or_default();
     let id = sale["id"].as_str().filter(|_| status == 201).ok_or_else(|| {
         BenchError::Setup(format!(
@@ -393,14 +409,14 @@ async fn create_sale(conn: &mut Conn, admin: &str, stock: u64, limit: u32) -> Re
             String::from_utf8_lossy(&answer)
         ))
     })?;
-    let (status, answer) = conn
-        .request(
-            Method::POST,
-            &format!("/api/admin/sales/{id}/start"),
-            Some(admin),
-            None,
-        )
-        .await?;
+    let (status, answer) = send(
+        conn,
+        Method::POST,
+        &format!("/api/admin/sales/{id}/start"),
+        Some(admin),
+        None,
+    )
+    .await?;
     if status != 200 {
         return Err(BenchError::Setup(format!(
             "starting the sale failed: {status} {}",
@@ -411,7 +427,7 @@ async fn create_sale(conn: &mut Conn, admin: &str, stock: u64, limit: u32) -> Re
 }
 
 async fn get_json(conn: &mut Conn, path: &str, bearer: Option<&str>) -> Result<Value, BenchError> {
-    let (status, body) = conn.request(Method::GET, path, bearer, None).await?;
+    let (status, body) = send(conn, Method::GET, path, bearer, None).await?;
     if status != 200 {
         return Err(BenchError::Setup(format!(
             "GET {path}: {status} {}",
@@ -431,8 +447,7 @@ async fn ceiling(authorities: &[String], concurrency: usize, seconds: f64) -> f6
             tokio::spawn(async move {
                 let mut conn = Conn::new(authority);
                 while Instant::now() < until {
-                    if conn
-                        .request(Method::GET, "/api/sales/x", None, None)
+                    if send(&mut conn, Method::GET, "/api/sales/x", None, None)
                         .await
                         .is_ok()
                     {
@@ -521,7 +536,7 @@ async fn confirm_all(
                     let Some((order, buyer)) = queue.lock().expect("queue lock").pop() else { return true };
                     let bearer = token(&jwt, &format!("bench-{buyer}"));
                     loop {
-                        let answer = conn.request(Method::GET, &format!("/api/orders/{order}"), Some(&bearer), None).await;
+                        let answer = send(&mut conn, Method::GET, &format!("/api/orders/{order}"), Some(&bearer), None).await;
                         let confirmed = matches!(&answer, Ok((200, body))
                             if serde_json::from_slice::<Value>(body).is_ok_and(|v| v["status"] == "confirmed"));
                         if confirmed {

@@ -12,12 +12,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use flashsale_testkit::tokens;
 use proptest::prelude::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-use crate::jwt;
 
 /// An answer read off the wire.
 #[derive(Debug, Clone)]
@@ -214,11 +213,11 @@ pub fn bad_purchase_body(limit: u64) -> impl Strategy<Value = Vec<u8>> {
 
 /// `Authorization` header values that are no valid buyer token.
 pub fn bad_authorization(secret: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
-    let known: Vec<String> = jwt::bad_tokens(secret, "alice")
+    let known: Vec<String> = tokens::bad_tokens(secret, "alice")
         .into_iter()
         .map(|(_, t)| t)
         .collect();
-    let valid = jwt::buyer_with(secret, "alice");
+    let valid = tokens::buyer_with(secret, "alice");
     prop_oneof![
         prop::sample::select(known).prop_map(|t| format!("Bearer {t}").into_bytes()),
         // A valid token with one character changed.
@@ -255,7 +254,7 @@ pub fn bad_admin_authorization(admin: &'static str) -> impl Strategy<Value = Vec
         Just(format!("Bearer {}", admin.to_uppercase())),
         Just(admin.to_owned()),
         Just(format!("Basic {admin}")),
-        Just(format!("Bearer {}", jwt::buyer("alice"))),
+        Just(format!("Bearer {}", crate::process::buyer("alice"))),
     ]
     .prop_filter("the admin token", move |v| v != &format!("Bearer {admin}"))
     .prop_map(String::into_bytes)

@@ -11,13 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use flashsale_testkit::http::Conn;
 use hyper::Method;
 use serde_json::json;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-
-use crate::http::Conn;
-use crate::jwt;
 
 /// What to fire.
 #[derive(Debug, Clone)]
@@ -151,8 +149,8 @@ async fn worker(spec: &Spec, next: &AtomicUsize, outcome: &Mutex<Outcome>, live:
         let user = format!("{}{}", spec.prefix, i % spec.users);
         let key = format!("{}k{i}", spec.prefix);
         let quantity = if i % 5 == 4 { spec.big_quantity } else { 1 };
-        let token = format!("Bearer {}", jwt::buyer(&user));
-        let body = json!({ "quantity": quantity }).to_string().into_bytes();
+        let token = format!("Bearer {}", crate::process::buyer(&user));
+        let body = hyper::body::Bytes::from(json!({ "quantity": quantity }).to_string());
         let path = format!("/api/sales/{}/purchase", spec.sale);
         let began = Instant::now();
         let mut gateway = i % conns.len();
@@ -174,7 +172,7 @@ async fn worker(spec: &Spec, next: &AtomicUsize, outcome: &Mutex<Outcome>, live:
                     &path,
                     &[("authorization", &token), ("idempotency-key", &key)],
                     Some(body.clone()),
-                    spec.request_timeout,
+                    Some(spec.request_timeout),
                 )
                 .await;
             samples.push(Sample {

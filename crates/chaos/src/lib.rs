@@ -4,16 +4,16 @@
 //! `Idempotency-Key`, one fault injected and healed, and then every
 //! invariant of DESIGN.md checked from the stores themselves.
 //!
+//! The private stores (killed, paused and started again), the HTTP client
+//! and the buyer tokens are `flashsale-testkit`'s; the Redis keys and
+//! records are read with `flashsale-stack`'s own.
+//!
 //! # Layout
-//! - [`stores`]: private Redis, PostgreSQL and RabbitMQ servers that the
-//!   suite may kill, stop, pause and start again.
 //! - [`proxy`]: a TCP proxy between a service and a store: latency, a cut
 //!   (close or blackhole), the heal.
 //! - [`process`]: one engine process, killed, paused and restarted on the
 //!   same address.
 //! - [`topology`]: product, order, N inventories, M gateways.
-//! - [`http`]: a lean keep-alive HTTP/1.1 client.
-//! - [`jwt`]: buyer tokens, and bad ones for the bad-input tests.
 //! - [`buyers`]: the stampede, with idempotent retries.
 //! - [`stores_view`]: what PostgreSQL, Redis and RabbitMQ hold about a sale.
 //! - [`report`]: the judgement of one scenario, and the table.
@@ -26,13 +26,10 @@
 
 pub mod bad_input;
 pub mod buyers;
-pub mod http;
-pub mod jwt;
 pub mod process;
 pub mod proxy;
 pub mod report;
 pub mod scenario;
-pub mod stores;
 pub mod stores_view;
 pub mod topology;
 
@@ -41,23 +38,4 @@ pub use proptest;
 
 /// Why the suite could not do something (start a store, reach a process):
 /// the scenario is aborted and reported as failed.
-#[derive(Debug, Clone)]
-pub struct Error(String);
-
-impl Error {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
-    }
-
-    pub fn io(what: &str, e: std::io::Error) -> Self {
-        Self(format!("{what}: {e}"))
-    }
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
+pub use flashsale_testkit::Error;

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use flashsale_chaos::scenario::{self, Config, Scale, Scenario};
-use flashsale_chaos::stores::{Fsync, Stores};
+use flashsale_testkit::stores::{Fsync, Stores};
 
 fn usage() -> String {
     let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();

@@ -10,13 +10,54 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::stores::{free_port, record_pid, signal};
+use flashsale_testkit::http::{Answer, ClientError, Conn};
+use flashsale_testkit::stores::{free_port, record_pid, signal};
+use flashsale_testkit::tokens;
+use hyper::body::Bytes;
+use hyper::Method;
+use serde_json::Value;
+
 use crate::Error;
 
 /// The admin token every process of the suite shares.
 pub const ADMIN_TOKEN: &str = "chaos-admin-token-0123456789abcdef0123456789";
 /// The buyers' JWT secret every process of the suite shares.
 pub const JWT_SECRET: &str = "chaos-jwt-secret-0123456789abcdef0123456789ab";
+
+/// A valid buyer token for `user`, with the suite's secret.
+pub fn buyer(user: &str) -> String {
+    tokens::buyer_with(JWT_SECRET.as_bytes(), user)
+}
+
+/// The operator's calls, with the suite's admin token and a JSON body.
+pub trait AdminCalls {
+    fn admin<'a>(
+        &'a mut self,
+        method: Method,
+        path: &'a str,
+        body: Option<Value>,
+    ) -> impl std::future::Future<Output = Result<Answer, ClientError>> + Send + 'a;
+}
+
+impl AdminCalls for Conn {
+    async fn admin<'a>(
+        &'a mut self,
+        method: Method,
+        path: &'a str,
+        body: Option<Value>,
+    ) -> Result<Answer, ClientError> {
+        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        let body = body.map(|b| Bytes::from(b.to_string()));
+        self.request(
+            method,
+            path,
+            &[("authorization", &bearer)],
+            body,
+            Some(Duration::from_secs(10)),
+        )
+        .await
+    }
+}
 
 /// How long a process may take to print its address.
 const START_BOUND: Duration = Duration::from_secs(60);

@@ -23,6 +23,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flashsale_stack::redis::keys::RELAY_GROUP;
+use flashsale_testkit::http::Conn;
+use flashsale_testkit::stores::{StoreEnv, Stores};
 use hyper::Method;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
@@ -30,13 +33,12 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::buyers::{self, Accepted, Live, Spec};
-use crate::http::Conn;
+use crate::process::AdminCalls;
 use crate::proxy::{Mode, Proxy};
 use crate::report::Row;
-use crate::stores::{StoreEnv, Stores};
-use crate::stores_view::{Inspector, View};
+use crate::stores_view::{sale_keys, Inspector, View};
 use crate::topology::{Role, Shape, Topology};
-use crate::{jwt, Error};
+use crate::Error;
 
 /// Every fault the suite knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -560,7 +562,7 @@ async fn pipeline_counters(topo: &mut Topology) -> String {
         }
         let mut conn = Conn::new(topo.get(role).addr);
         let Ok(answer) = conn
-            .request(Method::GET, "/metrics", &[], None, Duration::from_secs(2))
+            .request(Method::GET, "/metrics", &[], None, Some(Duration::from_secs(2)))
             .await
         else {
             continue;
@@ -625,15 +627,15 @@ async fn replays(
     let step = (accepted.len() / max.max(1)).max(1);
     let mut conn = Conn::new(gateways[0]);
     for a in accepted.iter().step_by(step).take(max) {
-        let token = format!("Bearer {}", jwt::buyer(&a.user));
-        let body = json!({ "quantity": a.quantity }).to_string().into_bytes();
+        let token = format!("Bearer {}", crate::process::buyer(&a.user));
+        let body = hyper::body::Bytes::from(json!({ "quantity": a.quantity }).to_string());
         let answer = conn
             .request(
                 Method::POST,
                 &format!("/api/sales/{sale}/purchase"),
                 &[("authorization", &token), ("idempotency-key", &a.key)],
                 Some(body),
-                Duration::from_secs(8),
+                Some(Duration::from_secs(8)),
             )
             .await;
         match answer {
@@ -751,7 +753,7 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
                 ctx,
                 &format!(
                     "gateway 1 killed; port {port} open: {}",
-                    crate::stores::port_open(port)
+                    flashsale_testkit::stores::port_open(port)
                 ),
             );
             hold(ctx, Duration::from_secs(2), &mut peaks).await;
@@ -973,18 +975,17 @@ async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Injected, Error
 /// stampede's end plus `claim_after` (30 s) and the claim period (15 s).
 const RELAY_REFUSED_FOR: Duration = Duration::from_secs(75);
 
-/// The keys a Redis rollback restores (the outbox stays: it is what the
-/// relays publish from).
-const ROLLED_BACK: [&str; 5] = ["state", "stock", "buyers", "idem", "inflight"];
-
 /// `DUMP` of the sale's keys that a rollback restores.
 async fn snapshot_sale(ctx: &Ctx<'_>) -> Result<Vec<(String, Option<Vec<u8>>)>, Error> {
     let fail = |e: redis::RedisError| Error::new(format!("snapshot: {e}"));
     let client = redis::Client::open(ctx.env.redis.as_str()).map_err(fail)?;
     let mut conn = client.get_multiplexed_async_connection().await.map_err(fail)?;
+    let keys = sale_keys(ctx.sale)?;
+    // What a rollback restores; the outbox stays: it is what the relays
+    // publish from.
+    let rolled_back = [keys.state, keys.stock, keys.buyers, keys.idem, keys.inflight];
     let mut dumps = Vec::new();
-    for key in ROLLED_BACK {
-        let key = format!("fs:{{sale:{}}}:{key}", ctx.sale);
+    for key in rolled_back {
         let dump: Option<Vec<u8>> = redis::cmd("DUMP")
             .arg(&key)
             .query_async(&mut conn)
@@ -1029,8 +1030,8 @@ async fn outbox_abandoned(ctx: &Ctx<'_>, idle: Duration) -> usize {
         return 0;
     };
     let reply: redis::RedisResult<Vec<redis::Value>> = redis::cmd("XPENDING")
-        .arg(format!("fs:{{sale:{}}}:outbox", ctx.sale))
-        .arg("relay")
+        .arg(sale_keys(ctx.sale).map_or_else(|_| String::new(), |k| k.outbox))
+        .arg(RELAY_GROUP)
         .arg("IDLE")
         .arg(idle.as_millis() as u64)
         .arg("-")
@@ -1059,7 +1060,7 @@ async fn hold_in_redis(
         .get_multiplexed_async_connection()
         .await
         .map_err(|e| Error::new(e.to_string()))?;
-    let tag = format!("fs:{{sale:{}}}", ctx.sale);
+    let keys = sale_keys(ctx.sale)?;
     let script = redis::Script::new(
         r"
         local left = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -1079,11 +1080,11 @@ async fn hold_in_redis(
         ",
     );
     let (left, at): (i64, i64) = script
-        .key(format!("{tag}:state"))
-        .key(format!("{tag}:stock"))
-        .key(format!("{tag}:buyers"))
-        .key(format!("{tag}:inflight"))
-        .key(format!("{tag}:outbox"))
+        .key(&keys.state)
+        .key(&keys.stock)
+        .key(&keys.buyers)
+        .key(&keys.inflight)
+        .key(&keys.outbox)
         .arg(order_id)
         .arg(user)
         .arg(if outbox { "1" } else { "0" })
@@ -1351,14 +1352,20 @@ pub async fn run_all(scenarios: &[Scenario], stores: &Stores, config: &Config) -
 /// A gateway's `/api/health`, for a failed scenario's report.
 async fn health(gateway: std::net::SocketAddr) -> String {
     match Conn::new(gateway)
-        .request(Method::GET, "/api/health", &[], None, Duration::from_secs(10))
+        .request(
+            Method::GET,
+            "/api/health",
+            &[],
+            None,
+            Some(Duration::from_secs(10)),
+        )
         .await
     {
         Ok(a) => {
             let body = String::from_utf8_lossy(&a.body);
             format!("{} {}", a.status, &body[..body.len().min(1500)])
         }
-        Err(e) => e,
+        Err(e) => e.to_string(),
     }
 }
 

@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use flashsale_domain::SaleId;
+use flashsale_stack::redis::SaleKeys;
+use flashsale_testkit::stores::StoreEnv;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 
-use crate::stores::StoreEnv;
 use crate::Error;
 
 /// One row of the `orders` table.
@@ -19,6 +21,13 @@ pub struct OrderRow {
     pub user_id: String,
     pub quantity: i64,
     pub idempotency_key: Option<String>,
+}
+
+/// The engine's own key names of `sale` in Redis (`fs:{sale:<id>}:*`).
+pub fn sale_keys(sale: &str) -> Result<SaleKeys, Error> {
+    SaleId::parse(sale)
+        .map(SaleKeys::new)
+        .map_err(|e| Error::new(format!("sale id {sale}: {e}")))
 }
 
 /// The sale in Redis (`fs:{sale:<id>}:*`).
@@ -117,7 +126,7 @@ impl Inspector {
 
     /// The sale's keys in Redis.
     pub async fn redis(&self, sale: &str) -> Result<RedisView, Error> {
-        let tag = format!("fs:{{sale:{sale}}}");
+        let keys = sale_keys(sale)?;
         let fail = |e: redis::RedisError| Error::new(format!("redis: {e}"));
         let mut conn = tokio::time::timeout(
             Duration::from_secs(3),
@@ -135,15 +144,15 @@ impl Inspector {
         );
         let (state, remaining, inflight_entries, outbox, buyers): Reply = redis::pipe()
             .cmd("HGETALL")
-            .arg(format!("{tag}:state"))
+            .arg(&keys.state)
             .cmd("GET")
-            .arg(format!("{tag}:stock"))
+            .arg(&keys.stock)
             .cmd("HLEN")
-            .arg(format!("{tag}:inflight"))
+            .arg(&keys.inflight)
             .cmd("XLEN")
-            .arg(format!("{tag}:outbox"))
+            .arg(&keys.outbox)
             .cmd("HGETALL")
-            .arg(format!("{tag}:buyers"))
+            .arg(&keys.buyers)
             .query_async(&mut conn)
             .await
             .map_err(fail)?;

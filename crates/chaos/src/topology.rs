@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use flashsale_testkit::http::Conn;
+use flashsale_testkit::stores::StoreEnv;
 use hyper::Method;
 use serde_json::json;
 
-use crate::http::Conn;
-use crate::process::Service;
-use crate::stores::StoreEnv;
+use crate::process::{AdminCalls, Service};
 use crate::Error;
 
 /// What to start, and which links go through a proxy.

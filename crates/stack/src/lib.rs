@@ -11,7 +11,6 @@
 //!   [`PgChangeLock`] (product changes serialised across processes).
 //! - [`rabbitmq`]: the order queue: [`AmqpPublisher`] (confirmed publishes),
 //!   the outbox [`Relay`] and the [`OrderConsumer`] that fills the ledger.
-//! - `testing` (feature `testing`): private servers for tests.
 //! - [`sweeper`]: [`Sweeper`], which settles or releases what a failure
 //!   left in flight as the ledger decided, reports what it has not decided
 //!   (never releasing on silence), and rebuilds a sale Redis rolled back.
@@ -35,8 +34,6 @@ pub mod probes;
 pub mod rabbitmq;
 pub mod redis;
 pub mod sweeper;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use crate::cache::StackCacheRebuild;
 pub use crate::metrics::PipelineMetrics;

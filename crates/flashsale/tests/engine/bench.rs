@@ -82,8 +82,8 @@ async fn race_lab_shows_which_designs_oversell() {
         attempts_per_buyer: 3,
         limit: 1,
         concurrency: 24,
-        redis_url: flashsale_stack::testing::redis_url(),
-        database_url: flashsale_stack::testing::database_url().await,
+        redis_url: flashsale_testkit::stores::shared::redis_url().await,
+        database_url: flashsale_testkit::stores::shared::database_url().await,
         svg: Some(std::env::temp_dir().join(format!("race-{}.svg", std::process::id()))),
         json: None,
     };

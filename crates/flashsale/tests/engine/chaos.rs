@@ -16,7 +16,7 @@ use flashsale_chaos::proptest::prelude::*;
 use flashsale_chaos::proptest::test_runner::{Config as PropConfig, TestCaseError, TestRunner};
 use flashsale_chaos::report::{table, Row};
 use flashsale_chaos::scenario::{self, Config, Scale, Scenario};
-use flashsale_chaos::stores::{Fsync, Stores};
+use flashsale_testkit::stores::{Fsync, Stores};
 use serde_json::{json, Value};
 
 use crate::support::{buyer, data_dir, settings, TestApp, ADMIN, JWT_SECRET};

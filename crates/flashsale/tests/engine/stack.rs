@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use flashsale::services::Kind;
 use flashsale::Settings;
-use flashsale_stack::testing;
+use flashsale_testkit::stores::shared as testing;
 use hyper::Method;
 use serde_json::json;
 
@@ -23,7 +23,7 @@ use crate::support::{
 /// database and an order queue of this test's own.
 pub(crate) async fn stack_settings(name: &str) -> Settings {
     let mut s = settings(name);
-    s.redis_url = Some(testing::redis_url());
+    s.redis_url = Some(testing::redis_url().await);
     s.database_url = Some(testing::database_url().await);
     s.amqp_url = Some(testing::amqp_url().await);
     s.amqp_queue = testing::unique("orders");

@@ -6,15 +6,11 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use flashsale::{Engine, Settings};
-use flashsale_domain::UserId;
-use http_body_util::{BodyExt, Full};
+use flashsale_testkit::http::Conn;
 use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper::{HeaderMap, Method, Request};
-use hyper_util::rt::TokioIo;
+use hyper::{HeaderMap, Method};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 
@@ -171,29 +167,20 @@ impl Drop for TestApp {
 
 /// A buyer token signed with the test secret.
 pub fn buyer(user: &str) -> String {
-    let now = chrono::Utc::now().timestamp();
-    flashsale_gateway::auth::jwt::sign(
-        JWT_SECRET.as_bytes(),
-        &UserId::parse(user).unwrap(),
-        now,
-        now + 3600,
-    )
+    flashsale_testkit::tokens::buyer_with(JWT_SECRET.as_bytes(), user)
 }
 
-/// One keep-alive HTTP/1.1 connection.
+/// One keep-alive HTTP/1.1 connection; a request that fails at the
+/// transport panics (but see [`Client::try_send`]).
 pub struct Client {
-    sender: SendRequest<Full<Bytes>>,
+    conn: Conn,
 }
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).unwrap();
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
-        tokio::spawn(connection);
-        Self { sender }
+        Self {
+            conn: Conn::new(addr),
+        }
     }
 
     /// Sends a request; the body is JSON when given. Returns the status, the
@@ -218,30 +205,17 @@ impl Client {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> (u16, HeaderMap, Value) {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "engine");
-        if let Some(token) = bearer {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        if !body.is_empty() {
-            request = request.header("content-type", "application/json");
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        self.sender.ready().await.expect("connection ready");
-        let response = self
-            .sender
-            .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
+        let authorization = bearer.map(|token| format!("Bearer {token}"));
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        all.extend(authorization.as_deref().map(|value| ("authorization", value)));
+        let body = (!body.is_empty()).then(|| Bytes::from(body));
+        let answer = self
+            .conn
+            .request(method, path, &all, body, None)
             .await
-            .expect("response");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, headers, value)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let json = answer.json();
+        (answer.status, answer.headers, json)
     }
 
     /// A purchase that may fail at the transport (the engine was killed):
@@ -254,46 +228,23 @@ impl Client {
         key: &str,
         body: Value,
     ) -> Option<(u16, Value)> {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "engine")
-            .header("authorization", format!("Bearer {bearer}"))
-            .header("idempotency-key", key)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap();
-        self.sender.ready().await.ok()?;
-        let response = self.sender.send_request(request).await.ok()?;
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.ok()?.to_bytes();
-        Some((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        let authorization = format!("Bearer {bearer}");
+        let headers = [
+            ("authorization", authorization.as_str()),
+            ("idempotency-key", key),
+        ];
+        let body = Some(Bytes::from(body.to_string()));
+        let answer = self.conn.request(method, path, &headers, body, None).await.ok()?;
+        Some((answer.status, answer.json()))
     }
 
-    /// Reads an event stream until its text contains every one of `needles`;
-    /// returns the status and what was read.
+    /// Reads an event stream until its text contains every one of `needles`
+    /// (or 30 s pass); returns the status and what was read.
     pub async fn read_stream(&mut self, path: &str, needles: &[&str]) -> (u16, String) {
-        let request = Request::builder()
-            .uri(path)
-            .header("host", "engine")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        self.sender.ready().await.expect("connection ready");
-        let response = self.sender.send_request(request).await.expect("response");
-        let status = response.status().as_u16();
-        let mut body = response.into_body();
-        let mut text = String::new();
-        while !needles.iter().all(|n| text.contains(n)) {
-            match body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Some(data) = frame.data_ref() {
-                        text.push_str(&String::from_utf8_lossy(data));
-                    }
-                }
-                _ => break,
-            }
-        }
-        (status, text)
+        self.conn
+            .stream_until(path, &[], needles, std::time::Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
     /// A purchase of `quantity` units by `user`.

@@ -12,7 +12,7 @@ use flashsale_stack::RedisStock;
 use crate::support;
 
 pub async fn stock() -> RedisStock {
-    RedisStock::connect(&support::redis_url())
+    RedisStock::connect(&support::redis_url().await)
         .await
         .expect("connect to redis")
 }

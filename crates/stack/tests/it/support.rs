@@ -1,3 +1,3 @@
-//! The private servers, from the crate's `testing` module.
+//! The private servers this test binary shares (see `flashsale_testkit::stores::shared`).
 
-pub use flashsale_stack::testing::*;
+pub use flashsale_testkit::stores::shared::*;

@@ -1,16 +1,18 @@
-//! Private Redis, PostgreSQL and RabbitMQ servers that the suite may break:
-//! `kill -9`, `pg_ctl -m immediate`, `SIGSTOP`, and start again on the same
-//! ports and data.
+//! Private Redis, PostgreSQL and RabbitMQ servers in one folder, that a
+//! test may break: `kill -9`, `pg_ctl -m immediate`, `SIGSTOP`, and start
+//! again on the same ports and data.
 //!
-//! The recipes are those of `flashsale_stack::testing` (ports below the
-//! ephemeral range, RabbitMQ's own config and env files, PostgreSQL as the
-//! user `postgres`), on servers of this crate's own: killing them never
-//! touches another test's. Each scenario gets a fresh Redis database, a
-//! fresh PostgreSQL database and queue names of its own ([`Stores::fresh`]).
+//! The recipes: ports below the kernel's ephemeral range (no outgoing
+//! connection takes one between the check and a restart), RabbitMQ with its
+//! own config and env files (the machine's may pin the listener to 5672),
+//! PostgreSQL run as the user `postgres` when this process is root. Each
+//! user of the servers gets a fresh Redis database, a fresh PostgreSQL
+//! database and queue names of its own ([`Stores::fresh`]).
 //!
-//! A watchdog process stops the servers, kills the engine processes listed
-//! in the folder's `pids` file and removes the folder once this process
-//! exits, however it exits.
+//! Unless they are started detached (`flashsale-stores start`), a watchdog
+//! process stops the servers, kills the engine processes listed in the
+//! folder's `pids` file and removes the folder once this process exits,
+//! however it exits.
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::MetadataExt;
@@ -28,6 +30,13 @@ const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 /// How long a store may take to open its port after a (re)start.
 const START_BOUND: Duration = Duration::from_secs(60);
 
+/// Redis databases: one per user of the servers.
+const REDIS_DATABASES: u32 = 1024;
+
+/// The file in the folder that records the servers' ports and names, so a
+/// later process can find them again ([`Stores::open`]).
+const RECORD: &str = "stores.env";
+
 /// How Redis writes its append-only file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fsync {
@@ -38,12 +47,30 @@ pub enum Fsync {
 }
 
 impl Fsync {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Fsync::Always => "always",
             Fsync::EverySec => "everysec",
         }
     }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Fsync::Always, Fsync::EverySec]
+            .into_iter()
+            .find(|f| f.as_str() == raw)
+    }
+}
+
+/// How the servers are set up.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Redis's `appendfsync`.
+    pub fsync: Fsync,
+    /// PostgreSQL with `fsync=off`: for tests, where a crash of the host
+    /// loses nothing that matters.
+    pub postgres_fsync_off: bool,
+    /// The servers stop when this process exits (a watchdog process).
+    pub watchdog: bool,
 }
 
 /// The three servers, in one temporary folder.
@@ -66,44 +93,115 @@ pub struct StoreEnv {
 }
 
 impl Stores {
-    /// Starts the three servers (about 5 s, RabbitMQ being the slowest).
+    /// Starts the three servers in a fresh temporary folder, stopped when
+    /// this process exits (about 5 s, RabbitMQ being the slowest).
     pub async fn start(fsync: Fsync) -> Result<Self, Error> {
         static RUN: AtomicU32 = AtomicU32::new(0);
         let run = format!("{}-{}", std::process::id(), RUN.fetch_add(1, Ordering::Relaxed));
-        let dir = std::env::temp_dir().join(format!("flashsale-chaos-{run}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the chaos folder", e))?;
-        set_mode(&dir, 0o755)?;
-        let redis = RedisServer {
-            dir: dir.join("redis"),
-            port: free_port()?,
-            fsync,
-        };
-        let postgres = PostgresServer {
-            dir: dir.join("postgres"),
-            port: free_port()?,
-        };
-        let rabbit = RabbitServer {
-            dir: dir.join("rabbitmq"),
-            port: free_port()?,
-            dist_port: free_port()?,
-            node: format!("flashsale-chaos-{run}@localhost"),
-        };
-        watchdog(&dir, &redis, &postgres, &rabbit);
+        let stores = Self::create(
+            &std::env::temp_dir().join(format!("flashsale-stores-{run}")),
+            Options {
+                fsync,
+                postgres_fsync_off: true,
+                watchdog: true,
+            },
+        )?;
+        stores.boot().await?;
+        Ok(stores)
+    }
+
+    /// Sets up the three servers in `dir` (emptied first) on free ports,
+    /// records them there, and starts the watchdog if asked; starts none.
+    pub fn create(dir: &Path, options: Options) -> Result<Self, Error> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create the stores' folder", e))?;
+        set_mode(dir, 0o755)?;
+        let name = dir
+            .file_name()
+            .map_or_else(|| "flashsale-stores".into(), |n| n.to_string_lossy().into_owned());
         let stores = Self {
-            dir,
-            redis,
-            postgres,
-            rabbit,
+            dir: dir.to_owned(),
+            redis: RedisServer {
+                dir: dir.join("redis"),
+                port: free_port()?,
+                fsync: options.fsync,
+            },
+            postgres: PostgresServer {
+                dir: dir.join("postgres"),
+                port: free_port()?,
+                fsync_off: options.postgres_fsync_off,
+            },
+            rabbit: RabbitServer {
+                dir: dir.join("rabbitmq"),
+                port: free_port()?,
+                dist_port: free_port()?,
+                node: format!("{name}@localhost"),
+            },
             next_db: AtomicU32::new(1),
         };
-        stores.redis.init()?;
-        stores.redis.start().await?;
-        stores.postgres.init().await?;
-        stores.postgres.start().await?;
-        stores.rabbit.init()?;
-        stores.rabbit.start().await?;
+        if options.watchdog {
+            watchdog(dir, &stores.redis, &stores.postgres, &stores.rabbit);
+        }
+        let record = format!(
+            "REDIS_PORT={}\nREDIS_FSYNC={}\nPG_PORT={}\nPG_FSYNC_OFF={}\nRABBIT_PORT={}\nRABBIT_DIST_PORT={}\nRABBIT_NODE={}\n",
+            stores.redis.port,
+            options.fsync.as_str(),
+            stores.postgres.port,
+            options.postgres_fsync_off,
+            stores.rabbit.port,
+            stores.rabbit.dist_port,
+            stores.rabbit.node,
+        );
+        std::fs::write(dir.join(RECORD), record).map_err(|e| Error::io("record the stores", e))?;
         Ok(stores)
+    }
+
+    /// The servers set up in `dir` by [`Stores::create`], as recorded there.
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        let record = std::fs::read_to_string(dir.join(RECORD))
+            .map_err(|e| Error::io(&format!("{} has no stores", dir.display()), e))?;
+        let field = |key: &str| {
+            record
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(str::to_owned)
+                .ok_or_else(|| Error::new(format!("{RECORD} lacks {key}")))
+        };
+        let port = |key: &str| {
+            field(key)?
+                .parse::<u16>()
+                .map_err(|e| Error::new(format!("{key}: {e}")))
+        };
+        Ok(Self {
+            dir: dir.to_owned(),
+            redis: RedisServer {
+                dir: dir.join("redis"),
+                port: port("REDIS_PORT")?,
+                fsync: Fsync::parse(&field("REDIS_FSYNC")?).unwrap_or(Fsync::EverySec),
+            },
+            postgres: PostgresServer {
+                dir: dir.join("postgres"),
+                port: port("PG_PORT")?,
+                fsync_off: field("PG_FSYNC_OFF")? == "true",
+            },
+            rabbit: RabbitServer {
+                dir: dir.join("rabbitmq"),
+                port: port("RABBIT_PORT")?,
+                dist_port: port("RABBIT_DIST_PORT")?,
+                node: field("RABBIT_NODE")?,
+            },
+            next_db: AtomicU32::new(1),
+        })
+    }
+
+    /// Initialises and starts the three servers, RabbitMQ (the slowest)
+    /// booting while the others start.
+    pub async fn boot(&self) -> Result<(), Error> {
+        let (rabbit, others) = tokio::join!(self.rabbit.boot(), async {
+            self.redis.boot().await?;
+            self.postgres.boot().await
+        });
+        rabbit.and(others)
     }
 
     /// The suite's folder (logs of the stores and of the engine processes).
@@ -114,28 +212,26 @@ impl Stores {
     /// A Redis database, a PostgreSQL database and queue names no other
     /// scenario uses.
     pub async fn fresh(&self, name: &str) -> Result<StoreEnv, Error> {
-        let n = self.next_db.fetch_add(1, Ordering::Relaxed);
-        if n >= 64 {
-            return Err(Error::new("out of Redis databases"));
-        }
+        let n = self.next_redis_db()?;
         let db = format!(
-            "chaos_{n}_{}",
+            "s_{n}_{}",
             name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
         );
-        let pool = sqlx::PgPool::connect(&self.postgres.url("postgres"))
-            .await
-            .map_err(|e| Error::new(format!("connect to postgres: {e}")))?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-            .execute(&pool)
-            .await
-            .map_err(|e| Error::new(format!("create database {db}: {e}")))?;
-        pool.close().await;
         Ok(StoreEnv {
             redis: self.redis.url(n),
-            database: self.postgres.url(&db),
+            database: self.postgres.create_database(&db).await?,
             amqp: self.rabbit.url(),
             queue: format!("orders-{name}-{n}"),
         })
+    }
+
+    /// A Redis database number no other user of these servers has.
+    pub fn next_redis_db(&self) -> Result<u32, Error> {
+        let n = self.next_db.fetch_add(1, Ordering::Relaxed);
+        if n >= REDIS_DATABASES {
+            return Err(Error::new("out of Redis databases"));
+        }
+        Ok(n)
     }
 
     /// Makes sure all three answer (a scenario that failed half-way may have
@@ -163,6 +259,26 @@ impl Stores {
         self.rabbit.kill9().await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+
+    /// Stops the servers cleanly (Redis and PostgreSQL flush, RabbitMQ
+    /// stops its node), killing what does not stop in time; keeps the folder.
+    pub async fn shut_down(&self) {
+        let mut redis = Command::new("redis-cli");
+        redis.args(["-p", &self.redis.port.to_string(), "shutdown"]);
+        let _ = run(&mut redis, "redis-cli shutdown").await;
+        self.redis.kill9().await;
+        let mut pg = as_user("postgres", &format!("{PG_BIN}/pg_ctl"));
+        pg.arg("-D")
+            .arg(self.postgres.data())
+            .args(["-m", "fast", "-w", "-t", "20", "stop"]);
+        if run(&mut pg, "pg_ctl stop").await.is_err() {
+            let _ = self.postgres.stop_immediate().await;
+        }
+        let mut rabbit = Command::new("rabbitmqctl");
+        rabbit.args(["-n", &self.rabbit.node, "stop"]);
+        let _ = tokio::time::timeout(Duration::from_secs(30), run(&mut rabbit, "rabbitmqctl stop")).await;
+        self.rabbit.kill9().await;
+    }
 }
 
 /// The private Redis server.
@@ -173,8 +289,9 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    fn init(&self) -> Result<(), Error> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io("redis folder", e))
+    pub async fn boot(&self) -> Result<(), Error> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io("redis folder", e))?;
+        self.start().await
     }
 
     /// `redis://127.0.0.1:<port>/<db>`.
@@ -202,7 +319,7 @@ impl RedisServer {
                 "--save",
                 "",
                 "--databases",
-                "64",
+                &REDIS_DATABASES.to_string(),
                 "--daemonize",
                 "yes",
                 "--logfile",
@@ -274,6 +391,7 @@ impl RedisServer {
 pub struct PostgresServer {
     dir: PathBuf,
     pub port: u16,
+    fsync_off: bool,
 }
 
 impl PostgresServer {
@@ -281,14 +399,28 @@ impl PostgresServer {
         self.dir.join("data")
     }
 
-    async fn init(&self) -> Result<(), Error> {
+    pub async fn boot(&self) -> Result<(), Error> {
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io("postgres folder", e))?;
         chown(&self.dir, "postgres").await?;
         let mut cmd = as_user("postgres", &format!("{PG_BIN}/initdb"));
         cmd.arg("-D")
             .arg(self.data())
             .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
-        run(&mut cmd, "initdb").await
+        run(&mut cmd, "initdb").await?;
+        self.start().await
+    }
+
+    /// Creates the empty database `name`; returns its URL.
+    pub async fn create_database(&self, name: &str) -> Result<String, Error> {
+        let pool = sqlx::PgPool::connect(&self.url("postgres"))
+            .await
+            .map_err(|e| Error::new(format!("connect to postgres: {e}")))?;
+        let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await;
+        pool.close().await;
+        created.map_err(|e| Error::new(format!("create database {name}: {e}")))?;
+        Ok(self.url(name))
     }
 
     /// `postgres://postgres@127.0.0.1:<port>/<db>`.
@@ -307,9 +439,10 @@ impl PostgresServer {
             .arg(self.data())
             .arg("-o")
             .arg(format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300{}",
                 self.port,
-                self.dir.display()
+                self.dir.display(),
+                if self.fsync_off { " -c fsync=off" } else { "" }
             ))
             .arg("-l")
             .arg(self.dir.join("postgres.log"))
@@ -341,6 +474,11 @@ pub struct RabbitServer {
 }
 
 impl RabbitServer {
+    pub async fn boot(&self) -> Result<(), Error> {
+        self.init()?;
+        self.start().await
+    }
+
     fn init(&self) -> Result<(), Error> {
         let io = |e| Error::io("rabbitmq folder", e);
         std::fs::create_dir_all(self.dir.join("mnesia")).map_err(io)?;

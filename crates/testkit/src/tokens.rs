@@ -1,12 +1,12 @@
-//! Buyer tokens: valid ones for the stampede, and every kind of bad one for
-//! the bad-input tests (forged, expired, `alg: none`, another algorithm).
+//! Buyer tokens (HS256 JWTs, `sub` the buyer): valid ones, and every kind
+//! of bad one for the bad-input tests (forged, expired, `alg: none`,
+//! another algorithm). Signed here, not by the engine's own code, so a test
+//! of the engine's checks does not share the engine's mistakes.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-
-use crate::process::JWT_SECRET;
 
 /// An HS256 token with `header` and `claims` (raw JSON), signed with `secret`.
 pub fn sign_raw(secret: &[u8], header: &str, claims: &str) -> String {
@@ -26,11 +26,6 @@ pub fn buyer_with(secret: &[u8], user: &str) -> String {
     let now = chrono::Utc::now().timestamp();
     let claims = serde_json::json!({"sub": user, "iat": now, "exp": now + 3600}).to_string();
     sign_raw(secret, r#"{"alg":"HS256","typ":"JWT"}"#, &claims)
-}
-
-/// A valid buyer token for `user` with the suite's secret.
-pub fn buyer(user: &str) -> String {
-    buyer_with(JWT_SECRET.as_bytes(), user)
 }
 
 /// Tokens the engine must refuse with 401, each with what is wrong with it.
