@@ -9,6 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 
+// request bodies are checked against the engine's own OpenAPI document
+const SCHEMAS = JSON.parse(fs.readFileSync(new URL('../src/api/openapi.json', import.meta.url), 'utf8')).components.schemas;
+
 if (process.argv[2] !== 'up') {
   console.error('usage: mock-engine.mjs up');
   process.exit(2);
@@ -175,8 +178,25 @@ function readBody(req) {
   });
 }
 
-function isInt(v) {
-  return Number.isInteger(v);
+/** What is wrong with a request body by its schema (fields, integer ranges, string lengths and pattern), or null. */
+function invalid(schema, body) {
+  const { properties, required = [] } = SCHEMAS[schema];
+  const unknown = Object.keys(body).find((k) => !(k in properties));
+  if (unknown) return `unknown field ${unknown}`;
+  for (const [k, p] of Object.entries(properties)) {
+    const v = body[k];
+    if (v === undefined || v === null) {
+      if (required.includes(k)) return `${k} is required`;
+    } else if ([p.type].flat().includes('integer')) {
+      if (!Number.isInteger(v) || v < p.minimum || v > p.maximum) return `${k} must be an integer in ${p.minimum}..=${p.maximum}`;
+    } else if ([p.type].flat().includes('string')) {
+      const n = typeof v === 'string' ? [...v].length : -1;
+      if (n < (p.minLength ?? 0) || n > (p.maxLength ?? Infinity) || (p.pattern && !new RegExp(p.pattern, 'u').test(v))) {
+        return `${k} must be ${p.minLength}..=${p.maxLength} characters, not only spaces, no control characters`;
+      }
+    }
+  }
+  return null;
 }
 
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.woff2': 'font/woff2', '.woff': 'font/woff', '.svg': 'image/svg+xml', '.png': 'image/png' };
@@ -228,12 +248,8 @@ const server = http.createServer(async (req, res) => {
     const body = await readBody(req);
     if (body === null) return err(res, 400, 'invalid_request', 'body is not valid JSON');
     if (p === '/api/admin/sales') {
-      for (const k of ['name', 'product']) {
-        if (typeof body[k] !== 'string' || body[k].length < 1 || body[k].length > 120) return err(res, 400, 'invalid_request', `${k} must be 1..=120 characters`);
-      }
-      if (!isInt(body.price_cents) || body.price_cents < 0) return err(res, 400, 'invalid_request', 'price_cents must be an integer >= 0');
-      if (!isInt(body.stock) || body.stock < 1 || body.stock > 10_000_000) return err(res, 400, 'invalid_request', 'stock must be 1..=10000000');
-      if (!isInt(body.per_user_limit) || body.per_user_limit < 1 || body.per_user_limit > 1000) return err(res, 400, 'invalid_request', 'per_user_limit must be 1..=1000');
+      const bad = invalid('CreateSaleRequest', body);
+      if (bad) return err(res, 400, 'invalid_request', bad);
       const s = {
         id: crypto.randomUUID(),
         name: body.name,
@@ -271,9 +287,12 @@ const server = http.createServer(async (req, res) => {
       return json(res, 200, publicSale(s));
     }
     if (action === 'stock') {
-      if (!isInt(body.add) || body.add === 0) return err(res, 400, 'invalid_request', 'add must be a non-zero integer');
+      const bad = invalid('StockChangeRequest', body) ?? (body.add === 0 ? 'add must not be 0' : null);
+      if (bad) return err(res, 400, 'invalid_request', bad);
       if (s.status === 'ended') return err(res, 409, 'invalid_transition', 'the sale has ended');
       if (body.add < -s.remaining) return err(res, 400, 'invalid_request', `add must be >= -${s.remaining} (remaining)`);
+      const max = SCHEMAS.CreateSaleRequest.properties.stock.maximum;
+      if (s.stock + body.add > max) return err(res, 400, 'invalid_request', `the stock must stay within ${max}`);
       s.stock += body.add;
       s.remaining += body.add;
       if (s.status === 'sold_out' && s.remaining > 0) s.status = 'active';
@@ -281,11 +300,11 @@ const server = http.createServer(async (req, res) => {
       return json(res, 200, publicSale(s));
     }
     if (action === 'stampede') {
+      const bad = invalid('StampedeRequest', body);
+      if (bad) return err(res, 400, 'invalid_request', bad);
       const buyers = body.buyers;
       const apb = body.attempts_per_buyer ?? 1;
       const qty = body.quantity ?? 1;
-      if (!isInt(buyers) || buyers < 1 || buyers > 100000) return err(res, 400, 'invalid_request', 'buyers must be 1..=100000');
-      if (!isInt(apb) || apb < 1 || apb > 10) return err(res, 400, 'invalid_request', 'attempts_per_buyer must be 1..=10');
       log('stampede', 'info', `stampede: ${buyers} buyers × ${apb} on “${s.name}”`, s.id);
       let i = 0;
       const total = buyers * apb;

@@ -66,16 +66,11 @@ describe('validateSale', () => {
     expect(body).toBeUndefined();
     expect(Object.keys(errors).sort()).toEqual(['name', 'perUserLimit', 'price', 'product', 'stock']);
   });
-  it('enforces the engine limits', () => {
-    expect(validateSale({ ...good, name: 'x'.repeat(121) }).errors.name).toMatch(/120/);
-    expect(validateSale({ ...good, product: 'x'.repeat(121) }).errors.product).toMatch(/120/);
-    expect(validateSale({ ...good, stock: '0' }).errors.stock).toMatch(/between 1 and 10,000,000/);
-    expect(validateSale({ ...good, stock: '10000001' }).errors.stock).toBeDefined();
-    expect(validateSale({ ...good, stock: '10000000' }).errors.stock).toBeUndefined();
+  it('says what is wrong (the ranges themselves: test/api.test.ts)', () => {
+    expect(validateSale({ ...good, stock: '0' }).errors.stock).toMatch(/^Stock must be between [\d,]+ and [\d,]+\.$/);
     expect(validateSale({ ...good, stock: '2.5' }).errors.stock).toMatch(/whole number/);
-    expect(validateSale({ ...good, perUserLimit: '1001' }).errors.perUserLimit).toMatch(/1,000/);
-    expect(validateSale({ ...good, price: '-1' }).errors.price).toBeDefined();
-    expect(validateSale({ ...good, name: 'x'.repeat(120) }).errors.name).toBeUndefined();
+    expect(validateSale({ ...good, price: '-1' }).errors.price).toMatch(/non-negative/);
+    expect(validateSale({ ...good, name: 'x'.repeat(1000) }).errors.name).toMatch(/^Name must be at most \d+ characters\.$/);
   });
   it('checks the window and sends RFC 3339 times', () => {
     const bad = validateSale({ ...good, startsAt: '2030-01-02T10:00', endsAt: '2030-01-02T09:00' });
@@ -94,10 +89,8 @@ describe('validateStock and validateStampede', () => {
     expect(validateStock('0', 1, 5).errors.amount).toBeDefined();
     expect(validateStock('', 1, 5).errors.amount).toMatch(/required/);
   });
-  it('bounds the stampede', () => {
+  it('builds the stampede body, attempts and quantity 1 by default', () => {
     expect(validateStampede({ buyers: '500', attempts: '2', quantity: '1' }).body).toEqual({ buyers: 500, attempts_per_buyer: 2, quantity: 1 });
-    expect(validateStampede({ buyers: '100001', attempts: '1', quantity: '1' }).errors.buyers).toBeDefined();
-    expect(validateStampede({ buyers: '10', attempts: '11', quantity: '1' }).errors.attempts).toBeDefined();
     expect(validateStampede({ buyers: '10', attempts: '', quantity: '' }).body).toEqual({ buyers: 10, attempts_per_buyer: 1, quantity: 1 });
   });
 });

@@ -6,6 +6,7 @@ import { App } from '../src/App';
 import { THEME_KEY } from '../src/lib/theme';
 import { HealthPanel } from '../src/components/HealthPanel';
 import { errorFrom } from '../src/lib/api';
+import type { HealthStatus } from '../src/lib/types';
 
 afterEach(() => {
   cleanup();
@@ -19,9 +20,10 @@ beforeEach(() => {
 
 describe('health ordering', () => {
   it('puts known components first in a stable order, then the rest alphabetically', () => {
-    const comp = (status = 'ok') => ({ status, detail: '' });
+    const comp = (status: HealthStatus = 'ok') => ({ status, detail: '' });
     const rows = orderedComponents({
       status: 'degraded',
+      mode: 'stack',
       components: { zeta: comp(), postgres: comp('down'), gateway: comp(), alpha: comp(), redis: comp(), order: comp('degraded'), product: comp(), inventory: comp(), rabbitmq: comp() },
     });
     expect(rows.map((r) => r.name)).toEqual(['gateway', 'inventory', 'order', 'product', 'redis', 'rabbitmq', 'postgres', 'alpha', 'zeta']);

@@ -1,5 +1,5 @@
 import { Radio, WifiOff } from 'lucide-react';
-import type { StreamStatus } from '../lib/useEventStream';
+import type { StreamStatus } from '../hooks/useEventStream';
 
 export function ConnectionBadge({ stream, stale, staleFor }: { stream: StreamStatus; stale: boolean; staleFor: number | null }) {
   let cls = 'ok';

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { CirclePlay, Flag, Pause, Play, Plus, RefreshCw, Rocket, SlidersHorizontal, Square, Warehouse } from 'lucide-react';
 import type { Api } from '../lib/api';
 import type { Sale } from '../lib/types';
-import { useAction } from '../lib/useAction';
+import { useAction } from '../hooks/useAction';
 import { Result } from './Result';
 import { StockForm } from './StockForm';
 import { StampedeForm } from './StampedeForm';

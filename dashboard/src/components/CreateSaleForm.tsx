@@ -1,8 +1,8 @@
 import { useState, type FormEvent } from 'react';
 import { Plus } from 'lucide-react';
-import { emptySaleForm, validateSale, type Errors, type SaleField, type SaleFormValues } from '../lib/validation';
+import { emptySaleForm, LIMITS, rangeHint, validateSale, type Errors, type SaleField, type SaleFormValues } from '../lib/validation';
 import type { NewSale, Sale } from '../lib/types';
-import { useAction } from '../lib/useAction';
+import { useAction } from '../hooks/useAction';
 import { Field } from './Field';
 import { Result } from './Result';
 
@@ -47,11 +47,11 @@ export function CreateSaleForm({ create, onCreated }: Props) {
   return (
     <form onSubmit={submit} noValidate aria-label="Create a sale" data-testid="create-sale-form">
       <div className="form-grid">
-        <Field id="sale-name" label="Name" value={v.name} onChange={set('name')} error={errors.name} placeholder="Midnight drop" maxLength={200} className="wide" />
-        <Field id="sale-product" label="Product" value={v.product} onChange={set('product')} error={errors.product} placeholder="Neon sneakers" maxLength={200} className="wide" />
+        <Field id="sale-name" label="Name" value={v.name} onChange={set('name')} error={errors.name} placeholder="Midnight drop" className="wide" />
+        <Field id="sale-product" label="Product" value={v.product} onChange={set('product')} error={errors.product} placeholder="Neon sneakers" className="wide" />
         <Field id="sale-price" label="Price" value={v.price} onChange={set('price')} error={errors.price} placeholder="49.99" inputMode="decimal" />
-        <Field id="sale-stock" label="Stock" value={v.stock} onChange={set('stock')} error={errors.stock} placeholder="100" inputMode="numeric" hint="1 – 10,000,000 units" />
-        <Field id="sale-perUserLimit" label="Per-user limit" value={v.perUserLimit} onChange={set('perUserLimit')} error={errors.perUserLimit} inputMode="numeric" hint="1 – 1,000" />
+        <Field id="sale-stock" label="Stock" value={v.stock} onChange={set('stock')} error={errors.stock} placeholder="100" inputMode="numeric" hint={`${rangeHint(LIMITS.stock)} units`} />
+        <Field id="sale-perUserLimit" label="Per-user limit" value={v.perUserLimit} onChange={set('perUserLimit')} error={errors.perUserLimit} inputMode="numeric" hint={rangeHint(LIMITS.perUserLimit)} />
         <div />
         <Field id="sale-startsAt" label="Starts at (optional)" type="datetime-local" value={v.startsAt} onChange={set('startsAt')} error={errors.startsAt} />
         <Field id="sale-endsAt" label="Ends at (optional)" type="datetime-local" value={v.endsAt} onChange={set('endsAt')} error={errors.endsAt} />

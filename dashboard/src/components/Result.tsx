@@ -1,5 +1,5 @@
 import { CircleCheck, CircleX, LoaderCircle } from 'lucide-react';
-import type { ActionResult } from '../lib/useAction';
+import type { ActionResult } from '../hooks/useAction';
 
 export function Result({ result, testId }: { result: ActionResult; testId?: string }) {
   if (result.kind === 'idle') return null;

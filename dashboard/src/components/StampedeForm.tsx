@@ -1,8 +1,8 @@
 import { useState, type FormEvent } from 'react';
 import { Rocket } from 'lucide-react';
-import { validateStampede, type Errors, type StampedeField, type StampedeFormValues } from '../lib/validation';
+import { LIMITS, rangeHint, validateStampede, type Errors, type StampedeField, type StampedeFormValues } from '../lib/validation';
 import type { Sale, StampedeAccepted, StampedeRequest } from '../lib/types';
-import { useAction } from '../lib/useAction';
+import { useAction } from '../hooks/useAction';
 import { Field } from './Field';
 import { Result } from './Result';
 import { fmtInt } from '../lib/format';
@@ -35,8 +35,8 @@ export function StampedeForm({ sale, launch }: Props) {
   return (
     <form onSubmit={submit} noValidate aria-label="Launch a stampede" data-testid="stampede-form">
       <div className="form-grid three">
-        <Field id="stampede-buyers" label="Buyers" value={v.buyers} onChange={set('buyers')} error={errors.buyers} inputMode="numeric" hint="1 – 100,000" />
-        <Field id="stampede-attempts" label="Tries each" value={v.attempts} onChange={set('attempts')} error={errors.attempts} inputMode="numeric" hint="1 – 10" />
+        <Field id="stampede-buyers" label="Buyers" value={v.buyers} onChange={set('buyers')} error={errors.buyers} inputMode="numeric" hint={rangeHint(LIMITS.buyers)} />
+        <Field id="stampede-attempts" label="Tries each" value={v.attempts} onChange={set('attempts')} error={errors.attempts} inputMode="numeric" hint={rangeHint(LIMITS.attempts)} />
         <Field id="stampede-quantity" label="Quantity" value={v.quantity} onChange={set('quantity')} error={errors.quantity} inputMode="numeric" hint="units per try" />
       </div>
       <div className="btn-row" style={{ marginTop: 10 }}>

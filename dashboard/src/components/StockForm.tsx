@@ -2,7 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { Minus, Plus } from 'lucide-react';
 import { validateStock, type Errors, type StockField } from '../lib/validation';
 import type { Sale } from '../lib/types';
-import { useAction } from '../lib/useAction';
+import { useAction } from '../hooks/useAction';
 import { Field } from './Field';
 import { Result } from './Result';
 import { fmtInt } from '../lib/format';

@@ -1,4 +1,4 @@
-import type { Health, NewSale, Sale, StampedeAccepted, StampedeRequest, Stats } from './types';
+import type { FlushResult, Health, NewSale, Sale, StampedeAccepted, StampedeRequest, Stats } from './types';
 
 /** An error answered by the engine (`{"error":{"code","message"}}`) or a network failure. */
 export class ApiError extends Error {
@@ -99,7 +99,7 @@ export class Api {
     return this.request<Sale>('POST', `/api/admin/sales/${encodeURIComponent(id)}/stock`, { body: { add } });
   }
   flushCache() {
-    return this.request<{ flushed: boolean; sales: number }>('POST', '/api/admin/cache/flush');
+    return this.request<FlushResult>('POST', '/api/admin/cache/flush');
   }
   stampede(id: string, body: StampedeRequest) {
     return this.request<StampedeAccepted>('POST', `/api/admin/sales/${encodeURIComponent(id)}/stampede`, { body });

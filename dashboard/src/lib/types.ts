@@ -1,111 +1,31 @@
-// Shapes of the engine's HTTP contract (see shared DESIGN.md, "HTTP contract").
+// The engine's HTTP contract: aliases of the types generated from its OpenAPI
+// document (src/api/schema.ts, `npm run api:types`). Only what the document
+// does not describe is written here by hand.
+import type { components } from '../api/schema';
 
-export type SaleStatus = 'scheduled' | 'active' | 'paused' | 'ended' | 'sold_out';
+type Schemas = components['schemas'];
 
-export interface Sale {
-  id: string;
-  name: string;
-  product: string;
-  price_cents: number;
-  stock: number;
-  remaining: number;
-  sold: number;
-  per_user_limit: number;
-  starts_at: string | null;
-  ends_at: string | null;
-  status: SaleStatus;
-  created_at: string;
-}
+export type Sale = Schemas['SaleDto'];
+export type SaleStats = Schemas['SaleStats'];
+export type Stats = Schemas['Stats'];
+export type Health = Schemas['Health'];
+export type HealthStatus = Schemas['HealthStatus'];
+export type NewSale = Schemas['CreateSaleRequest'];
+export type StampedeRequest = Schemas['StampedeRequest'];
+export type StampedeAccepted = Schemas['StampedeStarted'];
+export type FlushResult = Schemas['FlushResult'];
 
-export interface Ledger {
-  ok: boolean;
-  difference: number;
-}
-
-export interface SaleStats {
-  sale_id: string;
-  name: string;
-  status: SaleStatus;
-  stock: number;
-  remaining: number;
-  sold: number;
-  units_persisted: number;
-  orders_persisted: number;
-  in_flight: number;
-  ledger: Ledger;
-}
-
-export interface Totals {
-  stock: number;
-  remaining: number;
-  sold: number;
-  orders_persisted: number;
-  units_persisted: number;
-  in_flight: number;
-  queue_depth: number;
-  requests_per_second: number;
-  purchase_attempts_per_second: number;
-  accepted_per_second: number;
-  p99_latency_ms: number;
-  rejections: Record<string, number>;
-}
-
-export interface Stats {
-  generated_at: string;
-  mode: 'embedded' | 'stack' | string;
-  uptime_seconds: number;
-  totals: Totals;
-  sales: SaleStats[];
-}
-
-export type LogKind =
-  | 'rate_limited'
-  | 'auth_failure'
-  | 'limit_abuse'
-  | 'admin_action'
-  | 'sale_state'
-  | 'stock_changed'
-  | 'sold_out'
-  | 'stampede'
-  | 'system';
-
-export type Severity = 'info' | 'warning' | 'critical';
-
+/**
+ * A `log` event of the SSE stream (`GET /api/admin/events`). Not in the
+ * OpenAPI document, which describes that stream only as text/event-stream.
+ */
 export interface LogEvent {
   id: number;
   at: string;
-  kind: LogKind | string;
-  severity: Severity | string;
+  /** one of `KINDS` in events.ts, or a newer kind */
+  kind: string;
+  /** `info`, `warning` or `critical` */
+  severity: string;
   message: string;
   sale_id?: string;
-}
-
-export type ComponentStatus = 'ok' | 'degraded' | 'down' | string;
-
-export interface Health {
-  status: 'ok' | 'degraded' | string;
-  mode?: string;
-  components: Record<string, { status: ComponentStatus; detail: string }>;
-}
-
-export interface NewSale {
-  name: string;
-  product: string;
-  price_cents: number;
-  stock: number;
-  per_user_limit: number;
-  starts_at?: string;
-  ends_at?: string;
-}
-
-export interface StampedeRequest {
-  buyers: number;
-  attempts_per_buyer?: number;
-  quantity?: number;
-}
-
-export interface StampedeAccepted {
-  sale_id: string;
-  buyers: number;
-  attempts_per_buyer: number;
 }

@@ -1,4 +1,36 @@
+import { components } from '../api/openapi.json';
+import { fmtInt, fmtPrice } from './format';
 import type { NewSale, StampedeRequest } from './types';
+
+const { CreateSaleRequest: sale, StockChangeRequest: stockChange, StampedeRequest: stampede } = components.schemas;
+
+interface Range {
+  min: number;
+  max: number;
+}
+const range = (p: { minimum: number; maximum: number }): Range => ({ min: p.minimum, max: p.maximum });
+
+/**
+ * The engine's bounds on what the forms send, read from its OpenAPI document
+ * (src/api/openapi.json) so that they cannot drift from the engine.
+ */
+export const LIMITS = {
+  name: sale.properties.name,
+  product: sale.properties.product,
+  priceCents: range(sale.properties.price_cents),
+  stock: range(sale.properties.stock),
+  perUserLimit: range(sale.properties.per_user_limit),
+  // Written by hand: the schema bounds `add` to -max..max, and the engine also
+  // refuses 0, which the schema cannot say; the form asks for a positive amount
+  // and the button gives the sign.
+  stockChange: { min: 1, max: stockChange.properties.add.maximum },
+  buyers: range(stampede.properties.buyers),
+  attempts: range(stampede.properties.attempts_per_buyer),
+  quantity: range(stampede.properties.quantity),
+};
+
+/** "1 – 10,000,000": a range for a field's hint. */
+export const rangeHint = (r: Range) => `${fmtInt(r.min)} – ${fmtInt(r.max)}`;
 
 export type Errors<K extends string> = Partial<Record<K, string>>;
 
@@ -34,16 +66,23 @@ export function parseIntStrict(raw: string): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-function intInRange(raw: string, label: string, min: number, max: number): [number | null, string | undefined] {
+function intInRange(raw: string, label: string, { min, max }: Range): [number | null, string | undefined] {
   if (raw.trim() === '') return [null, `${label} is required.`];
   const n = parseIntStrict(raw);
   if (n === null) return [null, `${label} must be a whole number.`];
-  if (n < min || n > max) return [null, `${label} must be between ${fmt(min)} and ${fmt(max)}.`];
+  if (n < min || n > max) return [null, `${label} must be between ${fmtInt(min)} and ${fmtInt(max)}.`];
   return [n, undefined];
 }
 
-function fmt(n: number) {
-  return n.toLocaleString('en-US');
+/** Checks a trimmed text against its schema: length in characters (code points), and the pattern. */
+function text(value: string, label: string, schema: { minLength: number; maxLength: number; pattern: string }): string | undefined {
+  const chars = [...value].length;
+  if (chars === 0) return `${label} is required.`;
+  if (chars < schema.minLength) return `${label} must be at least ${schema.minLength} characters.`;
+  if (chars > schema.maxLength) return `${label} must be at most ${schema.maxLength} characters.`;
+  // after trimming, only control characters can fail the pattern
+  if (!new RegExp(schema.pattern, 'u').test(value)) return `${label} must not contain control characters.`;
+  return undefined;
 }
 
 /** "19.99" → 1999 cents; null when not a valid non-negative amount with at most 2 decimals. */
@@ -68,20 +107,22 @@ export function validateSale(v: SaleFormValues): { errors: Errors<SaleField>; bo
   const errors: Errors<SaleField> = {};
   const name = v.name.trim();
   const product = v.product.trim();
-  if (!name) errors.name = 'Name is required.';
-  else if ([...name].length > 120) errors.name = 'Name must be at most 120 characters.';
-  if (!product) errors.product = 'Product is required.';
-  else if ([...product].length > 120) errors.product = 'Product must be at most 120 characters.';
+  const nameErr = text(name, 'Name', LIMITS.name);
+  if (nameErr) errors.name = nameErr;
+  const productErr = text(product, 'Product', LIMITS.product);
+  if (productErr) errors.product = productErr;
 
   let price: number | null = null;
+  const { min, max } = LIMITS.priceCents;
   if (v.price.trim() === '') errors.price = 'Price is required (0 for a free item).';
   else {
     price = parsePriceCents(v.price);
     if (price === null) errors.price = 'Price must be a non-negative amount with at most 2 decimals, e.g. 19.99.';
+    else if (price < min || price > max) errors.price = `Price must be between ${fmtPrice(min)} and ${fmtPrice(max)}.`;
   }
-  const [stock, stockErr] = intInRange(v.stock, 'Stock', 1, 10_000_000);
+  const [stock, stockErr] = intInRange(v.stock, 'Stock', LIMITS.stock);
   if (stockErr) errors.stock = stockErr;
-  const [limit, limitErr] = intInRange(v.perUserLimit, 'Per-user limit', 1, 1000);
+  const [limit, limitErr] = intInRange(v.perUserLimit, 'Per-user limit', LIMITS.perUserLimit);
   if (limitErr) errors.perUserLimit = limitErr;
 
   const startsAt = v.startsAt ? localToIso(v.startsAt) : null;
@@ -111,10 +152,10 @@ export function validateStock(
   direction: 1 | -1,
   remaining: number | undefined,
 ): { errors: Errors<StockField>; add?: number } {
-  const [n, err] = intInRange(raw, 'Amount', 1, 10_000_000);
+  const [n, err] = intInRange(raw, 'Amount', LIMITS.stockChange);
   if (err) return { errors: { amount: err } };
   if (direction === -1 && remaining !== undefined && n! > remaining) {
-    return { errors: { amount: `Cannot withdraw more than the ${fmt(remaining)} units left.` } };
+    return { errors: { amount: `Cannot withdraw more than the ${fmtInt(remaining)} units left.` } };
   }
   return { errors: {}, add: direction * n! };
 }
@@ -129,11 +170,11 @@ export type StampedeField = keyof StampedeFormValues;
 
 export function validateStampede(v: StampedeFormValues): { errors: Errors<StampedeField>; body?: StampedeRequest } {
   const errors: Errors<StampedeField> = {};
-  const [buyers, bErr] = intInRange(v.buyers, 'Buyers', 1, 100_000);
+  const [buyers, bErr] = intInRange(v.buyers, 'Buyers', LIMITS.buyers);
   if (bErr) errors.buyers = bErr;
-  const [attempts, aErr] = intInRange(v.attempts || '1', 'Attempts per buyer', 1, 10);
+  const [attempts, aErr] = intInRange(v.attempts || '1', 'Attempts per buyer', LIMITS.attempts);
   if (aErr) errors.attempts = aErr;
-  const [quantity, qErr] = intInRange(v.quantity || '1', 'Quantity', 1, 1000);
+  const [quantity, qErr] = intInRange(v.quantity || '1', 'Quantity', LIMITS.quantity);
   if (qErr) errors.quantity = qErr;
   if (Object.keys(errors).length > 0) return { errors };
   return { errors, body: { buyers: buyers!, attempts_per_buyer: attempts!, quantity: quantity! } };

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
-import { eventsUrl } from './api';
-import type { LogEvent, Stats } from './types';
+import { eventsUrl } from '../lib/api';
+import type { LogEvent, Stats } from '../lib/types';
 
 export type StreamStatus = 'connecting' | 'live' | 'reconnecting' | 'closed';
 

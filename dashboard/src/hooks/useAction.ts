@@ -1,5 +1,5 @@
 import { useCallback, useRef, useState } from 'react';
-import { ApiError } from './api';
+import { ApiError } from '../lib/api';
 
 export interface ActionResult {
   kind: 'idle' | 'busy' | 'ok' | 'error';
