@@ -5,8 +5,8 @@
 //! invariant of DESIGN.md checked from the stores themselves.
 //!
 //! The private stores (killed, paused and started again), the HTTP client
-//! and the buyer tokens are `flashsale-testkit`'s; the Redis keys and
-//! records are read with `flashsale-stack`'s own.
+//! and the buyer tokens are `flashsale-testkit`'s; the Redis keys are
+//! named with `flashsale-stack`'s own.
 //!
 //! # Layout
 //! - [`proxy`]: a TCP proxy between a service and a store: latency, a cut
@@ -17,7 +17,8 @@
 //! - [`buyers`]: the stampede, with idempotent retries.
 //! - [`stores_view`]: what PostgreSQL, Redis and RabbitMQ hold about a sale.
 //! - [`report`]: the judgement of one scenario, and the table.
-//! - [`scenario`]: the faults and the runner.
+//! - [`scenario`]: the scenarios, their runner, the
+//!   faults and the stores changed by hand.
 //! - [`bad_input`]: generators of malformed requests for the property test
 //!   of the HTTP API.
 //!

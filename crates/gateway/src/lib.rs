@@ -3,17 +3,21 @@
 //! # Layout
 //! - [`routes`]: the router; [`routes::buyer`] (sales, purchase, orders),
 //!   [`routes::admin`] (operator actions, stats), [`routes::ops`] (health,
-//!   metrics, the SSE stream, OpenAPI).
+//!   metrics, the SSE stream).
 //! - [`auth`]: buyer JWTs ([`auth::jwt`]) and the admin token.
 //! - [`rate_limit`]: GCRA per IP and per buyer.
-//! - [`error`]: the one error type and the contract's error body.
+//! - [`error`]: [`error::ErrorCode`], every code the API answers with, the one
+//!   error type and the contract's error body.
 //! - [`dto`]: the JSON shapes of the contract.
 //! - [`events`]: the event log behind the dashboard's feed.
 //! - [`telemetry`]: counters, rates, p99, Prometheus text.
 //! - [`stampede`]: the simulated stampede the dashboard launches.
-//! - [`health`]: the probe trait behind `/api/health`.
+//! - [`openapi`]: the OpenAPI document, served and printed (`flashsale openapi`).
+//! - [`health`]: the `/api/health` answer from the probes (the `HealthProbe`
+//!   port is the domain's).
 //! - [`upstream`]: the services as the gateway sees them: in process, or
-//!   HTTP clients of the service processes ([`upstream::remote`]).
+//!   HTTP clients of the service processes ([`upstream::remote`]), whose
+//!   health the gateway reports ([`upstream::health`]).
 //! - [`internal`]: the HTTP API of a service process (product, inventory,
 //!   order) that those clients call.
 //!

@@ -1,5 +1,7 @@
 //! The OpenAPI document, assembled from the handlers' annotations.
 
+use axum::response::IntoResponse;
+use axum::Json;
 use flashsale_domain::{ComponentHealth, HealthStatus};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -15,7 +17,7 @@ use crate::routes::{admin, buyer, ops};
         buyer::list_sales, buyer::get_sale, buyer::purchase, buyer::get_order,
         admin::create_sale, admin::transition, admin::change_stock, admin::flush_cache, admin::void_order,
         admin::launch_stampede, admin::stats,
-        ops::health, ops::metrics, ops::events, ops::openapi,
+        ops::health, ops::metrics, ops::events, openapi,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, ErrorCode, dto::SaleDto, dto::PurchaseRequest, dto::PurchaseAccepted, dto::OrderDto,
@@ -43,6 +45,12 @@ impl Modify for Security {
         components.add_security_scheme("buyer_jwt", bearer("JWT"));
         components.add_security_scheme("admin_token", bearer("opaque"));
     }
+}
+
+/// The OpenAPI 3 document of this API, generated from the handlers.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3 JSON")))]
+pub async fn openapi() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
 }
 
 /// The OpenAPI document as pretty JSON: what `flashsale openapi` prints and

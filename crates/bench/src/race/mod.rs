@@ -2,8 +2,8 @@
 //! workload (many buyers, a few units, a per-buyer limit, several attempts
 //! each) against six ways of keeping stock, side by side, in one run, on
 //! the real Redis and PostgreSQL; one table and one SVG bar chart. Each
-//! design is a [`Strategy`]: [`postgres`], [`redis_decr`], and this
-//! engine's own stores ([`engine`]).
+//! design is a `Strategy`: `postgres`, `redis_decr`, and this
+//! engine's own stores (`engine`).
 //!
 //! | strategy | what it does |
 //! |---|---|

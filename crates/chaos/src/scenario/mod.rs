@@ -1,9 +1,9 @@
 //! The scenarios and their runner.
 //!
 //! - this module: the scenarios, their scale, and what a fault acts on;
-//! - [`drive`]: one scenario from fresh stores to its judged row;
-//! - [`faults`]: each fault, injected, held and healed;
-//! - [`sabotage`]: the stores changed by hand (a Redis rollback, a reservation
+//! - `drive`: one scenario from fresh stores to its judged row;
+//! - `faults`: each fault, injected, held and healed;
+//! - `sabotage`: the stores changed by hand (a Redis rollback, a reservation
 //!   held in Redis, poison messages) for the faults that need it.
 //!
 //! Every scenario runs the same way:

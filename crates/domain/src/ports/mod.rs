@@ -1,7 +1,7 @@
 //! The ports: what the services need from the stores and from the
 //! components around them, as traits. Each has an embedded adapter
 //! (`crates/embedded`) and a real one (`crates/stack`), and each adapter
-//! must pass the matching test in [`contract`] (feature `contract`).
+//! must pass the matching test in `contract` (feature `contract`).
 //!
 //! - [`catalog`]: `SaleCatalog`, `ChangeLock`, `CacheRebuild`, `UnitsBack` (the product service).
 //! - [`stock`]: `StockStore` (the inventory service).

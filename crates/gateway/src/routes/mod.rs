@@ -51,7 +51,7 @@ pub fn router(state: AppState) -> Router {
     let ops = Router::new()
         .route("/api/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
-        .route("/api/openapi.json", get(ops::openapi))
+        .route("/api/openapi.json", get(crate::openapi::openapi))
         .route("/api", get(ops::not_found))
         .route(
             "/api/{*rest}",

@@ -9,11 +9,10 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+
 use flashsale_domain::ComponentHealth;
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio_stream::wrappers::{BroadcastStream, IntervalStream, WatchStream};
-use utoipa::OpenApi;
 
 use crate::auth::Admin;
 use crate::dto::Health;
@@ -100,12 +99,6 @@ pub async fn events(
         .take_until(stopping.into_future())
         .map(Ok);
     Sse::new(stream).keep_alive(KeepAlive::default())
-}
-
-/// The OpenAPI 3 document of this API, generated from the handlers.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3 JSON")))]
-pub async fn openapi() -> impl IntoResponse {
-    Json(crate::openapi::ApiDoc::openapi())
 }
 
 /// Unknown `/api/...` paths.
