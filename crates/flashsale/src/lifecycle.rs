@@ -115,3 +115,37 @@ where
     background.stop().await;
     served
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use super::Background;
+
+    /// Tasks stop in the order they were added, and one that does not stop
+    /// within its bound is abandoned without holding up the next.
+    #[tokio::test]
+    async fn tasks_stop_in_order_each_within_its_bound() {
+        let stopped = Arc::new(Mutex::new(Vec::new()));
+        let mut background = Background::default();
+        for name in ["first", "hung", "last"] {
+            let stopped = stopped.clone();
+            background.add(name, Duration::from_millis(100), move || async move {
+                if name == "hung" {
+                    std::future::pending::<()>().await;
+                }
+                stopped.lock().unwrap().push(name);
+            });
+        }
+        assert_eq!(background.names(), ["first", "hung", "last"]);
+        let started = Instant::now();
+        background.stop().await;
+        assert_eq!(*stopped.lock().unwrap(), ["first", "last"]);
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(100) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+    }
+}
