@@ -13,78 +13,56 @@ use flashsale_order::{OrderLookupError, OrderVoidError};
 use flashsale_product::ProductError;
 use serde::Serialize;
 
-/// Every error code the API answers with: the `code` of every error body,
-/// the label of the refused purchases on `/metrics`, the key of the stats'
-/// rejections, and how the gateway reads a service's error back. One list,
-/// so none of them can miss a code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    InvalidRequest,
-    Unauthorized,
-    SaleNotFound,
-    OrderNotFound,
-    NotFound,
-    MethodNotAllowed,
-    SoldOut,
-    SaleNotActive,
-    LimitExceeded,
-    InvalidTransition,
-    IdempotencyKeyReused,
-    StampedeRunning,
-    RateLimited,
-    Overloaded,
-    Unavailable,
-    Internal,
+/// Declares [`ErrorCode`] from one list: each variant with the code the API
+/// writes, so the enum, [`ErrorCode::ALL`] and [`ErrorCode::as_str`] cannot
+/// disagree (serde writes the variant in snake case; a test checks that it
+/// is the code).
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal),+ $(,)?) => {
+        /// Every error code the API answers with: the `code` of every error
+        /// body, the label of the refused purchases on `/metrics`, the key of
+        /// the stats' rejections, and how the gateway reads a service's error
+        /// back. One list, so none of them can miss a code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $($variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order (`ALL[c as usize] == c`).
+            pub const ALL: [ErrorCode; [$($code),+].len()] = [$(ErrorCode::$variant),+];
+
+            /// The code as the API writes it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    InvalidRequest => "invalid_request",
+    Unauthorized => "unauthorized",
+    SaleNotFound => "sale_not_found",
+    OrderNotFound => "order_not_found",
+    NotFound => "not_found",
+    MethodNotAllowed => "method_not_allowed",
+    SoldOut => "sold_out",
+    SaleNotActive => "sale_not_active",
+    LimitExceeded => "limit_exceeded",
+    InvalidTransition => "invalid_transition",
+    IdempotencyKeyReused => "idempotency_key_reused",
+    StampedeRunning => "stampede_running",
+    RateLimited => "rate_limited",
+    Overloaded => "overloaded",
+    Unavailable => "unavailable",
+    Internal => "internal",
 }
 
 impl ErrorCode {
-    /// Every code, in declaration order (`ALL[c as usize] == c`).
-    pub const ALL: [ErrorCode; 16] = {
-        use ErrorCode::*;
-        [
-            InvalidRequest,
-            Unauthorized,
-            SaleNotFound,
-            OrderNotFound,
-            NotFound,
-            MethodNotAllowed,
-            SoldOut,
-            SaleNotActive,
-            LimitExceeded,
-            InvalidTransition,
-            IdempotencyKeyReused,
-            StampedeRunning,
-            RateLimited,
-            Overloaded,
-            Unavailable,
-            Internal,
-        ]
-    };
-
-    /// The code as the API writes it.
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            InvalidRequest => "invalid_request",
-            Unauthorized => "unauthorized",
-            SaleNotFound => "sale_not_found",
-            OrderNotFound => "order_not_found",
-            NotFound => "not_found",
-            MethodNotAllowed => "method_not_allowed",
-            SoldOut => "sold_out",
-            SaleNotActive => "sale_not_active",
-            LimitExceeded => "limit_exceeded",
-            InvalidTransition => "invalid_transition",
-            IdempotencyKeyReused => "idempotency_key_reused",
-            StampedeRunning => "stampede_running",
-            RateLimited => "rate_limited",
-            Overloaded => "overloaded",
-            Unavailable => "unavailable",
-            Internal => "internal",
-        }
-    }
-
     /// The HTTP status every answer with this code has.
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
