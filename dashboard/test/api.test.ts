@@ -23,6 +23,8 @@ describe("the forms' limits are the schema's", () => {
     expect(LIMITS.buyers).toEqual(range('StampedeRequest', 'buyers'));
     expect(LIMITS.attempts).toEqual(range('StampedeRequest', 'attempts_per_buyer'));
     expect(LIMITS.quantity).toEqual(range('StampedeRequest', 'quantity'));
+    const limit = doc.paths['/api/sales'].get.parameters.find((p: { name: string }) => p.name === 'limit').schema;
+    expect(LIMITS.listing).toEqual({ min: limit.minimum, max: limit.maximum });
   });
 
   /** `check` accepts min and max, refuses min - 1 and max + 1. */

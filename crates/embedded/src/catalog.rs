@@ -146,4 +146,15 @@ impl SaleCatalog for SqliteCatalog {
             .cloned()
             .collect())
     }
+
+    async fn page(&self, after: Option<SaleId>, limit: usize) -> Result<Vec<Sale>, StoreError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let sales = self.sales.read().expect("catalog cache lock poisoned");
+        let from = after.map_or(Unbounded, Excluded);
+        Ok(sales
+            .range((from, Unbounded))
+            .take(limit)
+            .map(|(_, s)| s.clone())
+            .collect())
+    }
 }

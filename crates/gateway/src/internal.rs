@@ -23,7 +23,7 @@ use flashsale_domain::{
     ComponentHealth, HealthProbe, Order, OrderId, OrderTotals, SaleDraft, SaleId, Transition, UserId,
 };
 use flashsale_inventory::PurchaseReceipt;
-use flashsale_product::SaleView;
+use flashsale_product::{SaleQuery, SaleView};
 use serde::Deserialize;
 
 use crate::auth::same_secret;
@@ -109,9 +109,23 @@ pub fn router(
 }
 
 fn product_routes(p: Arc<dyn ProductApi>) -> Router {
-    let (list, one, create, stock, transition, flush) =
-        (p.clone(), p.clone(), p.clone(), p.clone(), p.clone(), p);
+    let (list, page, one, create, stock, transition, flush) = (
+        p.clone(),
+        p.clone(),
+        p.clone(),
+        p.clone(),
+        p.clone(),
+        p.clone(),
+        p,
+    );
     Router::new()
+        .route(
+            "/internal/sale-pages",
+            post(move |body: Result<ApiJson<SaleQuery>, ApiError>| async move {
+                let ApiJson(query) = body?;
+                page.page(query).await.map(Json)
+            }),
+        )
         .route(
             "/internal/sales",
             get(move || async move { list.list().await.map(Json) }).post(

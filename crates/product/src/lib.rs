@@ -8,4 +8,4 @@
 
 pub mod service;
 
-pub use service::{LocalChangeLock, ProductError, ProductService, SaleView};
+pub use service::{LocalChangeLock, ProductError, ProductService, SalePage, SaleQuery, SaleView};

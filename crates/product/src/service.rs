@@ -45,6 +45,28 @@ impl SaleView {
     }
 }
 
+/// What a listing asks for: see [`ProductService::page`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SaleQuery {
+    pub status: Option<SaleStatus>,
+    pub after: Option<SaleId>,
+    pub limit: usize,
+}
+
+impl SaleQuery {
+    /// The most sales one page holds.
+    pub const MAX_LIMIT: usize = 1000;
+    /// A page's size when the query does not say.
+    pub const DEFAULT_LIMIT: usize = 100;
+}
+
+/// One page of the listing, and the cursor of the next one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SalePage {
+    pub sales: Vec<SaleView>,
+    pub next: Option<SaleId>,
+}
+
 /// Why an operator's request was refused. Nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
@@ -223,6 +245,34 @@ impl ProductService {
             views.push(self.view(sale).await?);
         }
         Ok(views)
+    }
+
+    /// One page of the listing: up to `limit` sales with `status` (any when
+    /// `None`) after the cursor `after`, oldest first, and the cursor of the
+    /// next page when more sales may follow. The catalog is read a page at a
+    /// time, so a listing costs its page, not the history.
+    pub async fn page(&self, mut query: SaleQuery) -> Result<SalePage, ProductError> {
+        query.limit = query.limit.clamp(1, SaleQuery::MAX_LIMIT);
+        let mut sales = Vec::new();
+        let mut after = query.after;
+        loop {
+            let batch = self.catalog.page(after, query.limit + 1).await?;
+            let exhausted = batch.len() <= query.limit;
+            for sale in batch {
+                after = Some(sale.id);
+                let view = self.view(sale).await?;
+                if query.status.is_none_or(|s| s == view.status()) {
+                    if sales.len() == query.limit {
+                        let next = sales.last().map(|v: &SaleView| v.sale.id);
+                        return Ok(SalePage { sales, next });
+                    }
+                    sales.push(view);
+                }
+            }
+            if exhausted {
+                return Ok(SalePage { sales, next: None });
+            }
+        }
     }
 
     /// Creates a sale, `scheduled`.

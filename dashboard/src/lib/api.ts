@@ -1,4 +1,5 @@
 import type { FlushResult, Health, NewSale, Sale, StampedeAccepted, StampedeRequest, Stats } from './types';
+import { LIMITS } from './validation';
 
 /** An error answered by the engine (`{"error":{"code","message"}}`) or a network failure. */
 export class ApiError extends Error {
@@ -80,8 +81,9 @@ export class Api {
     return (await res.json()) as T;
   }
 
+  /** One page of the listing, as large as the API allows (oldest first). */
   listSales(signal?: AbortSignal) {
-    return this.request<Sale[]>('GET', '/api/sales', { signal });
+    return this.request<Sale[]>('GET', `/api/sales?limit=${LIMITS.listing.max}`, { signal });
   }
   health(signal?: AbortSignal) {
     return this.request<Health>('GET', '/api/health', { signal, acceptStatus: [503] });

@@ -1,4 +1,4 @@
-import { components } from '../api/openapi.json';
+import { components, paths } from '../api/openapi.json';
 import { fmtInt, fmtPrice } from './format';
 import type { NewSale, StampedeRequest } from './types';
 
@@ -9,6 +9,7 @@ interface Range {
   max: number;
 }
 const range = (p: { minimum: number; maximum: number }): Range => ({ min: p.minimum, max: p.maximum });
+const listingLimit = paths['/api/sales'].get.parameters.find((p) => p.name === 'limit')!.schema as { minimum: number; maximum: number };
 
 /**
  * The engine's bounds on what the forms send, read from its OpenAPI document
@@ -27,6 +28,8 @@ export const LIMITS = {
   buyers: range(stampede.properties.buyers),
   attempts: range(stampede.properties.attempts_per_buyer),
   quantity: range(stampede.properties.quantity),
+  /** Sales per page of `GET /api/sales`. */
+  listing: range(listingLimit),
 };
 
 /** "1 – 10,000,000": a range for a field's hint. */

@@ -21,6 +21,10 @@ pub trait SaleCatalog: Send + Sync + 'static {
     async fn get(&self, id: SaleId) -> Result<Option<Sale>, StoreError>;
     /// Every sale, oldest first.
     async fn list(&self) -> Result<Vec<Sale>, StoreError>;
+    /// Up to `limit` sales whose id comes after `after` (every one when
+    /// `None`), in id order: ids are time-ordered (UUIDv7), so this is
+    /// creation order, and a page costs the same however many sales exist.
+    async fn page(&self, after: Option<SaleId>, limit: usize) -> Result<Vec<Sale>, StoreError>;
 }
 
 /// Rebuilds the stock store from the catalog and the order ledger (the

@@ -206,6 +206,26 @@ pub async fn sale_catalog<C: SaleCatalog>(catalog: &C) {
     assert_eq!(catalog.get(sale.id).await.unwrap(), Some(sale.clone()));
     assert!(catalog.list().await.unwrap().contains(&sale));
     assert_eq!(catalog.get(SaleId::generate()).await.unwrap(), None);
+
+    // Pages follow the ids, each starting after the one given.
+    let later: Vec<Sale> = (0..3).map(|_| self::sale(SaleState::Scheduled, 1, 1)).collect();
+    for s in &later {
+        catalog.insert(s).await.expect("insert");
+    }
+    let ids = |sales: Vec<Sale>| sales.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    let after_first = ids(catalog.page(Some(later[0].id), 2).await.unwrap());
+    assert_eq!(
+        after_first,
+        [later[1].id, later[2].id],
+        "a page starts right after its cursor"
+    );
+    let first_page = ids(catalog.page(None, 1).await.unwrap());
+    assert_eq!(first_page.len(), 1, "a page holds at most its limit");
+    assert!(
+        first_page[0] <= sale.id,
+        "the first page starts at the oldest sale"
+    );
+    assert!(catalog.page(Some(later[2].id), 5).await.unwrap().is_empty());
 }
 
 /// The order store's promises: batches are idempotent and read back.

@@ -656,3 +656,69 @@ async fn the_admin_token_in_the_query_opens_only_the_event_stream() {
     assert_eq!(status, 200);
     app.stop().await;
 }
+
+/// Follows the listing's `Link` headers from `first`; returns the sale ids
+/// of every page, page by page.
+async fn pages(c: &mut crate::support::Client, first: &str) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut next = Some(first.to_owned());
+    while let Some(url) = next.take() {
+        let (status, headers, body) = c.send(Method::GET, &url, None, &[], None).await;
+        assert_eq!(status, 200, "{url}: {body}");
+        let ids = body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned());
+        pages.push(ids.collect());
+        next = headers.get("link").map(|link| {
+            let link = link.to_str().unwrap();
+            assert!(link.ends_with(">; rel=\"next\""), "{link}");
+            link[1..link.find('>').unwrap()].to_owned()
+        });
+        assert!(pages.len() < 50, "the Link headers loop");
+    }
+    pages
+}
+
+/// The listing pages through every sale in creation order, each once, by
+/// `Link` headers; `?status=` keeps one status across pages; bad parameters
+/// are refused with `invalid_request`.
+#[tokio::test]
+async fn the_listing_filters_and_pages() {
+    let app = TestApp::start("listing").await;
+    let mut created = Vec::new();
+    for i in 0..7 {
+        created.push(if i % 2 == 0 {
+            app.active_sale(5, 1).await
+        } else {
+            app.create_sale(5, 1).await
+        });
+    }
+    let mut c = app.client().await;
+    let all = pages(&mut c, "/api/sales?limit=3").await;
+    assert_eq!(all.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
+    assert_eq!(all.concat(), created, "every sale once, oldest first");
+    let (_, headers, whole) = c.send(Method::GET, "/api/sales", None, &[], None).await;
+    assert_eq!(whole.as_array().unwrap().len(), 7);
+    assert!(headers.get("link").is_none(), "one page holds them all");
+
+    let active = pages(&mut c, "/api/sales?status=active&limit=2").await;
+    let expected: Vec<String> = created.iter().step_by(2).cloned().collect();
+    assert_eq!(active.concat(), expected);
+    assert!(active.iter().all(|p| p.len() <= 2));
+    let scheduled = pages(&mut c, "/api/sales?status=scheduled").await.concat();
+    assert_eq!(scheduled.len(), 3);
+
+    for bad in [
+        "/api/sales?limit=0",
+        "/api/sales?limit=1001",
+        "/api/sales?limit=ten",
+        "/api/sales?status=gone",
+        "/api/sales?cursor=not-an-id",
+    ] {
+        let (status, _, body) = c.send(Method::GET, bad, None, &[], None).await;
+        assert_eq!((status, code(&body)), (400, "invalid_request"), "{bad}: {body}");
+    }
+    app.stop().await;
+}

@@ -241,6 +241,20 @@ async fn production_topology_one_process_per_service() {
     processes.extend([p, o, i1, i2, g1, g2]);
 
     let sale = open_sale(gateway1, 300, 2).await;
+    let second = open_sale(gateway1, 1, 1).await;
+    // The listing pages through the product service's internal API.
+    let (status, headers, first_page) = Client::connect(gateway2)
+        .await
+        .send(Method::GET, "/api/sales?limit=1", None, &[], None)
+        .await;
+    assert_eq!((status, first_page[0]["id"].as_str()), (200, Some(sale.as_str())));
+    let next = headers["link"].to_str().unwrap().to_owned();
+    assert!(next.contains(&format!("cursor={sale}")), "{next}");
+    let (_, _, second_page) = Client::connect(gateway2)
+        .await
+        .send(Method::GET, &next[1..next.find('>').unwrap()], None, &[], None)
+        .await;
+    assert_eq!(second_page[0]["id"].as_str(), Some(second.as_str()));
 
     let outcome = stampede_on(&[gateway1, gateway2], &sale, 250, 3, 32).await;
     assert_eq!(outcome.accepted.len(), 300, "{:?}", outcome.by_code);

@@ -3,11 +3,16 @@
 
 use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::header::LINK;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use flashsale_domain::{EventKind, IdempotencyKey, Quantity, SaleId};
+use flashsale_domain::{EventKind, IdempotencyKey, Quantity, SaleId, SaleStatus};
+use flashsale_product::SaleQuery;
+use serde::de::IntoDeserializer;
+use serde::Deserialize;
 
 use crate::auth::Buyer;
 use crate::dto::{ApiJson, OrderDto, PurchaseAccepted, PurchaseRequest, RawPath, SaleDto};
@@ -19,11 +24,85 @@ fn sale_id(raw: Option<&str>) -> Result<SaleId, ApiError> {
         .ok_or(ApiError::SaleNotFound)
 }
 
-/// Every sale, oldest first.
-#[utoipa::path(get, path = "/api/sales", tag = "sales", responses((status = 200, body = [SaleDto])))]
-pub async fn list_sales(State(state): State<AppState>) -> Result<Json<Vec<SaleDto>>, ApiError> {
-    let views = state.services().product.list().await?;
-    Ok(Json(views.iter().map(SaleDto::from).collect()))
+/// The listing's query: every field optional, each checked.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ListParams {
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+impl ListParams {
+    fn query(&self) -> Result<SaleQuery, ApiError> {
+        let status = match self.status.as_deref() {
+            None => None,
+            Some(raw) => Some(SaleStatus::deserialize(raw.into_deserializer()).map_err(
+                |_: serde::de::value::Error| {
+                    ApiError::InvalidRequest(format!(
+                        "status must be scheduled, active, paused, ended or sold_out, not {raw:?}"
+                    ))
+                },
+            )?),
+        };
+        let limit = match self.limit.as_deref() {
+            None => SaleQuery::DEFAULT_LIMIT,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=SaleQuery::MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::InvalidRequest(format!(
+                        "limit must be an integer between 1 and {}",
+                        SaleQuery::MAX_LIMIT
+                    ))
+                })?,
+        };
+        let after =
+            match self.cursor.as_deref() {
+                None => None,
+                Some(raw) => Some(SaleId::parse(raw).map_err(|_| {
+                    ApiError::InvalidRequest("cursor must be the one a Link header gave".into())
+                })?),
+            };
+        Ok(SaleQuery { status, after, limit })
+    }
+}
+
+/// Sales, oldest first, a page at a time: `?status=` keeps one status,
+/// `?limit=` (default 100, at most 1,000) sizes the page, and the `Link`
+/// header (`rel="next"`) gives the next page's URL while more may follow.
+#[utoipa::path(get, path = "/api/sales", tag = "sales",
+    params(
+        ("status" = Option<String>, Query, description = "scheduled, active, paused, ended or sold_out"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Sales per page (default 100)"),
+        ("cursor" = Option<String>, Query, description = "Where the page starts: the cursor of the previous page's Link header")),
+    responses(
+        (status = 200, body = [SaleDto], headers(("Link" = String, description = "<next page URL>; rel=\"next\", while more sales may follow"))),
+        (status = 400, description = "invalid_request", body = ErrorBody)))]
+pub async fn list_sales(
+    State(state): State<AppState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+    let query = params.query()?;
+    let page = state.services().product.page(query).await?;
+    let body: Vec<SaleDto> = page.sales.iter().map(SaleDto::from).collect();
+    let mut response = Json(body).into_response();
+    if let Some(next) = page.next {
+        let status = params
+            .status
+            .as_deref()
+            .map(|s| format!("&status={s}"))
+            .unwrap_or_default();
+        let link = format!(
+            "</api/sales?limit={}&cursor={next}{status}>; rel=\"next\"",
+            query.limit
+        );
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 /// One sale.

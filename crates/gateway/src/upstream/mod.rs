@@ -17,7 +17,7 @@ use flashsale_domain::{
 };
 use flashsale_inventory::{InventoryService, PurchaseReceipt};
 use flashsale_order::OrderService;
-use flashsale_product::{ProductService, SaleView};
+use flashsale_product::{ProductService, SalePage, SaleQuery, SaleView};
 
 use crate::error::ApiError;
 
@@ -25,6 +25,8 @@ use crate::error::ApiError;
 #[async_trait]
 pub trait ProductApi: Send + Sync + 'static {
     async fn list(&self) -> Result<Vec<SaleView>, ApiError>;
+    /// One page of the buyers' listing.
+    async fn page(&self, query: SaleQuery) -> Result<SalePage, ApiError>;
     async fn get(&self, id: SaleId) -> Result<SaleView, ApiError>;
     async fn create(&self, draft: SaleDraft) -> Result<SaleView, ApiError>;
     async fn transition(&self, id: SaleId, t: Transition) -> Result<SaleView, ApiError>;
@@ -61,6 +63,9 @@ pub trait OrderApi: Send + Sync + 'static {
 impl ProductApi for ProductService {
     async fn list(&self) -> Result<Vec<SaleView>, ApiError> {
         Ok(ProductService::list(self).await?)
+    }
+    async fn page(&self, query: SaleQuery) -> Result<SalePage, ApiError> {
+        Ok(ProductService::page(self, query).await?)
     }
     async fn get(&self, id: SaleId) -> Result<SaleView, ApiError> {
         Ok(ProductService::get(self, id).await?)

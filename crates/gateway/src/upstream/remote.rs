@@ -19,7 +19,7 @@ use flashsale_domain::{
     IdempotencyKey, Order, OrderId, OrderTotals, Quantity, SaleDraft, SaleId, Transition, UserId,
 };
 use flashsale_inventory::PurchaseReceipt;
-use flashsale_product::SaleView;
+use flashsale_product::{SalePage, SaleQuery, SaleView};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request};
@@ -211,6 +211,11 @@ pub struct RemoteProduct(pub Arc<Upstream>);
 impl ProductApi for RemoteProduct {
     async fn list(&self) -> Result<Vec<SaleView>, ApiError> {
         self.0.call(Method::GET, "/internal/sales", None).await
+    }
+    async fn page(&self, query: SaleQuery) -> Result<SalePage, ApiError> {
+        self.0
+            .call(Method::POST, "/internal/sale-pages", json(&query))
+            .await
     }
     async fn get(&self, id: SaleId) -> Result<SaleView, ApiError> {
         self.0

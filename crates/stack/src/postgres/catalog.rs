@@ -116,6 +116,18 @@ impl SaleCatalog for PgCatalog {
         .map_err(store_error)?;
         rows.iter().map(sale_from).collect()
     }
+
+    async fn page(&self, after: Option<SaleId>, limit: usize) -> Result<Vec<Sale>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sales WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2"
+        )))
+        .bind(after.map(|id| id.as_uuid()))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(sale_from).collect()
+    }
 }
 
 async fn audit(tx: &mut sqlx::PgConnection, sale: &Sale, action: &str) -> Result<(), StoreError> {
