@@ -30,11 +30,26 @@ impl HealthProbe for RedisProbe {
             // An evicting policy was accepted by the operator, but it can
             // drop answered reservations: degraded, so it stays visible.
             Ok(p) if p.evicts() => ComponentHealth::degraded(format!(
-                "{}; evicting keys can lose answered reservations",
-                p.describe()
+                "{}; {}; evicting keys can lose answered reservations",
+                p.describe(),
+                p.memory()
             )),
             // A persistence mode is a choice, not a fault: reported, not degraded.
-            Ok(p) => ComponentHealth::ok(format!("{}; answered in {:.2} ms", p.describe(), millis(started))),
+            Ok(p) => {
+                let keys = match self.0.footprint().await {
+                    Ok((keys, sales)) => format!(
+                        "{keys} keys for {sales} sales ({:.0} per sale)",
+                        keys as f64 / sales.max(1) as f64
+                    ),
+                    Err(e) => format!("key count unknown: {e}"),
+                };
+                ComponentHealth::ok(format!(
+                    "{}; {}; {keys}; answered in {:.2} ms",
+                    p.describe(),
+                    p.memory(),
+                    millis(started)
+                ))
+            }
             Err(e) => ComponentHealth::down(e.to_string()),
         }
     }

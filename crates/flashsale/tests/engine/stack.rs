@@ -274,6 +274,14 @@ async fn production_topology_one_process_per_service() {
         for store in ["redis", "rabbitmq", "postgres", "relay", "consumer"] {
             assert_eq!(health["components"][store]["status"], "ok", "{store}: {health}");
         }
+        // What the engine costs Redis: its memory, and its keys per sale.
+        let redis = health["components"]["redis"]["detail"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            redis.contains(" MiB used") && redis.contains(" keys for 2 sales"),
+            "{redis}"
+        );
     }
     let (status, _, view) = Client::connect(gateway2)
         .await

@@ -58,6 +58,10 @@ pub struct RedisProfile {
     pub version: String,
     pub maxmemory_policy: String,
     pub persistence: Persistence,
+    /// `used_memory`, bytes.
+    pub used_memory: u64,
+    /// `maxmemory`, bytes; 0 when unlimited.
+    pub maxmemory: u64,
 }
 
 impl RedisProfile {
@@ -86,6 +90,8 @@ impl RedisProfile {
                 appendonly: field("aof_enabled") == "1",
                 appendfsync,
             },
+            used_memory: field("used_memory").parse().unwrap_or(0),
+            maxmemory: field("maxmemory").parse().unwrap_or(0),
         })
     }
 
@@ -119,6 +125,15 @@ impl RedisProfile {
         None
     }
 
+    /// Memory used, and of how much, for `/api/health`.
+    pub fn memory(&self) -> String {
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        match self.maxmemory {
+            0 => format!("{:.1} MiB used (no maxmemory)", mib(self.used_memory)),
+            max => format!("{:.1} MiB used of {:.1} MiB", mib(self.used_memory), mib(max)),
+        }
+    }
+
     /// One line for `/api/health` and the banner.
     pub fn describe(&self) -> String {
         format!(
@@ -138,6 +153,8 @@ mod tests {
         RedisProfile {
             version: version.into(),
             maxmemory_policy: policy.into(),
+            used_memory: 0,
+            maxmemory: 0,
             persistence: Persistence {
                 appendonly: true,
                 appendfsync: "always".into(),

@@ -113,6 +113,19 @@ impl RedisStock {
         Ok(raw.iter().filter_map(|s| SaleId::parse(s).ok()).collect())
     }
 
+    /// Keys in this Redis database, and sales loaded: what the engine costs
+    /// Redis, for `/api/health`. Two O(1) calls.
+    pub async fn footprint(&self) -> Result<(u64, u64), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::pipe()
+            .cmd("DBSIZE")
+            .cmd("SCARD")
+            .arg(SALES_INDEX)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)
+    }
+
     /// Units answered and not yet stored, over every sale: what shutdown
     /// waits for before it stops the consumer.
     pub async fn units_in_flight(&self) -> Result<u64, StoreError> {
