@@ -31,6 +31,6 @@ pub use purchase::{
     ReserveRequest,
 };
 pub use sale::{
-    effective_state, status_of, DraftError, Sale, SaleDraft, SaleState, SaleStatus, SaleTerms, Transition,
-    TransitionError,
+    effective_state, status_of, Archived, DraftError, Sale, SaleDraft, SaleState, SaleStatus, SaleTerms,
+    Transition, TransitionError,
 };

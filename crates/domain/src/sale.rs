@@ -9,6 +9,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::book::StockLevel;
 use crate::ids::SaleId;
 
 /// The state an operator (or the schedule) put the sale in.
@@ -169,9 +170,33 @@ pub struct Sale {
     pub ends_at: Option<DateTime<Utc>>,
     pub state: SaleState,
     pub created_at: DateTime<Utc>,
+    /// Set once the sale's life ended in the archive (see [`Archived`]).
+    #[serde(default)]
+    pub archived: Option<Archived>,
+}
+
+/// An ended sale whose pipeline drained and whose live state left the stock
+/// store: it leaves every background loop, and its ledger stays. What it
+/// sold is kept with it, so showing it reads no ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Archived {
+    pub at: DateTime<Utc>,
+    /// Units sold: the sale's stock less what remained.
+    pub sold: u64,
 }
 
 impl Sale {
+    /// The counters of an archived sale, as its archive kept them.
+    pub fn archived_level(&self) -> Option<StockLevel> {
+        self.archived.map(|a| StockLevel {
+            stock: self.stock,
+            remaining: self.stock.saturating_sub(a.sold),
+            in_flight: 0,
+            persisted: a.sold,
+            state: self.state,
+        })
+    }
+
     pub fn terms(&self) -> SaleTerms {
         SaleTerms {
             id: self.id,
@@ -277,6 +302,7 @@ impl SaleDraft {
             ends_at: self.ends_at.map(|t| t.trunc_subsecs(6)),
             state: SaleState::Scheduled,
             created_at: now.trunc_subsecs(6),
+            archived: None,
         }
     }
 }

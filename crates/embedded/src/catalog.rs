@@ -1,6 +1,7 @@
 //! The embedded sale catalog: the `sales` table of the SQLite file, with a
-//! write-through copy in memory so that buyers listing sales during a
-//! stampede never touch the disk. In embedded mode this process is the
+//! write-through copy of the live sales in memory so that buyers listing
+//! sales during a stampede never touch the disk. Archived sales are read
+//! from the file when asked for, so memory holds live sales, not history. In embedded mode this process is the
 //! only writer, so the copy cannot go stale.
 
 use std::collections::BTreeMap;
@@ -9,8 +10,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use flashsale_domain::{Sale, SaleCatalog, SaleId, SaleState, StoreError};
-use rusqlite::{params, Connection, Row};
+use flashsale_domain::{Archived, Sale, SaleCatalog, SaleId, SaleState, StoreError};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 /// Sales in SQLite. Cheap to clone.
@@ -43,7 +44,19 @@ fn text(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
 }
 
+/// The columns `sale_from` reads, in its order.
+const COLUMNS: &str =
+    "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at, \
+     archived_at, archived_sold";
+
 fn sale_from(row: &Row<'_>) -> rusqlite::Result<Sale> {
+    let archived = match time(row.get(10)?)? {
+        Some(at) => Some(Archived {
+            at,
+            sold: row.get::<_, Option<i64>>(11)?.unwrap_or(0) as u64,
+        }),
+        None => None,
+    };
     Ok(Sale {
         id: SaleId::from_uuid(Uuid::try_parse(&row.get::<_, String>(0)?).map_err(|_| bad("id"))?),
         name: row.get(1)?,
@@ -55,18 +68,17 @@ fn sale_from(row: &Row<'_>) -> rusqlite::Result<Sale> {
         ends_at: time(row.get(7)?)?,
         state: SaleState::parse(&row.get::<_, String>(8)?).ok_or_else(|| bad("state"))?,
         created_at: time(row.get(9)?)?.ok_or_else(|| bad("created_at"))?,
+        archived,
     })
 }
 
 impl SqliteCatalog {
-    /// Opens the (already migrated) database file and loads every sale.
+    /// Opens the (already migrated) database file and loads the live sales;
+    /// archived ones are read from the file when asked for.
     pub fn open(path: &Path) -> Result<Self, crate::database::DbError> {
         let conn = crate::database::open(path)?;
         let sales = conn
-            .prepare(
-                "SELECT id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at
-                 FROM sales",
-            )?
+            .prepare(&format!("SELECT {COLUMNS} FROM sales WHERE archived_at IS NULL"))?
             .query_map([], sale_from)?
             .map(|s| s.map(|s| (s.id, s)))
             .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
@@ -76,6 +88,17 @@ impl SqliteCatalog {
         })
     }
 
+    /// Runs `query` on the file, on a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || query(&conn.lock().expect("catalog lock poisoned")))
+            .await
+            .map_err(store_error)?
+            .map_err(store_error)
+    }
     async fn write(&self, sale: &Sale, sql: &'static str) -> Result<(), StoreError> {
         let conn = self.conn.clone();
         let row = sale.clone();
@@ -129,12 +152,24 @@ impl SaleCatalog for SqliteCatalog {
     }
 
     async fn get(&self, id: SaleId) -> Result<Option<Sale>, StoreError> {
-        Ok(self
+        let live = self
             .sales
             .read()
             .expect("catalog cache lock poisoned")
             .get(&id)
-            .cloned())
+            .cloned();
+        if live.is_some() {
+            return Ok(live);
+        }
+        self.read(move |conn| {
+            conn.query_row(
+                &format!("SELECT {COLUMNS} FROM sales WHERE id = ?1"),
+                [id.to_string()],
+                sale_from,
+            )
+            .optional()
+        })
+        .await
     }
 
     async fn list(&self) -> Result<Vec<Sale>, StoreError> {
@@ -147,14 +182,47 @@ impl SaleCatalog for SqliteCatalog {
             .collect())
     }
 
-    async fn page(&self, after: Option<SaleId>, limit: usize) -> Result<Vec<Sale>, StoreError> {
+    async fn page(
+        &self,
+        after: Option<SaleId>,
+        limit: usize,
+        archived: bool,
+    ) -> Result<Vec<Sale>, StoreError> {
         use std::ops::Bound::{Excluded, Unbounded};
-        let sales = self.sales.read().expect("catalog cache lock poisoned");
-        let from = after.map_or(Unbounded, Excluded);
-        Ok(sales
-            .range((from, Unbounded))
-            .take(limit)
-            .map(|(_, s)| s.clone())
-            .collect())
+        if !archived {
+            let sales = self.sales.read().expect("catalog cache lock poisoned");
+            let from = after.map_or(Unbounded, Excluded);
+            return Ok(sales
+                .range((from, Unbounded))
+                .take(limit)
+                .map(|(_, s)| s.clone())
+                .collect());
+        }
+        // Ids are hyphenated lowercase hex: text order is id order.
+        let after = after.map_or_else(String::new, |id| id.to_string());
+        self.read(move |conn| {
+            conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM sales WHERE archived_at IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2"
+            ))?
+            .query_map(params![after, limit as i64], sale_from)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn archive(&self, id: SaleId, archived: Archived) -> Result<bool, StoreError> {
+        let done = self
+            .read(move |conn| {
+                conn.execute(
+                    "UPDATE sales SET archived_at = ?2, archived_sold = ?3 WHERE id = ?1 AND archived_at IS NULL",
+                    params![id.to_string(), text(Some(archived.at)), archived.sold as i64],
+                )
+            })
+            .await?;
+        self.sales
+            .write()
+            .expect("catalog cache lock poisoned")
+            .remove(&id);
+        Ok(done == 1)
     }
 }

@@ -76,6 +76,15 @@ const MIGRATIONS: &[Migration] = &[
         // the status 'void' and why.
         sql: "ALTER TABLE orders ADD COLUMN void_reason TEXT;",
     },
+    Migration {
+        version: 3,
+        name: "0003_archived_sales",
+        // An archived sale keeps its row with when it was archived and what
+        // it sold; the partial index keeps the live ones cheap to find.
+        sql: "ALTER TABLE sales ADD COLUMN archived_at TEXT;
+              ALTER TABLE sales ADD COLUMN archived_sold INTEGER;
+              CREATE INDEX sales_live ON sales (id) WHERE archived_at IS NULL;",
+    },
 ];
 
 /// The database file inside `data_dir`.
@@ -179,7 +188,7 @@ mod tests {
         let mut conn = open(&path).unwrap();
         assert_eq!(
             migrate(&mut conn).unwrap(),
-            vec!["0001_sales_and_orders", "0002_void_orders"]
+            vec!["0001_sales_and_orders", "0002_void_orders", "0003_archived_sales"]
         );
         assert!(migrate(&mut conn).unwrap().is_empty());
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();

@@ -260,7 +260,29 @@ impl OrderStore for SqliteOrderStore {
         self.blocking(move |conn| reservations_of(conn, sale)).await
     }
 
-    async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
-        Ok(self.totals.lock().expect("order totals lock poisoned").clone())
+    async fn totals(&self, sales: &[SaleId]) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
+        let totals = self.totals.lock().expect("order totals lock poisoned");
+        Ok(sales
+            .iter()
+            .filter_map(|sale| totals.get(sale).map(|t| (*sale, *t)))
+            .collect())
+    }
+
+    async fn first_answer(
+        &self,
+        sale: SaleId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Reservation>, StoreError> {
+        let (user, key) = (user.to_string(), key.as_str().to_owned());
+        self.blocking(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {RESERVATION_COLUMNS} FROM orders
+                 WHERE sale_id = ?1 AND user_id = ?2 AND idempotency_key = ?3 AND status <> 'void'"
+            ))?
+            .query_row(params![sale.to_string(), user, key], reservation_from)
+            .optional()
+        })
+        .await
     }
 }

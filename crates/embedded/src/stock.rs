@@ -141,6 +141,21 @@ impl StockStore for MemoryStock {
         Ok(self.with_book(sale, |book| book.level()))
     }
 
+    async fn forget(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {
+        let mut sales = self.sales.write().expect("stock map lock poisoned");
+        let Some(slot) = sales.get(&sale).cloned() else {
+            return Ok(None);
+        };
+        let book = slot.lock().expect("sale book lock poisoned");
+        let level = book.level();
+        if book.terms().effective_state(Utc::now()) != SaleState::Ended || level.in_flight > 0 {
+            return Ok(None);
+        }
+        drop(book);
+        sales.remove(&sale);
+        Ok(Some(level))
+    }
+
     async fn first_answer(
         &self,
         sale: SaleId,

@@ -119,7 +119,7 @@ async fn concurrent_publishers_share_commits() {
         commits.load(Ordering::SeqCst) < publishers,
         "no batching happened"
     );
-    assert_eq!(store.totals().await.unwrap()[&sale].units, publishers);
+    assert_eq!(store.totals(&[sale]).await.unwrap()[&sale].units, publishers);
     assert_eq!(queue.depth(), 0);
     queue.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();

@@ -81,7 +81,8 @@ impl ServiceProcess {
                         None
                     }
                 };
-                let (product, warmed) = stack::product(&pool, &stock, queue.clone(), events).await?;
+                let (product, warmed) =
+                    stack::product(&pool, &stock, queue.clone(), events, settings.archive_after).await?;
                 probes.push(Arc::new(PostgresProbe(pool)));
                 probes.extend(queue.map(|q| Arc::new(RabbitProbe(q)) as Arc<dyn HealthProbe>));
                 summary.push(format!(

@@ -103,6 +103,13 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1_000..=86_400_000))]
     pub sweep_after_ms: u64,
 
+    /// How long an ended sale waits, once its pipeline drained, before its
+    /// archive (its live records leave Redis, it leaves every background
+    /// loop; its ledger stays): seconds, or a number with s, m, h or d; 0
+    /// archives at once.
+    #[arg(long, env = "FLASHSALE_ARCHIVE_AFTER", default_value = "1h", value_parser = archive_after)]
+    pub archive_after: Duration,
+
     /// PostgreSQL URL (real stack).
     #[arg(long, env = "FLASHSALE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -189,4 +196,28 @@ impl Settings {
     pub fn wants_stack(&self) -> bool {
         self.redis_url.is_some() || self.amqp_url.is_some() || self.database_url.is_some()
     }
+}
+
+/// `raw` as a duration: seconds, or a number with `s`, `m`, `h` or `d`;
+/// at most 366 days.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let (number, unit) = match raw.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&raw[..i], c),
+        _ => (raw, 's'),
+    };
+    let n: u64 = number.parse().ok()?;
+    match unit {
+        's' => Some(n),
+        'm' => n.checked_mul(60),
+        'h' => n.checked_mul(3600),
+        'd' => n.checked_mul(86_400),
+        _ => None,
+    }
+    .filter(|s| *s <= 366 * 86_400)
+    .map(Duration::from_secs)
+}
+
+fn archive_after(raw: &str) -> Result<Duration, String> {
+    parse_duration(raw)
+        .ok_or_else(|| format!("{raw:?}: seconds, or a number with s, m, h or d, at most 366 days"))
 }

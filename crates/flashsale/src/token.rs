@@ -26,22 +26,9 @@ pub enum TokenError {
 
 /// Parses `3600`, `90s`, `30m`, `12h`, `7d`; between 1 s and 366 days.
 pub fn parse_ttl(raw: &str) -> Result<Duration, TokenError> {
-    let bad = || TokenError::Ttl(raw.to_owned());
-    let (number, unit) = match raw.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&raw[..i], c),
-        _ => (raw, 's'),
-    };
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        's' => Some(n),
-        'm' => n.checked_mul(60),
-        'h' => n.checked_mul(3600),
-        'd' => n.checked_mul(86_400),
-        _ => None,
-    }
-    .filter(|s| (1..=366 * 86_400).contains(s))
-    .ok_or_else(bad)?;
-    Ok(Duration::from_secs(seconds))
+    crate::settings::parse_duration(raw)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| TokenError::Ttl(raw.to_owned()))
 }
 
 /// A token for `user`, valid for `ttl`, carrying the issuer and audience

@@ -82,6 +82,12 @@ pub struct SaleDto {
     /// which it had lost: nothing is shown on sale meanwhile.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub degraded: bool,
+    /// When the sale's life ended in the archive (present only then): it
+    /// ended, its pipeline drained, its live records left Redis; listed
+    /// with `?archived=true`, and a keyed retry still gets its first answer.
+    #[schema(format = "date-time")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived_at: Option<String>,
 }
 
 impl From<&SaleView> for SaleDto {
@@ -98,6 +104,7 @@ impl From<&SaleView> for SaleDto {
             starts_at: v.sale.starts_at.map(rfc3339),
             ends_at: v.sale.ends_at.map(rfc3339),
             status: v.status(),
+            archived_at: v.sale.archived.map(|a| rfc3339(a.at)),
             created_at: rfc3339(v.sale.created_at),
             degraded: v.degraded,
         }

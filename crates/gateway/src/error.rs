@@ -283,6 +283,7 @@ impl From<ProductError> for ApiError {
     fn from(e: ProductError) -> Self {
         match e {
             ProductError::NotFound => ApiError::SaleNotFound,
+            ProductError::Archived => ApiError::InvalidTransition(e.to_string()),
             ProductError::Transition(t) => ApiError::InvalidTransition(t.to_string()),
             ProductError::StockChange(flashsale_domain::StockChangeError::Ended) => {
                 ApiError::InvalidTransition(flashsale_domain::StockChangeError::Ended.to_string())

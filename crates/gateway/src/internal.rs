@@ -20,7 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flashsale_domain::{
-    ComponentHealth, HealthProbe, Order, OrderId, OrderTotals, SaleDraft, SaleId, Transition, UserId,
+    ComponentHealth, HealthProbe, Order, OrderId, OrderTotals, Reservation, SaleDraft, SaleId, Transition,
+    UserId,
 };
 use flashsale_inventory::PurchaseReceipt;
 use flashsale_product::{SaleQuery, SaleView};
@@ -31,7 +32,7 @@ use crate::dto::ApiJson;
 use crate::error::{ApiError, ErrorInfo};
 use crate::state::Mode;
 use crate::telemetry::{MetricsSource, Telemetry};
-use crate::upstream::remote::{PurchaseCall, StockCall, INTERNAL_TOKEN_HEADER};
+use crate::upstream::remote::{FirstAnswerCall, PurchaseCall, StockCall, INTERNAL_TOKEN_HEADER};
 use crate::upstream::{InventoryApi, OrderApi, ProductApi};
 
 /// Which service this process runs.
@@ -170,7 +171,7 @@ struct Owner {
 }
 
 fn order_routes(o: Arc<dyn OrderApi>) -> Router {
-    let (one, totals, void) = (o.clone(), o.clone(), o);
+    let (one, totals, first, void) = (o.clone(), o.clone(), o.clone(), o);
     Router::new()
         .route(
             "/internal/orders/{id}",
@@ -191,7 +192,25 @@ fn order_routes(o: Arc<dyn OrderApi>) -> Router {
         )
         .route(
             "/internal/totals",
-            get(move || async move { totals.totals().await.map(Json::<HashMap<SaleId, OrderTotals>>) }),
+            post(move |body: Result<ApiJson<Vec<SaleId>>, ApiError>| async move {
+                let ApiJson(sales) = body?;
+                totals
+                    .totals(&sales)
+                    .await
+                    .map(Json::<HashMap<SaleId, OrderTotals>>)
+            }),
+        )
+        .route(
+            "/internal/first-answer",
+            post(
+                move |body: Result<ApiJson<FirstAnswerCall>, ApiError>| async move {
+                    let ApiJson(call) = body?;
+                    first
+                        .first_answer(call.sale, &call.user, &call.key)
+                        .await
+                        .map(Json::<Option<Reservation>>)
+                },
+            ),
         )
 }
 

@@ -8,15 +8,16 @@
 //! atomically with purchases, then written to the catalog; if that write
 //! fails the stock store is put back.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flashsale_domain::{
-    CacheRebuild, ChangeGuard, ChangeLock, Event, EventKind, EventSink, Sale, SaleCatalog, SaleDraft, SaleId,
-    SaleState, SaleStatus, Severity, StockChangeError, StockLevel, StockOpError, StockStore, StoreError,
-    Transition, TransitionError, UnitsBack,
+    Archived, CacheRebuild, ChangeGuard, ChangeLock, Event, EventKind, EventSink, Sale, SaleCatalog,
+    SaleDraft, SaleId, SaleState, SaleStatus, Severity, StockChangeError, StockLevel, StockOpError,
+    StockStore, StoreError, Transition, TransitionError, UnitsBack,
 };
 use tokio::sync::Mutex;
 
@@ -49,6 +50,9 @@ impl SaleView {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SaleQuery {
     pub status: Option<SaleStatus>,
+    /// Archived sales instead of live ones.
+    #[serde(default)]
+    pub archived: bool,
     pub after: Option<SaleId>,
     pub limit: usize,
 }
@@ -72,6 +76,9 @@ pub struct SalePage {
 pub enum ProductError {
     #[error("no such sale")]
     NotFound,
+    /// The sale's life ended in the archive: it changes no more.
+    #[error("the sale is archived: it ended, and changes no more")]
+    Archived,
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error(transparent)]
@@ -115,6 +122,10 @@ pub struct ProductService {
     lock: Arc<dyn ChangeLock>,
     /// Sales being rebuilt in the background (see `view`).
     rebuilding: Arc<std::sync::Mutex<std::collections::HashSet<SaleId>>>,
+    /// How long an ended sale waits before its archive (see `archive_due`).
+    archive_after: Duration,
+    /// When this process first saw each live sale ended.
+    ended_seen: std::sync::Mutex<HashMap<SaleId, Instant>>,
 }
 
 impl ProductService {
@@ -133,7 +144,19 @@ impl ProductService {
             units_back,
             lock: Arc::new(LocalChangeLock::default()),
             rebuilding: Arc::default(),
+            archive_after: Self::DEFAULT_ARCHIVE_AFTER,
+            ended_seen: std::sync::Mutex::default(),
         }
+    }
+
+    /// An ended sale's archive waits this long by default: late retries
+    /// still find its live records meanwhile.
+    pub const DEFAULT_ARCHIVE_AFTER: Duration = Duration::from_secs(3600);
+
+    /// Archives ended sales `after` this long (see [`Self::archive_due`]).
+    pub fn with_archive_after(mut self, after: Duration) -> Self {
+        self.archive_after = after;
+        self
     }
 
     /// Serialises this service's changes with those of other processes
@@ -171,6 +194,13 @@ impl ProductService {
     /// background, so one lost sale never fails the listing, the stats or
     /// the dashboard.
     async fn view(&self, sale: Sale) -> Result<SaleView, ProductError> {
+        if let Some(level) = sale.archived_level() {
+            return Ok(SaleView {
+                sale,
+                level,
+                degraded: false,
+            });
+        }
         if let Some(level) = self.stock.level(sale.id).await? {
             return Ok(SaleView {
                 sale,
@@ -210,13 +240,18 @@ impl ProductService {
             self.units_back.clone(),
             self.rebuilding.clone(),
         );
-        let (sale, stock) = (sale.clone(), self.stock.clone());
+        let (sale, stock, catalog) = (sale.clone(), self.stock.clone(), self.catalog.clone());
         tokio::spawn(async move {
             let rebuilt = async {
                 let _guard = lock.acquire().await?;
-                // Another process may have rebuilt it meanwhile.
-                if stock.level(sale.id).await?.is_none() {
-                    cache.rebuild(vec![sale.clone()]).await?;
+                // Under the lock, as it is now: another process may have
+                // rebuilt it meanwhile, or the archive taken it (the archive
+                // empties the stock store first, under the same lock).
+                let Some(current) = catalog.get(sale.id).await? else {
+                    return Ok(());
+                };
+                if current.archived.is_none() && stock.level(sale.id).await?.is_none() {
+                    cache.rebuild(vec![current]).await?;
                 }
                 Ok::<_, StoreError>(())
             }
@@ -256,7 +291,7 @@ impl ProductService {
         let mut sales = Vec::new();
         let mut after = query.after;
         loop {
-            let batch = self.catalog.page(after, query.limit + 1).await?;
+            let batch = self.catalog.page(after, query.limit + 1, query.archived).await?;
             let exhausted = batch.len() <= query.limit;
             for sale in batch {
                 after = Some(sale.id);
@@ -298,7 +333,7 @@ impl ProductService {
     /// answered, no further unit of the sale is sold.
     pub async fn transition(&self, id: SaleId, t: Transition) -> Result<SaleView, ProductError> {
         let _guard = self.lock.acquire().await?;
-        let mut sale = self.catalog.get(id).await?.ok_or(ProductError::NotFound)?;
+        let mut sale = self.live(id).await?;
         let before = sale.clone();
         let now = Utc::now();
         sale.state = match self.stock.transition(id, t, now).await {
@@ -345,7 +380,7 @@ impl ProductService {
     /// at once since the stock store is shared.
     pub async fn adjust_stock(&self, id: SaleId, delta: i64) -> Result<SaleView, ProductError> {
         let _guard = self.lock.acquire().await?;
-        let mut sale = self.catalog.get(id).await?.ok_or(ProductError::NotFound)?;
+        let mut sale = self.live(id).await?;
         let level = self.stock.adjust(id, delta, Utc::now()).await?;
         sale.stock = level.stock;
         if let Err(e) = self.catalog.update(&sale).await {
@@ -420,7 +455,63 @@ impl ProductService {
         Ok(changed)
     }
 
-    /// Runs [`Self::apply_schedule`] every `period` until `stop` resolves.
+    /// Archives every sale this process has seen ended for `archive_after`
+    /// once its pipeline drained: its live state leaves the stock store (in
+    /// one atomic step that refuses while anything is in flight or waiting
+    /// in the outbox), then the catalog marks it archived with what it
+    /// sold. A crash between the two leaves a live sale the stock store
+    /// lost: it is rebuilt from the ledger, and archived on a later pass.
+    pub async fn archive_due(&self, now: DateTime<Utc>) -> Result<Vec<SaleId>, ProductError> {
+        let _guard = self.lock.acquire().await?;
+        let live = self.catalog.list().await?;
+        let due: Vec<Sale> = {
+            let mut seen = self.ended_seen.lock().expect("ended sales lock poisoned");
+            let ended: Vec<Sale> = live
+                .into_iter()
+                .filter(|s| s.terms().effective_state(now) == SaleState::Ended)
+                .collect();
+            seen.retain(|id, _| ended.iter().any(|s| s.id == *id));
+            ended
+                .into_iter()
+                .filter(|s| seen.entry(s.id).or_insert_with(Instant::now).elapsed() >= self.archive_after)
+                .collect()
+        };
+        let mut archived = Vec::new();
+        for sale in due {
+            let Some(last) = self.stock.forget(sale.id).await? else {
+                continue;
+            };
+            let sold = last.stock.saturating_sub(last.remaining);
+            self.catalog.archive(sale.id, Archived { at: now, sold }).await?;
+            self.ended_seen
+                .lock()
+                .expect("ended sales lock poisoned")
+                .remove(&sale.id);
+            self.emit(
+                EventKind::SaleState,
+                Severity::Info,
+                format!(
+                    "Sale \"{}\" archived: {sold} units sold; its ledger stays.",
+                    sale.name
+                ),
+                sale.id,
+            );
+            archived.push(sale.id);
+        }
+        Ok(archived)
+    }
+
+    /// A sale operators may still change: not archived.
+    async fn live(&self, id: SaleId) -> Result<Sale, ProductError> {
+        match self.catalog.get(id).await? {
+            None => Err(ProductError::NotFound),
+            Some(sale) if sale.archived.is_some() => Err(ProductError::Archived),
+            Some(sale) => Ok(sale),
+        }
+    }
+
+    /// Runs [`Self::apply_schedule`] and [`Self::archive_due`] every
+    /// `period` until `stop` resolves.
     pub async fn run_schedule(
         self: Arc<Self>,
         period: Duration,
@@ -435,6 +526,9 @@ impl ProductService {
                 _ = tick.tick() => {
                     if let Err(error) = self.apply_schedule(Utc::now()).await {
                         tracing::warn!(message = "Failed to apply the sale schedule.", %error);
+                    }
+                    if let Err(error) = self.archive_due(Utc::now()).await {
+                        tracing::warn!(message = "Failed to archive ended sales.", %error);
                     }
                 }
             }

@@ -149,6 +149,12 @@ impl StockStore for LostFirstReply {
     ) -> Result<Option<flashsale_domain::Reservation>, StoreError> {
         self.inner.first_answer(sale, user, key).await
     }
+    async fn forget(
+        &self,
+        sale: flashsale_domain::SaleId,
+    ) -> Result<Option<flashsale_domain::StockLevel>, StoreError> {
+        self.inner.forget(sale).await
+    }
 }
 
 /// A pause whose reply was lost: the stock store paused the sale, the

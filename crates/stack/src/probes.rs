@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use flashsale_domain::{ComponentHealth, HealthProbe, OrderStore, SaleCatalog};
+use flashsale_domain::{ComponentHealth, HealthProbe, SaleCatalog};
 use sqlx::PgPool;
 
 use crate::redis::SaleKeys;
@@ -197,15 +197,15 @@ impl HealthProbe for ServiceProbe {
             ServiceProbe::Product(catalog) => catalog
                 .list()
                 .await
-                .map(|s| format!("{} sales in PostgreSQL, live terms in Redis", s.len())),
+                .map(|s| format!("{} live sales in PostgreSQL, their terms in Redis", s.len())),
             ServiceProbe::Inventory(stock) => stock
                 .sales()
                 .await
                 .map(|s| format!("{} sales live in Redis; Lua reserve, sold-out flags", s.len())),
-            ServiceProbe::Order(orders) => orders.totals().await.map(|t| {
-                let stored: u64 = t.values().map(|t| t.orders).sum();
-                format!("{stored} orders stored in PostgreSQL; consumer acks after commit")
-            }),
+            ServiceProbe::Order(orders) => orders
+                .orders_stored()
+                .await
+                .map(|stored| format!("{stored} orders stored in PostgreSQL; consumer acks after commit")),
         };
         match found {
             Ok(detail) => ComponentHealth::ok(detail),

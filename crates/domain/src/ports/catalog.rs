@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::ids::SaleId;
-use crate::sale::Sale;
+use crate::sale::{Archived, Sale};
 
 /// Products and sale sessions: the source of truth for a sale's terms.
 ///
@@ -19,12 +19,21 @@ pub trait SaleCatalog: Send + Sync + 'static {
     /// Overwrites a sale's state and stock (the only fields that change).
     async fn update(&self, sale: &Sale) -> Result<(), StoreError>;
     async fn get(&self, id: SaleId) -> Result<Option<Sale>, StoreError>;
-    /// Every sale, oldest first.
+    /// Every live sale (not archived), oldest first: what the background
+    /// work walks, so it scales with live sales, not with history.
     async fn list(&self) -> Result<Vec<Sale>, StoreError>;
-    /// Up to `limit` sales whose id comes after `after` (every one when
-    /// `None`), in id order: ids are time-ordered (UUIDv7), so this is
-    /// creation order, and a page costs the same however many sales exist.
-    async fn page(&self, after: Option<SaleId>, limit: usize) -> Result<Vec<Sale>, StoreError>;
+    /// Up to `limit` live sales (archived ones when `archived`) whose id
+    /// comes after `after` (every one when `None`), in id order: ids are
+    /// time-ordered (UUIDv7), so this is creation order, and a page costs
+    /// the same however many sales exist.
+    async fn page(
+        &self,
+        after: Option<SaleId>,
+        limit: usize,
+        archived: bool,
+    ) -> Result<Vec<Sale>, StoreError>;
+    /// Archives the sale unless it is already; returns whether this call did.
+    async fn archive(&self, id: SaleId, archived: Archived) -> Result<bool, StoreError>;
 }
 
 /// Rebuilds the stock store from the catalog and the order ledger (the

@@ -4,12 +4,12 @@
 //!
 //! They panic on the first broken promise, naming it.
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 
 use crate::ports::{OrderQueue, OrderStore, ReserveError, SaleCatalog, StockOpError, StockStore};
 use crate::{
-    Decision, IdempotencyKey, OrderId, OrderStatus, PurchaseRejection, Quantity, Reservation, ReserveOutcome,
-    ReserveRequest, Sale, SaleDraft, SaleId, SaleState, SaleTerms, Transition, UserId,
+    Archived, Decision, IdempotencyKey, OrderId, OrderStatus, PurchaseRejection, Quantity, Reservation,
+    ReserveOutcome, ReserveRequest, Sale, SaleDraft, SaleId, SaleState, SaleTerms, Transition, UserId,
 };
 
 /// A sale in `state` with `stock` units and a limit of `limit` per buyer.
@@ -183,6 +183,39 @@ pub async fn stock_store<S: StockStore>(store: &S) {
         "ended sale"
     );
 
+    // An ended sale leaves the stock store once nothing of it is in flight;
+    // an open one, or one with work left, stays.
+    let idle = sale(SaleState::Active, 4, 1).terms();
+    store.load(idle.clone()).await.unwrap();
+    assert_eq!(store.forget(idle.id).await, Ok(None), "an open sale stays");
+    store.transition(idle.id, Transition::End, now).await.unwrap();
+    let last = store
+        .forget(idle.id)
+        .await
+        .unwrap()
+        .expect("an ended, idle sale goes");
+    assert_eq!((last.stock, last.remaining, last.in_flight), (4, 4, 0));
+    assert_eq!(store.level(idle.id).await, Ok(None), "nothing of it is left");
+    assert_eq!(
+        store.reserve(request(idle.id, "gone", 1, None)).await,
+        Err(ReserveError::SaleNotFound)
+    );
+    assert_eq!(
+        store.forget(idle.id).await,
+        Ok(None),
+        "forgetting twice changes nothing"
+    );
+    let busy = sale(SaleState::Active, 4, 1).terms();
+    store.load(busy.clone()).await.unwrap();
+    reserved(store.reserve(request(busy.id, "held", 1, None)).await);
+    store.transition(busy.id, Transition::End, now).await.unwrap();
+    assert_eq!(
+        store.forget(busy.id).await,
+        Ok(None),
+        "a reservation in flight keeps it"
+    );
+    assert_eq!(store.level(busy.id).await.unwrap().map(|l| l.in_flight), Some(1));
+
     // The schedule is honoured inside the atomic step.
     let mut expired: SaleTerms = sale(SaleState::Active, 5, 1).terms();
     expired.ends_at = Some(Utc::now() - Duration::seconds(1));
@@ -213,19 +246,42 @@ pub async fn sale_catalog<C: SaleCatalog>(catalog: &C) {
         catalog.insert(s).await.expect("insert");
     }
     let ids = |sales: Vec<Sale>| sales.into_iter().map(|s| s.id).collect::<Vec<_>>();
-    let after_first = ids(catalog.page(Some(later[0].id), 2).await.unwrap());
+    let after_first = ids(catalog.page(Some(later[0].id), 2, false).await.unwrap());
     assert_eq!(
         after_first,
         [later[1].id, later[2].id],
         "a page starts right after its cursor"
     );
-    let first_page = ids(catalog.page(None, 1).await.unwrap());
+    let first_page = ids(catalog.page(None, 1, false).await.unwrap());
     assert_eq!(first_page.len(), 1, "a page holds at most its limit");
     assert!(
         first_page[0] <= sale.id,
         "the first page starts at the oldest sale"
     );
-    assert!(catalog.page(Some(later[2].id), 5).await.unwrap().is_empty());
+    assert!(catalog
+        .page(Some(later[2].id), 5, false)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // An archived sale leaves the live list and pages, not the catalog.
+    let archived = Archived {
+        at: Utc::now().trunc_subsecs(6),
+        sold: 1,
+    };
+    assert!(catalog.archive(later[1].id, archived).await.unwrap());
+    assert!(!catalog.archive(later[1].id, archived).await.unwrap(), "once");
+    let read = catalog.get(later[1].id).await.unwrap().expect("still there");
+    assert_eq!(read.archived, Some(archived));
+    assert!(!catalog.list().await.unwrap().iter().any(|s| s.id == later[1].id));
+    assert_eq!(
+        ids(catalog.page(Some(later[0].id), 5, false).await.unwrap()),
+        [later[2].id]
+    );
+    assert_eq!(
+        ids(catalog.page(Some(later[0].id), 5, true).await.unwrap()),
+        [later[1].id]
+    );
 }
 
 /// The order store's promises: batches are idempotent and read back.
@@ -251,8 +307,27 @@ pub async fn order_store<S: OrderStore>(store: &S) {
         "idempotency key kept"
     );
     assert_eq!(back[0].remaining, batch[0].remaining, "first answer kept");
-    let totals = store.totals().await.unwrap()[&sale];
+    let totals = store.totals(&[sale]).await.unwrap()[&sale];
     assert_eq!((totals.orders, totals.units), (5, 5));
+    assert!(store.totals(&[SaleId::generate()]).await.unwrap().is_empty());
+    let first = store
+        .first_answer(
+            sale,
+            &batch[2].user_id,
+            batch[2].idempotency_key.as_ref().unwrap(),
+        )
+        .await
+        .unwrap()
+        .expect("a keyed order's first answer");
+    assert_eq!(
+        (first.order_id, first.remaining),
+        (batch[2].order_id, batch[2].remaining)
+    );
+    let other_key = IdempotencyKey::parse("another-key").unwrap();
+    assert_eq!(
+        store.first_answer(sale, &batch[2].user_id, &other_key).await,
+        Ok(None)
+    );
 
     // The ledger decides once per id: a stored order is not voided, and a
     // voided one is never stored by a later copy.
@@ -295,8 +370,14 @@ pub async fn order_store<S: OrderStore>(store: &S) {
         5,
         "void is not an order"
     );
-    let totals = store.totals().await.unwrap()[&sale];
+    let totals = store.totals(&[sale]).await.unwrap()[&sale];
     assert_eq!((totals.orders, totals.units), (5, 5), "void is not counted");
+    let late_key = late.idempotency_key.as_ref().unwrap();
+    assert_eq!(
+        store.first_answer(sale, &late.user_id, late_key).await,
+        Ok(None),
+        "a void is no answer"
+    );
 }
 
 /// The queue's promise: what `publish` accepted is stored exactly once.
@@ -314,7 +395,14 @@ where
     let batch: Vec<Reservation> = (0..3).map(|i| reservation(sale, &format!("q{i}"), 2)).collect();
     queue.publish(batch.clone()).await.expect("publish");
     let mut polls = 0;
-    while store.totals().await.unwrap().get(&sale).map_or(0, |t| t.units) < 6 {
+    while store
+        .totals(&[sale])
+        .await
+        .unwrap()
+        .get(&sale)
+        .map_or(0, |t| t.units)
+        < 6
+    {
         polls += 1;
         assert!(polls < 500, "published reservations never stored");
         pause().await;
@@ -330,6 +418,6 @@ where
     for _ in 0..5 {
         pause().await;
     }
-    let totals = store.totals().await.unwrap()[&sale];
+    let totals = store.totals(&[sale]).await.unwrap()[&sale];
     assert_eq!((totals.orders, totals.units), (3, 6), "republish is a no-op");
 }

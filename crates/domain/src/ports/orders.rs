@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::{QueueError, StoreError};
-use crate::ids::{OrderId, SaleId};
+use crate::ids::{IdempotencyKey, OrderId, SaleId, UserId};
 use crate::purchase::{Decision, Order, Reservation};
 
 /// Carries reservations to the order store.
@@ -53,8 +53,18 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     /// Every stored reservation of a sale: enough to rebuild its stock book.
     async fn reservations_of(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError>;
-    /// Orders and units stored, per sale.
-    async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, StoreError>;
+    /// Orders and units stored for each of `sales` (a sale with none is
+    /// absent).
+    async fn totals(&self, sales: &[SaleId]) -> Result<HashMap<SaleId, OrderTotals>, StoreError>;
+    /// The order `user` made on `sale` with idempotency `key`, if the ledger
+    /// stored one: a keyed retry's first answer once the sale's live records
+    /// are gone (archived).
+    async fn first_answer(
+        &self,
+        sale: SaleId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Reservation>, StoreError>;
 }
 
 /// Reservations answered but not yet decided by the ledger (status

@@ -41,6 +41,12 @@ pub trait StockStore: Send + Sync + 'static {
     async fn adjust(&self, sale: SaleId, delta: i64, now: DateTime<Utc>) -> Result<StockLevel, StockOpError>;
     /// The sale's live counters, read in one consistent step.
     async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError>;
+    /// Removes an ended sale's live state (counters, buyers' counts,
+    /// idempotency records, outbox) in one atomic step, but only once nothing
+    /// of it is in flight nor waiting to be relayed; returns its last
+    /// counters when it did. `None`: the sale is not ended, still has work
+    /// in the pipeline, or is unknown; nothing changed.
+    async fn forget(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError>;
     /// The first answer kept for `user`'s idempotency `key` on `sale`, if
     /// any: one cheap look-up, for a keyed retry on a sale this replica
     /// knows is sold out.

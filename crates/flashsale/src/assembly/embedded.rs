@@ -69,16 +69,19 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
         high_water,
     ));
     let flags = inventory.sold_out_flags().clone();
-    let product = Arc::new(ProductService::new(
-        Arc::new(catalog.clone()),
-        Arc::new(stock.clone()),
-        Arc::new(EmbeddedCache {
-            stock: stock.clone(),
-            orders: orders.clone(),
-        }),
-        events.clone(),
-        Arc::new(move |sale| flags.clear(sale)),
-    ));
+    let product = Arc::new(
+        ProductService::new(
+            Arc::new(catalog.clone()),
+            Arc::new(stock.clone()),
+            Arc::new(EmbeddedCache {
+                stock: stock.clone(),
+                orders: orders.clone(),
+            }),
+            events.clone(),
+            Arc::new(move |sale| flags.clear(sale)),
+        )
+        .with_archive_after(settings.archive_after),
+    );
     let services = Services {
         mode: Mode::Embedded,
         product: product.clone(),

@@ -163,6 +163,7 @@ pub(crate) async fn product(
     stock: &RedisStock,
     queue: Option<Arc<AmqpPublisher>>,
     events: Arc<dyn EventSink>,
+    archive_after: Duration,
 ) -> Result<(Arc<ProductService>, usize), StartError> {
     let announcer = stock.clone();
     let mut rebuild = StackCacheRebuild::new(stock.clone(), PgOrderStore::new(pool.clone()));
@@ -180,7 +181,8 @@ pub(crate) async fn product(
                 tokio::spawn(async move { announcer.announce_units_back(sale).await });
             }),
         )
-        .with_change_lock(Arc::new(PgChangeLock::new(pool.clone()))),
+        .with_change_lock(Arc::new(PgChangeLock::new(pool.clone())))
+        .with_archive_after(archive_after),
     );
     let warmed = product.warm().await.map_err(StartError::Restore)?;
     Ok((product, warmed))
@@ -288,7 +290,14 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
     let publisher = rabbitmq(urls.amqp, &settings.amqp_queue).await?;
     let events = Arc::new(EventLog::default());
     let (inventory, units_back) = inventory(&stock, events.clone()).await?;
-    let (product, warmed) = product(&pool, &stock, Some(publisher.clone()), events.clone()).await?;
+    let (product, warmed) = product(
+        &pool,
+        &stock,
+        Some(publisher.clone()),
+        events.clone(),
+        settings.archive_after,
+    )
+    .await?;
     let metrics = Arc::new(PipelineMetrics::default());
     // Stop order: the schedule, then relay what is left, then let the
     // consumer store it, then the subscription.

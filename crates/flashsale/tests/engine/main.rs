@@ -3,6 +3,7 @@
 
 mod support;
 
+mod archive;
 mod bench;
 mod chaos;
 mod contract;

@@ -50,6 +50,7 @@ pub fn settings(name: &str) -> Settings {
         amqp_queue: "orders".into(),
         redis_timeout_ms: 2_000,
         sweep_after_ms: 60_000,
+        archive_after: std::time::Duration::from_secs(3600),
         redis_allow_eviction: false,
         database_url: None,
         product_url: String::new(),
@@ -94,10 +95,17 @@ impl TestApp {
 
     /// Stops gracefully, waits until every answered order is committed,
     /// and removes the data folder.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        let data_dir = self.data_dir.clone();
+        self.halt().await;
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+
+    /// Stops gracefully and waits until every answered order is committed;
+    /// keeps the data folder, for a restart.
+    pub async fn halt(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 
     pub async fn client(&self) -> Client {

@@ -194,7 +194,8 @@ pub async fn stats(State(state): State<AppState>, _: Admin) -> Result<Json<Stats
 pub async fn collect_stats(state: &AppState) -> Result<Stats, ApiError> {
     let services = state.services();
     let views = services.product.list().await?;
-    let persisted = services.orders.totals().await?;
+    let live: Vec<SaleId> = views.iter().map(|v| v.sale.id).collect();
+    let persisted = services.orders.totals(&live).await?;
     let mut totals = Totals {
         queue_depth: services.inventory.queue_depth(),
         ..Totals::default()

@@ -9,7 +9,7 @@ use axum::http::header::LINK;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use flashsale_domain::{EventKind, IdempotencyKey, Quantity, SaleId, SaleStatus};
+use flashsale_domain::{EventKind, IdempotencyKey, PurchaseRejection, Quantity, SaleId, SaleStatus, UserId};
 use flashsale_product::SaleQuery;
 use serde::de::IntoDeserializer;
 use serde::Deserialize;
@@ -28,6 +28,7 @@ fn sale_id(raw: Option<&str>) -> Result<SaleId, ApiError> {
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct ListParams {
     status: Option<String>,
+    archived: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -64,16 +65,28 @@ impl ListParams {
                     ApiError::InvalidRequest("cursor must be the one a Link header gave".into())
                 })?),
             };
-        Ok(SaleQuery { status, after, limit })
+        let archived = match self.archived.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ApiError::InvalidRequest("archived must be true or false".into())),
+        };
+        Ok(SaleQuery {
+            status,
+            archived,
+            after,
+            limit,
+        })
     }
 }
 
-/// Sales, oldest first, a page at a time: `?status=` keeps one status,
+/// Live sales (archived ones with `?archived=true`), oldest first, a page at
+/// a time: `?status=` keeps one status,
 /// `?limit=` (default 100, at most 1,000) sizes the page, and the `Link`
 /// header (`rel="next"`) gives the next page's URL while more may follow.
 #[utoipa::path(get, path = "/api/sales", tag = "sales",
     params(
         ("status" = Option<String>, Query, description = "scheduled, active, paused, ended or sold_out"),
+        ("archived" = Option<bool>, Query, description = "true: archived sales instead of live ones (default false)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Sales per page (default 100)"),
         ("cursor" = Option<String>, Query, description = "Where the page starts: the cursor of the previous page's Link header")),
     responses(
@@ -94,8 +107,9 @@ pub async fn list_sales(
             .as_deref()
             .map(|s| format!("&status={s}"))
             .unwrap_or_default();
+        let archived = if query.archived { "&archived=true" } else { "" };
         let link = format!(
-            "</api/sales?limit={}&cursor={next}{status}>; rel=\"next\"",
+            "</api/sales?limit={}&cursor={next}{status}{archived}>; rel=\"next\"",
             query.limit
         );
         if let Ok(value) = HeaderValue::from_str(&link) {
@@ -199,7 +213,10 @@ async fn purchase_inner(
         .try_acquire_owned()
         .map_err(|_| ApiError::Overloaded)?;
     let inventory = &state.services().inventory;
-    match inventory.purchase(sale, user.clone(), quantity, key).await {
+    match inventory
+        .purchase(sale, user.clone(), quantity, key.clone())
+        .await
+    {
         Ok(receipt) => Ok((
             PurchaseAccepted {
                 order_id: receipt.order_id.to_string(),
@@ -208,6 +225,7 @@ async fn purchase_inner(
             },
             receipt.replayed,
         )),
+        Err(ApiError::SaleNotFound) => archived_answer(state, sale, &user, quantity, key).await,
         Err(e) => {
             if matches!(e, ApiError::LimitExceeded(_)) {
                 state
@@ -234,4 +252,36 @@ pub async fn get_order(
     let id = super::order_id(id)?;
     let order = state.services().orders.order_for(id, &user).await?;
     Ok(Json(order.into()))
+}
+
+/// A purchase the stock store found no sale for: an archived sale answers
+/// a keyed retry with its first answer, read from the ledger (a key whose
+/// first answer was for another quantity is refused as reused), and every
+/// other attempt as the ended sale it is; any other sale is not found.
+async fn archived_answer(
+    state: &AppState,
+    sale: SaleId,
+    user: &UserId,
+    quantity: Quantity,
+    key: Option<IdempotencyKey>,
+) -> Result<(PurchaseAccepted, bool), ApiError> {
+    let view = state.services().product.get(sale).await?;
+    if view.sale.archived.is_none() {
+        return Err(ApiError::SaleNotFound);
+    }
+    let Some(key) = key else {
+        return Err(ApiError::SaleNotActive);
+    };
+    match state.services().orders.first_answer(sale, user, &key).await? {
+        Some(first) if first.quantity != quantity => Err(PurchaseRejection::IdempotencyKeyReused.into()),
+        Some(first) => Ok((
+            PurchaseAccepted {
+                order_id: first.order_id.to_string(),
+                status: "pending",
+                remaining: first.remaining,
+            },
+            true,
+        )),
+        None => Err(ApiError::SaleNotActive),
+    }
 }

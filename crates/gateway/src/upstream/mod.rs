@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use flashsale_domain::{
-    IdempotencyKey, Order, OrderId, OrderTotals, Quantity, SaleDraft, SaleId, Transition, UserId,
+    IdempotencyKey, Order, OrderId, OrderTotals, Quantity, Reservation, SaleDraft, SaleId, Transition, UserId,
 };
 use flashsale_inventory::{InventoryService, PurchaseReceipt};
 use flashsale_order::OrderService;
@@ -54,7 +54,16 @@ pub trait InventoryApi: Send + Sync + 'static {
 #[async_trait]
 pub trait OrderApi: Send + Sync + 'static {
     async fn order_for(&self, id: OrderId, user: &UserId) -> Result<Order, ApiError>;
-    async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, ApiError>;
+    /// Orders and units stored for each of `sales`.
+    async fn totals(&self, sales: &[SaleId]) -> Result<HashMap<SaleId, OrderTotals>, ApiError>;
+    /// The ledger's order for `user`'s `key` on `sale`: a keyed retry's
+    /// first answer once the sale is archived.
+    async fn first_answer(
+        &self,
+        sale: SaleId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Reservation>, ApiError>;
     /// An operator's void of a reservation the ledger has not decided.
     async fn void(&self, id: OrderId) -> Result<Order, ApiError>;
 }
@@ -105,9 +114,20 @@ impl OrderApi for OrderService {
     async fn order_for(&self, id: OrderId, user: &UserId) -> Result<Order, ApiError> {
         Ok(OrderService::order_for(self, id, user).await?)
     }
-    async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, ApiError> {
+    async fn totals(&self, sales: &[SaleId]) -> Result<HashMap<SaleId, OrderTotals>, ApiError> {
         self.store()
-            .totals()
+            .totals(sales)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))
+    }
+    async fn first_answer(
+        &self,
+        sale: SaleId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Reservation>, ApiError> {
+        self.store()
+            .first_answer(sale, user, key)
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use flashsale_domain::{
-    IdempotencyKey, Order, OrderId, OrderTotals, Quantity, SaleDraft, SaleId, Transition, UserId,
+    IdempotencyKey, Order, OrderId, OrderTotals, Quantity, Reservation, SaleDraft, SaleId, Transition, UserId,
 };
 use flashsale_inventory::PurchaseReceipt;
 use flashsale_product::{SalePage, SaleQuery, SaleView};
@@ -57,6 +57,14 @@ pub struct PurchaseCall {
     pub user_id: UserId,
     pub quantity: Quantity,
     pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// A keyed retry's first answer, as the order service is asked for it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FirstAnswerCall {
+    pub sale: SaleId,
+    pub user: UserId,
+    pub key: IdempotencyKey,
 }
 
 /// A stock change as the product service receives it.
@@ -284,8 +292,23 @@ impl OrderApi for RemoteOrders {
             .call(Method::GET, &format!("/internal/orders/{id}?user={user}"), None)
             .await
     }
-    async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, ApiError> {
-        self.0.call(Method::GET, "/internal/totals", None).await
+    async fn totals(&self, sales: &[SaleId]) -> Result<HashMap<SaleId, OrderTotals>, ApiError> {
+        self.0.call(Method::POST, "/internal/totals", json(&sales)).await
+    }
+    async fn first_answer(
+        &self,
+        sale: SaleId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Reservation>, ApiError> {
+        let call = FirstAnswerCall {
+            sale,
+            user: user.clone(),
+            key: key.clone(),
+        };
+        self.0
+            .call(Method::POST, "/internal/first-answer", json(&call))
+            .await
     }
     async fn void(&self, id: OrderId) -> Result<Order, ApiError> {
         self.0

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use flashsale_domain::{Sale, SaleCatalog, SaleId, SaleState, StoreError};
+use flashsale_domain::{Archived, Sale, SaleCatalog, SaleId, SaleState, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
@@ -16,8 +16,8 @@ pub struct PgCatalog {
     pool: PgPool,
 }
 
-const COLUMNS: &str =
-    "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at";
+const COLUMNS: &str = "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, \
+     created_at, archived_at, archived_sold";
 
 impl PgCatalog {
     /// A catalog on an already migrated database.
@@ -48,6 +48,20 @@ fn sale_from(row: &PgRow) -> Result<Sale, StoreError> {
             .map_err(store_error)?,
         state: SaleState::parse(&state).ok_or_else(|| store_error(format!("unknown state {state}")))?,
         created_at: row.try_get("created_at").map_err(store_error)?,
+        archived: match row
+            .try_get::<Option<DateTime<Utc>>, _>("archived_at")
+            .map_err(store_error)?
+        {
+            Some(at) => Some(Archived {
+                at,
+                sold: row
+                    .try_get::<Option<i64>, _>("archived_sold")
+                    .map_err(store_error)?
+                    .unwrap_or(0)
+                    .max(0) as u64,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -109,7 +123,7 @@ impl SaleCatalog for PgCatalog {
 
     async fn list(&self) -> Result<Vec<Sale>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM sales ORDER BY created_at, id"
+            "SELECT {COLUMNS} FROM sales WHERE archived_at IS NULL ORDER BY created_at, id"
         )))
         .fetch_all(&self.pool)
         .await
@@ -117,16 +131,49 @@ impl SaleCatalog for PgCatalog {
         rows.iter().map(sale_from).collect()
     }
 
-    async fn page(&self, after: Option<SaleId>, limit: usize) -> Result<Vec<Sale>, StoreError> {
+    async fn page(
+        &self,
+        after: Option<SaleId>,
+        limit: usize,
+        archived: bool,
+    ) -> Result<Vec<Sale>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM sales WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2"
+            "SELECT {COLUMNS} FROM sales
+             WHERE (archived_at IS NOT NULL) = $3 AND ($1::uuid IS NULL OR id > $1)
+             ORDER BY id LIMIT $2"
         )))
         .bind(after.map(|id| id.as_uuid()))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(archived)
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
         rows.iter().map(sale_from).collect()
+    }
+
+    async fn archive(&self, id: SaleId, archived: Archived) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let done = sqlx::query(
+            "UPDATE sales SET archived_at = $2, archived_sold = $3 WHERE id = $1 AND archived_at IS NULL",
+        )
+        .bind(id.as_uuid())
+        .bind(archived.at)
+        .bind(signed(archived.sold, "sold")?)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        if done == 1 {
+            let detail = serde_json::json!({ "sold": archived.sold });
+            sqlx::query("INSERT INTO audit_log (sale_id, action, detail) VALUES ($1, 'archive', $2::jsonb)")
+                .bind(id.as_uuid())
+                .bind(detail.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(done == 1)
     }
 }
 

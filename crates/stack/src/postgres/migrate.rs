@@ -58,6 +58,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0003_void_orders",
         sql: include_str!("../../migrations/0003_void_orders.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_archived_sales",
+        sql: include_str!("../../migrations/0004_archived_sales.sql"),
+    },
 ];
 
 /// An arbitrary constant: the advisory lock all FlashSale migrators share.

@@ -82,6 +82,15 @@ impl PgOrderStore {
         Self { pool }
     }
 
+    /// Orders stored over every sale, from the per-sale totals: for health.
+    pub async fn orders_stored(&self) -> Result<u64, StoreError> {
+        let stored: i64 = sqlx::query_scalar("SELECT coalesce(sum(orders), 0)::bigint FROM sale_totals")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(stored.max(0) as u64)
+    }
+
     /// Stores the reservations as orders; returns how many were new, and
     /// which ids were already void. See the module docs; [`InsertError`]
     /// says whether a retry can help.
@@ -355,6 +364,26 @@ impl OrderStore for PgOrderStore {
         }))
     }
 
+    async fn first_answer(
+        &self,
+        sale: SaleId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Reservation>, StoreError> {
+        // orders_by_sale narrows it to the sale's orders.
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM orders
+             WHERE sale_id = $1 AND user_id = $2 AND idempotency_key = $3 AND status <> 'void'"
+        )))
+        .bind(sale.as_uuid())
+        .bind(user.as_str())
+        .bind(key.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(reservation_from).transpose()
+    }
+
     async fn reservations_of(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM orders WHERE sale_id = $1 AND status <> 'void'"
@@ -366,8 +395,10 @@ impl OrderStore for PgOrderStore {
         rows.iter().map(reservation_from).collect()
     }
 
-    async fn totals(&self) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
-        let rows = sqlx::query("SELECT sale_id, orders, units FROM sale_totals")
+    async fn totals(&self, sales: &[SaleId]) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
+        let ids: Vec<Uuid> = sales.iter().map(|s| s.as_uuid()).collect();
+        let rows = sqlx::query("SELECT sale_id, orders, units FROM sale_totals WHERE sale_id = ANY($1)")
+            .bind(&ids)
             .fetch_all(&self.pool)
             .await
             .map_err(store_error)?;

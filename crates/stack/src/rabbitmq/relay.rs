@@ -167,6 +167,16 @@ impl Relay {
         if batch.ids.is_empty() {
             batch = match self.read_new(sale, &outbox).await {
                 Err(RelayError::Redis(e)) if e.code() == Some("NOGROUP") => {
+                    // An archived sale left the index with its outbox:
+                    // nothing to relay, and no stream to create again.
+                    let live: bool = redis::cmd("SISMEMBER")
+                        .arg(SALES_INDEX)
+                        .arg(sale.to_string())
+                        .query_async(&mut self.conn.clone())
+                        .await?;
+                    if !live {
+                        return Ok(0);
+                    }
                     self.recreate_group(sale, &outbox).await?;
                     self.read_new(sale, &outbox).await?
                 }

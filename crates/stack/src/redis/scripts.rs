@@ -19,6 +19,7 @@ pub struct Scripts {
     pub level: Script,
     pub fence: Script,
     pub rebuild: Script,
+    pub forget: Script,
 }
 
 const COMMON: &str = include_str!("lua/common.lua");
@@ -44,6 +45,7 @@ pub fn scripts() -> Arc<Scripts> {
                 level: compose(include_str!("lua/level.lua")),
                 fence: compose(include_str!("lua/fence.lua")),
                 rebuild: compose(include_str!("lua/rebuild.lua")),
+                forget: compose(include_str!("lua/forget.lua")),
             })
         })
         .clone()

@@ -556,6 +556,32 @@ impl StockStore for RedisStock {
             .transpose()
     }
 
+    async fn forget(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {
+        let keys = SaleKeys::new(sale);
+        let reply: Vec<String> = self
+            .retrying(dropped, |mut conn| {
+                let mut invocation = self.scripts.forget.prepare_invoke();
+                invocation
+                    .key(&keys.state)
+                    .key(&keys.stock)
+                    .key(&keys.buyers)
+                    .key(&keys.idem)
+                    .key(&keys.inflight)
+                    .key(&keys.outbox)
+                    .key(&keys.rebuild)
+                    .key(&keys.settled)
+                    .key(&keys.counted)
+                    .key(SALES_INDEX)
+                    .arg(sale.to_string());
+                async move { invocation.invoke_async(&mut conn).await }
+            })
+            .await?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        parse_level(&reply).map(Some)
+    }
+
     async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {
         let keys = SaleKeys::new(sale);
         let reply: Vec<String> = self

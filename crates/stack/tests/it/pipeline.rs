@@ -98,7 +98,7 @@ impl Stack {
 
     /// Units stored in PostgreSQL for `sale`, and the number of orders.
     pub async fn stored(&self, sale: SaleId) -> (u64, u64) {
-        let totals = self.orders.totals().await.unwrap();
+        let totals = self.orders.totals(&[sale]).await.unwrap();
         totals.get(&sale).map_or((0, 0), |t| (t.units, t.orders))
     }
 
@@ -730,6 +730,14 @@ async fn the_sweeper_follows_the_ledger_and_never_releases_on_silence() {
     assert_eq!(stack.stored(sale).await, (3, 3), "3 units, never 4");
     let report = sweep_until(&mut sweeper, |r| r.unaccounted == 0).await;
     assert!(report.iter().all(|r| r.released == 0));
+    // The consumer settles in Redis right after its commit: under load, a
+    // moment after the ledger shows the order.
+    let settled = stack.stock.clone();
+    support::eventually(Duration::from_secs(10), "the consumer settles", || {
+        let stock = settled.clone();
+        async move { stock.level(sale).await.unwrap().is_some_and(|l| l.in_flight == 0) }
+    })
+    .await;
     let level = stack.stock.level(sale).await.unwrap().unwrap();
     assert_eq!(
         (

@@ -65,7 +65,7 @@ async fn overlapping_batches_store_each_order_once() {
     for t in tasks {
         new += t.await.unwrap().unwrap().new;
     }
-    let stored = store.totals().await.unwrap()[&sale].orders;
+    let stored = store.totals(&[sale]).await.unwrap()[&sale].orders;
     assert_eq!(new, stored);
     assert_eq!(stored, 400, "the windows cover every reservation");
 }
@@ -155,7 +155,7 @@ async fn void_racing_insert_decides_each_id_once() {
     }
     let orders = seen.values().filter(|d| **d == Decision::Order).count() as u64;
     let totals = store
-        .totals()
+        .totals(&[sale])
         .await
         .unwrap()
         .get(&sale)

@@ -1,0 +1,29 @@
+#!lua
+-- Removes an ended sale's live state in one step, once nothing of it is in
+-- flight nor waiting in the outbox (relays delete an entry once the broker
+-- confirmed it) and no rebuild is under way: its counters, buyers' counts,
+-- idempotency records, the outbox with its consumer group, what a rebuild
+-- left, and its place in the index of live sales, so that no background
+-- loop walks it again. Its ledger, in the order store, stays.
+-- KEYS: state, stock, buyers, idem, inflight, outbox, rebuild, settled, counted, index
+-- ARGV: sale id (its member in the index)
+-- Returns its last level (as `level`), or {} when it kept the sale.
+local l = level(KEYS[1], KEYS[2])
+if not l then
+  return {}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local times = redis.call('HMGET', KEYS[1], 'starts_at', 'ends_at')
+if effective(l[1], times[1], times[2], now) ~= 'ended' then
+  return {}
+end
+if tonumber(l[3]) ~= 0 or redis.call('HLEN', KEYS[5]) > 0 or redis.call('EXISTS', KEYS[7]) == 1 then
+  return {}
+end
+if redis.call('EXISTS', KEYS[6]) == 1 and redis.call('XLEN', KEYS[6]) > 0 then
+  return {}
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
+redis.call('SREM', KEYS[10], ARGV[1])
+return l
