@@ -5,10 +5,13 @@
 //! # Layout
 //! - [`stampede`]: `flashsale bench stampede`: the ceiling, the stampede,
 //!   the verification and the report.
+//! - [`history`]: `flashsale bench history`: a burst on a fresh engine, and
+//!   again after many ended sales were archived; the ratio.
 //! - [`race`]: `flashsale bench race`, the race-condition lab: six ways of
 //!   keeping stock under the same contended workload.
 //! - [`report`]: the summary table and its JSON form.
 
+pub mod history;
 pub mod race;
 pub mod report;
 pub mod stampede;

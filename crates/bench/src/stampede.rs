@@ -86,11 +86,17 @@ pub enum BenchError {
     Client(#[from] ClientError),
 }
 
-fn secret(given: &Option<String>, args: &StampedeArgs, file: &str, var: &str) -> Result<String, BenchError> {
+/// A secret given on the command line, or kept in the engine's data folder.
+pub(crate) fn secret(
+    given: &Option<String>,
+    data_dir: &std::path::Path,
+    file: &str,
+    var: &str,
+) -> Result<String, BenchError> {
     if let Some(s) = given.as_ref().filter(|s| !s.is_empty()) {
         return Ok(s.clone());
     }
-    std::fs::read_to_string(args.data_dir.join(file))
+    std::fs::read_to_string(data_dir.join(file))
         .map(|s| s.trim().to_owned())
         .map_err(|_| {
             BenchError::Setup(format!(
@@ -99,7 +105,7 @@ fn secret(given: &Option<String>, args: &StampedeArgs, file: &str, var: &str) ->
         })
 }
 
-fn token(secret: &str, user: &str) -> String {
+pub(crate) fn token(secret: &str, user: &str) -> String {
     let now = chrono::Utc::now().timestamp();
     let user = UserId::parse(user).expect("generated user ids are valid");
     flashsale_gateway::auth::jwt::sign(secret.as_bytes(), &user, now, now + 3600)
@@ -144,8 +150,18 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
             "--buyers, --attempts-per-buyer and --concurrency must be at least 1".into(),
         ));
     }
-    let admin = secret(&args.admin_token, &args, "admin_token", "FLASHSALE_ADMIN_TOKEN")?;
-    let jwt = secret(&args.jwt_secret, &args, "jwt_secret", "FLASHSALE_JWT_SECRET")?;
+    let admin = secret(
+        &args.admin_token,
+        &args.data_dir,
+        "admin_token",
+        "FLASHSALE_ADMIN_TOKEN",
+    )?;
+    let jwt = secret(
+        &args.jwt_secret,
+        &args.data_dir,
+        "jwt_secret",
+        "FLASHSALE_JWT_SECRET",
+    )?;
     let mut report = Report {
         targets: args.target.clone(),
         buyers: args.buyers,
@@ -375,7 +391,7 @@ fn verify(
 }
 
 /// One request with a bearer token, answered whole.
-async fn send(
+pub(crate) async fn send(
     conn: &mut Conn,
     method: Method,
     path: &str,
@@ -392,7 +408,12 @@ async fn send(
     Ok((answer.status, answer.body))
 }
 
-async fn create_sale(conn: &mut Conn, admin: &str, stock: u64, limit: u32) -> Result<String, BenchError> {
+pub(crate) async fn create_sale(
+    conn: &mut Conn,
+    admin: &str,
+    stock: u64,
+    limit: u32,
+) -> Result<String, BenchError> {
     let body = json!({"name": "bench stampede", "product": "load", "price_cents": 1, "stock": stock, "per_user_limit": limit});
     let (status, answer) = send(
         conn,
@@ -426,7 +447,7 @@ async fn create_sale(conn: &mut Conn, admin: &str, stock: u64, limit: u32) -> Re
     Ok(id.to_owned())
 }
 
-async fn get_json(conn: &mut Conn, path: &str, bearer: Option<&str>) -> Result<Value, BenchError> {
+pub(crate) async fn get_json(conn: &mut Conn, path: &str, bearer: Option<&str>) -> Result<Value, BenchError> {
     let (status, body) = send(conn, Method::GET, path, bearer, None).await?;
     if status != 200 {
         return Err(BenchError::Setup(format!(
@@ -518,7 +539,7 @@ impl PersistenceWatcher {
 
 /// Reads every accepted order back with its buyer's token until it is
 /// `confirmed`; false if one is not within the timeout.
-async fn confirm_all(
+pub(crate) async fn confirm_all(
     authorities: &[String],
     jwt: &str,
     accepted: &[(String, u64)],

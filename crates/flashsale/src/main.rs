@@ -78,6 +78,8 @@ enum Bench {
     Stampede(flashsale_bench::StampedeArgs),
     /// The race-condition lab: six ways of keeping stock, one contended workload, one table.
     Race(flashsale_bench::race::RaceArgs),
+    /// A burst on the engine as it is, then again after many sales were made, ended and archived.
+    History(flashsale_bench::history::HistoryArgs),
 }
 
 fn main() -> ExitCode {
@@ -119,6 +121,25 @@ fn main() -> ExitCode {
                 .map(|rows| print!("{}", flashsale_bench::race::table(&rows, &args)))
                 .map_err(|e| e.to_string())
         }),
+        Command::Bench(Bench::History(args)) => {
+            return match runtime().and_then(|rt| {
+                rt.block_on(flashsale_bench::history::run(&args))
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok(report) => {
+                    print!("{}", report.table());
+                    if report.passed() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("flashsale: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Migrate {
             data_dir,
             database_url,

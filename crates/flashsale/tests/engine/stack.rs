@@ -663,3 +663,30 @@ async fn redis_back_with_older_data_is_rebuilt_from_the_ledger() {
     same_orders(&answered, &orders_in_postgres(&db, 20).await);
     app.stop().await;
 }
+
+/// Operator changes queue for the cross-process change lock: more of them
+/// at once than the PostgreSQL pool has connections must all succeed (each
+/// waiting one used to hold a connection, and the holder found none left
+/// for its own writes: 503s after the pool's time-out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_concurrent_operator_changes_than_connections_all_succeed() {
+    let app = TestApp::spawn(stack_settings("many-changes").await).await;
+    let creates: Vec<_> = (0..48)
+        .map(|_| {
+            let addr = app.addr;
+            tokio::spawn(async move {
+                let body = json!({"name": "Drop", "product": "Shoe", "price_cents": 1, "stock": 1, "per_user_limit": 1});
+                let (status, _, answer) = Client::connect(addr)
+                    .await
+                    .send(Method::POST, "/api/admin/sales", Some(ADMIN), &[], Some(body))
+                    .await;
+                (status, answer)
+            })
+        })
+        .collect();
+    for create in creates {
+        let (status, answer) = create.await.unwrap();
+        assert_eq!(status, 201, "{answer}");
+    }
+    app.stop().await;
+}
