@@ -119,6 +119,7 @@ impl Stores {
         let name = dir
             .file_name()
             .map_or_else(|| "flashsale-stores".into(), |n| n.to_string_lossy().into_owned());
+        let rabbit_port = free_port()?;
         let stores = Self {
             dir: dir.to_owned(),
             redis: RedisServer {
@@ -133,9 +134,11 @@ impl Stores {
             },
             rabbit: RabbitServer {
                 dir: dir.join("rabbitmq"),
-                port: free_port()?,
+                port: rabbit_port,
                 dist_port: free_port()?,
-                node: format!("{name}@localhost"),
+                // Unique on this host (two folders may share a name): a node
+                // name already taken stops the new one from starting.
+                node: format!("{name}-{rabbit_port}@localhost"),
             },
             next_db: AtomicU32::new(1),
         };
