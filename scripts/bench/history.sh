@@ -13,6 +13,7 @@ target=$(cd "${CARGO_TARGET_DIR:-target}" 2>/dev/null && pwd || echo "$PWD/targe
 cargo build --release -q -p flashsale -p flashsale-testkit --features flashsale-testkit/stores
 bin=$target/release/flashsale
 out=$(mktemp -d)
+chmod 755 "$out" # PostgreSQL and RabbitMQ run as their own users, and go through it
 stores=""
 cleanup() {
   [[ -n ${engine:-} ]] && kill "$engine" 2>/dev/null && wait "$engine" 2>/dev/null || true
