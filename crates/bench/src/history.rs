@@ -5,7 +5,6 @@
 //! waits until the engine has archived them, and measures again, in the
 //! same run. The engine must archive at once (`FLASHSALE_ARCHIVE_AFTER=0`).
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use hyper::body::Bytes;
 use hyper::Method;
 use serde_json::{json, Value};
 
-use crate::stampede::{confirm_all, create_sale, get_json, secret, send, token, BenchError};
+use crate::stampede::{confirm_all, create_sale, get_json, send, token, BenchError, EngineSecrets};
 use flashsale_testkit::http::{authority, Conn};
 
 /// `flashsale bench history`.
@@ -27,7 +26,7 @@ pub struct HistoryArgs {
     /// Sales to create, sell out and end between the two measures.
     #[arg(long, default_value_t = 1_000)]
     pub ended: u64,
-    /// Purchases in each measured burst (one per buyer, all at once).
+    /// Purchases in each measured burst (one per buyer, over 64 connections).
     #[arg(long, default_value_t = 200)]
     pub burst: u64,
     /// Requests in flight while the ended sales are made.
@@ -39,13 +38,8 @@ pub struct HistoryArgs {
     /// The engine's Redis, for its used memory (real stack only).
     #[arg(long, env = "FLASHSALE_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
-    #[arg(long, env = "FLASHSALE_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
-    #[arg(long, env = "FLASHSALE_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
-    /// Where the engine keeps generated secrets, when they are not given.
-    #[arg(long, env = "FLASHSALE_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub secrets: EngineSecrets,
 }
 
 /// One measure: the burst's time to confirmed, and Redis's used memory.
@@ -121,18 +115,7 @@ impl HistoryReport {
 
 /// Runs the whole benchmark.
 pub async fn run(args: &HistoryArgs) -> Result<HistoryReport, BenchError> {
-    let admin = secret(
-        &args.admin_token,
-        &args.data_dir,
-        "admin_token",
-        "FLASHSALE_ADMIN_TOKEN",
-    )?;
-    let jwt = secret(
-        &args.jwt_secret,
-        &args.data_dir,
-        "jwt_secret",
-        "FLASHSALE_JWT_SECRET",
-    )?;
+    let (admin, jwt) = args.secrets.read()?;
     let target = authority(&args.target).map_err(BenchError::Setup)?;
     let redis = match &args.redis_url {
         Some(url) => Some(redis::Client::open(url.as_str()).map_err(|e| BenchError::Setup(e.to_string()))?),

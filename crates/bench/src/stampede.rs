@@ -67,6 +67,14 @@ pub struct StampedeArgs {
     /// Seconds to wait for every accepted order to read `confirmed`.
     #[arg(long, default_value_t = 60.0)]
     pub confirm_timeout: f64,
+    #[command(flatten)]
+    pub secrets: EngineSecrets,
+}
+
+/// The engine's admin token and JWT secret: given, or read from its data
+/// folder.
+#[derive(Debug, Clone, Args)]
+pub struct EngineSecrets {
     #[arg(long, env = "FLASHSALE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     #[arg(long, env = "FLASHSALE_JWT_SECRET", hide_env_values = true)]
@@ -74,6 +82,25 @@ pub struct StampedeArgs {
     /// Where the engine keeps generated secrets, when they are not given.
     #[arg(long, env = "FLASHSALE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+}
+
+impl EngineSecrets {
+    /// The admin token and the JWT secret.
+    pub(crate) fn read(&self) -> Result<(String, String), BenchError> {
+        let admin = secret(
+            &self.admin_token,
+            &self.data_dir,
+            "admin_token",
+            "FLASHSALE_ADMIN_TOKEN",
+        )?;
+        let jwt = secret(
+            &self.jwt_secret,
+            &self.data_dir,
+            "jwt_secret",
+            "FLASHSALE_JWT_SECRET",
+        )?;
+        Ok((admin, jwt))
+    }
 }
 
 /// Why the stampede could not run (not: an invariant failed; that is in the
@@ -87,7 +114,7 @@ pub enum BenchError {
 }
 
 /// A secret given on the command line, or kept in the engine's data folder.
-pub(crate) fn secret(
+fn secret(
     given: &Option<String>,
     data_dir: &std::path::Path,
     file: &str,
@@ -150,18 +177,7 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
             "--buyers, --attempts-per-buyer and --concurrency must be at least 1".into(),
         ));
     }
-    let admin = secret(
-        &args.admin_token,
-        &args.data_dir,
-        "admin_token",
-        "FLASHSALE_ADMIN_TOKEN",
-    )?;
-    let jwt = secret(
-        &args.jwt_secret,
-        &args.data_dir,
-        "jwt_secret",
-        "FLASHSALE_JWT_SECRET",
-    )?;
+    let (admin, jwt) = args.secrets.read()?;
     let mut report = Report {
         targets: args.target.clone(),
         buyers: args.buyers,

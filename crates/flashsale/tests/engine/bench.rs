@@ -19,9 +19,11 @@ fn args(app: &TestApp) -> StampedeArgs {
         pid: None,
         json: None,
         confirm_timeout: 30.0,
-        admin_token: Some(ADMIN.into()),
-        jwt_secret: Some(JWT_SECRET.into()),
-        data_dir: app.data_dir.clone(),
+        secrets: flashsale_bench::stampede::EngineSecrets {
+            admin_token: Some(ADMIN.into()),
+            jwt_secret: Some(JWT_SECRET.into()),
+            data_dir: app.data_dir.clone(),
+        },
     }
 }
 
@@ -112,4 +114,49 @@ async fn race_lab_shows_which_designs_oversell() {
     let chart = std::fs::read_to_string(args.svg.as_ref().unwrap()).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("pg-naive") && chart.contains("redis-lua"));
     let _ = std::fs::remove_file(args.svg.unwrap());
+}
+
+/// `flashsale bench history` runs end to end on an engine that archives at
+/// once: both bursts confirmed, every ended sale archived (it fails
+/// otherwise), and no Redis figure on the embedded engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_history_measures_before_and_after_the_archive() {
+    let mut s = crate::support::settings("bench-history");
+    s.archive_after = std::time::Duration::ZERO;
+    let app = TestApp::spawn(s).await;
+    let args = flashsale_bench::history::HistoryArgs {
+        target: format!("http://{}", app.addr),
+        ended: 20,
+        burst: 10,
+        concurrency: 4,
+        archive_timeout: 30.0,
+        redis_url: None,
+        secrets: flashsale_bench::stampede::EngineSecrets {
+            admin_token: Some(ADMIN.into()),
+            jwt_secret: Some(JWT_SECRET.into()),
+            data_dir: app.data_dir.clone(),
+        },
+    };
+    let report = flashsale_bench::history::run(&args)
+        .await
+        .expect("the history bench runs");
+    assert_eq!((report.ended, report.burst), (20, 10));
+    assert!(report.fresh.confirmed_secs > 0.0 && report.after.confirmed_secs > 0.0);
+    assert_eq!(report.memory_ratio(), None);
+    assert!(
+        report.table().contains("after 20 ended sales"),
+        "{}",
+        report.table()
+    );
+    let (_, _, live) = app
+        .client()
+        .await
+        .send(hyper::Method::GET, "/api/sales", None, &[], None)
+        .await;
+    // At most the last burst's sale, ended a moment ago, is still live.
+    assert!(
+        live.as_array().unwrap().len() <= 1,
+        "every ended sale archived: {live}"
+    );
+    app.stop().await;
 }
