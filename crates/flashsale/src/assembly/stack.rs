@@ -213,7 +213,18 @@ pub(crate) fn relay(
         metrics: metrics.clone(),
         ..RelayConfig::default()
     };
-    let task = tokio::spawn(Relay::new(stock.connection(), publisher.clone(), config.clone()).run());
+    let relay = Relay::new(stock.connection(), publisher.clone(), config.clone());
+    let client = stock.client().clone();
+    let task = tokio::spawn(async move {
+        // Its waits block: on a connection of their own.
+        match redis::aio::ConnectionManager::new(client).await {
+            Ok(waiter) => relay.waiting_on(waiter).run().await,
+            Err(error) => {
+                tracing::warn!(message = "No connection of its own for the relay's waits; it polls.", %error);
+                relay.run().await
+            }
+        }
+    });
     let stock = stock.clone();
     background.add("relay", DRAIN + Duration::from_secs(1), move || async move {
         task.abort();

@@ -44,8 +44,12 @@ pub struct RelayConfig {
     /// How long an entry stays pending under another relay before this
     /// one takes it over.
     pub claim_after: Duration,
-    /// The pause when there is nothing to relay.
-    pub idle_poll: Duration,
+    /// When there is nothing to relay, the longest the relay waits for a
+    /// new outbox entry before it looks again (for sales loaded meanwhile,
+    /// and for entries to claim). With a connection to wait on (see
+    /// [`Relay::waiting_on`]) it blocks on the outboxes and wakes as soon as
+    /// an entry is added; without, it sleeps this long.
+    pub idle_wait: Duration,
     /// Where the relay counts what it did.
     pub metrics: Arc<PipelineMetrics>,
 }
@@ -56,7 +60,7 @@ impl Default for RelayConfig {
             consumer: format!("relay-{}", uuid::Uuid::now_v7()),
             batch: 256,
             claim_after: Duration::from_secs(30),
-            idle_poll: Duration::from_millis(10),
+            idle_wait: Duration::from_millis(100),
             metrics: Arc::default(),
         }
     }
@@ -74,6 +78,9 @@ pub enum RelayError {
 /// The outbox relay.
 pub struct Relay {
     conn: ConnectionManager,
+    /// A connection of its own for the blocking waits (a blocking command
+    /// would hold up every other call on a shared connection).
+    waiter: Option<ConnectionManager>,
     queue: Arc<dyn OrderQueue>,
     config: RelayConfig,
 }
@@ -88,7 +95,21 @@ impl Relay {
     /// A relay reading with `conn` (its reads never block, so it may share
     /// the stock store's connection) and publishing to `queue`.
     pub fn new(conn: ConnectionManager, queue: Arc<dyn OrderQueue>, config: RelayConfig) -> Self {
-        Self { conn, queue, config }
+        Self {
+            conn,
+            waiter: None,
+            queue,
+            config,
+        }
+    }
+
+    /// Waits for new outbox entries on `conn` (a connection of its own)
+    /// instead of sleeping: an idle relay then costs two calls per
+    /// `idle_wait` however many sales are live, and relays a new entry at
+    /// once.
+    pub fn waiting_on(mut self, conn: ConnectionManager) -> Self {
+        self.waiter = Some(conn);
+        self
     }
 
     /// Relays until the task is dropped or aborted; errors are logged and
@@ -101,7 +122,7 @@ impl Relay {
                 last_claim = tokio::time::Instant::now();
             }
             match self.pass(claim).await {
-                Ok(0) => tokio::time::sleep(self.config.idle_poll).await,
+                Ok(0) => self.wait_for_entries().await,
                 Ok(_) => {}
                 Err(error) => {
                     PipelineMetrics::add(&self.config.metrics.relay_failures, 1);
@@ -109,6 +130,49 @@ impl Relay {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
+        }
+    }
+
+    /// Blocks until an entry is added to any live sale's outbox, or for at
+    /// most `idle_wait`. `XREAD … $` only sees entries added after the call:
+    /// one added between the empty pass and the call waits for the next
+    /// pass, at most `idle_wait` later; none is missed (the pass reads the
+    /// group, not this wait).
+    async fn wait_for_entries(&self) {
+        let idle = self.config.idle_wait;
+        let Some(waiter) = &self.waiter else {
+            tokio::time::sleep(idle).await;
+            return;
+        };
+        let sales: redis::RedisResult<Vec<String>> = redis::cmd("SMEMBERS")
+            .arg(SALES_INDEX)
+            .query_async(&mut self.conn.clone())
+            .await;
+        let outboxes: Vec<String> = match sales {
+            Ok(sales) => sales
+                .iter()
+                .filter_map(|s| SaleId::parse(s).ok())
+                .map(|sale| SaleKeys::new(sale).outbox)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        if outboxes.is_empty() {
+            tokio::time::sleep(idle).await;
+            return;
+        }
+        let mut wait = redis::cmd("XREAD");
+        wait.arg("COUNT")
+            .arg(1)
+            .arg("BLOCK")
+            .arg(idle.as_millis() as u64)
+            .arg("STREAMS");
+        wait.arg(&outboxes);
+        for _ in &outboxes {
+            wait.arg("$");
+        }
+        if let Err(error) = wait.query_async::<redis::Value>(&mut waiter.clone()).await {
+            tracing::debug!(message = "Waiting on the outboxes failed; sleeping instead.", %error);
+            tokio::time::sleep(idle).await;
         }
     }
 

@@ -88,7 +88,13 @@ impl Stack {
 
     pub fn start_relay(&mut self, queue: Arc<dyn OrderQueue>, config: RelayConfig) -> usize {
         let relay = Relay::new(self.stock.connection(), queue, config);
-        self.relays.push(tokio::spawn(relay.run()));
+        let client = self.stock.client().clone();
+        self.relays.push(tokio::spawn(async move {
+            let waiter = redis::aio::ConnectionManager::new(client)
+                .await
+                .expect("a connection to wait on");
+            relay.waiting_on(waiter).run().await
+        }));
         self.relays.len() - 1
     }
 
