@@ -97,11 +97,6 @@ impl Engine {
         &self.summary
     }
 
-    /// The background tasks, in the order a stop finishes them.
-    pub fn background_tasks(&self) -> Vec<&'static str> {
-        self.background.names()
-    }
-
     /// Serves until `shutdown` resolves; then stops taking requests, lets
     /// every request in flight be answered, finishes the background work
     /// (every answered reservation committed or handed on), and returns.
