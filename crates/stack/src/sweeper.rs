@@ -284,6 +284,13 @@ impl Sweeper {
             return Ok(());
         };
         recovery.rebuild.rebuild(vec![terms.clone()]).await?;
+        if terms.archived.is_some() {
+            // An archived sale Redis brought back from older data: rebuilt
+            // exact (ended), then forgotten again, so no loop walks it.
+            let forgotten = self.stock.forget(sale).await?.is_some();
+            tracing::warn!(message = "An archived sale came back with Redis's older data.", %sale, forgotten);
+            return Ok(());
+        }
         if terms.state == SaleState::Active {
             tracing::info!(message = "Rebuilt a sale from the ledger; it is on sale again.", %sale);
         }

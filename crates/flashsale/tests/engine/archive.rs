@@ -152,6 +152,7 @@ async fn stack_archive_waits_for_the_pipeline_and_empties_redis() {
         .await
         .unwrap();
     assert!(!indexed, "the relays and sweepers still walk it");
+    back_with_older_data(&app, &mut conn).await;
 
     // A reservation the ledger cannot store yet keeps its sale live.
     let held = app.active_sale(3, 1).await;
@@ -178,4 +179,79 @@ async fn stack_archive_waits_for_the_pipeline_and_empties_redis() {
     let view = archived(&mut c, &held).await;
     assert_eq!(view["sold"], 1);
     app.stop().await;
+}
+
+/// Redis comes back with older data that still holds an archived sale
+/// (restored from before its archive): the sweeper finds it behind the
+/// ledger, rebuilds it, and forgets it again, so no loop walks it for ever.
+async fn back_with_older_data(app: &TestApp, conn: &mut redis::aio::MultiplexedConnection) {
+    // A sale with one order, archived; its keys dumped just before.
+    let sale = app.active_sale(2, 1).await;
+    let mut c = app.client().await;
+    assert_eq!(c.buy(&sale, "eve", 1, None).await.0, 202);
+    let keys: Vec<String> = ["state", "stock", "buyers", "idem"]
+        .iter()
+        .map(|k| format!("fs:{{sale:{sale}}}:{k}"))
+        .collect();
+    let mut dumps = Vec::new();
+    // The order is stored and settled once Redis says persisted 1.
+    for _ in 0..400 {
+        let persisted: Option<u64> = redis::cmd("HGET")
+            .arg(&keys[0])
+            .arg("persisted")
+            .query_async(conn)
+            .await
+            .unwrap();
+        if persisted == Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    for key in &keys {
+        let dump: Option<Vec<u8>> = redis::cmd("DUMP").arg(key).query_async(conn).await.unwrap();
+        dumps.push((key.clone(), dump));
+    }
+    app.admin(&format!("/api/admin/sales/{sale}/end"), None).await;
+    archived(&mut c, &sale).await;
+    // Older data: the keys as they were, back in the index, persisted 0.
+    for (key, dump) in &dumps {
+        if let Some(dump) = dump {
+            let _: () = redis::cmd("RESTORE")
+                .arg(key)
+                .arg(0)
+                .arg(dump.as_slice())
+                .arg("REPLACE")
+                .query_async(conn)
+                .await
+                .unwrap();
+        }
+    }
+    let _: () = redis::cmd("HSET")
+        .arg(&keys[0])
+        .arg("persisted")
+        .arg(0)
+        .query_async(conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SADD")
+        .arg("fs:sales")
+        .arg(&sale)
+        .query_async(conn)
+        .await
+        .unwrap();
+    let pattern = format!("fs:{{sale:{sale}}}:*");
+    for _ in 0..400 {
+        let left: Vec<String> = redis::cmd("KEYS").arg(&pattern).query_async(conn).await.unwrap();
+        let indexed: bool = redis::cmd("SISMEMBER")
+            .arg("fs:sales")
+            .arg(&sale)
+            .query_async(conn)
+            .await
+            .unwrap();
+        if !indexed && left.iter().all(|k| k.ends_with(":counted")) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the archived sale Redis brought back is still there");
 }
