@@ -22,9 +22,10 @@ const STORE: &str = "sqlite";
 /// synchronous SQLite call made on a blocking thread, never held across an
 /// `.await`.
 ///
-/// The per-sale totals are counted once at open and then kept up to date by
-/// every commit, so the stats (pushed every second to every dashboard) never
-/// scan the table.
+/// A sale's totals are counted the first time they are asked for, then kept
+/// up to date by every commit, so the stats (pushed every second to every
+/// dashboard) never scan the table, and opening the file does not count the
+/// orders of every sale ever sold.
 #[derive(Clone)]
 pub struct SqliteOrderStore {
     writer: Arc<Mutex<Connection>>,
@@ -35,12 +36,10 @@ pub struct SqliteOrderStore {
 impl SqliteOrderStore {
     /// Opens the (already migrated) database file.
     pub fn open(path: &Path) -> Result<Self, crate::database::DbError> {
-        let reader = crate::database::open(path)?;
-        let totals = count_totals(&reader)?;
         Ok(Self {
             writer: Arc::new(Mutex::new(crate::database::open(path)?)),
-            reader: Arc::new(Mutex::new(reader)),
-            totals: Arc::new(Mutex::new(totals)),
+            reader: Arc::new(Mutex::new(crate::database::open(path)?)),
+            totals: Arc::default(),
         })
     }
 
@@ -51,10 +50,12 @@ impl SqliteOrderStore {
         let mut conn = self.writer.lock().expect("order writer lock poisoned");
         let fresh = insert(&mut conn, reservations).map_err(store_error)?;
         let mut totals = self.totals.lock().expect("order totals lock poisoned");
+        // A sale not counted yet is counted, commits included, when asked.
         for (sale, added) in &fresh {
-            let t = totals.entry(*sale).or_default();
-            t.orders += added.orders;
-            t.units += added.units;
+            if let Some(t) = totals.get_mut(sale) {
+                t.orders += added.orders;
+                t.units += added.units;
+            }
         }
         Ok(fresh.values().map(|t| t.orders).sum())
     }
@@ -184,19 +185,17 @@ fn reservations_of(conn: &Connection, sale: SaleId) -> rusqlite::Result<Vec<Rese
     rows.collect()
 }
 
-fn count_totals(conn: &Connection) -> rusqlite::Result<HashMap<SaleId, OrderTotals>> {
-    let mut stmt = conn.prepare(
-        "SELECT sale_id, COUNT(*), SUM(quantity) FROM orders WHERE status <> 'void' GROUP BY sale_id",
-    )?;
-    let rows = stmt.query_map([], |row| {
-        let sale = SaleId::from_uuid(uuid(row.get(0)?)?);
-        let totals = OrderTotals {
-            orders: row.get::<_, i64>(1)? as u64,
-            units: row.get::<_, i64>(2)? as u64,
-        };
-        Ok((sale, totals))
-    })?;
-    rows.collect()
+/// Orders and units stored for `sale`.
+fn count_of(conn: &Connection, sale: SaleId) -> rusqlite::Result<OrderTotals> {
+    conn.prepare_cached(
+        "SELECT COUNT(*), COALESCE(SUM(quantity), 0) FROM orders WHERE sale_id = ?1 AND status <> 'void'",
+    )?
+    .query_row([sale.to_string()], |row| {
+        Ok(OrderTotals {
+            orders: row.get::<_, i64>(0)? as u64,
+            units: row.get::<_, i64>(1)? as u64,
+        })
+    })
 }
 
 #[async_trait]
@@ -261,11 +260,27 @@ impl OrderStore for SqliteOrderStore {
     }
 
     async fn totals(&self, sales: &[SaleId]) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
-        let totals = self.totals.lock().expect("order totals lock poisoned");
-        Ok(sales
-            .iter()
-            .filter_map(|sale| totals.get(sale).map(|t| (*sale, *t)))
-            .collect())
+        let (writer, totals, sales) = (self.writer.clone(), self.totals.clone(), sales.to_vec());
+        tokio::task::spawn_blocking(move || {
+            // Under the writer's lock, as commits update the totals: no
+            // commit falls between a count and its entry.
+            let conn = writer.lock().expect("order writer lock poisoned");
+            let mut totals = totals.lock().expect("order totals lock poisoned");
+            let mut found = HashMap::new();
+            for sale in sales {
+                let t = match totals.get(&sale) {
+                    Some(t) => *t,
+                    None => *totals.entry(sale).or_insert(count_of(&conn, sale)?),
+                };
+                if t.orders > 0 {
+                    found.insert(sale, t);
+                }
+            }
+            Ok(found)
+        })
+        .await
+        .map_err(store_error)?
+        .map_err(|e: rusqlite::Error| store_error(e))
     }
 
     async fn first_answer(

@@ -124,3 +124,46 @@ async fn concurrent_publishers_share_commits() {
     queue.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A sale's totals, counted when first asked for, stay exact across the
+/// commits before and after, while other publishers keep committing, and
+/// read the same from a reopened file (which counts nothing at open).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totals_counted_on_demand_stay_exact() {
+    let (store, dir) = fresh_store("totals");
+    let queue = Arc::new(EmbeddedQueue::start(
+        store.clone(),
+        QueueConfig::default(),
+        Box::new(|_| {}),
+    ));
+    let sale = SaleId::generate();
+    let publish = |from: u32, to: u32| {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            for i in from..to {
+                let r = contract::reservation(sale, &format!("buyer{i}"), 1);
+                queue.publish(vec![r]).await.unwrap();
+            }
+        })
+    };
+    let first = publish(0, 200);
+    let mut asked = 0;
+    while !first.is_finished() {
+        let units = store
+            .totals(&[sale])
+            .await
+            .unwrap()
+            .get(&sale)
+            .map_or(0, |t| t.units);
+        assert!(units >= asked, "totals went back from {asked} to {units}");
+        asked = units;
+        tokio::task::yield_now().await;
+    }
+    first.await.unwrap();
+    publish(200, 300).await.unwrap();
+    assert_eq!(store.totals(&[sale]).await.unwrap()[&sale].units, 300);
+    queue.shutdown().await;
+    let reopened = SqliteOrderStore::open(&database::database_path(&dir)).unwrap();
+    assert_eq!(reopened.totals(&[sale]).await.unwrap()[&sale].orders, 300);
+    std::fs::remove_dir_all(dir).unwrap();
+}
