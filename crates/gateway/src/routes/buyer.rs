@@ -85,10 +85,10 @@ impl ListParams {
 /// header (`rel="next"`) gives the next page's URL while more may follow.
 #[utoipa::path(get, path = "/api/sales", tag = "sales",
     params(
-        ("status" = Option<String>, Query, description = "scheduled, active, paused, ended or sold_out"),
+        ("status" = Option<String>, Query, pattern = "^(scheduled|active|paused|ended|sold_out)$", description = "scheduled, active, paused, ended or sold_out"),
         ("archived" = Option<bool>, Query, description = "true: archived sales instead of live ones (default false)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Sales per page (default 100)"),
-        ("cursor" = Option<String>, Query, description = "Where the page starts: the cursor of the previous page's Link header")),
+        ("cursor" = Option<String>, Query, format = Uuid, description = "Where the page starts: the cursor of the previous page's Link header")),
     responses(
         (status = 200, body = [SaleDto], headers(("Link" = String, description = "<next page URL>; rel=\"next\", while more sales may follow"))),
         (status = 400, description = "invalid_request", body = ErrorBody)))]
