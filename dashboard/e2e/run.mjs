@@ -160,12 +160,15 @@ async function cssVar(page, name) {
   return page.evaluate((n) => getComputedStyle(document.documentElement).getPropertyValue(n).trim(), name);
 }
 
+/** The engine's data folder for this run, removed at the end. */
+let dataDir = null;
+
 async function main() {
   const bin = findBinary();
   ensureDist();
   fs.mkdirSync(SHOTS, { recursive: true });
   fs.mkdirSync(DOCS, { recursive: true });
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashsale-e2e-'));
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashsale-e2e-'));
   const adminToken = crypto.randomBytes(18).toString('hex');
   const jwtSecret = crypto.randomBytes(24).toString('hex');
   log(`engine: ${bin}`);
@@ -505,6 +508,7 @@ try {
 } finally {
   await browser?.close().catch(() => {});
   await stopEngine(engine).catch(() => {});
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 }
 const passed = results.filter((r) => r.ok).length;
 const failed = results.filter((r) => !r.ok && !r.soft).length;
