@@ -109,16 +109,10 @@ impl StackCacheRebuild {
             .map_err(store_error)?;
         let persisted = self.orders.reservations_of(sale.id).await?;
         let mut rebuild = scripts.rebuild.prepare_invoke();
+        for key in keys.all() {
+            rebuild.key(key);
+        }
         rebuild
-            .key(&keys.state)
-            .key(&keys.stock)
-            .key(&keys.buyers)
-            .key(&keys.idem)
-            .key(&keys.inflight)
-            .key(&keys.outbox)
-            .key(&keys.rebuild)
-            .key(&keys.settled)
-            .key(&keys.counted)
             .arg(sale.state.as_str())
             .arg(sale.stock)
             .arg(sale.per_user_limit)

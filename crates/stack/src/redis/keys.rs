@@ -50,6 +50,22 @@ impl SaleKeys {
             counted: format!("{tag}:counted"),
         }
     }
+
+    /// Every key of the sale, in the order the scripts that take a whole
+    /// sale (`rebuild.lua`, `forget.lua`) expect them.
+    pub fn all(&self) -> [&str; 9] {
+        [
+            &self.state,
+            &self.stock,
+            &self.buyers,
+            &self.idem,
+            &self.inflight,
+            &self.outbox,
+            &self.rebuild,
+            &self.settled,
+            &self.counted,
+        ]
+    }
 }
 
 #[cfg(test)]
@@ -61,16 +77,7 @@ mod tests {
         let id = SaleId::generate();
         let keys = SaleKeys::new(id);
         assert_eq!(keys.stock, format!("fs:{{sale:{id}}}:stock"));
-        for key in [
-            &keys.state,
-            &keys.buyers,
-            &keys.idem,
-            &keys.inflight,
-            &keys.outbox,
-            &keys.rebuild,
-            &keys.settled,
-            &keys.counted,
-        ] {
+        for key in keys.all() {
             assert!(key.starts_with(&format!("fs:{{sale:{id}}}:")), "{key}");
         }
     }

@@ -561,18 +561,10 @@ impl StockStore for RedisStock {
         let reply: Vec<String> = self
             .retrying(dropped, |mut conn| {
                 let mut invocation = self.scripts.forget.prepare_invoke();
-                invocation
-                    .key(&keys.state)
-                    .key(&keys.stock)
-                    .key(&keys.buyers)
-                    .key(&keys.idem)
-                    .key(&keys.inflight)
-                    .key(&keys.outbox)
-                    .key(&keys.rebuild)
-                    .key(&keys.settled)
-                    .key(&keys.counted)
-                    .key(SALES_INDEX)
-                    .arg(sale.to_string());
+                for key in keys.all() {
+                    invocation.key(key);
+                }
+                invocation.key(SALES_INDEX).arg(sale.to_string());
                 async move { invocation.invoke_async(&mut conn).await }
             })
             .await?;
