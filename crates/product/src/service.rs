@@ -430,8 +430,14 @@ impl ProductService {
     /// whose schedule has moved it; returns the sales changed.
     pub async fn apply_schedule(&self, now: DateTime<Utc>) -> Result<Vec<SaleId>, ProductError> {
         let _guard = self.lock.acquire().await?;
+        self.schedule(self.catalog.list().await?, now).await
+    }
+
+    /// [`Self::apply_schedule`] on `live`, the catalog's live sales, read
+    /// under the change lock the caller holds.
+    async fn schedule(&self, live: Vec<Sale>, now: DateTime<Utc>) -> Result<Vec<SaleId>, ProductError> {
         let mut changed = Vec::new();
-        for mut sale in self.catalog.list().await? {
+        for mut sale in live {
             let effective = sale.terms().effective_state(now);
             if effective == sale.state {
                 continue;
@@ -463,7 +469,13 @@ impl ProductService {
     /// lost: it is rebuilt from the ledger, and archived on a later pass.
     pub async fn archive_due(&self, now: DateTime<Utc>) -> Result<Vec<SaleId>, ProductError> {
         let _guard = self.lock.acquire().await?;
-        let live = self.catalog.list().await?;
+        self.archive(self.catalog.list().await?, now).await
+    }
+
+    /// [`Self::archive_due`] on `live`, the catalog's live sales, read under
+    /// the change lock the caller holds (states the schedule changed since
+    /// are followed: only the effective state at `now` counts).
+    async fn archive(&self, live: Vec<Sale>, now: DateTime<Utc>) -> Result<Vec<SaleId>, ProductError> {
         let due: Vec<Sale> = {
             let mut seen = self.ended_seen.lock().expect("ended sales lock poisoned");
             let ended: Vec<Sale> = live
@@ -501,6 +513,25 @@ impl ProductService {
         Ok(archived)
     }
 
+    /// One pass of the schedule and the archive, under one acquisition of
+    /// the change lock and one read of the live sales.
+    async fn tick(&self, now: DateTime<Utc>) {
+        let pass = async {
+            let _guard = self.lock.acquire().await?;
+            let live = self.catalog.list().await?;
+            if let Err(error) = self.schedule(live.clone(), now).await {
+                tracing::warn!(message = "Failed to apply the sale schedule.", %error);
+            }
+            if let Err(error) = self.archive(live, now).await {
+                tracing::warn!(message = "Failed to archive ended sales.", %error);
+            }
+            Ok::<_, StoreError>(())
+        };
+        if let Err(error) = pass.await {
+            tracing::warn!(message = "Failed to read the sales for the schedule.", %error);
+        }
+    }
+
     /// A sale operators may still change: not archived.
     async fn live(&self, id: SaleId) -> Result<Sale, ProductError> {
         match self.catalog.get(id).await? {
@@ -511,7 +542,7 @@ impl ProductService {
     }
 
     /// Runs [`Self::apply_schedule`] and [`Self::archive_due`] every
-    /// `period` until `stop` resolves.
+    /// `period` (one pass, one lock) until `stop` resolves.
     pub async fn run_schedule(
         self: Arc<Self>,
         period: Duration,
@@ -523,14 +554,7 @@ impl ProductService {
         loop {
             tokio::select! {
                 _ = &mut stop => return,
-                _ = tick.tick() => {
-                    if let Err(error) = self.apply_schedule(Utc::now()).await {
-                        tracing::warn!(message = "Failed to apply the sale schedule.", %error);
-                    }
-                    if let Err(error) = self.archive_due(Utc::now()).await {
-                        tracing::warn!(message = "Failed to archive ended sales.", %error);
-                    }
-                }
+                _ = tick.tick() => self.tick(Utc::now()).await,
             }
         }
     }
