@@ -193,19 +193,7 @@ async fn purchase_inner(
     let sale = sale_id(id)?;
     let ApiJson(body) = body?;
     let quantity = Quantity::parse(body.quantity).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(raw) => Some(
-            raw.to_str()
-                .ok()
-                .and_then(|k| IdempotencyKey::parse(k).ok())
-                .ok_or_else(|| {
-                    ApiError::InvalidRequest(
-                        "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
-                    )
-                })?,
-        ),
-    };
+    let key = idempotency_key(headers)?;
     let _slot = state
         .0
         .purchase_slots
@@ -213,10 +201,7 @@ async fn purchase_inner(
         .try_acquire_owned()
         .map_err(|_| ApiError::Overloaded)?;
     let inventory = &state.services().inventory;
-    match inventory
-        .purchase(sale, user.clone(), quantity, key.clone())
-        .await
-    {
+    match inventory.purchase(sale, user.clone(), quantity, key).await {
         Ok(receipt) => Ok((
             PurchaseAccepted {
                 order_id: receipt.order_id.to_string(),
@@ -225,7 +210,11 @@ async fn purchase_inner(
             },
             receipt.replayed,
         )),
-        Err(ApiError::SaleNotFound) => archived_answer(state, sale, &user, quantity, key).await,
+        // Rare (an archived sale): the key is read again rather than kept
+        // by a copy on every purchase.
+        Err(ApiError::SaleNotFound) => {
+            archived_answer(state, sale, &user, quantity, idempotency_key(headers)?).await
+        }
         Err(e) => {
             if matches!(e, ApiError::LimitExceeded(_)) {
                 state
@@ -252,6 +241,20 @@ pub async fn get_order(
     let id = super::order_id(id)?;
     let order = state.services().orders.order_for(id, &user).await?;
     Ok(Json(order.into()))
+}
+
+/// The `Idempotency-Key` header, if given and well formed.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    raw.to_str()
+        .ok()
+        .and_then(|k| IdempotencyKey::parse(k).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::InvalidRequest("Idempotency-Key must be 1 to 128 visible ASCII characters".into())
+        })
 }
 
 /// A purchase the stock store found no sale for: an archived sale answers
