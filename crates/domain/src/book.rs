@@ -6,13 +6,13 @@
 //! decision in the same order. Every check runs before the first write, so a
 //! refused purchase changes nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{IdempotencyKey, OrderId, UserId};
-use crate::purchase::{PurchaseRejection, Reservation, ReserveOutcome, ReserveRequest};
+use crate::purchase::{LedgerSnapshot, PurchaseRejection, Reservation, ReserveOutcome, ReserveRequest};
 use crate::sale::{status_of, SaleState, SaleStatus, SaleTerms, Transition, TransitionError};
 
 /// Why a stock change was refused.
@@ -69,6 +69,9 @@ pub struct SaleBook {
     persisted: u64,
     bought: HashMap<UserId, u32>,
     replies: IdempotencyIndex,
+    /// Orders whose units went back on sale after the ledger stored them
+    /// (expired, cancelled): giving one back again is a no-op.
+    given_back: HashSet<OrderId>,
     /// While a rebuild reads the ledger (see [`Self::open_fence`]): every
     /// reservation settled since, which its snapshot may predate.
     settled_since_fence: Option<Vec<Reservation>>,
@@ -85,6 +88,7 @@ impl SaleBook {
             persisted: 0,
             bought: HashMap::new(),
             replies: HashMap::new(),
+            given_back: HashSet::new(),
             settled_since_fence: None,
         }
     }
@@ -96,14 +100,17 @@ impl SaleBook {
         self.settled_since_fence = Some(Vec::new());
     }
 
-    /// This sale's book rebuilt from `persisted`, the ledger's orders read
-    /// after [`Self::open_fence`]: persisted = that snapshot plus whatever
-    /// was settled since the fence (an order committed after the read was
-    /// either still in flight here, or settled and kept); in flight = what
-    /// is still in flight and not persisted. Exact whatever the timing.
-    pub fn rebuilt(&self, persisted: Vec<Reservation>) -> SaleBook {
+    /// This sale's book rebuilt from `ledger`, read after
+    /// [`Self::open_fence`]: persisted = its orders plus whatever was
+    /// settled since the fence (an order committed after the read was either
+    /// still in flight here, or settled and kept); in flight = what is still
+    /// in flight and not persisted; orders given back, here or in the
+    /// ledger, stay given back. Exact whatever the timing.
+    pub fn rebuilt(&self, ledger: LedgerSnapshot) -> SaleBook {
+        let mut given_back = self.given_back.clone();
+        given_back.extend(ledger.given_back);
         let mut orders: HashMap<OrderId, Reservation> =
-            persisted.into_iter().map(|r| (r.order_id, r)).collect();
+            ledger.orders.into_iter().map(|r| (r.order_id, r)).collect();
         for r in self.settled_since_fence.iter().flatten() {
             orders.entry(r.order_id).or_insert_with(|| r.clone());
         }
@@ -111,14 +118,21 @@ impl SaleBook {
         for r in self
             .in_flight
             .values()
-            .filter(|r| !orders.contains_key(&r.order_id))
+            .filter(|r| !orders.contains_key(&r.order_id) && !given_back.contains(&r.order_id))
         {
             book.restore_in_flight(r.clone());
         }
-        for r in orders.into_values() {
+        for r in orders.into_values().filter(|r| !given_back.contains(&r.order_id)) {
             book.restore_persisted(r);
         }
+        book.given_back = given_back;
         book
+    }
+
+    /// Re-enters an order whose units the ledger gave back (after a restart
+    /// or a cache flush), so that giving them back again changes nothing.
+    pub fn restore_given_back(&mut self, order_id: OrderId) {
+        self.given_back.insert(order_id);
     }
 
     /// Re-enters an order found in the order store (after a restart or a
@@ -269,6 +283,30 @@ impl SaleBook {
         true
     }
 
+    /// Puts the units of a stored order that expired or was cancelled back
+    /// on sale, and takes them off its buyer's count (the ledger decided it
+    /// first). Once per order id: returns 0, changing nothing, if this order
+    /// was given back before. Its idempotency record stays: a retry of the
+    /// same intent is answered with this order, not with a new purchase.
+    pub fn give_back(&mut self, reservation: &Reservation) -> u64 {
+        if !self.given_back.insert(reservation.order_id) {
+            return 0;
+        }
+        let q = reservation.quantity.get();
+        match self.in_flight.remove(&reservation.order_id) {
+            Some(_) => self.in_flight_units -= u64::from(q),
+            None => self.persisted = self.persisted.saturating_sub(u64::from(q)),
+        }
+        self.remaining += u64::from(q);
+        if let Some(count) = self.bought.get_mut(&reservation.user_id) {
+            *count = count.saturating_sub(q);
+            if *count == 0 {
+                self.bought.remove(&reservation.user_id);
+            }
+        }
+        u64::from(q)
+    }
+
     /// Applies an operator's command to the state.
     pub fn transition(&mut self, t: Transition, now: DateTime<Utc>) -> Result<SaleState, TransitionError> {
         let next = self.terms.effective_state(now).apply(t)?;
@@ -399,7 +437,10 @@ mod tests {
         book.open_fence();
         book.settle(early.order_id);
         // The snapshot: `stored` and `early` were committed before the read.
-        let snapshot = vec![stored.clone(), early.clone()];
+        let snapshot = LedgerSnapshot {
+            orders: vec![stored.clone(), early.clone()],
+            given_back: Vec::new(),
+        };
         book.settle(late.order_id);
         let rebuilt = book.rebuilt(snapshot);
         let level = rebuilt.level();
@@ -417,6 +458,53 @@ mod tests {
         assert!(rebuilt
             .first_answer(&late.user_id, late.idempotency_key.as_ref().unwrap())
             .is_some());
+    }
+
+    /// Units of an expired or cancelled order go back once, wherever they
+    /// are (persisted, or still in flight), free the buyer's limit, and stay
+    /// given back through a rebuild that read the order before or after.
+    #[test]
+    fn units_given_back_return_once_and_free_the_limit() {
+        let mut book = SaleBook::new(terms(2, 2));
+        let reserve = |book: &mut SaleBook, user, q| {
+            book.reserve(request(book, user, q, None))
+                .unwrap()
+                .reservation()
+                .clone()
+        };
+        let stored = reserve(&mut book, "a", 2);
+        book.settle(stored.order_id);
+        assert_eq!(
+            book.reserve(request(&book, "a", 1, None)),
+            Err(PurchaseRejection::SoldOut)
+        );
+        assert_eq!(book.give_back(&stored), 2);
+        assert_eq!(book.give_back(&stored), 0, "once per order");
+        let level = book.level();
+        assert_eq!(
+            (level.remaining, level.persisted, level.ledger_difference()),
+            (2, 0, 0)
+        );
+        // The limit is free again, and a give-back of an order still in
+        // flight takes it out of flight.
+        let again = reserve(&mut book, "a", 2);
+        assert_eq!(book.give_back(&again), 2);
+        assert!(!book.settle(again.order_id));
+        assert_eq!(book.level().in_flight, 0);
+        // A rebuild whose snapshot still held `stored` keeps it given back;
+        // one whose ledger says so remembers it.
+        book.open_fence();
+        let rebuilt = book.rebuilt(LedgerSnapshot {
+            orders: vec![stored.clone()],
+            given_back: Vec::new(),
+        });
+        assert_eq!(rebuilt.level().remaining, 2);
+        let mut fresh = SaleBook::new(terms(2, 2)).rebuilt(LedgerSnapshot {
+            orders: Vec::new(),
+            given_back: vec![stored.order_id],
+        });
+        assert_eq!(fresh.give_back(&stored), 0);
+        assert_eq!(fresh.level().remaining, 2);
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub enum EventKind {
     SoldOut,
     /// A simulated stampede started or finished.
     Stampede,
+    /// Orders expired or cancelled (units back on sale), and payments that
+    /// came after their order expired (to refund).
+    Checkout,
     /// Start-up, shutdown and store trouble.
     System,
 }

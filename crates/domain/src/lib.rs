@@ -27,8 +27,8 @@ pub use ports::{
     StoreError, UnitsBack,
 };
 pub use purchase::{
-    Decision, Order, OrderStatus, PurchaseRejection, Quantity, QuantityError, Reservation, ReserveOutcome,
-    ReserveRequest,
+    Decision, LedgerSnapshot, Order, OrderChange, OrderStatus, PurchaseRejection, Quantity, QuantityError,
+    Reservation, ReserveOutcome, ReserveRequest,
 };
 pub use sale::{
     effective_state, status_of, Archived, DraftError, Sale, SaleDraft, SaleState, SaleStatus, SaleTerms,

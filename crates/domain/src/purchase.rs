@@ -126,17 +126,67 @@ impl Reservation {
     }
 }
 
-/// Where an order is on its way to the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where an order is on its way: `pending` (answered, not stored yet), then
+/// `confirmed` (stored; where the sale has a payment window, awaiting
+/// payment until `payment_due_at`), then `paid`, `expired` or `cancelled`;
+/// or `void` if the ledger decided it never to be an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Reserved and answered, not yet in the order store.
     Pending,
     /// Committed to the order store.
     Confirmed,
+    /// Paid within its payment window: sold for good.
+    Paid,
+    /// Not paid in time: its units went back on sale.
+    Expired,
+    /// Cancelled by its buyer before paying: its units went back on sale.
+    Cancelled,
     /// Decided by the ledger never to be an order: its units went back on
     /// sale (see [`Order::void_reason`]).
     Void,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 6] = [
+        Self::Pending,
+        Self::Confirmed,
+        Self::Paid,
+        Self::Expired,
+        Self::Cancelled,
+        Self::Void,
+    ];
+
+    /// The status as the API and the stores write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed => "confirmed",
+            Self::Paid => "paid",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+            Self::Void => "void",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Whether the ledger decided the order id (stored or voided).
+    pub fn decision(self) -> Option<Decision> {
+        match self {
+            Self::Pending => None,
+            Self::Void => Some(Decision::Void),
+            _ => Some(Decision::Order),
+        }
+    }
+
+    /// Whether its units went back on sale after it was stored.
+    pub fn gave_units_back(self) -> bool {
+        matches!(self, Self::Expired | Self::Cancelled)
+    }
 }
 
 /// What the ledger decided for one order id, once and for good: whichever
@@ -161,6 +211,12 @@ pub struct Order {
     /// Why a `void` order was voided, for its buyer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub void_reason: Option<String>,
+    /// Until when a stored order of a sale with a payment window can be
+    /// paid; `None` where the order is final once stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_due_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<DateTime<Utc>>,
 }
 
 impl Order {
@@ -178,6 +234,8 @@ impl Order {
             status,
             created_at: reservation.reserved_at,
             void_reason: None,
+            payment_due_at: None,
+            paid_at: None,
         }
     }
 
@@ -188,6 +246,30 @@ impl Order {
             ..Self::with_status(reservation, OrderStatus::Void)
         }
     }
+
+    /// Stored, awaiting payment: the only status a payment or a cancel
+    /// changes.
+    pub fn awaits_payment(&self) -> bool {
+        self.status == OrderStatus::Confirmed && self.payment_due_at.is_some()
+    }
+}
+
+/// The order after a payment or a cancel was put to the ledger, and whether
+/// this call changed it (false: it was decided before, by an earlier call,
+/// an expiry, or a cancel).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderChange {
+    pub order: Order,
+    pub changed: bool,
+}
+
+/// What the ledger holds of one sale, to rebuild its stock book from: the
+/// orders whose units are sold or held, and the ids of those whose units
+/// went back on sale (so that giving them back again is a no-op).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerSnapshot {
+    pub orders: Vec<Reservation>,
+    pub given_back: Vec<OrderId>,
 }
 
 #[cfg(test)]
@@ -195,6 +277,15 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn statuses_read_back() {
+        for status in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        assert_eq!(OrderStatus::parse("refunded"), None);
+    }
 
     proptest! {
         #[test]

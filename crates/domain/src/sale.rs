@@ -170,6 +170,10 @@ pub struct Sale {
     pub ends_at: Option<DateTime<Utc>>,
     pub state: SaleState,
     pub created_at: DateTime<Utc>,
+    /// Seconds a buyer has to pay once the order is stored; 0: no payment
+    /// step, an order is final once stored.
+    #[serde(default)]
+    pub payment_window_seconds: u32,
     /// Set once the sale's life ended in the archive (see [`Archived`]).
     #[serde(default)]
     pub archived: Option<Archived>,
@@ -224,6 +228,8 @@ pub enum DraftError {
     PerUserLimit,
     #[error("ends_at must be after starts_at")]
     Window,
+    #[error("payment_window_seconds must be between 0 and {max}", max = SaleDraft::MAX_PAYMENT_WINDOW_SECONDS)]
+    PaymentWindow,
 }
 
 /// A validated request for a new sale: the only way to make a [`Sale`].
@@ -239,10 +245,14 @@ pub struct SaleDraft {
     per_user_limit: u32,
     starts_at: Option<DateTime<Utc>>,
     ends_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    payment_window_seconds: u32,
 }
 
 impl SaleDraft {
     pub const MAX_TEXT: usize = 120;
+    /// A day: longer holds keep units off sale past any sale's life.
+    pub const MAX_PAYMENT_WINDOW_SECONDS: u32 = 86_400;
     pub const MAX_STOCK: u64 = 10_000_000;
     pub const MAX_PER_USER_LIMIT: u32 = 1_000;
     pub const MAX_PRICE_CENTS: u64 = 1_000_000_000_000;
@@ -285,7 +295,18 @@ impl SaleDraft {
             per_user_limit,
             starts_at,
             ends_at,
+            payment_window_seconds: 0,
         })
+    }
+
+    /// The same draft with a payment step: buyers get `seconds` to pay once
+    /// their order is stored (0: none).
+    pub fn with_payment_window(mut self, seconds: i64) -> Result<Self, DraftError> {
+        self.payment_window_seconds = u32::try_from(seconds)
+            .ok()
+            .filter(|s| *s <= Self::MAX_PAYMENT_WINDOW_SECONDS)
+            .ok_or(DraftError::PaymentWindow)?;
+        Ok(self)
     }
 
     /// The new sale, `scheduled` until started by hand or by `starts_at`.
@@ -302,6 +323,7 @@ impl SaleDraft {
             ends_at: self.ends_at.map(|t| t.trunc_subsecs(6)),
             state: SaleState::Scheduled,
             created_at: now.trunc_subsecs(6),
+            payment_window_seconds: self.payment_window_seconds,
             archived: None,
         }
     }
@@ -316,6 +338,8 @@ struct RawDraft {
     per_user_limit: i64,
     starts_at: Option<DateTime<Utc>>,
     ends_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    payment_window_seconds: i64,
 }
 
 impl TryFrom<RawDraft> for SaleDraft {
@@ -329,7 +353,8 @@ impl TryFrom<RawDraft> for SaleDraft {
             r.per_user_limit,
             r.starts_at,
             r.ends_at,
-        )
+        )?
+        .with_payment_window(r.payment_window_seconds)
     }
 }
 
@@ -410,5 +435,19 @@ mod tests {
             SaleDraft::parse("n", "p", 1, 1, 1, Some(now), Some(now)),
             Err(DraftError::Window)
         );
+        let draft = ok("n", "p", 1, 1, 1).unwrap();
+        assert_eq!(
+            draft.clone().with_payment_window(-1),
+            Err(DraftError::PaymentWindow)
+        );
+        assert_eq!(
+            draft.clone().with_payment_window(86_401),
+            Err(DraftError::PaymentWindow)
+        );
+        let sale = draft
+            .with_payment_window(600)
+            .unwrap()
+            .into_sale(SaleId::generate(), now);
+        assert_eq!(sale.payment_window_seconds, 600);
     }
 }

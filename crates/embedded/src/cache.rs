@@ -25,10 +25,10 @@ pub async fn restore(
     let started = Instant::now();
     let mut report = RestoreReport::default();
     for sale in catalog.list().await? {
-        let persisted = orders.reservations_of(sale.id).await?;
+        let ledger = orders.reservations_of(sale.id).await?;
         report.sales += 1;
-        report.orders += persisted.len();
-        stock.restore(sale.terms(), persisted);
+        report.orders += ledger.orders.len();
+        stock.restore(sale.terms(), ledger);
     }
     report.elapsed = started.elapsed();
     Ok(report)
@@ -55,8 +55,8 @@ impl CacheRebuild for EmbeddedCache {
             if !self.stock.open_fence(sale.id) {
                 continue;
             }
-            let persisted = self.orders.reservations_of(sale.id).await?;
-            rebuilt += usize::from(self.stock.replace_book(sale.id, |old| old.rebuilt(persisted)));
+            let ledger = self.orders.reservations_of(sale.id).await?;
+            rebuilt += usize::from(self.stock.replace_book(sale.id, |old| old.rebuilt(ledger)));
         }
         Ok(rebuilt)
     }

@@ -47,7 +47,7 @@ fn text(t: Option<DateTime<Utc>>) -> Option<String> {
 /// The columns `sale_from` reads, in its order.
 const COLUMNS: &str =
     "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at, \
-     archived_at, archived_sold";
+     archived_at, archived_sold, payment_window_seconds";
 
 fn sale_from(row: &Row<'_>) -> rusqlite::Result<Sale> {
     let archived = match time(row.get(10)?)? {
@@ -68,6 +68,7 @@ fn sale_from(row: &Row<'_>) -> rusqlite::Result<Sale> {
         ends_at: time(row.get(7)?)?,
         state: SaleState::parse(&row.get::<_, String>(8)?).ok_or_else(|| bad("state"))?,
         created_at: time(row.get(9)?)?.ok_or_else(|| bad("created_at"))?,
+        payment_window_seconds: row.get::<_, i64>(12)? as u32,
         archived,
     })
 }
@@ -116,6 +117,7 @@ impl SqliteCatalog {
                     text(row.ends_at),
                     row.state.as_str(),
                     text(Some(row.created_at)),
+                    row.payment_window_seconds,
                 ],
             )
         })
@@ -135,8 +137,9 @@ impl SaleCatalog for SqliteCatalog {
     async fn insert(&self, sale: &Sale) -> Result<(), StoreError> {
         self.write(
             sale,
-            "INSERT INTO sales (id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO sales (id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at,
+                payment_window_seconds)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .await
     }
@@ -145,7 +148,7 @@ impl SaleCatalog for SqliteCatalog {
         self.write(
             sale,
             "UPDATE sales SET name = ?2, product = ?3, price_cents = ?4, stock = ?5, per_user_limit = ?6,
-                starts_at = ?7, ends_at = ?8, state = ?9, created_at = ?10
+                starts_at = ?7, ends_at = ?8, state = ?9, created_at = ?10, payment_window_seconds = ?11
              WHERE id = ?1",
         )
         .await

@@ -85,6 +85,22 @@ const MIGRATIONS: &[Migration] = &[
               ALTER TABLE sales ADD COLUMN archived_sold INTEGER;
               CREATE INDEX sales_live ON sales (id) WHERE archived_at IS NULL;",
     },
+    Migration {
+        version: 4,
+        name: "0004_checkout",
+        // A sale's payment window; an order's payment deadline and payment.
+        // Two small queues beside the orders, each row deleted once done:
+        // the orders awaiting payment by deadline (what the expiry reads),
+        // and the expired or cancelled orders whose units are not back on
+        // sale yet. Their work scales with what is open, not with history,
+        // and no index is built over the orders.
+        sql: "ALTER TABLE sales ADD COLUMN payment_window_seconds INTEGER NOT NULL DEFAULT 0;
+              ALTER TABLE orders ADD COLUMN payment_due_at TEXT;
+              ALTER TABLE orders ADD COLUMN paid_at TEXT;
+              CREATE TABLE payment_due (order_id TEXT PRIMARY KEY, due_at TEXT NOT NULL) WITHOUT ROWID;
+              CREATE INDEX payment_due_by_time ON payment_due (due_at);
+              CREATE TABLE units_back (order_id TEXT PRIMARY KEY, decided_at TEXT NOT NULL) WITHOUT ROWID;",
+    },
 ];
 
 /// The database file inside `data_dir`.
@@ -188,7 +204,12 @@ mod tests {
         let mut conn = open(&path).unwrap();
         assert_eq!(
             migrate(&mut conn).unwrap(),
-            vec!["0001_sales_and_orders", "0002_void_orders", "0003_archived_sales"]
+            vec![
+                "0001_sales_and_orders",
+                "0002_void_orders",
+                "0003_archived_sales",
+                "0004_checkout"
+            ]
         );
         assert!(migrate(&mut conn).unwrap().is_empty());
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();

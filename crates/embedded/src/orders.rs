@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use flashsale_domain::{
-    Decision, IdempotencyKey, Order, OrderId, OrderStatus, OrderStore, OrderTotals, Quantity, Reservation,
-    SaleId, StoreError, UserId,
+    Decision, IdempotencyKey, LedgerSnapshot, Order, OrderChange, OrderId, OrderStatus, OrderStore,
+    OrderTotals, Quantity, Reservation, SaleId, StoreError, UserId,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
@@ -58,6 +58,32 @@ impl SqliteOrderStore {
             }
         }
         Ok(fresh.values().map(|t| t.orders).sum())
+    }
+
+    /// Runs `change` in one immediate transaction on the writer, then
+    /// applies what it returns to the totals of the sales already counted:
+    /// under the writer's lock, so no commit falls between.
+    async fn change<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<(T, Vec<TotalsMove>)> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (writer, totals) = (self.writer.clone(), self.totals.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().expect("order writer lock poisoned");
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let (out, moves) = change(&tx)?;
+            tx.commit()?;
+            let mut totals = totals.lock().expect("order totals lock poisoned");
+            for m in moves {
+                if let Some(t) = totals.get_mut(&m.sale) {
+                    m.apply(t);
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(store_error)?
+        .map_err(|e: rusqlite::Error| store_error(e))
     }
 
     async fn blocking<T: Send + 'static>(
@@ -133,8 +159,24 @@ fn insert(
     sorted.sort_by_key(|r| r.order_id);
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut fresh: HashMap<SaleId, OrderTotals> = HashMap::new();
+    let mut windows: HashMap<SaleId, i64> = HashMap::new();
+    let now = Utc::now();
     for r in sorted {
         if insert_row(&tx, r, "confirmed", None)? == 1 {
+            let window = match windows.get(&r.sale_id) {
+                Some(w) => *w,
+                None => {
+                    let w = payment_window(&tx, r.sale_id)?;
+                    *windows.entry(r.sale_id).or_insert(w)
+                }
+            };
+            if window > 0 {
+                let due = stamp(now + chrono::Duration::seconds(window));
+                tx.prepare_cached("UPDATE orders SET payment_due_at = ?2 WHERE order_id = ?1")?
+                    .execute(params![r.order_id.to_string(), due])?;
+                tx.prepare_cached("INSERT INTO payment_due (order_id, due_at) VALUES (?1, ?2)")?
+                    .execute(params![r.order_id.to_string(), due])?;
+            }
             let t = fresh.entry(r.sale_id).or_default();
             t.orders += 1;
             t.units += u64::from(r.quantity.get());
@@ -142,6 +184,158 @@ fn insert(
     }
     tx.commit()?;
     Ok(fresh)
+}
+
+/// The sale's payment window in seconds (0 for a sale the file lacks).
+fn payment_window(conn: &Connection, sale: SaleId) -> rusqlite::Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT payment_window_seconds FROM sales WHERE id = ?1")?
+        .query_row([sale.to_string()], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// A time as the file keeps it: RFC 3339 with microseconds in UTC, so that
+/// text order is time order.
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// How one order's change moves its sale's totals.
+struct TotalsMove {
+    sale: SaleId,
+    units: u64,
+    to: OrderStatus,
+}
+
+impl TotalsMove {
+    fn of(order: &Order) -> Self {
+        Self {
+            sale: order.sale_id,
+            units: u64::from(order.quantity.get()),
+            to: order.status,
+        }
+    }
+
+    /// From confirmed (awaiting payment) to `to`.
+    fn apply(&self, t: &mut OrderTotals) {
+        match self.to {
+            OrderStatus::Paid => {
+                t.paid_orders += 1;
+                t.paid_units += self.units;
+            }
+            OrderStatus::Expired | OrderStatus::Cancelled => {
+                t.orders = t.orders.saturating_sub(1);
+                t.units = t.units.saturating_sub(self.units);
+                if self.to == OrderStatus::Expired {
+                    t.expired_orders += 1;
+                } else {
+                    t.cancelled_orders += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Moves an order awaiting payment, not overdue at `now`, to `to` (paid or
+/// cancelled); returns the order as it stands after, and whether it moved.
+fn settle_payment(
+    tx: &rusqlite::Transaction<'_>,
+    id: OrderId,
+    to: OrderStatus,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<(Option<OrderChange>, Vec<TotalsMove>)> {
+    let now = stamp(now);
+    let moved = tx
+        .prepare_cached(
+            "UPDATE orders SET status = ?2, paid_at = CASE WHEN ?2 = 'paid' THEN ?3 END
+             WHERE order_id = ?1 AND status = 'confirmed' AND payment_due_at IS NOT NULL AND payment_due_at > ?3",
+        )?
+        .execute(params![id.to_string(), to.as_str(), now])?
+        == 1;
+    if moved {
+        tx.prepare_cached("DELETE FROM payment_due WHERE order_id = ?1")?
+            .execute([id.to_string()])?;
+        if to == OrderStatus::Cancelled {
+            tx.prepare_cached("INSERT INTO units_back (order_id, decided_at) VALUES (?1, ?2)")?
+                .execute(params![id.to_string(), now])?;
+        }
+    }
+    let Some(order) = order_by_id(tx, id)? else {
+        return Ok((None, Vec::new()));
+    };
+    let moves = if moved {
+        vec![TotalsMove::of(&order)]
+    } else {
+        Vec::new()
+    };
+    Ok((
+        Some(OrderChange {
+            order,
+            changed: moved,
+        }),
+        moves,
+    ))
+}
+
+/// Expires up to `limit` orders overdue at `now`.
+fn expire_due(
+    tx: &rusqlite::Transaction<'_>,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<(Vec<Order>, Vec<TotalsMove>)> {
+    let now = stamp(now);
+    let due: Vec<String> = tx
+        .prepare_cached("SELECT order_id FROM payment_due WHERE due_at <= ?1 ORDER BY due_at LIMIT ?2")?
+        .query_map(params![now, limit as i64], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut expired = Vec::new();
+    for id in due {
+        tx.prepare_cached("DELETE FROM payment_due WHERE order_id = ?1")?
+            .execute([&id])?;
+        let moved = tx
+            .prepare_cached(
+                "UPDATE orders SET status = 'expired' WHERE order_id = ?1 AND status = 'confirmed'",
+            )?
+            .execute([&id])?
+            == 1;
+        if !moved {
+            continue;
+        }
+        tx.prepare_cached("INSERT INTO units_back (order_id, decided_at) VALUES (?1, ?2)")?
+            .execute(params![id, now])?;
+        let id = OrderId::from_uuid(uuid(id)?);
+        expired.extend(order_by_id(tx, id)?);
+    }
+    let moves = expired.iter().map(TotalsMove::of).collect();
+    Ok((expired, moves))
+}
+
+/// Columns of [`order_from`]: the reservation's, then status, void_reason,
+/// payment_due_at, paid_at.
+const ORDER_COLUMNS: &str =
+    "order_id, sale_id, user_id, quantity, idempotency_key, remaining_after, created_at, \
+     status, void_reason, payment_due_at, paid_at";
+
+fn order_from(row: &Row<'_>) -> rusqlite::Result<Order> {
+    let r = reservation_from(row)?;
+    let status = OrderStatus::parse(&row.get::<_, String>(7)?).ok_or_else(|| bad_row("status"))?;
+    let optional_time = |i| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        row.get::<_, Option<String>>(i)?.map(time).transpose()
+    };
+    Ok(Order {
+        void_reason: row.get(8)?,
+        payment_due_at: optional_time(9)?,
+        paid_at: optional_time(10)?,
+        ..Order::with_status(&r, status)
+    })
+}
+
+fn order_by_id(conn: &Connection, id: OrderId) -> rusqlite::Result<Option<Order>> {
+    conn.prepare_cached(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = ?1"))?
+        .query_row([id.to_string()], order_from)
+        .optional()
 }
 
 fn bad_row(what: &str) -> rusqlite::Error {
@@ -177,25 +371,48 @@ fn reservation_from(row: &Row<'_>) -> rusqlite::Result<Reservation> {
 const RESERVATION_COLUMNS: &str =
     "order_id, sale_id, user_id, quantity, idempotency_key, remaining_after, created_at";
 
-fn reservations_of(conn: &Connection, sale: SaleId) -> rusqlite::Result<Vec<Reservation>> {
+fn reservations_of(conn: &Connection, sale: SaleId) -> rusqlite::Result<LedgerSnapshot> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {RESERVATION_COLUMNS} FROM orders WHERE sale_id = ?1 AND status <> 'void'"
+        "SELECT {RESERVATION_COLUMNS}, status FROM orders WHERE sale_id = ?1 AND status <> 'void'"
     ))?;
-    let rows = stmt.query_map([sale.to_string()], reservation_from)?;
-    rows.collect()
+    let mut snapshot = LedgerSnapshot::default();
+    let mut rows = stmt.query([sale.to_string()])?;
+    while let Some(row) = rows.next()? {
+        let r = reservation_from(row)?;
+        match OrderStatus::parse(&row.get::<_, String>(7)?) {
+            Some(status) if status.gave_units_back() => snapshot.given_back.push(r.order_id),
+            _ => snapshot.orders.push(r),
+        }
+    }
+    Ok(snapshot)
 }
 
-/// Orders and units stored for `sale`.
+/// The totals of `sale`, counted.
 fn count_of(conn: &Connection, sale: SaleId) -> rusqlite::Result<OrderTotals> {
-    conn.prepare_cached(
-        "SELECT COUNT(*), COALESCE(SUM(quantity), 0) FROM orders WHERE sale_id = ?1 AND status <> 'void'",
-    )?
-    .query_row([sale.to_string()], |row| {
-        Ok(OrderTotals {
-            orders: row.get::<_, i64>(0)? as u64,
-            units: row.get::<_, i64>(1)? as u64,
-        })
-    })
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, COUNT(*), COALESCE(SUM(quantity), 0) FROM orders WHERE sale_id = ?1 GROUP BY status",
+    )?;
+    let mut rows = stmt.query([sale.to_string()])?;
+    let mut t = OrderTotals::default();
+    while let Some(row) = rows.next()? {
+        let (n, units) = (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64);
+        match OrderStatus::parse(&row.get::<_, String>(0)?) {
+            Some(OrderStatus::Confirmed) => {
+                t.orders += n;
+                t.units += units;
+            }
+            Some(OrderStatus::Paid) => {
+                t.orders += n;
+                t.units += units;
+                t.paid_orders += n;
+                t.paid_units += units;
+            }
+            Some(OrderStatus::Expired) => t.expired_orders += n,
+            Some(OrderStatus::Cancelled) => t.cancelled_orders += n,
+            _ => {}
+        }
+    }
+    Ok(t)
 }
 
 #[async_trait]
@@ -239,23 +456,10 @@ impl OrderStore for SqliteOrderStore {
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.blocking(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {RESERVATION_COLUMNS}, status, void_reason FROM orders WHERE order_id = ?1"
-            ))?
-            .query_row([id.to_string()], |row| {
-                let r = reservation_from(row)?;
-                Ok(match row.get::<_, String>(7)?.as_str() {
-                    "void" => Order::void(&r, row.get::<_, Option<String>>(8)?.unwrap_or_default()),
-                    _ => Order::with_status(&r, OrderStatus::Confirmed),
-                })
-            })
-            .optional()
-        })
-        .await
+        self.blocking(move |conn| order_by_id(conn, id)).await
     }
 
-    async fn reservations_of(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
+    async fn reservations_of(&self, sale: SaleId) -> Result<LedgerSnapshot, StoreError> {
         self.blocking(move |conn| reservations_of(conn, sale)).await
     }
 
@@ -272,7 +476,7 @@ impl OrderStore for SqliteOrderStore {
                     Some(t) => *t,
                     None => *totals.entry(sale).or_insert(count_of(&conn, sale)?),
                 };
-                if t.orders > 0 {
+                if !t.is_empty() {
                     found.insert(sale, t);
                 }
             }
@@ -297,6 +501,44 @@ impl OrderStore for SqliteOrderStore {
             ))?
             .query_row(params![sale.to_string(), user, key], reservation_from)
             .optional()
+        })
+        .await
+    }
+
+    async fn pay(&self, id: OrderId) -> Result<Option<OrderChange>, StoreError> {
+        self.change(move |tx| settle_payment(tx, id, OrderStatus::Paid, Utc::now()))
+            .await
+    }
+
+    async fn cancel(&self, id: OrderId) -> Result<Option<OrderChange>, StoreError> {
+        self.change(move |tx| settle_payment(tx, id, OrderStatus::Cancelled, Utc::now()))
+            .await
+    }
+
+    async fn expire_due(&self, limit: usize) -> Result<Vec<Order>, StoreError> {
+        self.change(move |tx| expire_due(tx, limit, Utc::now())).await
+    }
+
+    async fn units_to_give_back(&self, limit: usize) -> Result<Vec<Reservation>, StoreError> {
+        self.blocking(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {RESERVATION_COLUMNS} FROM orders WHERE order_id IN
+                     (SELECT order_id FROM units_back ORDER BY decided_at LIMIT ?1)"
+            ))?
+            .query_map([limit as i64], reservation_from)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn mark_given_back(&self, ids: &[OrderId]) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
+        self.change(move |tx| {
+            let mut stmt = tx.prepare_cached("DELETE FROM units_back WHERE order_id = ?1")?;
+            for id in ids {
+                stmt.execute([id.to_string()])?;
+            }
+            Ok(((), Vec::new()))
         })
         .await
     }

@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flashsale_domain::{
-    IdempotencyKey, OrderId, Reservation, ReserveError, ReserveOutcome, ReserveRequest, SaleBook, SaleId,
-    SaleState, SaleTerms, StockLevel, StockOpError, StockStore, StoreError, Transition, UserId,
+    IdempotencyKey, LedgerSnapshot, OrderId, Reservation, ReserveError, ReserveOutcome, ReserveRequest,
+    SaleBook, SaleId, SaleState, SaleTerms, StockLevel, StockOpError, StockStore, StoreError, Transition,
+    UserId,
 };
 
 /// In-memory stock of every sale. Cheap to clone.
@@ -72,12 +73,15 @@ impl MemoryStock {
         true
     }
 
-    /// Loads a sale's book rebuilt from its terms and the reservations the
-    /// order store holds for it: start-up.
-    pub fn restore(&self, terms: SaleTerms, persisted: Vec<Reservation>) {
+    /// Loads a sale's book rebuilt from its terms and what the order store
+    /// holds for it: start-up.
+    pub fn restore(&self, terms: SaleTerms, ledger: LedgerSnapshot) {
         let mut book = SaleBook::new(terms);
-        for r in persisted {
+        for r in ledger.orders {
             book.restore_persisted(r);
+        }
+        for id in ledger.given_back {
+            book.restore_given_back(id);
         }
         let mut sales = self.sales.write().expect("stock map lock poisoned");
         sales.insert(book.terms().id, Arc::new(Mutex::new(book)));
@@ -113,6 +117,13 @@ impl StockStore for MemoryStock {
     async fn release(&self, reservation: &Reservation) -> Result<(), StoreError> {
         self.with_book(reservation.sale_id, |book| book.release(reservation.order_id));
         Ok(())
+    }
+
+    async fn give_back(&self, reservation: &Reservation) -> Result<u64, StoreError> {
+        // A sale no longer here (archived) has no sale to give units to.
+        Ok(self
+            .with_book(reservation.sale_id, |book| book.give_back(reservation))
+            .unwrap_or(0))
     }
 
     async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError> {

@@ -68,6 +68,42 @@ async fn sqlite_store_passes_the_order_store_contract() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The SQLite ledger keeps checkout's promises.
+#[tokio::test]
+async fn sqlite_ledger_passes_the_checkout_contract() {
+    let dir = fresh_dir("checkout");
+    let path = database::database_path(&dir);
+    let (catalog, store) = (
+        SqliteCatalog::open(&path).unwrap(),
+        SqliteOrderStore::open(&path).unwrap(),
+    );
+    contract::checkout(&catalog, &store, tokio::time::sleep).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Payments and the expiry fired at the same instant on many orders: each
+/// ends paid xor expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_racing_the_expiry_each_win_or_lose_once() {
+    let dir = fresh_dir("pay-race");
+    let path = database::database_path(&dir);
+    let (catalog, store) = (
+        SqliteCatalog::open(&path).unwrap(),
+        SqliteOrderStore::open(&path).unwrap(),
+    );
+    let (sale, ids, due) = contract::orders_awaiting_payment(&catalog, &store, 300).await;
+    let start = (due - chrono::Duration::milliseconds(20) - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(start).await;
+    let (paid, expired) = tokio::join!(
+        contract::pay_each(&store, &ids),
+        contract::expire_all(&store, sale, ids.len())
+    );
+    contract::paid_xor_expired(&store, sale, &ids, &paid, &expired).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// Publishing returns only after commit, and a republish stores nothing new.
 #[tokio::test]
 async fn embedded_queue_passes_the_order_queue_contract() {

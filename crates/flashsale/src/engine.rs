@@ -60,7 +60,10 @@ impl Engine {
             max_in_flight: settings.max_in_flight.max(1),
             body_limit: settings.body_limit,
             dashboard_dir: Some(settings.dashboard_dir.clone()),
+            payments: settings.payments(),
         };
+        let mut summary = assembled.summary;
+        summary.push(format!("payments: {}", config.payments.describe()));
         let addr = settings.bind_or(8080);
         let gateway = match Gateway::bind(addr, config, assembled.services).await {
             Ok(gateway) => gateway,
@@ -75,7 +78,7 @@ impl Engine {
             gateway,
             admin_token,
             jwt_secret,
-            summary: assembled.summary,
+            summary,
             background: assembled.background,
         })
     }

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flashsale_order::OrderService;
 use flashsale_product::ProductService;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -17,6 +18,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// How often the schedule (`starts_at`, `ends_at`) is applied.
 const SCHEDULE_EVERY: Duration = Duration::from_millis(250);
+
+/// How often overdue orders are expired (and units of expired or cancelled
+/// orders given back): at most this late, plus a pass.
+pub const CHECKOUT_EVERY: Duration = Duration::from_millis(250);
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -63,6 +68,24 @@ impl Background {
             let _ = stop.send(true);
             let _ = task.await;
         });
+    }
+
+    /// Runs the checkout's expiry until stopped: back to back while passes
+    /// find full batches. Stopping aborts it anywhere: each step is decided
+    /// by the ledger first and the give-back is once per order, so the next
+    /// start (or another order service) finishes what was cut.
+    pub fn checkout(&mut self, orders: Arc<OrderService>) {
+        let task = tokio::spawn(async move {
+            loop {
+                match orders.expire_and_give_back().await {
+                    Ok(pass) if pass.full() => continue,
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(message = "Checkout pass failed; retrying.", %error),
+                }
+                tokio::time::sleep(CHECKOUT_EVERY).await;
+            }
+        });
+        self.abort_on_stop("checkout", task);
     }
 
     /// Stops every task, in order, each within its bound.

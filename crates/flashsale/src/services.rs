@@ -121,10 +121,12 @@ impl ServiceProcess {
                         after: settings.sweep_after(),
                         metrics: metrics.clone(),
                     },
-                    events,
+                    events.clone(),
                 ));
                 summary.push(format!("postgres: {migrations} migrations applied"));
-                Service::Order(stack::orders(&pool, &stock))
+                let orders = stack::orders(&pool, &stock, events);
+                background.checkout(orders.clone());
+                Service::Order(orders)
             }
         };
         let addr = settings.bind_or(kind.default_port());

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use flashsale_gateway::auth::jwt::{Rules, DEFAULT_MAX_LIFETIME_SECS};
+use flashsale_gateway::payments::{PaymentMode, Payments};
 
 /// Settings of `flashsale up`.
 #[derive(Debug, Clone, Args)]
@@ -110,6 +111,19 @@ pub struct Settings {
     #[arg(long, env = "FLASHSALE_ARCHIVE_AFTER", default_value = "1h", value_parser = archive_after)]
     pub archive_after: Duration,
 
+    /// Who tells the engine an order is paid: `webhook` (only the payment
+    /// provider's signed webhook) or `simulated` (buyers pay their own
+    /// orders with `POST /api/orders/{id}/pay`: for demos) [default:
+    /// simulated in embedded mode, webhook on the real stack].
+    #[arg(long, env = "FLASHSALE_PAYMENTS", value_parser = ["simulated", "webhook"])]
+    pub payments: Option<String>,
+
+    /// HMAC key of the payment provider's webhook (`POST
+    /// /api/payments/webhook`, header `FlashSale-Signature`); the webhook
+    /// answers 404 without it. It works in every payment mode.
+    #[arg(long, env = "FLASHSALE_PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub payment_webhook_secret: Option<String>,
+
     /// PostgreSQL URL (real stack).
     #[arg(long, env = "FLASHSALE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -193,6 +207,23 @@ impl Settings {
     }
 
     /// Whether any real-stack store is configured.
+    /// The payment settings, with the mode's default.
+    pub fn payments(&self) -> Payments {
+        let mode = self
+            .payments
+            .as_deref()
+            .and_then(PaymentMode::parse)
+            .unwrap_or(if self.wants_stack() {
+                PaymentMode::Webhook
+            } else {
+                PaymentMode::Simulated
+            });
+        Payments {
+            mode,
+            webhook_secret: self.payment_webhook_secret.clone().filter(|s| !s.is_empty()),
+        }
+    }
+
     pub fn wants_stack(&self) -> bool {
         self.redis_url.is_some() || self.amqp_url.is_some() || self.database_url.is_some()
     }

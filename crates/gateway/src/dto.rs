@@ -78,6 +78,9 @@ pub struct SaleDto {
     pub status: SaleStatus,
     #[schema(format = "date-time")]
     pub created_at: String,
+    /// Seconds a buyer has to pay once the order is stored; 0: no payment
+    /// step (orders are final once `confirmed`).
+    pub payment_window_seconds: u32,
     /// Present (true) while the engine rebuilds this sale's live copy,
     /// which it had lost: nothing is shown on sale meanwhile.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -106,6 +109,7 @@ impl From<&SaleView> for SaleDto {
             status: v.status(),
             archived_at: v.sale.archived.map(|a| rfc3339(a.at)),
             created_at: rfc3339(v.sale.created_at),
+            payment_window_seconds: v.sale.payment_window_seconds,
             degraded: v.degraded,
         }
     }
@@ -139,15 +143,26 @@ pub struct OrderDto {
     pub sale_id: String,
     pub user_id: String,
     pub quantity: u32,
-    /// `pending` (reserved), `confirmed` (in the order store) or `void`
-    /// (the ledger decided it will never be an order; see `void_reason`).
-    #[schema(value_type = String)]
+    /// `pending` (reserved), `confirmed` (in the order store; awaiting
+    /// payment until `payment_due_at` where the sale has a payment window),
+    /// then `paid`, `expired` (not paid in time) or `cancelled` (by its
+    /// buyer); or `void` (the ledger decided it will never be an order; see
+    /// `void_reason`). Units of expired and cancelled orders are back on sale.
+    #[schema(value_type = String, example = "confirmed")]
     pub status: OrderStatus,
     #[schema(format = "date-time")]
     pub created_at: String,
     /// Why a `void` order was voided; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub void_reason: Option<String>,
+    /// Until when the order can be paid; absent where the sale has no
+    /// payment window (or the order is not stored yet).
+    #[schema(format = "date-time")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_due_at: Option<String>,
+    #[schema(format = "date-time")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
 }
 
 impl From<Order> for OrderDto {
@@ -160,6 +175,8 @@ impl From<Order> for OrderDto {
             status: o.status,
             created_at: rfc3339(o.created_at),
             void_reason: o.void_reason,
+            payment_due_at: o.payment_due_at.map(rfc3339),
+            paid_at: o.paid_at.map(rfc3339),
         }
     }
 }
@@ -197,6 +214,11 @@ pub struct CreateSaleRequest {
     /// RFC 3339; the sale ends by itself at this time.
     #[schema(value_type = Option<String>, format = "date-time")]
     pub ends_at: Option<DateTime<Utc>>,
+    /// 0 to 86,400 (default 0: no payment step). Buyers get this many
+    /// seconds to pay once their order is stored; unpaid orders then
+    /// expire and their units go back on sale.
+    #[schema(minimum = 0, maximum = 86_400)]
+    pub payment_window_seconds: Option<i64>,
 }
 
 /// `POST /api/admin/sales/{id}/stock`.
@@ -243,7 +265,8 @@ pub struct FlushResult {
 /// Whether every unit of a sale is accounted for.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LedgerCheck {
-    /// stock = remaining + persisted + in flight.
+    /// stock = remaining + in flight + persisted, where persisted = awaiting
+    /// payment + paid (+ final orders of a sale without a payment window).
     pub ok: bool,
     /// stock - (remaining + persisted + in flight).
     pub difference: i64,
@@ -265,6 +288,14 @@ pub struct SaleStats {
     pub orders_persisted: u64,
     /// Units answered 202 and not yet in the order store.
     pub in_flight: u64,
+    /// Of the units persisted: stored and not paid yet, on a sale with a
+    /// payment window (0 without one).
+    pub units_awaiting_payment: u64,
+    /// Of the units persisted: paid.
+    pub units_paid: u64,
+    /// Orders by status in the order store (`confirmed`, `paid`,
+    /// `expired`, `cancelled`).
+    pub orders_by_status: BTreeMap<String, u64>,
     pub ledger: LedgerCheck,
 }
 

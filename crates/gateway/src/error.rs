@@ -56,6 +56,13 @@ error_codes! {
     InvalidTransition => "invalid_transition",
     IdempotencyKeyReused => "idempotency_key_reused",
     StampedeRunning => "stampede_running",
+    OrderNotAwaitingPayment => "order_not_awaiting_payment",
+    OrderPaid => "order_paid",
+    OrderExpired => "order_expired",
+    OrderCancelled => "order_cancelled",
+    InvalidSignature => "invalid_signature",
+    StaleSignature => "stale_signature",
+    AmountMismatch => "amount_mismatch",
     RateLimited => "rate_limited",
     Overloaded => "overloaded",
     Unavailable => "unavailable",
@@ -67,14 +74,20 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            InvalidRequest => StatusCode::BAD_REQUEST,
-            Unauthorized => StatusCode::UNAUTHORIZED,
+            InvalidRequest | StaleSignature => StatusCode::BAD_REQUEST,
+            Unauthorized | InvalidSignature => StatusCode::UNAUTHORIZED,
             SaleNotFound | OrderNotFound | NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            SoldOut | SaleNotActive | LimitExceeded | InvalidTransition | StampedeRunning => {
-                StatusCode::CONFLICT
-            }
-            IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            SoldOut
+            | SaleNotActive
+            | LimitExceeded
+            | InvalidTransition
+            | StampedeRunning
+            | OrderNotAwaitingPayment
+            | OrderPaid
+            | OrderExpired
+            | OrderCancelled => StatusCode::CONFLICT,
+            IdempotencyKeyReused | AmountMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Overloaded | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,6 +154,29 @@ pub enum ApiError {
     /// 409 `stampede_running`: one simulated stampede at a time.
     #[error("a simulated stampede is already running")]
     StampedeRunning,
+    /// 409 `order_not_awaiting_payment`: the order awaits no payment (its sale has
+    /// no payment window, or it is not stored yet: retry shortly).
+    #[error("{0}")]
+    OrderNotAwaitingPayment(String),
+    /// 409 `order_paid`: a paid order cannot be cancelled.
+    #[error("the order is paid")]
+    OrderPaid,
+    /// 409 `order_expired`: not paid in time; its units are back on sale.
+    #[error("the order expired unpaid; its units are back on sale")]
+    OrderExpired,
+    /// 409 `order_cancelled`: its units are back on sale.
+    #[error("the order was cancelled; its units are back on sale")]
+    OrderCancelled,
+    /// 401 `invalid_signature`: a webhook without a valid
+    /// `FlashSale-Signature`.
+    #[error("{0}")]
+    InvalidSignature(&'static str),
+    /// 400 `stale_signature`: a webhook signed too long ago (or ahead).
+    #[error("the signature's timestamp is outside the tolerance of {tolerance_secs} s")]
+    StaleSignature { tolerance_secs: u64 },
+    /// 422 `amount_mismatch`: a payment of another amount than the order's.
+    #[error("{0}")]
+    AmountMismatch(String),
     /// 429 `rate_limited`, with `Retry-After`.
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
@@ -183,6 +219,13 @@ impl ApiError {
             LimitExceeded(_) => ErrorCode::LimitExceeded,
             InvalidTransition(_) => ErrorCode::InvalidTransition,
             StampedeRunning => ErrorCode::StampedeRunning,
+            OrderNotAwaitingPayment(_) => ErrorCode::OrderNotAwaitingPayment,
+            OrderPaid => ErrorCode::OrderPaid,
+            OrderExpired => ErrorCode::OrderExpired,
+            OrderCancelled => ErrorCode::OrderCancelled,
+            InvalidSignature(_) => ErrorCode::InvalidSignature,
+            StaleSignature { .. } => ErrorCode::StaleSignature,
+            AmountMismatch(_) => ErrorCode::AmountMismatch,
             IdempotencyKeyReused(_) => ErrorCode::IdempotencyKeyReused,
             RateLimited { .. } => ErrorCode::RateLimited,
             Overloaded => ErrorCode::Overloaded,
@@ -211,10 +254,18 @@ impl ApiError {
             ErrorCode::InvalidTransition => ApiError::InvalidTransition(message),
             ErrorCode::IdempotencyKeyReused => ApiError::IdempotencyKeyReused(message),
             ErrorCode::StampedeRunning => ApiError::StampedeRunning,
+            ErrorCode::OrderNotAwaitingPayment => ApiError::OrderNotAwaitingPayment(message),
+            ErrorCode::OrderPaid => ApiError::OrderPaid,
+            ErrorCode::OrderExpired => ApiError::OrderExpired,
+            ErrorCode::OrderCancelled => ApiError::OrderCancelled,
+            ErrorCode::AmountMismatch => ApiError::AmountMismatch(message),
             ErrorCode::Overloaded => ApiError::Overloaded,
             ErrorCode::Unavailable => ApiError::Unavailable(message),
             ErrorCode::Unauthorized => ApiError::Internal("a service refused the internal token".into()),
-            ErrorCode::RateLimited | ErrorCode::Internal => ApiError::Internal(format!("{code}: {message}")),
+            ErrorCode::RateLimited
+            | ErrorCode::Internal
+            | ErrorCode::InvalidSignature
+            | ErrorCode::StaleSignature => ApiError::Internal(format!("{code}: {message}")),
         }
     }
 }

@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flashsale_domain::{
-    ComponentHealth, HealthProbe, Order, OrderId, OrderTotals, Reservation, SaleDraft, SaleId, Transition,
-    UserId,
+    ComponentHealth, HealthProbe, Order, OrderChange, OrderId, OrderTotals, Reservation, SaleDraft, SaleId,
+    Transition, UserId,
 };
 use flashsale_inventory::PurchaseReceipt;
 use flashsale_product::{SaleQuery, SaleView};
@@ -32,7 +32,7 @@ use crate::dto::ApiJson;
 use crate::error::{ApiError, ErrorInfo};
 use crate::state::Mode;
 use crate::telemetry::{MetricsSource, Telemetry};
-use crate::upstream::remote::{FirstAnswerCall, PurchaseCall, StockCall, INTERNAL_TOKEN_HEADER};
+use crate::upstream::remote::{FirstAnswerCall, OwnerCall, PurchaseCall, StockCall, INTERNAL_TOKEN_HEADER};
 use crate::upstream::{InventoryApi, OrderApi, ProductApi};
 
 /// Which service this process runs.
@@ -165,21 +165,55 @@ fn product_routes(p: Arc<dyn ProductApi>) -> Router {
         )
 }
 
+/// Whose order is read; absent: any buyer's (the payment webhook).
 #[derive(Deserialize)]
 struct Owner {
-    user: String,
+    user: Option<String>,
 }
 
 fn order_routes(o: Arc<dyn OrderApi>) -> Router {
-    let (one, totals, first, void) = (o.clone(), o.clone(), o.clone(), o);
+    let (one, totals, first, void, pay, cancel) = (o.clone(), o.clone(), o.clone(), o.clone(), o.clone(), o);
+    let order_id = |raw: &str| OrderId::parse(raw).map_err(|_| ApiError::OrderNotFound);
     Router::new()
         .route(
             "/internal/orders/{id}",
             get(
                 move |Path(id): Path<String>, Query(owner): Query<Owner>| async move {
-                    let id = OrderId::parse(&id).map_err(|_| ApiError::OrderNotFound)?;
-                    let user = UserId::parse(&owner.user).map_err(|_| ApiError::OrderNotFound)?;
-                    one.order_for(id, &user).await.map(Json::<Order>)
+                    let id = order_id(&id)?;
+                    match owner.user {
+                        Some(user) => {
+                            let user = UserId::parse(&user).map_err(|_| ApiError::OrderNotFound)?;
+                            one.order_for(id, &user).await
+                        }
+                        None => one.order(id).await,
+                    }
+                    .map(Json::<Order>)
+                },
+            ),
+        )
+        .route(
+            "/internal/orders/{id}/pay",
+            post(
+                move |Path(id): Path<String>, body: Result<ApiJson<OwnerCall>, ApiError>| async move {
+                    let ApiJson(owner) = body?;
+                    pay.pay(order_id(&id)?, owner.user.as_ref())
+                        .await
+                        .map(Json::<OrderChange>)
+                },
+            ),
+        )
+        .route(
+            "/internal/orders/{id}/cancel",
+            post(
+                move |Path(id): Path<String>, body: Result<ApiJson<OwnerCall>, ApiError>| async move {
+                    let ApiJson(owner) = body?;
+                    let user = owner
+                        .user
+                        .ok_or_else(|| ApiError::InvalidRequest("a cancel names its buyer".into()))?;
+                    cancel
+                        .cancel(order_id(&id)?, &user)
+                        .await
+                        .map(Json::<OrderChange>)
                 },
             ),
         )

@@ -12,6 +12,9 @@
 //! - [`events`]: the event log behind the dashboard's feed.
 //! - [`telemetry`]: counters, rates, p99, Prometheus text.
 //! - [`stampede`]: the simulated stampede the dashboard launches.
+//! - [`payments`]: the payment webhook's signature and shapes, and the
+//!   payment mode (a provider's webhook, or simulated for demos); the
+//!   routes are [`routes::checkout`].
 //! - [`openapi`]: the OpenAPI document, served and printed (`flashsale openapi`).
 //! - [`health`]: the `/api/health` answer from the probes (the `HealthProbe`
 //!   port is the domain's).
@@ -30,6 +33,7 @@ pub mod events;
 pub mod health;
 pub mod internal;
 pub mod openapi;
+pub mod payments;
 pub mod rate_limit;
 pub mod routes;
 pub mod stampede;

@@ -8,13 +8,15 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
-use crate::routes::{admin, buyer, ops};
+use crate::payments;
+use crate::routes::{admin, buyer, checkout, ops};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "FlashSale", description = "Sells every unit exactly once, to verified buyers, within their limit."),
     paths(
         buyer::list_sales, buyer::get_sale, buyer::purchase, buyer::get_order,
+        checkout::pay_order, checkout::cancel_order, checkout::payment_webhook,
         admin::create_sale, admin::transition, admin::change_stock, admin::flush_cache, admin::void_order,
         admin::launch_stampede, admin::stats,
         ops::health, ops::metrics, ops::events, openapi,
@@ -23,7 +25,8 @@ use crate::routes::{admin, buyer, ops};
         ErrorBody, ErrorDetail, ErrorCode, dto::SaleDto, dto::PurchaseRequest, dto::PurchaseAccepted, dto::OrderDto,
         dto::CreateSaleRequest, dto::StockChangeRequest, dto::StampedeRequest, dto::StampedeStarted,
         dto::FlushResult, dto::Stats, dto::Totals, dto::SaleStats, dto::LedgerCheck, dto::Health,
-        ComponentHealth, HealthStatus,
+        ComponentHealth, HealthStatus, payments::PaymentEvent, payments::PaymentEventType,
+        payments::PaymentEventOutcome, payments::PaymentEventAnswer,
     )),
     modifiers(&Security),
 )]

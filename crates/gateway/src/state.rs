@@ -32,6 +32,8 @@ pub struct GatewayConfig {
     pub body_limit: usize,
     /// The built dashboard, served at `/`.
     pub dashboard_dir: Option<PathBuf>,
+    /// Who may pay orders, and the webhook's secret.
+    pub payments: crate::payments::Payments,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -45,6 +47,7 @@ impl fmt::Debug for GatewayConfig {
             .field("max_in_flight", &self.max_in_flight)
             .field("body_limit", &self.body_limit)
             .field("dashboard_dir", &self.dashboard_dir)
+            .field("payments", &self.payments)
             .finish()
     }
 }

@@ -6,7 +6,11 @@
 //! # Layout
 //! - [`service`]: [`OrderService`]: status, and the void of an answered
 //!   reservation the ledger has not decided.
+//! - [`checkout`]: payments, cancels, and the expiry that puts unpaid units
+//!   back on sale.
 
+pub mod checkout;
 pub mod service;
 
+pub use checkout::{Checkout, CheckoutPass, PaymentOutcome};
 pub use service::{OrderLookupError, OrderService, OrderVoidError};

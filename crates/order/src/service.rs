@@ -7,6 +7,8 @@ use flashsale_domain::{
     Decision, Order, OrderId, OrderStatus, OrderStore, PendingOrders, StoreError, UserId,
 };
 
+use crate::checkout::Checkout;
+
 /// Why an order cannot be shown.
 #[derive(Debug, thiserror::Error)]
 pub enum OrderLookupError {
@@ -34,16 +36,33 @@ pub enum OrderVoidError {
 /// The reason written on an operator's void.
 pub const OPERATOR_VOID: &str = "voided by an operator";
 
-/// Reads orders for the buyers who own them.
+/// Reads orders for the buyers who own them, and (with [`Checkout`])
+/// takes their payments and cancels and expires what is not paid.
 #[derive(Clone)]
 pub struct OrderService {
     store: Arc<dyn OrderStore>,
     pending: Option<Arc<dyn PendingOrders>>,
+    checkout: Option<Checkout>,
 }
 
 impl OrderService {
     pub fn new(store: Arc<dyn OrderStore>, pending: Option<Arc<dyn PendingOrders>>) -> Self {
-        Self { store, pending }
+        Self {
+            store,
+            pending,
+            checkout: None,
+        }
+    }
+
+    /// This service also gives units back to `checkout.stock`: the process
+    /// that runs the expiry, and answers cancels.
+    pub fn with_checkout(mut self, checkout: Checkout) -> Self {
+        self.checkout = Some(checkout);
+        self
+    }
+
+    pub(crate) fn checkout(&self) -> Option<&Checkout> {
+        self.checkout.as_ref()
     }
 
     /// The order, if `user` owns it: as the ledger holds it (`confirmed` or
@@ -53,6 +72,11 @@ impl OrderService {
             Some(order) if &order.user_id == user => Ok(order),
             _ => Err(OrderLookupError::NotFound),
         }
+    }
+
+    /// The order, whoever owns it: for the payment provider's webhook.
+    pub async fn order(&self, id: OrderId) -> Result<Order, OrderLookupError> {
+        self.find(id).await?.ok_or(OrderLookupError::NotFound)
     }
 
     /// The ledger's order, else the pending one. The ledger is asked again

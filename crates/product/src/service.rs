@@ -462,7 +462,7 @@ impl ProductService {
     }
 
     /// Archives every sale this process has seen ended for `archive_after`
-    /// once its pipeline drained: its live state leaves the stock store (in
+    /// (plus its payment window) once its pipeline drained: its live state leaves the stock store (in
     /// one atomic step that refuses while anything is in flight or waiting
     /// in the outbox), then the catalog marks it archived with what it
     /// sold. A crash between the two leaves a live sale the stock store
@@ -485,7 +485,12 @@ impl ProductService {
             seen.retain(|id, _| ended.iter().any(|s| s.id == *id));
             ended
                 .into_iter()
-                .filter(|s| seen.entry(s.id).or_insert_with(Instant::now).elapsed() >= self.archive_after)
+                .filter(|s| {
+                    // Orders stored at the end may await payment for the
+                    // sale's window: their units can still come back.
+                    let wait = self.archive_after + Duration::from_secs(s.payment_window_seconds.into());
+                    seen.entry(s.id).or_insert_with(Instant::now).elapsed() >= wait
+                })
                 .collect()
         };
         let mut archived = Vec::new();

@@ -108,6 +108,9 @@ impl StockStore for LostFirstReply {
     async fn release(&self, r: &flashsale_domain::Reservation) -> Result<(), StoreError> {
         self.inner.release(r).await
     }
+    async fn give_back(&self, r: &flashsale_domain::Reservation) -> Result<u64, StoreError> {
+        self.inner.give_back(r).await
+    }
     async fn settle(
         &self,
         sale: flashsale_domain::SaleId,

@@ -107,7 +107,7 @@ impl StackCacheRebuild {
             .invoke_async::<i64>(&mut conn)
             .await
             .map_err(store_error)?;
-        let persisted = self.orders.reservations_of(sale.id).await?;
+        let ledger = self.orders.reservations_of(sale.id).await?;
         let mut rebuild = scripts.rebuild.prepare_invoke();
         for key in keys.all() {
             rebuild.key(key);
@@ -118,8 +118,12 @@ impl StackCacheRebuild {
             .arg(sale.per_user_limit)
             .arg(micros(sale.starts_at))
             .arg(micros(sale.ends_at))
-            .arg(RELAY_GROUP);
-        for r in &persisted {
+            .arg(RELAY_GROUP)
+            .arg(ledger.given_back.len());
+        for id in &ledger.given_back {
+            rebuild.arg(id.to_string());
+        }
+        for r in &ledger.orders {
             rebuild.arg(record::encode(r));
         }
         rebuild

@@ -8,8 +8,9 @@ use chrono::{Duration, SubsecRound, Utc};
 
 use crate::ports::{OrderQueue, OrderStore, ReserveError, SaleCatalog, StockOpError, StockStore};
 use crate::{
-    Archived, Decision, IdempotencyKey, OrderId, OrderStatus, PurchaseRejection, Quantity, Reservation,
-    ReserveOutcome, ReserveRequest, Sale, SaleDraft, SaleId, SaleState, SaleTerms, Transition, UserId,
+    Archived, Decision, IdempotencyKey, OrderChange, OrderId, OrderStatus, PurchaseRejection, Quantity,
+    Reservation, ReserveOutcome, ReserveRequest, Sale, SaleDraft, SaleId, SaleState, SaleTerms, Transition,
+    UserId,
 };
 
 /// A sale in `state` with `stock` units and a limit of `limit` per buyer.
@@ -226,6 +227,53 @@ pub async fn stock_store<S: StockStore>(store: &S) {
         Err(ReserveError::Rejected(PurchaseRejection::SaleNotActive)),
         "after ends_at"
     );
+
+    give_back(store).await;
+}
+
+/// Units of an expired or cancelled order go back once, from persisted or
+/// from in flight, and free the buyer's limit.
+async fn give_back<S: StockStore>(store: &S) {
+    let terms = sale(SaleState::Active, 2, 2).terms();
+    let id = terms.id;
+    store.load(terms).await.unwrap();
+    let stored = reserved(store.reserve(request(id, "payer", 2, Some("intent"))).await);
+    store.settle(id, &[stored.order_id]).await.unwrap();
+    assert_eq!(
+        store.reserve(request(id, "payer", 1, None)).await,
+        Err(ReserveError::Rejected(PurchaseRejection::SoldOut))
+    );
+    assert_eq!(store.give_back(&stored).await, Ok(2), "units back");
+    assert_eq!(store.give_back(&stored).await, Ok(0), "once per order");
+    let level = store.level(id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            level.remaining,
+            level.in_flight,
+            level.persisted,
+            level.ledger_difference()
+        ),
+        (2, 0, 0, 0)
+    );
+    assert_eq!(
+        store.reserve(request(id, "payer", 1, Some("intent"))).await,
+        Ok(ReserveOutcome::Replayed(stored.clone())),
+        "the same intent is still answered with its order"
+    );
+    let again = reserved(store.reserve(request(id, "payer", 2, None)).await);
+    assert_eq!(store.give_back(&again).await, Ok(2), "from in flight");
+    store.settle(id, &[again.order_id]).await.unwrap();
+    let level = store.level(id).await.unwrap().unwrap();
+    assert_eq!(
+        (level.remaining, level.in_flight, level.persisted),
+        (2, 0, 0),
+        "a late settle of an order given back changes nothing"
+    );
+    assert_eq!(
+        store.give_back(&reservation(SaleId::generate(), "x", 1)).await,
+        Ok(0),
+        "a sale the store does not hold"
+    );
 }
 
 /// The catalog's promises: what is inserted or updated is read back.
@@ -299,7 +347,7 @@ pub async fn order_store<S: OrderStore>(store: &S) {
     assert_eq!(order.status, OrderStatus::Confirmed);
     assert_eq!(order.user_id, batch[0].user_id);
     assert_eq!(store.get(OrderId::generate()).await.unwrap(), None);
-    let mut back = store.reservations_of(sale).await.unwrap();
+    let mut back = store.reservations_of(sale).await.unwrap().orders;
     back.sort_by_key(|r| r.order_id);
     assert_eq!(back.len(), 5);
     assert_eq!(
@@ -366,7 +414,7 @@ pub async fn order_store<S: OrderStore>(store: &S) {
         (Decision::Order, Decision::Void)
     );
     assert_eq!(
-        store.reservations_of(sale).await.unwrap().len(),
+        store.reservations_of(sale).await.unwrap().orders.len(),
         5,
         "void is not an order"
     );
@@ -378,6 +426,232 @@ pub async fn order_store<S: OrderStore>(store: &S) {
         Ok(None),
         "a void is no answer"
     );
+}
+
+/// Checkout's promises, on a ledger that shares its database with
+/// `catalog` (the payment window is the sale's): a payment or a cancel
+/// changes only an order awaiting payment; an expiry only one overdue;
+/// each decides once; expired and cancelled orders wait to give their units
+/// back, and leave the sale's orders. `pause` waits the given time (the
+/// ledger's clock decides overdue).
+pub async fn checkout<C, S, P, F>(catalog: &C, store: &S, pause: P)
+where
+    C: SaleCatalog,
+    S: OrderStore,
+    P: Fn(std::time::Duration) -> F,
+    F: std::future::Future<Output = ()>,
+{
+    let mut windowed = sale(SaleState::Active, 10, 5);
+    windowed.payment_window_seconds = 1;
+    let final_sale = sale(SaleState::Active, 10, 5);
+    catalog.insert(&windowed).await.unwrap();
+    catalog.insert(&final_sale).await.unwrap();
+    let orders: Vec<Reservation> = (0..4)
+        .map(|i| reservation(windowed.id, &format!("c{i}"), 2))
+        .collect();
+    let fin = reservation(final_sale.id, "final", 1);
+    let mut batch = orders.clone();
+    batch.push(fin.clone());
+    let before = Utc::now();
+    assert_eq!(store.insert_batch(&batch).await.unwrap(), 5);
+    let first = store.get(orders[0].order_id).await.unwrap().unwrap();
+    let due = first.payment_due_at.expect("a windowed order is due");
+    assert!(first.awaits_payment());
+    assert!(
+        due > before && due <= Utc::now() + Duration::seconds(2),
+        "due a window after it was stored: {due}"
+    );
+    let last = store.get(fin.order_id).await.unwrap().unwrap();
+    assert_eq!((last.status, last.payment_due_at), (OrderStatus::Confirmed, None));
+    let unchanged = |change: Option<OrderChange>, status| {
+        let change = change.expect("known order");
+        assert!(!change.changed, "{:?} changed", change.order.status);
+        assert_eq!(change.order.status, status);
+    };
+    unchanged(store.pay(fin.order_id).await.unwrap(), OrderStatus::Confirmed);
+    unchanged(store.cancel(fin.order_id).await.unwrap(), OrderStatus::Confirmed);
+    assert_eq!(store.pay(OrderId::generate()).await, Ok(None));
+
+    let paid = store.pay(orders[0].order_id).await.unwrap().unwrap();
+    assert!(paid.changed);
+    assert_eq!(paid.order.status, OrderStatus::Paid);
+    assert!(paid.order.paid_at.is_some());
+    unchanged(store.pay(orders[0].order_id).await.unwrap(), OrderStatus::Paid);
+    unchanged(store.cancel(orders[0].order_id).await.unwrap(), OrderStatus::Paid);
+    let cancelled = store.cancel(orders[1].order_id).await.unwrap().unwrap();
+    assert!(cancelled.changed);
+    assert_eq!(cancelled.order.status, OrderStatus::Cancelled);
+    unchanged(
+        store.pay(orders[1].order_id).await.unwrap(),
+        OrderStatus::Cancelled,
+    );
+    let mine = |expired: Vec<crate::Order>| -> Vec<OrderId> {
+        let mut ids: Vec<OrderId> = expired
+            .into_iter()
+            .filter(|o| o.sale_id == windowed.id)
+            .map(|o| o.order_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert!(
+        mine(store.expire_due(10_000).await.unwrap()).is_empty(),
+        "nothing due yet"
+    );
+
+    let wait = (due - Utc::now()).to_std().unwrap_or_default();
+    pause(wait + std::time::Duration::from_millis(50)).await;
+    let mut overdue = vec![orders[2].order_id, orders[3].order_id];
+    overdue.sort();
+    assert_eq!(mine(store.expire_due(10_000).await.unwrap()), overdue);
+    assert!(
+        mine(store.expire_due(10_000).await.unwrap()).is_empty(),
+        "expired once"
+    );
+    unchanged(store.pay(orders[2].order_id).await.unwrap(), OrderStatus::Expired);
+    unchanged(
+        store.cancel(orders[3].order_id).await.unwrap(),
+        OrderStatus::Expired,
+    );
+
+    let totals = store.totals(&[windowed.id]).await.unwrap()[&windowed.id];
+    assert_eq!(
+        (totals.orders, totals.units, totals.paid_orders, totals.paid_units),
+        (1, 2, 1, 2),
+        "only the paid order holds units"
+    );
+    assert_eq!((totals.expired_orders, totals.cancelled_orders), (2, 1));
+    let ledger = store.reservations_of(windowed.id).await.unwrap();
+    assert_eq!(
+        ledger.orders.iter().map(|r| r.order_id).collect::<Vec<_>>(),
+        [orders[0].order_id]
+    );
+    let mut given_back = ledger.given_back.clone();
+    given_back.sort();
+    let mut expected: Vec<OrderId> = orders[1..].iter().map(|r| r.order_id).collect();
+    expected.sort();
+    assert_eq!(given_back, expected, "expired and cancelled give units back");
+
+    let waiting = |all: Vec<Reservation>| -> Vec<OrderId> {
+        let mut ids: Vec<OrderId> = all
+            .into_iter()
+            .filter(|r| r.sale_id == windowed.id)
+            .map(|r| r.order_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(waiting(store.units_to_give_back(10_000).await.unwrap()), expected);
+    store.mark_given_back(&expected).await.unwrap();
+    assert!(waiting(store.units_to_give_back(10_000).await.unwrap()).is_empty());
+    let key = orders[2].idempotency_key.as_ref().unwrap();
+    assert_eq!(
+        store
+            .first_answer(windowed.id, &orders[2].user_id, key)
+            .await
+            .unwrap()
+            .map(|r| r.order_id),
+        Some(orders[2].order_id),
+        "an expired order is still its intent's answer"
+    );
+}
+
+/// For the race of payments and expiries: `n` orders of one buyer each,
+/// stored on a sale with a one-second payment window; returns the sale,
+/// their ids and when they fall due.
+pub async fn orders_awaiting_payment<C: SaleCatalog, S: OrderStore>(
+    catalog: &C,
+    store: &S,
+    n: usize,
+) -> (SaleId, Vec<OrderId>, chrono::DateTime<Utc>) {
+    let mut windowed = sale(SaleState::Active, n as u64, 1);
+    windowed.payment_window_seconds = 1;
+    catalog.insert(&windowed).await.unwrap();
+    let batch: Vec<Reservation> = (0..n)
+        .map(|i| reservation(windowed.id, &format!("racer{i}"), 1))
+        .collect();
+    assert_eq!(store.insert_batch(&batch).await.unwrap(), n as u64);
+    let due = store
+        .get(batch[0].order_id)
+        .await
+        .unwrap()
+        .and_then(|o| o.payment_due_at)
+        .expect("due");
+    (windowed.id, batch.into_iter().map(|r| r.order_id).collect(), due)
+}
+
+/// Pays each order in turn; returns those this call paid.
+pub async fn pay_each<S: OrderStore>(store: &S, ids: &[OrderId]) -> Vec<OrderId> {
+    let mut paid = Vec::new();
+    for id in ids {
+        let change = store.pay(*id).await.unwrap().expect("known order");
+        if change.changed {
+            assert_eq!(change.order.status, OrderStatus::Paid);
+            paid.push(*id);
+        }
+    }
+    paid
+}
+
+/// Expires `sale`'s orders until each of its `n` orders is paid or
+/// expired; returns those expired here.
+pub async fn expire_all<S: OrderStore>(store: &S, sale: SaleId, n: usize) -> Vec<OrderId> {
+    let mut expired = Vec::new();
+    for _ in 0..100_000 {
+        expired.extend(
+            store
+                .expire_due(50)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|o| o.sale_id == sale)
+                .map(|o| o.order_id),
+        );
+        let totals = store
+            .totals(&[sale])
+            .await
+            .unwrap()
+            .get(&sale)
+            .copied()
+            .unwrap_or_default();
+        if (totals.paid_orders + totals.expired_orders) as usize >= n {
+            return expired;
+        }
+    }
+    panic!("orders neither paid nor expired");
+}
+
+/// After the race: every order ended paid xor expired, as the call that
+/// changed it was told, and the totals agree.
+pub async fn paid_xor_expired<S: OrderStore>(
+    store: &S,
+    sale: SaleId,
+    ids: &[OrderId],
+    paid: &[OrderId],
+    expired: &[OrderId],
+) {
+    use std::collections::HashSet;
+    let (paid, expired): (HashSet<_>, HashSet<_>) = (paid.iter().collect(), expired.iter().collect());
+    assert!(paid.is_disjoint(&expired), "an order both paid and expired");
+    for id in ids {
+        let order = store.get(*id).await.unwrap().unwrap();
+        match order.status {
+            OrderStatus::Paid => assert!(paid.contains(id), "{id} paid, not by the payer"),
+            OrderStatus::Expired => assert!(expired.contains(id), "{id} expired, not by the expiry"),
+            other => panic!("{id} ended {other:?}"),
+        }
+    }
+    let totals = store.totals(&[sale]).await.unwrap()[&sale];
+    assert_eq!(
+        (
+            totals.paid_orders as usize,
+            totals.expired_orders as usize,
+            totals.orders as usize
+        ),
+        (paid.len(), expired.len(), paid.len())
+    );
+    assert_eq!(paid.len() + expired.len(), ids.len());
+    eprintln!("race: {} paid, {} expired", paid.len(), expired.len());
 }
 
 /// The queue's promise: what `publish` accepted is stored exactly once.

@@ -26,6 +26,13 @@ pub trait StockStore: Send + Sync + 'static {
     /// Returns the units of a reservation that will never become an order.
     /// A reservation already released or settled is left alone.
     async fn release(&self, reservation: &Reservation) -> Result<(), StoreError>;
+    /// Puts the units of a stored order that expired or was cancelled back
+    /// on sale (see [`crate::SaleBook::give_back`]); returns how many. MUST
+    /// be once per order id, across replicas and retries: a second call
+    /// returns 0 and changes nothing, and so does one for an order whose
+    /// give-back a rebuild read from the ledger. Only after the ledger
+    /// decided the order expired or cancelled.
+    async fn give_back(&self, reservation: &Reservation) -> Result<u64, StoreError>;
     /// Records that these reservations of `sale` were committed to the order
     /// store; ids not in flight are ignored.
     async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError>;

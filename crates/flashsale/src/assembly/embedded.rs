@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flashsale_domain::{Event, EventKind, EventSink, OrderId, Reservation, SaleId, Severity};
+use flashsale_domain::{Event, EventKind, EventSink, OrderId, Reservation, SaleId, Severity, UnitsBack};
 use flashsale_embedded::{
     database, probes, restore, EmbeddedCache, EmbeddedQueue, MemoryStock, QueueConfig, SqliteCatalog,
     SqliteOrderStore,
@@ -19,7 +19,7 @@ use flashsale_embedded::{
 use flashsale_gateway::events::EventLog;
 use flashsale_gateway::{Mode, Services};
 use flashsale_inventory::{Durability, InventoryService};
-use flashsale_order::OrderService;
+use flashsale_order::{Checkout, OrderService};
 use flashsale_product::ProductService;
 
 use super::Assembled;
@@ -69,6 +69,15 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
         high_water,
     ));
     let flags = inventory.sold_out_flags().clone();
+    let back = flags.clone();
+    let units_back: UnitsBack = Arc::new(move |sale| back.clear(sale));
+    let order_service = Arc::new(
+        OrderService::new(Arc::new(orders.clone()), None).with_checkout(Checkout {
+            stock: Arc::new(stock.clone()),
+            units_back,
+            events: events.clone(),
+        }),
+    );
     let product = Arc::new(
         ProductService::new(
             Arc::new(catalog.clone()),
@@ -86,7 +95,7 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
         mode: Mode::Embedded,
         product: product.clone(),
         inventory,
-        orders: Arc::new(OrderService::new(Arc::new(orders.clone()), None)),
+        orders: order_service.clone(),
         events: events.clone(),
         probes: probes::probes(&catalog, &stock, &orders, &queue, settings.queue_capacity),
         metrics: Vec::new(),
@@ -112,6 +121,7 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
     ));
     let mut background = Background::default();
     background.schedule(product);
+    background.checkout(order_service);
     background.add("order writer", Duration::from_secs(30), move || async move {
         // Every answered purchase is queued by now; commit them all.
         queue.shutdown().await;

@@ -18,7 +18,7 @@ use flashsale_domain::{Event, EventKind, EventSink, HealthProbe, Severity};
 use flashsale_gateway::events::EventLog;
 use flashsale_gateway::{MetricsSource, Mode, Services};
 use flashsale_inventory::{Durability, InventoryService};
-use flashsale_order::OrderService;
+use flashsale_order::{Checkout, OrderService};
 use flashsale_product::ProductService;
 use flashsale_stack::probes::{
     ConsumerProbe, PostgresProbe, RabbitProbe, RedisProbe, RelayProbe, ServiceProbe, SweeperProbe,
@@ -188,12 +188,22 @@ pub(crate) async fn product(
     Ok((product, warmed))
 }
 
-/// The order service: PostgreSQL, with pending orders read from Redis.
-pub(crate) fn orders(pool: &PgPool, stock: &RedisStock) -> Arc<OrderService> {
-    Arc::new(OrderService::new(
-        Arc::new(PgOrderStore::new(pool.clone())),
-        Some(Arc::new(RedisPending(stock.clone()))),
-    ))
+/// The order service: PostgreSQL, with pending orders read from Redis;
+/// units of expired and cancelled orders go back to Redis, which tells
+/// every inventory replica (so this process has no flags of its own to
+/// clear).
+pub(crate) fn orders(pool: &PgPool, stock: &RedisStock, events: Arc<dyn EventSink>) -> Arc<OrderService> {
+    Arc::new(
+        OrderService::new(
+            Arc::new(PgOrderStore::new(pool.clone())),
+            Some(Arc::new(RedisPending(stock.clone()))),
+        )
+        .with_checkout(Checkout {
+            stock: Arc::new(stock.clone()),
+            units_back: Arc::new(|_| {}),
+            events,
+        }),
+    )
 }
 
 /// The pipeline's counters as `/metrics` lines.
@@ -314,6 +324,8 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
     // consumer store it, then the subscription.
     let mut background = Background::default();
     background.schedule(product.clone());
+    let orders = orders(&pool, &stock, events.clone());
+    background.checkout(orders.clone());
     relay(&mut background, &stock, publisher.clone(), &metrics);
     let [consumer_probe, sweeper_probe] = consumer(
         &mut background,
@@ -343,7 +355,7 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
         mode: Mode::Stack,
         product,
         inventory,
-        orders: orders(&pool, &stock),
+        orders,
         events: events.clone(),
         probes,
         metrics: vec![metrics_source(&metrics)],

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 pub const ADMIN: &str = "test-admin-token-0123456789abcdef0123456789";
 pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef0123456789";
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret-0123456789abcdef";
 
 /// A fresh, empty data folder under the target directory.
 pub fn data_dir(name: &str) -> PathBuf {
@@ -53,6 +54,8 @@ pub fn settings(name: &str) -> Settings {
         archive_after: std::time::Duration::from_secs(3600),
         redis_allow_eviction: false,
         database_url: None,
+        payments: None,
+        payment_webhook_secret: Some(WEBHOOK_SECRET.into()),
         product_url: String::new(),
         inventory_url: String::new(),
         order_url: String::new(),

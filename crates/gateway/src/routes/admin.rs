@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use flashsale_domain::{Event, EventKind, EventSink, SaleDraft, SaleId, Severity, Transition};
+use flashsale_domain::{Event, EventKind, EventSink, OrderStatus, SaleDraft, SaleId, Severity, Transition};
 
 use crate::auth::Admin;
 use crate::dto::{
@@ -48,6 +48,7 @@ pub async fn create_sale(
         b.starts_at,
         b.ends_at,
     )
+    .and_then(|draft| draft.with_payment_window(b.payment_window_seconds.unwrap_or(0)))
     .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     let view = state.services().product.create(draft).await?;
     Ok((StatusCode::CREATED, Json(SaleDto::from(&view))))
@@ -221,6 +222,24 @@ pub async fn collect_stats(state: &AppState) -> Result<Stats, ApiError> {
             units_persisted: level.persisted,
             orders_persisted: orders.orders,
             in_flight: level.in_flight,
+            units_awaiting_payment: if view.sale.payment_window_seconds > 0 {
+                orders.units.saturating_sub(orders.paid_units)
+            } else {
+                0
+            },
+            units_paid: orders.paid_units,
+            orders_by_status: BTreeMap::from([
+                (
+                    OrderStatus::Confirmed.as_str().to_owned(),
+                    orders.orders.saturating_sub(orders.paid_orders),
+                ),
+                (OrderStatus::Paid.as_str().to_owned(), orders.paid_orders),
+                (OrderStatus::Expired.as_str().to_owned(), orders.expired_orders),
+                (
+                    OrderStatus::Cancelled.as_str().to_owned(),
+                    orders.cancelled_orders,
+                ),
+            ]),
             ledger: LedgerCheck {
                 ok: difference == 0,
                 difference,

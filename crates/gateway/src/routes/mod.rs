@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod buyer;
+pub mod checkout;
 pub mod ops;
 
 use std::net::SocketAddr;
@@ -38,7 +39,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sales/{id}", get(buyer::get_sale))
         .route(PURCHASE_ROUTE, post(buyer::purchase))
         .route("/api/orders/{order_id}", get(buyer::get_order))
+        .route("/api/orders/{order_id}/pay", post(checkout::pay_order))
+        .route("/api/orders/{order_id}/cancel", post(checkout::cancel_order))
         .route_layer(middleware::from_fn_with_state(state.clone(), limit_per_ip));
+    // The provider's own door: signed, not rate-limited per IP (a provider
+    // sends from few addresses).
+    let payments = Router::new().route("/api/payments/webhook", post(checkout::payment_webhook));
     let admin = Router::new()
         .route("/api/admin/sales", post(admin::create_sale))
         .route("/api/admin/sales/{id}/stock", post(admin::change_stock))
@@ -63,6 +69,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config().body_limit;
     let dashboard = dashboard(&state);
     buyer
+        .merge(payments)
         .merge(admin)
         .merge(ops)
         .method_not_allowed_fallback(method_not_allowed)

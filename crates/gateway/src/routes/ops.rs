@@ -29,10 +29,16 @@ const STATS_EVERY: Duration = Duration::from_secs(1);
 pub async fn health(State(state): State<AppState>) -> Response {
     let max = state.config().max_in_flight;
     let busy = max - state.0.purchase_slots.available_permits();
-    let known = BTreeMap::from([(
-        "gateway".to_owned(),
-        ComponentHealth::ok(format!("{busy} of {max} purchase slots busy")),
-    )]);
+    let known = BTreeMap::from([
+        (
+            "gateway".to_owned(),
+            ComponentHealth::ok(format!("{busy} of {max} purchase slots busy")),
+        ),
+        (
+            "payments".to_owned(),
+            ComponentHealth::ok(state.config().payments.describe()),
+        ),
+    ]);
     crate::health::answer(state.services().mode, known, &state.services().probes).await
 }
 

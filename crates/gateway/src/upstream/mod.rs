@@ -13,7 +13,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use flashsale_domain::{
-    IdempotencyKey, Order, OrderId, OrderTotals, Quantity, Reservation, SaleDraft, SaleId, Transition, UserId,
+    IdempotencyKey, Order, OrderChange, OrderId, OrderTotals, Quantity, Reservation, SaleDraft, SaleId,
+    Transition, UserId,
 };
 use flashsale_inventory::{InventoryService, PurchaseReceipt};
 use flashsale_order::OrderService;
@@ -66,6 +67,12 @@ pub trait OrderApi: Send + Sync + 'static {
     ) -> Result<Option<Reservation>, ApiError>;
     /// An operator's void of a reservation the ledger has not decided.
     async fn void(&self, id: OrderId) -> Result<Order, ApiError>;
+    /// The order, whoever owns it (the payment webhook).
+    async fn order(&self, id: OrderId) -> Result<Order, ApiError>;
+    /// Pays `user`'s order (any buyer's when `None`); says what holds after.
+    async fn pay(&self, id: OrderId, user: Option<&UserId>) -> Result<OrderChange, ApiError>;
+    /// Cancels `user`'s order awaiting payment; says what holds after.
+    async fn cancel(&self, id: OrderId, user: &UserId) -> Result<OrderChange, ApiError>;
 }
 
 #[async_trait]
@@ -133,5 +140,14 @@ impl OrderApi for OrderService {
     }
     async fn void(&self, id: OrderId) -> Result<Order, ApiError> {
         Ok(OrderService::void(self, id).await?)
+    }
+    async fn order(&self, id: OrderId) -> Result<Order, ApiError> {
+        Ok(OrderService::order(self, id).await?)
+    }
+    async fn pay(&self, id: OrderId, user: Option<&UserId>) -> Result<OrderChange, ApiError> {
+        Ok(OrderService::pay(self, id, user).await?)
+    }
+    async fn cancel(&self, id: OrderId, user: &UserId) -> Result<OrderChange, ApiError> {
+        Ok(OrderService::cancel(self, id, user).await?)
     }
 }

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use flashsale_domain::{
-    IdempotencyKey, Order, OrderId, OrderTotals, Quantity, Reservation, SaleDraft, SaleId, Transition, UserId,
+    IdempotencyKey, Order, OrderChange, OrderId, OrderTotals, Quantity, Reservation, SaleDraft, SaleId,
+    Transition, UserId,
 };
 use flashsale_inventory::PurchaseReceipt;
 use flashsale_product::{SalePage, SaleQuery, SaleView};
@@ -65,6 +66,13 @@ pub struct FirstAnswerCall {
     pub sale: SaleId,
     pub user: UserId,
     pub key: IdempotencyKey,
+}
+
+/// Whose order a payment or a cancel is for (`None`: any buyer's, the
+/// payment webhook).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OwnerCall {
+    pub user: Option<UserId>,
 }
 
 /// A stock change as the product service receives it.
@@ -313,6 +321,29 @@ impl OrderApi for RemoteOrders {
     async fn void(&self, id: OrderId) -> Result<Order, ApiError> {
         self.0
             .call(Method::POST, &format!("/internal/orders/{id}/void"), None)
+            .await
+    }
+    async fn order(&self, id: OrderId) -> Result<Order, ApiError> {
+        self.0
+            .call(Method::GET, &format!("/internal/orders/{id}"), None)
+            .await
+    }
+    async fn pay(&self, id: OrderId, user: Option<&UserId>) -> Result<OrderChange, ApiError> {
+        let owner = OwnerCall { user: user.cloned() };
+        self.0
+            .call(Method::POST, &format!("/internal/orders/{id}/pay"), json(&owner))
+            .await
+    }
+    async fn cancel(&self, id: OrderId, user: &UserId) -> Result<OrderChange, ApiError> {
+        let owner = OwnerCall {
+            user: Some(user.clone()),
+        };
+        self.0
+            .call(
+                Method::POST,
+                &format!("/internal/orders/{id}/cancel"),
+                json(&owner),
+            )
             .await
     }
 }

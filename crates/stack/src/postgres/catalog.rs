@@ -17,7 +17,7 @@ pub struct PgCatalog {
 }
 
 const COLUMNS: &str = "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, \
-     created_at, archived_at, archived_sold";
+     created_at, archived_at, archived_sold, payment_window_seconds";
 
 impl PgCatalog {
     /// A catalog on an already migrated database.
@@ -48,6 +48,11 @@ fn sale_from(row: &PgRow) -> Result<Sale, StoreError> {
             .map_err(store_error)?,
         state: SaleState::parse(&state).ok_or_else(|| store_error(format!("unknown state {state}")))?,
         created_at: row.try_get("created_at").map_err(store_error)?,
+        payment_window_seconds: u32::try_from(
+            row.try_get::<i32, _>("payment_window_seconds")
+                .map_err(store_error)?,
+        )
+        .map_err(store_error)?,
         archived: match row
             .try_get::<Option<DateTime<Utc>>, _>("archived_at")
             .map_err(store_error)?
@@ -74,8 +79,9 @@ impl SaleCatalog for PgCatalog {
     async fn insert(&self, sale: &Sale) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         sqlx::query(
-            "INSERT INTO sales (id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO sales (id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at,
+                 payment_window_seconds)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(sale.id.as_uuid())
         .bind(&sale.name)
@@ -87,6 +93,7 @@ impl SaleCatalog for PgCatalog {
         .bind(sale.ends_at)
         .bind(sale.state.as_str())
         .bind(sale.created_at)
+        .bind(i32::try_from(sale.payment_window_seconds).map_err(store_error)?)
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;

@@ -63,6 +63,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0004_archived_sales",
         sql: include_str!("../../migrations/0004_archived_sales.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_checkout",
+        sql: include_str!("../../migrations/0005_checkout.sql"),
+    },
 ];
 
 /// An arbitrary constant: the advisory lock all FlashSale migrators share.

@@ -21,8 +21,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flashsale_domain::{
-    Decision, IdempotencyKey, Order, OrderId, OrderStatus, OrderStore, OrderTotals, Quantity, Reservation,
-    SaleId, StoreError, UserId,
+    Decision, IdempotencyKey, LedgerSnapshot, Order, OrderChange, OrderId, OrderStatus, OrderStore,
+    OrderTotals, Quantity, Reservation, SaleId, StoreError, UserId,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -76,6 +76,34 @@ pub struct PgOrderStore {
 /// The columns of a stored reservation, in order.
 const COLUMNS: &str = "order_id, sale_id, user_id, quantity, idempotency_key, remaining_after, created_at";
 
+/// The columns of an order as buyers read it.
+const ORDER_COLUMNS: &str =
+    "order_id, sale_id, user_id, quantity, idempotency_key, remaining_after, created_at, \
+     status, void_reason, payment_due_at, paid_at";
+
+/// Moves the orders of `changed` (a CTE of order rows that left
+/// `confirmed` for the status `to`) in the per-sale totals; an SQL fragment
+/// for the statements below.
+fn totals_move(to: OrderStatus) -> &'static str {
+    match to {
+        OrderStatus::Paid => {
+            "UPDATE sale_totals t SET paid_orders = t.paid_orders + m.n, paid_units = t.paid_units + m.q
+             FROM (SELECT sale_id, count(*)::int8 AS n, sum(quantity)::int8 AS q FROM changed GROUP BY sale_id) m
+             WHERE t.sale_id = m.sale_id"
+        }
+        OrderStatus::Expired => {
+            "UPDATE sale_totals t SET orders = t.orders - m.n, units = t.units - m.q, expired_orders = t.expired_orders + m.n
+             FROM (SELECT sale_id, count(*)::int8 AS n, sum(quantity)::int8 AS q FROM changed GROUP BY sale_id) m
+             WHERE t.sale_id = m.sale_id"
+        }
+        _ => {
+            "UPDATE sale_totals t SET orders = t.orders - m.n, units = t.units - m.q, cancelled_orders = t.cancelled_orders + m.n
+             FROM (SELECT sale_id, count(*)::int8 AS n, sum(quantity)::int8 AS q FROM changed GROUP BY sale_id) m
+             WHERE t.sale_id = m.sale_id"
+        }
+    }
+}
+
 impl PgOrderStore {
     /// An order store on an already migrated database.
     pub fn new(pool: PgPool) -> Self {
@@ -113,13 +141,20 @@ impl PgOrderStore {
             // order, like the orders, so concurrent batches lock alike).
             let result = sqlx::query_scalar::<_, i64>(
                 "WITH inserted AS (
-                     INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at)
-                     SELECT o, s, u, q, 'confirmed', k, r, c
+                     INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at,
+                                         payment_due_at)
+                     SELECT o, s, u, q, 'confirmed', k, r, c,
+                            CASE WHEN sales.payment_window_seconds > 0
+                                 THEN now() + make_interval(secs => sales.payment_window_seconds) END
                      FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::text[], $6::int8[], $7::timestamptz[])
                           AS t(o, s, u, q, k, r, c)
+                     LEFT JOIN sales ON sales.id = t.s
                      ORDER BY o
                      ON CONFLICT (order_id) DO NOTHING
-                     RETURNING sale_id, quantity
+                     RETURNING order_id, sale_id, quantity, payment_due_at
+                 ), due AS (
+                     INSERT INTO payment_due (order_id, due_at)
+                     SELECT order_id, payment_due_at FROM inserted WHERE payment_due_at IS NOT NULL
                  ), per_sale AS (
                      SELECT sale_id, count(*)::int8 AS n, sum(quantity)::int8 AS q FROM inserted GROUP BY sale_id
                  ), totals AS (
@@ -173,6 +208,38 @@ impl PgOrderStore {
 }
 
 impl PgOrderStore {
+    /// Pays or cancels one order awaiting payment and not overdue (by the
+    /// database's clock), in one statement: taking its deadline's row
+    /// decides against a racing expiry or cancel (which take that row
+    /// first too, so no two lock in opposite orders), and its status, its
+    /// give-back (for a cancel) and the totals move with it.
+    async fn settle_payment(&self, id: OrderId, to: OrderStatus) -> Result<Option<OrderChange>, StoreError> {
+        let changed: Option<bool> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "WITH due AS (
+                 DELETE FROM payment_due WHERE order_id = $1 AND due_at > now() RETURNING order_id
+             ), changed AS (
+                 UPDATE orders SET status = $2, paid_at = CASE WHEN $2 = 'paid' THEN now() END
+                 WHERE order_id IN (SELECT order_id FROM due) AND status = 'confirmed'
+                 RETURNING order_id, sale_id, quantity
+             ), back AS (
+                 INSERT INTO units_back (order_id) SELECT order_id FROM changed WHERE $2 = 'cancelled'
+             ), totals AS (
+                 {}
+             )
+             SELECT true FROM changed",
+            totals_move(to)
+        )))
+        .bind(id.as_uuid())
+        .bind(to.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(self.get(id).await?.map(|order| OrderChange {
+            order,
+            changed: changed.is_some(),
+        }))
+    }
+
     /// Decides the reservation void unless the ledger decided it already
     /// (see the module docs), writing `audit` beside it in the same
     /// transaction; returns the decision that holds.
@@ -299,6 +366,19 @@ fn decision(status: &str) -> Decision {
     }
 }
 
+fn order_from(row: &PgRow) -> Result<Order, StoreError> {
+    let r = reservation_from(row)?;
+    let status: String = row.try_get("status").map_err(store_error)?;
+    let status =
+        OrderStatus::parse(&status).ok_or_else(|| store_error(format!("unknown order status {status}")))?;
+    Ok(Order {
+        void_reason: row.try_get("void_reason").map_err(store_error)?,
+        payment_due_at: row.try_get("payment_due_at").map_err(store_error)?,
+        paid_at: row.try_get("paid_at").map_err(store_error)?,
+        ..Order::with_status(&r, status)
+    })
+}
+
 fn reservation_from(row: &PgRow) -> Result<Reservation, StoreError> {
     let quantity: i32 = row.try_get("quantity").map_err(store_error)?;
     let remaining: i64 = row.try_get("remaining_after").map_err(store_error)?;
@@ -344,24 +424,13 @@ impl OrderStore for PgOrderStore {
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS}, status, void_reason FROM orders WHERE order_id = $1"
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1"
         )))
         .bind(id.as_uuid())
         .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let r = reservation_from(&row)?;
-        let status: String = row.try_get("status").map_err(store_error)?;
-        Ok(Some(match decision(&status) {
-            Decision::Void => {
-                let reason: Option<String> = row.try_get("void_reason").map_err(store_error)?;
-                Order::void(&r, reason.unwrap_or_default())
-            }
-            Decision::Order => Order::with_status(&r, OrderStatus::Confirmed),
-        }))
+        row.as_ref().map(order_from).transpose()
     }
 
     async fn first_answer(
@@ -384,37 +453,111 @@ impl OrderStore for PgOrderStore {
         row.as_ref().map(reservation_from).transpose()
     }
 
-    async fn reservations_of(&self, sale: SaleId) -> Result<Vec<Reservation>, StoreError> {
+    async fn reservations_of(&self, sale: SaleId) -> Result<LedgerSnapshot, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM orders WHERE sale_id = $1 AND status <> 'void'"
+            "SELECT {COLUMNS}, status FROM orders WHERE sale_id = $1 AND status <> 'void'"
         )))
         .bind(sale.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let mut snapshot = LedgerSnapshot::default();
+        for row in &rows {
+            let r = reservation_from(row)?;
+            let status: String = row.try_get("status").map_err(store_error)?;
+            match OrderStatus::parse(&status) {
+                Some(status) if status.gave_units_back() => snapshot.given_back.push(r.order_id),
+                _ => snapshot.orders.push(r),
+            }
+        }
+        Ok(snapshot)
+    }
+
+    async fn totals(&self, sales: &[SaleId]) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
+        let ids: Vec<Uuid> = sales.iter().map(|s| s.as_uuid()).collect();
+        let rows = sqlx::query(
+            "SELECT sale_id, orders, units, paid_orders, paid_units, expired_orders, cancelled_orders
+             FROM sale_totals WHERE sale_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                let count = |column: &str| -> Result<u64, StoreError> {
+                    Ok(row.try_get::<i64, _>(column).map_err(store_error)?.max(0) as u64)
+                };
+                Ok((
+                    SaleId::from_uuid(row.try_get("sale_id").map_err(store_error)?),
+                    OrderTotals {
+                        orders: count("orders")?,
+                        units: count("units")?,
+                        paid_orders: count("paid_orders")?,
+                        paid_units: count("paid_units")?,
+                        expired_orders: count("expired_orders")?,
+                        cancelled_orders: count("cancelled_orders")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn pay(&self, id: OrderId) -> Result<Option<OrderChange>, StoreError> {
+        self.settle_payment(id, OrderStatus::Paid).await
+    }
+
+    async fn cancel(&self, id: OrderId) -> Result<Option<OrderChange>, StoreError> {
+        self.settle_payment(id, OrderStatus::Cancelled).await
+    }
+
+    async fn expire_due(&self, limit: usize) -> Result<Vec<Order>, StoreError> {
+        // SKIP LOCKED: several order services expire side by side, each
+        // taking deadlines the others are not working on.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH due AS (
+                 DELETE FROM payment_due WHERE order_id IN (
+                     SELECT order_id FROM payment_due WHERE due_at <= now()
+                     ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+                 RETURNING order_id
+             ), changed AS (
+                 UPDATE orders SET status = 'expired'
+                 WHERE order_id IN (SELECT order_id FROM due) AND status = 'confirmed'
+                 RETURNING {ORDER_COLUMNS}
+             ), back AS (
+                 INSERT INTO units_back (order_id) SELECT order_id FROM changed
+             ), totals AS (
+                 {}
+             )
+             SELECT * FROM changed",
+            totals_move(OrderStatus::Expired)
+        )))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(order_from).collect()
+    }
+
+    async fn units_to_give_back(&self, limit: usize) -> Result<Vec<Reservation>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM orders WHERE order_id IN
+                 (SELECT order_id FROM units_back ORDER BY decided_at LIMIT $1)"
+        )))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
         rows.iter().map(reservation_from).collect()
     }
 
-    async fn totals(&self, sales: &[SaleId]) -> Result<HashMap<SaleId, OrderTotals>, StoreError> {
-        let ids: Vec<Uuid> = sales.iter().map(|s| s.as_uuid()).collect();
-        let rows = sqlx::query("SELECT sale_id, orders, units FROM sale_totals WHERE sale_id = ANY($1)")
+    async fn mark_given_back(&self, ids: &[OrderId]) -> Result<(), StoreError> {
+        let ids: Vec<Uuid> = ids.iter().map(OrderId::as_uuid).collect();
+        sqlx::query("DELETE FROM units_back WHERE order_id = ANY($1)")
             .bind(&ids)
-            .fetch_all(&self.pool)
+            .execute(&self.pool)
             .await
             .map_err(store_error)?;
-        rows.iter()
-            .map(|row| {
-                let sale = SaleId::from_uuid(row.try_get("sale_id").map_err(store_error)?);
-                let orders: i64 = row.try_get("orders").map_err(store_error)?;
-                let units: i64 = row.try_get("units").map_err(store_error)?;
-                Ok((
-                    sale,
-                    OrderTotals {
-                        orders: orders.max(0) as u64,
-                        units: units.max(0) as u64,
-                    },
-                ))
-            })
-            .collect()
+        Ok(())
     }
 }

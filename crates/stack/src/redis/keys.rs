@@ -33,6 +33,9 @@ pub struct SaleKeys {
     /// Set with a time-out: the order ids the last rebuild accounted for,
     /// so a reservation Redis forgot and a consumer stored later is counted.
     pub counted: String,
+    /// Set: the stored orders whose units went back on sale (expired,
+    /// cancelled), so that a give-back is once per order.
+    pub given_back: String,
 }
 
 impl SaleKeys {
@@ -48,12 +51,13 @@ impl SaleKeys {
             rebuild: format!("{tag}:rebuild"),
             settled: format!("{tag}:settled"),
             counted: format!("{tag}:counted"),
+            given_back: format!("{tag}:given_back"),
         }
     }
 
     /// Every key of the sale, in the order the scripts that take a whole
     /// sale (`rebuild.lua`, `forget.lua`) expect them.
-    pub fn all(&self) -> [&str; 9] {
+    pub fn all(&self) -> [&str; 10] {
         [
             &self.state,
             &self.stock,
@@ -64,6 +68,7 @@ impl SaleKeys {
             &self.rebuild,
             &self.settled,
             &self.counted,
+            &self.given_back,
         ]
     }
 }

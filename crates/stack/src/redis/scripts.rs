@@ -12,6 +12,7 @@ use redis::Script;
 pub struct Scripts {
     pub reserve: Script,
     pub release: Script,
+    pub give_back: Script,
     pub settle: Script,
     pub load: Script,
     pub transition: Script,
@@ -38,6 +39,7 @@ pub fn scripts() -> Arc<Scripts> {
             Arc::new(Scripts {
                 reserve: compose(include_str!("lua/reserve.lua")),
                 release: compose(include_str!("lua/release.lua")),
+                give_back: compose(include_str!("lua/give_back.lua")),
                 settle: compose(include_str!("lua/settle.lua")),
                 load: compose(include_str!("lua/load.lua")),
                 transition: compose(include_str!("lua/transition.lua")),

@@ -246,6 +246,28 @@ impl RedisStock {
         Ok(units.max(0) as u64)
     }
 
+    /// Runs `give_back.lua`; see [`StockStore::give_back`].
+    async fn give_back_units(&self, reservation: &Reservation) -> Result<u64, StoreError> {
+        let keys = SaleKeys::new(reservation.sale_id);
+        let units: i64 = self
+            .retrying(dropped, |mut conn| {
+                let mut invocation = self.scripts.give_back.prepare_invoke();
+                invocation
+                    .key(&keys.state)
+                    .key(&keys.stock)
+                    .key(&keys.buyers)
+                    .key(&keys.inflight)
+                    .key(&keys.settled)
+                    .key(&keys.given_back)
+                    .arg(reservation.order_id.to_string())
+                    .arg(reservation.user_id.as_str())
+                    .arg(reservation.quantity.get());
+                async move { invocation.invoke_async(&mut conn).await }
+            })
+            .await?;
+        Ok(units.max(0) as u64)
+    }
+
     /// Settles reservations the consumer stored. One Redis forgot (it lost
     /// data while the consumer held it) is counted too, from its record,
     /// sent only when the script asks for it (see `lua/settle.lua`).
@@ -279,7 +301,8 @@ impl RedisStock {
                 .key(&keys.counted)
                 .key(&keys.stock)
                 .key(&keys.buyers)
-                .key(&keys.idem);
+                .key(&keys.idem)
+                .key(&keys.given_back);
             for arg in args {
                 invocation.arg(arg);
             }
@@ -460,6 +483,14 @@ impl StockStore for RedisStock {
 
     async fn release(&self, reservation: &Reservation) -> Result<(), StoreError> {
         self.release_in_flight(reservation).await.map(drop)
+    }
+
+    async fn give_back(&self, reservation: &Reservation) -> Result<u64, StoreError> {
+        let units = self.give_back_units(reservation).await?;
+        // Even for 0: a first attempt whose reply was lost may have given
+        // the units back (see `release_in_flight`).
+        self.announce_units_back(reservation.sale_id).await;
+        Ok(units)
     }
 
     async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError> {

@@ -46,6 +46,38 @@ async fn order_store_contract_holds() {
     contract::order_store(&PgOrderStore::new(database().await)).await;
 }
 
+#[tokio::test]
+async fn checkout_contract_holds() {
+    let pool = database().await;
+    contract::checkout(
+        &PgCatalog::new(pool.clone()),
+        &PgOrderStore::new(pool),
+        tokio::time::sleep,
+    )
+    .await;
+}
+
+/// Payments and the expiry fired at the same instant on many orders, over
+/// several connections: each order ends paid xor expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_racing_the_expiry_each_win_or_lose_once() {
+    let pool = database().await;
+    let (catalog, store) = (PgCatalog::new(pool.clone()), PgOrderStore::new(pool));
+    let (sale, ids, due) = contract::orders_awaiting_payment(&catalog, &store, 300).await;
+    let start = (due - chrono::Duration::milliseconds(50) - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(start).await;
+    let (halves, rest) = ids.split_at(ids.len() / 2);
+    let (a, b, expired) = tokio::join!(
+        contract::pay_each(&store, halves),
+        contract::pay_each(&store, rest),
+        contract::expire_all(&store, sale, ids.len())
+    );
+    let paid: Vec<OrderId> = a.into_iter().chain(b).collect();
+    contract::paid_xor_expired(&store, sale, &ids, &paid, &expired).await;
+}
+
 /// Overlapping batches inserted concurrently store every order once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_batches_store_each_order_once() {

@@ -8,22 +8,34 @@
 -- empty marker, so the set exists even for a sale with no order): a
 -- consumer that held a reservation Redis forgot, and stores it after the
 -- snapshot, gets it counted by `settle`.
--- KEYS: state, stock, buyers, idem, inflight, outbox, rebuild flag, settled, counted
--- ARGV: state, stock, per_user_limit, starts_at, ends_at, group, records...
+-- Orders given back (expired, cancelled), here (KEYS[10]) or in the
+-- ledger (ARGV), count nowhere and stay given back.
+-- KEYS: state, stock, buyers, idem, inflight, outbox, rebuild flag, settled, counted, given_back
+-- ARGV: state, stock, per_user_limit, starts_at, ends_at, group, n, n given-back ids, records...
 local known = redis.call('EXISTS', KEYS[1]) == 1
-local persisted, inflight = {}, {}
-for i = 7, #ARGV do
-  persisted[fields(ARGV[i])[1]] = ARGV[i]
+local persisted, inflight, gone = {}, {}, {}
+local n = tonumber(ARGV[7])
+for i = 8, 7 + n do
+  gone[ARGV[i]] = true
+end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[10])) do
+  gone[id] = true
+end
+for i = 8 + n, #ARGV do
+  local id = fields(ARGV[i])[1]
+  if not gone[id] then
+    persisted[id] = ARGV[i]
+  end
 end
 local settled = redis.call('HGETALL', KEYS[8])
 for i = 1, #settled, 2 do
-  if not persisted[settled[i]] then
+  if not persisted[settled[i]] and not gone[settled[i]] then
     persisted[settled[i]] = settled[i + 1]
   end
 end
 local held = redis.call('HGETALL', KEYS[5])
 for i = 1, #held, 2 do
-  if not persisted[held[i]] then
+  if not persisted[held[i]] and not gone[held[i]] then
     inflight[held[i]] = held[i + 1]
   end
 end
@@ -34,7 +46,7 @@ if not known then
     for j = 1, #kv, 2 do
       if kv[j] == 'rec' then
         local id = fields(kv[j + 1])[1]
-        if not persisted[id] and not inflight[id] then
+        if not persisted[id] and not inflight[id] and not gone[id] then
           inflight[id] = kv[j + 1]
         end
       end
@@ -61,6 +73,17 @@ if #batch > 0 then
   redis.call('SADD', KEYS[9], unpack(batch))
 end
 redis.call('EXPIRE', KEYS[9], 600)
+local ids = {}
+for id in pairs(gone) do
+  ids[#ids + 1] = id
+  if #ids >= 1000 then
+    redis.call('SADD', KEYS[10], unpack(ids))
+    ids = {}
+  end
+end
+if #ids > 0 then
+  redis.call('SADD', KEYS[10], unpack(ids))
+end
 local function restore(rec)
   local f = fields(rec)
   local q = tonumber(f[3])

@@ -12,7 +12,9 @@
 -- record), so its units never sell twice. While a rebuild is under way
 -- (KEYS[3] exists) every settled record is kept in KEYS[4] instead, for the
 -- rebuild to count even if its ledger snapshot predates it.
--- KEYS: state, inflight, rebuild flag, settled, counted, stock, buyers, idem
+-- An order given back (expired or cancelled: KEYS[9]) is done with: never
+-- counted again.
+-- KEYS: state, inflight, rebuild flag, settled, counted, stock, buyers, idem, given_back
 -- ARGV: order ids or records
 -- Returns the bare ids whose record is needed.
 local fenced = redis.call('EXISTS', KEYS[3]) == 1
@@ -23,7 +25,9 @@ for _, arg in ipairs(ARGV) do
   local f = fields(arg)
   local id = f[1]
   local rec = redis.call('HGET', KEYS[2], id)
-  if rec then
+  if redis.call('SISMEMBER', KEYS[9], id) == 1 then
+    -- given back: nothing to settle
+  elseif rec then
     units = units + tonumber(fields(rec)[3])
     redis.call('HDEL', KEYS[2], id)
     if fenced then
