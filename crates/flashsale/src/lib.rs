@@ -15,12 +15,14 @@
 //!   over an assembled mode.
 //! - [`services`]: one service per process (`flashsale product|inventory|order`).
 //! - [`token`]: `flashsale token`, minting buyer JWTs.
+//! - [`pay`]: `flashsale pay`, a signed payment webhook as a provider sends it.
 //! - [`error`]: why a process did not start.
 
 pub mod assembly;
 pub mod engine;
 pub mod error;
 pub mod lifecycle;
+pub mod pay;
 pub mod secrets;
 pub mod services;
 pub mod settings;

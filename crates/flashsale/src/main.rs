@@ -58,6 +58,8 @@ enum Command {
         #[arg(long, env = "FLASHSALE_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
     },
+    /// Pays an order as a payment provider would: a signed webhook to the engine (demos, scripts, tests).
+    Pay(flashsale::pay::PayArgs),
     /// Prints the HTTP API's OpenAPI document (what `/api/openapi.json` serves).
     Openapi,
     /// Load generators that measure the engine and verify its invariants.
@@ -111,6 +113,10 @@ fn main() -> ExitCode {
             bind,
             admin_token,
         } => admin_url(&data_dir, bind, admin_token.as_deref()),
+        Command::Pay(args) => runtime().and_then(|rt| {
+            rt.block_on(flashsale::pay::pay(&args))
+                .map(|answer| println!("{answer}"))
+        }),
         Command::Openapi => {
             println!("{}", flashsale_gateway::openapi::document());
             Ok(())

@@ -17,7 +17,7 @@ use crate::routes::{admin, buyer, checkout, ops};
     paths(
         buyer::list_sales, buyer::get_sale, buyer::purchase, buyer::get_order,
         checkout::pay_order, checkout::cancel_order, checkout::payment_webhook,
-        admin::create_sale, admin::transition, admin::change_stock, admin::flush_cache, admin::void_order,
+        admin::create_sale, admin::transition, admin::change_stock, admin::flush_cache, admin::get_order, admin::void_order,
         admin::launch_stampede, admin::stats,
         ops::health, ops::metrics, ops::events, openapi,
     ),

@@ -6,6 +6,7 @@ mod support;
 mod archive;
 mod bench;
 mod chaos;
+mod checkout;
 mod contract;
 mod durability;
 mod ledger;

@@ -115,6 +115,22 @@ pub async fn flush_cache(State(state): State<AppState>, _: Admin) -> Result<Json
     Ok(Json(FlushResult { flushed: true, sales }))
 }
 
+/// Any buyer's order, for operators (support, and `flashsale pay`, which
+/// signs a payment of the order's amount).
+#[utoipa::path(get, path = "/api/admin/orders/{order_id}", tag = "admin",
+    params(("order_id" = String, Path, description = "Order id (UUID)")),
+    security(("admin_token" = [])),
+    responses((status = 200, body = OrderDto), (status = 401, description = "unauthorized", body = ErrorBody),
+              (status = 404, description = "order_not_found", body = ErrorBody)))]
+pub async fn get_order(
+    State(state): State<AppState>,
+    _: Admin,
+    RawPath(id): RawPath<String>,
+) -> Result<Json<OrderDto>, ApiError> {
+    let id = super::order_id(id)?;
+    Ok(Json(state.services().orders.order(id).await?.into()))
+}
+
 /// Voids an answered reservation that the ledger has not decided: one the
 /// sweeper reports as unaccounted for (health, event log, metrics) and the
 /// operator knows lost. The ledger writes the void unless the order was

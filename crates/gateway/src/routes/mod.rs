@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/sales/{id}/stampede", post(admin::launch_stampede))
         .route("/api/admin/sales/{id}/{action}", post(admin::transition))
         .route("/api/admin/cache/flush", post(admin::flush_cache))
+        .route("/api/admin/orders/{order_id}", get(admin::get_order))
         .route("/api/admin/orders/{order_id}/void", post(admin::void_order))
         .route("/api/admin/stats", get(admin::stats))
         .route(EVENTS_ROUTE, get(ops::events));
