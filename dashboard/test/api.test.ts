@@ -19,6 +19,7 @@ describe("the forms' limits are the schema's", () => {
     expect(LIMITS.priceCents).toEqual(range('CreateSaleRequest', 'price_cents'));
     expect(LIMITS.stock).toEqual(range('CreateSaleRequest', 'stock'));
     expect(LIMITS.perUserLimit).toEqual(range('CreateSaleRequest', 'per_user_limit'));
+    expect(LIMITS.paymentWindow).toEqual(range('CreateSaleRequest', 'payment_window_seconds'));
     expect(LIMITS.stockChange.max).toBe(range('StockChangeRequest', 'add').max);
     expect(LIMITS.buyers).toEqual(range('StampedeRequest', 'buyers'));
     expect(LIMITS.attempts).toEqual(range('StampedeRequest', 'attempts_per_buyer'));
@@ -45,6 +46,10 @@ describe("the forms' limits are the schema's", () => {
     exactly((n) => sale({ price: (n / 100).toFixed(2) }).price, range('CreateSaleRequest', 'price_cents'));
     exactly((n) => sale({ stock: String(n) }).stock, range('CreateSaleRequest', 'stock'));
     exactly((n) => sale({ perUserLimit: String(n) }).perUserLimit, range('CreateSaleRequest', 'per_user_limit'));
+  });
+  it('create sale: payment window range, in seconds (0: none)', () => {
+    exactly((n) => sale({ paymentWindow: String(n) }).paymentWindow, range('CreateSaleRequest', 'payment_window_seconds'));
+    expect(validateSale({ ...good, paymentWindow: '0' }).body).not.toHaveProperty('payment_window_seconds');
   });
   it('stock change: up to the schema maximum either way (0 is refused by the engine)', () => {
     const { min, max } = range('StockChangeRequest', 'add');

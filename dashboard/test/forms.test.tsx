@@ -13,27 +13,11 @@ import { ApiError } from '../src/lib/api';
 import { CreateSaleForm } from '../src/components/CreateSaleForm';
 import { StockForm } from '../src/components/StockForm';
 import { StampedeForm } from '../src/components/StampedeForm';
-import type { Sale } from '../src/lib/types';
+import { sale } from './fixtures';
 
 afterEach(cleanup);
 
 const good: SaleFormValues = { ...emptySaleForm, name: 'Drop', product: 'Shoe', price: '19.99', stock: '100', perUserLimit: '2' };
-
-const sale = (over: Partial<Sale> = {}): Sale => ({
-  id: '6f1c1d7e-0000-4000-8000-000000000001',
-  name: 'Drop',
-  product: 'Shoe',
-  price_cents: 1999,
-  stock: 100,
-  remaining: 30,
-  sold: 70,
-  per_user_limit: 2,
-  starts_at: null,
-  ends_at: null,
-  status: 'active',
-  created_at: '2025-01-01T00:00:00Z',
-  ...over,
-});
 
 describe('validation helpers', () => {
   it('parses whole numbers strictly', () => {
@@ -71,6 +55,22 @@ describe('validateSale', () => {
     expect(validateSale({ ...good, stock: '2.5' }).errors.stock).toMatch(/whole number/);
     expect(validateSale({ ...good, price: '-1' }).errors.price).toMatch(/non-negative/);
     expect(validateSale({ ...good, name: 'x'.repeat(1000) }).errors.name).toMatch(/^Name must be at most \d+ characters\.$/);
+  });
+  it('sends the payment window only when there is one (0 or empty: none, the default)', () => {
+    expect(validateSale({ ...good, paymentWindow: '600' }).body?.payment_window_seconds).toBe(600);
+    expect(validateSale({ ...good, paymentWindow: ' 1_800 ' }).body?.payment_window_seconds).toBe(1800);
+    for (const none of ['0', '', '  ']) {
+      const { errors, body } = validateSale({ ...good, paymentWindow: none });
+      expect(errors).toEqual({});
+      expect(body).not.toHaveProperty('payment_window_seconds');
+    }
+    expect(emptySaleForm.paymentWindow).toBe('0');
+  });
+  it('says what is wrong with the payment window (the range itself: test/api.test.ts)', () => {
+    expect(validateSale({ ...good, paymentWindow: '86401' }).errors.paymentWindow).toMatch(/^Payment window must be between 0 and 86,400\.$/);
+    expect(validateSale({ ...good, paymentWindow: '-1' }).errors.paymentWindow).toMatch(/between 0 and/);
+    expect(validateSale({ ...good, paymentWindow: '10m' }).errors.paymentWindow).toMatch(/whole number/);
+    expect(validateSale({ ...good, paymentWindow: '10m' }).body).toBeUndefined();
   });
   it('checks the window and sends RFC 3339 times', () => {
     const bad = validateSale({ ...good, startsAt: '2030-01-02T10:00', endsAt: '2030-01-02T09:00' });
@@ -131,6 +131,43 @@ describe('<CreateSaleForm>', () => {
     expect(screen.getByTestId('create-result').textContent).toMatch(/Drop.*created/);
     expect(onCreated).toHaveBeenCalledWith(created);
     expect((screen.getByLabelText('Name') as HTMLInputElement).value).toBe('');
+  });
+
+  it('has a payment window field in seconds, 0 by default, sent as payment_window_seconds', async () => {
+    const created = sale({ status: 'scheduled', remaining: 100, sold: 0, payment_window_seconds: 600 });
+    const create = vi.fn().mockResolvedValue(created);
+    render(<CreateSaleForm create={create} onCreated={() => {}} />);
+    const field = screen.getByLabelText('Payment window') as HTMLInputElement;
+    expect(field.value).toBe('0');
+    expect(document.getElementById(field.getAttribute('aria-describedby')!)?.textContent).toMatch(/seconds.*0 = none.*0 – 86,400/);
+    type('Name', 'Drop');
+    type('Product', 'Shoe');
+    type('Price', '19.99');
+    type('Stock', '100');
+    type('Payment window', '600');
+    fireEvent.click(screen.getByTestId('create-sale'));
+    expect(create).toHaveBeenCalledWith({ name: 'Drop', product: 'Shoe', price_cents: 1999, stock: 100, per_user_limit: 1, payment_window_seconds: 600 });
+    await waitFor(() => expect(screen.getByTestId('create-result').dataset.kind).toBe('ok'));
+    expect(screen.getByTestId('create-result').textContent).toMatch(/Drop.*created.*10 min to pay/);
+    expect((screen.getByLabelText('Payment window') as HTMLInputElement).value).toBe('0');
+  });
+
+  it('refuses a payment window out of range next to the field, and focuses it', () => {
+    const create = vi.fn();
+    render(<CreateSaleForm create={create} onCreated={() => {}} />);
+    type('Name', 'Drop');
+    type('Product', 'Shoe');
+    type('Price', '1');
+    type('Stock', '5');
+    type('Payment window', '100000');
+    fireEvent.click(screen.getByTestId('create-sale'));
+    expect(create).not.toHaveBeenCalled();
+    const field = screen.getByLabelText('Payment window');
+    expect(field.getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByTestId('sale-paymentWindow-error').textContent).toMatch(/between 0 and 86,400/);
+    expect(document.activeElement).toBe(field);
+    type('Payment window', '0');
+    expect(screen.queryByTestId('sale-paymentWindow-error')).toBeNull();
   });
 
   it("shows the API's error message and code", async () => {

@@ -23,8 +23,8 @@ pub use ids::{IdError, IdempotencyKey, OrderId, SaleId, UserId};
 pub use ports::contract;
 pub use ports::{
     CacheRebuild, ChangeGuard, ChangeLock, ComponentHealth, HealthProbe, HealthStatus, OrderQueue,
-    OrderStore, OrderTotals, PendingOrders, QueueError, ReserveError, SaleCatalog, StockOpError, StockStore,
-    StoreError, UnitsBack,
+    OrderStore, OrderTotals, OutboxBacklog, PendingOrders, QueueError, ReserveError, SaleCatalog, ShopEvent,
+    ShopEventBody, ShopOutbox, StockOpError, StockStore, StoreError, UnitsBack,
 };
 pub use purchase::{
     Decision, LedgerSnapshot, Order, OrderChange, OrderStatus, PurchaseRejection, Quantity, QuantityError,

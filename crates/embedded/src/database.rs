@@ -101,6 +101,24 @@ const MIGRATIONS: &[Migration] = &[
               CREATE INDEX payment_due_by_time ON payment_due (due_at);
               CREATE TABLE units_back (order_id TEXT PRIMARY KEY, decided_at TEXT NOT NULL) WITHOUT ROWID;",
     },
+    Migration {
+        version: 5,
+        name: "0005_shop_outbox",
+        // The events for the shop, written with the order change they
+        // report; a row leaves once delivered (or stays, given up).
+        sql: "CREATE TABLE shop_outbox (
+                  id TEXT PRIMARY KEY,
+                  type TEXT NOT NULL,
+                  order_id TEXT NOT NULL,
+                  payload TEXT NOT NULL,
+                  created_at TEXT NOT NULL,
+                  attempts INTEGER NOT NULL DEFAULT 0,
+                  next_attempt_at TEXT NOT NULL,
+                  last_error TEXT,
+                  gave_up_at TEXT
+              ) WITHOUT ROWID;
+              CREATE INDEX shop_outbox_due ON shop_outbox (next_attempt_at) WHERE gave_up_at IS NULL;",
+    },
 ];
 
 /// The database file inside `data_dir`.

@@ -5,10 +5,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use flashsale_domain::{
     Decision, IdempotencyKey, LedgerSnapshot, Order, OrderChange, OrderId, OrderStatus, OrderStore,
-    OrderTotals, Quantity, Reservation, SaleId, StoreError, UserId,
+    OrderTotals, OutboxBacklog, Quantity, Reservation, SaleId, ShopEvent, ShopEventBody, ShopOutbox,
+    StoreError, UserId,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
@@ -31,6 +32,8 @@ pub struct SqliteOrderStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
     totals: Arc<Mutex<HashMap<SaleId, OrderTotals>>>,
+    /// Whether each order change also writes its event for the shop.
+    shop_events: bool,
 }
 
 impl SqliteOrderStore {
@@ -40,7 +43,15 @@ impl SqliteOrderStore {
             writer: Arc::new(Mutex::new(crate::database::open(path)?)),
             reader: Arc::new(Mutex::new(crate::database::open(path)?)),
             totals: Arc::default(),
+            shop_events: false,
         })
+    }
+
+    /// Every order change also writes its event for the shop into the
+    /// outbox, in the same transaction (see [`ShopOutbox`]).
+    pub fn with_shop_events(mut self, on: bool) -> Self {
+        self.shop_events = on;
+        self
     }
 
     /// Inserts the reservations in one transaction, sorted by order id,
@@ -48,7 +59,7 @@ impl SqliteOrderStore {
     /// Blocking: call it from a blocking thread.
     pub fn insert_blocking(&self, reservations: &[Reservation]) -> Result<u64, StoreError> {
         let mut conn = self.writer.lock().expect("order writer lock poisoned");
-        let fresh = insert(&mut conn, reservations).map_err(store_error)?;
+        let fresh = insert(&mut conn, reservations, self.shop_events).map_err(store_error)?;
         let mut totals = self.totals.lock().expect("order totals lock poisoned");
         // A sale not counted yet is counted, commits included, when asked.
         for (sale, added) in &fresh {
@@ -104,9 +115,16 @@ fn store_error(e: impl ToString) -> StoreError {
 
 /// Voids in one transaction unless the id is decided; returns the decision
 /// that holds.
-fn void(conn: &mut Connection, r: &Reservation, reason: &str) -> rusqlite::Result<Decision> {
+fn void(
+    conn: &mut Connection,
+    r: &Reservation,
+    reason: &str,
+    shop_events: bool,
+) -> rusqlite::Result<Decision> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    insert_row(&tx, r, "void", Some(reason))?;
+    if insert_row(&tx, r, "void", Some(reason))? == 1 && shop_events {
+        shop_event(&tx, &Order::void(r, reason))?;
+    }
     let status: String = tx.query_row(
         "SELECT status FROM orders WHERE order_id = ?1",
         [r.order_id.to_string()],
@@ -114,6 +132,33 @@ fn void(conn: &mut Connection, r: &Reservation, reason: &str) -> rusqlite::Resul
     )?;
     tx.commit()?;
     Ok(decision(&status))
+}
+
+/// Writes the shop's event for `order`'s new status into the outbox.
+fn shop_event(conn: &Connection, order: &Order) -> rusqlite::Result<()> {
+    let Some(kind) = flashsale_domain::ports::shop::event_type(order.status) else {
+        return Ok(());
+    };
+    let now = Utc::now();
+    let body = ShopEventBody {
+        id: Uuid::now_v7().to_string(),
+        kind: kind.to_owned(),
+        created_at: now,
+        data: order.clone(),
+    };
+    let payload = serde_json::to_string(&body).map_err(|_| bad_row("payload"))?;
+    conn.prepare_cached(
+        "INSERT INTO shop_outbox (id, type, order_id, payload, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    )?
+    .execute(params![
+        body.id,
+        kind,
+        order.order_id.to_string(),
+        payload,
+        stamp(now)
+    ])?;
+    Ok(())
 }
 
 fn decision(status: &str) -> Decision {
@@ -154,6 +199,7 @@ fn insert_row(
 fn insert(
     conn: &mut Connection,
     reservations: &[Reservation],
+    shop_events: bool,
 ) -> rusqlite::Result<HashMap<SaleId, OrderTotals>> {
     let mut sorted: Vec<&Reservation> = reservations.iter().collect();
     sorted.sort_by_key(|r| r.order_id);
@@ -170,12 +216,21 @@ fn insert(
                     *windows.entry(r.sale_id).or_insert(w)
                 }
             };
-            if window > 0 {
-                let due = stamp(now + chrono::Duration::seconds(window));
+            let due = (window > 0).then(|| (now + chrono::Duration::seconds(window)).trunc_subsecs(6));
+            if let Some(due) = due {
                 tx.prepare_cached("UPDATE orders SET payment_due_at = ?2 WHERE order_id = ?1")?
-                    .execute(params![r.order_id.to_string(), due])?;
+                    .execute(params![r.order_id.to_string(), stamp(due)])?;
                 tx.prepare_cached("INSERT INTO payment_due (order_id, due_at) VALUES (?1, ?2)")?
-                    .execute(params![r.order_id.to_string(), due])?;
+                    .execute(params![r.order_id.to_string(), stamp(due)])?;
+            }
+            if shop_events {
+                shop_event(
+                    &tx,
+                    &Order {
+                        payment_due_at: due,
+                        ..Order::confirmed(r)
+                    },
+                )?;
             }
             let t = fresh.entry(r.sale_id).or_default();
             t.orders += 1;
@@ -245,6 +300,7 @@ fn settle_payment(
     id: OrderId,
     to: OrderStatus,
     now: DateTime<Utc>,
+    shop_events: bool,
 ) -> rusqlite::Result<(Option<OrderChange>, Vec<TotalsMove>)> {
     let now = stamp(now);
     let moved = tx
@@ -265,6 +321,9 @@ fn settle_payment(
     let Some(order) = order_by_id(tx, id)? else {
         return Ok((None, Vec::new()));
     };
+    if moved && shop_events {
+        shop_event(tx, &order)?;
+    }
     let moves = if moved {
         vec![TotalsMove::of(&order)]
     } else {
@@ -284,6 +343,7 @@ fn expire_due(
     tx: &rusqlite::Transaction<'_>,
     limit: usize,
     now: DateTime<Utc>,
+    shop_events: bool,
 ) -> rusqlite::Result<(Vec<Order>, Vec<TotalsMove>)> {
     let now = stamp(now);
     let due: Vec<String> = tx
@@ -306,7 +366,12 @@ fn expire_due(
         tx.prepare_cached("INSERT INTO units_back (order_id, decided_at) VALUES (?1, ?2)")?
             .execute(params![id, now])?;
         let id = OrderId::from_uuid(uuid(id)?);
-        expired.extend(order_by_id(tx, id)?);
+        if let Some(order) = order_by_id(tx, id)? {
+            if shop_events {
+                shop_event(tx, &order)?;
+            }
+            expired.push(order);
+        }
     }
     let moves = expired.iter().map(TotalsMove::of).collect();
     Ok((expired, moves))
@@ -427,11 +492,13 @@ impl OrderStore for SqliteOrderStore {
 
     async fn void(&self, reservation: &Reservation, reason: &str) -> Result<Decision, StoreError> {
         let (writer, r, reason) = (self.writer.clone(), reservation.clone(), reason.to_owned());
+        let shop = self.shop_events;
         tokio::task::spawn_blocking(move || {
             void(
                 &mut writer.lock().expect("order writer lock poisoned"),
                 &r,
                 &reason,
+                shop,
             )
         })
         .await
@@ -506,17 +573,21 @@ impl OrderStore for SqliteOrderStore {
     }
 
     async fn pay(&self, id: OrderId) -> Result<Option<OrderChange>, StoreError> {
-        self.change(move |tx| settle_payment(tx, id, OrderStatus::Paid, Utc::now()))
+        let shop = self.shop_events;
+        self.change(move |tx| settle_payment(tx, id, OrderStatus::Paid, Utc::now(), shop))
             .await
     }
 
     async fn cancel(&self, id: OrderId) -> Result<Option<OrderChange>, StoreError> {
-        self.change(move |tx| settle_payment(tx, id, OrderStatus::Cancelled, Utc::now()))
+        let shop = self.shop_events;
+        self.change(move |tx| settle_payment(tx, id, OrderStatus::Cancelled, Utc::now(), shop))
             .await
     }
 
     async fn expire_due(&self, limit: usize) -> Result<Vec<Order>, StoreError> {
-        self.change(move |tx| expire_due(tx, limit, Utc::now())).await
+        let shop = self.shop_events;
+        self.change(move |tx| expire_due(tx, limit, Utc::now(), shop))
+            .await
     }
 
     async fn units_to_give_back(&self, limit: usize) -> Result<Vec<Reservation>, StoreError> {
@@ -539,6 +610,79 @@ impl OrderStore for SqliteOrderStore {
                 stmt.execute([id.to_string()])?;
             }
             Ok(((), Vec::new()))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ShopOutbox for SqliteOrderStore {
+    async fn claim(&self, limit: usize, lease: std::time::Duration) -> Result<Vec<ShopEvent>, StoreError> {
+        self.change(move |tx| {
+            let now = Utc::now();
+            let events: Vec<ShopEvent> = tx
+                .prepare_cached(
+                    "SELECT id, payload, created_at, attempts FROM shop_outbox
+                     WHERE gave_up_at IS NULL AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2",
+                )?
+                .query_map(params![stamp(now), limit as i64], |row| {
+                    Ok(ShopEvent {
+                        id: row.get(0)?,
+                        payload: row.get(1)?,
+                        created_at: time(row.get(2)?)?,
+                        attempts: row.get::<_, i64>(3)? as u32,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let until = stamp(now + chrono::Duration::from_std(lease).unwrap_or_default());
+            let mut stmt = tx.prepare_cached("UPDATE shop_outbox SET next_attempt_at = ?2 WHERE id = ?1")?;
+            for e in &events {
+                stmt.execute(params![e.id, until])?;
+            }
+            Ok((events, Vec::new()))
+        })
+        .await
+    }
+
+    async fn delivered(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.change(move |tx| {
+            tx.prepare_cached("DELETE FROM shop_outbox WHERE id = ?1")?
+                .execute([id])?;
+            Ok(((), Vec::new()))
+        })
+        .await
+    }
+
+    async fn failed(&self, id: &str, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        let (id, error) = (id.to_owned(), error.to_owned());
+        self.change(move |tx| {
+            let now = stamp(Utc::now());
+            tx.prepare_cached(
+                "UPDATE shop_outbox SET attempts = attempts + 1, last_error = ?2,
+                     next_attempt_at = COALESCE(?3, next_attempt_at), gave_up_at = CASE WHEN ?3 IS NULL THEN ?4 END
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, error, retry_at.map(stamp), now])?;
+            Ok(((), Vec::new()))
+        })
+        .await
+    }
+
+    async fn backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        self.blocking(|conn| {
+            conn.prepare_cached(
+                "SELECT COALESCE(SUM(gave_up_at IS NULL), 0), COALESCE(SUM(gave_up_at IS NULL AND attempts > 0), 0),
+                        COALESCE(SUM(gave_up_at IS NOT NULL), 0)
+                 FROM shop_outbox",
+            )?
+            .query_row([], |row| {
+                Ok(OutboxBacklog {
+                    pending: row.get::<_, i64>(0)? as u64,
+                    failing: row.get::<_, i64>(1)? as u64,
+                    gave_up: row.get::<_, i64>(2)? as u64,
+                })
+            })
         })
         .await
     }

@@ -81,6 +81,17 @@ async fn sqlite_ledger_passes_the_checkout_contract() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The SQLite ledger's shop outbox keeps its promises.
+#[tokio::test]
+async fn sqlite_outbox_passes_the_shop_outbox_contract() {
+    let dir = fresh_dir("outbox");
+    let path = database::database_path(&dir);
+    let catalog = SqliteCatalog::open(&path).unwrap();
+    let store = SqliteOrderStore::open(&path).unwrap().with_shop_events(true);
+    contract::shop_outbox(&catalog, &store).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// Payments and the expiry fired at the same instant on many orders: each
 /// ends paid xor expired.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

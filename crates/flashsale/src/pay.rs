@@ -40,11 +40,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// Sends the event; returns the engine's answer (status and body) when it
 /// accepted it.
 pub async fn pay(args: &PayArgs) -> Result<String, String> {
-    let secret = args
-        .secret
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .ok_or("no webhook secret: set FLASHSALE_PAYMENT_WEBHOOK_SECRET (or --secret) as the engine has it")?;
+    let secret = args.secret.as_deref().filter(|s| !s.is_empty()).ok_or(
+        "no webhook secret: set FLASHSALE_PAYMENT_WEBHOOK_SECRET (or --secret) as the engine has it",
+    )?;
     let mut conn = Conn::new(authority(&args.target)?);
     let amount = match args.amount_cents {
         Some(amount) => amount,
@@ -66,7 +64,10 @@ pub async fn pay(args: &PayArgs) -> Result<String, String> {
         .request(
             Method::POST,
             "/api/payments/webhook",
-            &[("content-type", "application/json"), ("flashsale-signature", &signature)],
+            &[
+                ("content-type", "application/json"),
+                ("flashsale-signature", &signature),
+            ],
             Some(body.into()),
             Some(TIMEOUT),
         )
@@ -86,12 +87,20 @@ async fn price(conn: &mut Conn, args: &PayArgs) -> Result<i64, String> {
         Some(token) => token.to_owned(),
         None => crate::secrets::read_stored(&args.data_dir, crate::secrets::ADMIN_TOKEN_FILE)
             .map_err(|e| e.to_string())?
-            .ok_or("no admin token to read the order's price: set FLASHSALE_ADMIN_TOKEN, or give --amount-cents")?,
+            .ok_or(
+                "no admin token to read the order's price: set FLASHSALE_ADMIN_TOKEN, or give --amount-cents",
+            )?,
     };
     let bearer = format!("Bearer {token}");
     let path = format!("/api/admin/orders/{}", args.order_id);
     let order = conn
-        .request(Method::GET, &path, &[("authorization", &bearer)], None, Some(TIMEOUT))
+        .request(
+            Method::GET,
+            &path,
+            &[("authorization", &bearer)],
+            None,
+            Some(TIMEOUT),
+        )
         .await
         .map_err(|e| e.to_string())?;
     if order.status != 200 {

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { Plus } from 'lucide-react';
 import { emptySaleForm, LIMITS, rangeHint, validateSale, type Errors, type SaleField, type SaleFormValues } from '../lib/validation';
+import { fmtDuration } from '../lib/format';
 import type { NewSale, Sale } from '../lib/types';
 import { useAction } from '../hooks/useAction';
 import { Field } from './Field';
@@ -11,7 +12,12 @@ interface Props {
   onCreated: (sale: Sale) => void;
 }
 
-const ORDER: SaleField[] = ['name', 'product', 'price', 'stock', 'perUserLimit', 'startsAt', 'endsAt'];
+const ORDER: SaleField[] = ['name', 'product', 'price', 'stock', 'perUserLimit', 'paymentWindow', 'startsAt', 'endsAt'];
+
+function createdMessage(s: Sale): string {
+  const pay = s.payment_window_seconds ? `, ${fmtDuration(s.payment_window_seconds)} to pay` : '';
+  return `Sale “${s.name}” created (${s.status}, ${s.stock} units${pay}).`;
+}
 
 export function CreateSaleForm({ create, onCreated }: Props) {
   const [v, setV] = useState<SaleFormValues>(emptySaleForm);
@@ -35,7 +41,7 @@ export function CreateSaleForm({ create, onCreated }: Props) {
       if (first) document.getElementById(`sale-${first}`)?.focus();
       return;
     }
-    const sale = await run('Creating the sale…', () => create(body), (s) => `Sale “${s.name}” created (${s.status}, ${s.stock} units).`);
+    const sale = await run('Creating the sale…', () => create(body), createdMessage);
     if (sale) {
       onCreated(sale);
       setV(emptySaleForm);
@@ -52,7 +58,15 @@ export function CreateSaleForm({ create, onCreated }: Props) {
         <Field id="sale-price" label="Price" value={v.price} onChange={set('price')} error={errors.price} placeholder="49.99" inputMode="decimal" />
         <Field id="sale-stock" label="Stock" value={v.stock} onChange={set('stock')} error={errors.stock} placeholder="100" inputMode="numeric" hint={`${rangeHint(LIMITS.stock)} units`} />
         <Field id="sale-perUserLimit" label="Per-user limit" value={v.perUserLimit} onChange={set('perUserLimit')} error={errors.perUserLimit} inputMode="numeric" hint={rangeHint(LIMITS.perUserLimit)} />
-        <div />
+        <Field
+          id="sale-paymentWindow"
+          label="Payment window"
+          value={v.paymentWindow}
+          onChange={set('paymentWindow')}
+          error={errors.paymentWindow}
+          inputMode="numeric"
+          hint={`seconds to pay · 0 = none · ${rangeHint(LIMITS.paymentWindow)}`}
+        />
         <Field id="sale-startsAt" label="Starts at (optional)" type="datetime-local" value={v.startsAt} onChange={set('startsAt')} error={errors.startsAt} />
         <Field id="sale-endsAt" label="Ends at (optional)" type="datetime-local" value={v.endsAt} onChange={set('endsAt')} error={errors.endsAt} />
       </div>

@@ -1,4 +1,4 @@
-import { Cpu, Database, HeartPulse, Layers, Network, Server, ShoppingCart, Boxes, MemoryStick } from 'lucide-react';
+import { Cpu, CreditCard, Database, HeartPulse, Layers, Network, Server, ShoppingCart, Boxes, MemoryStick } from 'lucide-react';
 import type { ReactNode } from 'react';
 import { orderedComponents } from '../lib/health';
 import type { Health } from '../lib/types';
@@ -13,6 +13,7 @@ const ICONS: Record<string, ReactNode> = {
   postgres: <Database size={16} aria-hidden />,
   sqlite: <Database size={16} aria-hidden />,
   memory_stock: <MemoryStick size={16} aria-hidden />,
+  payments: <CreditCard size={16} aria-hidden />,
 };
 
 function cls(status: string) {

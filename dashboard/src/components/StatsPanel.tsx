@@ -3,18 +3,21 @@ import {
   Activity,
   Boxes,
   CircleCheck,
+  CreditCard,
   CircleX,
   Database,
   Gauge,
   Hourglass,
   Layers,
+  ListChecks,
   Package,
   ShoppingCart,
+  Timer,
   WifiOff,
 } from 'lucide-react';
-import { findSale, saleFigures, sortedRejections, totalFigures, type Figures, type StatsState } from '../lib/stats';
+import { findSale, ledgerTerms, orderStatusRows, saleFigures, sortedRejections, totalFigures, type Figures, type StatsState } from '../lib/stats';
 import type { Sale } from '../lib/types';
-import { fmtDateTime, fmtInt, fmtMs, fmtPrice, fmtRate, statusLabel } from '../lib/format';
+import { fmtDateTime, fmtDuration, fmtInt, fmtMs, fmtPrice, fmtRate, statusLabel } from '../lib/format';
 import { Chart } from './Chart';
 
 interface Props {
@@ -119,6 +122,17 @@ export function StatsPanel({ stats, stale, sales, selectedId, onSelect, sale, sa
           <span>
             Limit <b>{sale.per_user_limit}</b>/buyer
           </span>
+          <span data-testid="sale-payment-window" data-value={sale.payment_window_seconds ?? ''}>
+            {sale.payment_window_seconds ? (
+              <>
+                Pay within <b>{fmtDuration(sale.payment_window_seconds)}</b>
+              </>
+            ) : (
+              <>
+                Payment window <b>none</b>
+              </>
+            )}
+          </span>
           {(sale.starts_at || sale.ends_at) && (
             <span>
               Window <b>{fmtDateTime(sale.starts_at)}</b> → <b>{fmtDateTime(sale.ends_at)}</b>
@@ -170,7 +184,7 @@ export function StatsPanel({ stats, stale, sales, selectedId, onSelect, sale, sa
         </Tile>
         <Tile
           icon={<Database size={14} aria-hidden />}
-          label="Orders confirmed"
+          label="Orders stored"
           testId="tile-orders"
           sub={
             <>
@@ -227,6 +241,35 @@ export function StatsPanel({ stats, stale, sales, selectedId, onSelect, sale, sa
           </div>
         </Tile>
         <LedgerTile f={main} total={total} scope={scope} />
+        <Tile
+          icon={<Timer size={14} aria-hidden />}
+          label="Awaiting payment"
+          testId="tile-awaiting"
+          sub={
+            <>
+              {f && sale ? windowText(sale) : scope} · all sales <b>{fmtInt(total?.unitsAwaitingPayment)}</b>
+            </>
+          }
+        >
+          <div className="figure" data-testid="stat-awaiting" data-value={main?.unitsAwaitingPayment ?? ''}>
+            {fmtInt(main?.unitsAwaitingPayment)}
+          </div>
+        </Tile>
+        <Tile
+          icon={<CreditCard size={14} aria-hidden />}
+          label="Units paid"
+          testId="tile-paid"
+          sub={
+            <>
+              {scope} · all sales <b>{fmtInt(total?.unitsPaid)}</b>
+            </>
+          }
+        >
+          <div className="figure" data-testid="stat-paid" data-value={main?.unitsPaid ?? ''}>
+            {fmtInt(main?.unitsPaid)}
+          </div>
+        </Tile>
+        <OrdersByStatusTile f={main} scope={scope} />
       </div>
 
       <div className="chart-wrap">
@@ -267,7 +310,9 @@ function LedgerTile({ f, total, scope }: { f: Figures | null; total: Figures | n
     );
   }
   const ok = f.ledgerOk;
-  const formula = `stock ${fmtInt(f.stock)} = ${fmtInt(f.remaining)} left + ${fmtInt(f.unitsPersisted)} stored + ${fmtInt(f.inFlight)} in flight`;
+  const formula = `stock ${fmtInt(f.stock)} = ${ledgerTerms(f)
+    .map(([n, what], i) => `${i === 0 ? '' : n < 0 ? '− ' : '+ '}${fmtInt(i === 0 ? n : Math.abs(n))} ${what}`)
+    .join(' ')}`;
   return (
     <Tile
       icon={ok ? <CircleCheck size={14} aria-hidden /> : <CircleX size={14} aria-hidden />}
@@ -276,8 +321,8 @@ function LedgerTile({ f, total, scope }: { f: Figures | null; total: Figures | n
       testId="tile-ledger"
       wrapSub
       sub={
-        <span title={`stock = remaining + persisted + in flight (${scope})`}>
-          {ok ? formula : `stock ≠ left + stored + in flight`}
+        <span title={`stock = remaining + in flight + units awaiting payment + units paid + final orders of sales without a payment window (${scope})`}>
+          {ok ? formula : `stock ≠ left + in flight + awaiting payment + paid`}
           {total && scope === 'sale' && !total.ledgerOk ? ` · all sales Δ ${total.ledgerDifference}` : ''}
         </span>
       }
@@ -291,6 +336,31 @@ function LedgerTile({ f, total, scope }: { f: Figures | null; total: Figures | n
       >
         {ok ? 'OK' : `Δ ${f.ledgerDifference > 0 ? '+' : ''}${fmtInt(f.ledgerDifference)}`}
       </div>
+    </Tile>
+  );
+}
+
+function windowText(sale: Sale): ReactNode {
+  return sale.payment_window_seconds ? (
+    <>
+      <b>{fmtDuration(sale.payment_window_seconds)}</b> to pay
+    </>
+  ) : (
+    'no payment window'
+  );
+}
+
+function OrdersByStatusTile({ f, scope }: { f: Figures | null; scope: string }) {
+  return (
+    <Tile icon={<ListChecks size={14} aria-hidden />} label="Orders by status" className="span-2" testId="orders-by-status" sub={<>in store · {scope}</>}>
+      <ul className="status-counts" aria-label={`Orders by status (${scope})`}>
+        {orderStatusRows(f).map(([status, n]) => (
+          <li key={status} className={`order-${status}`} data-testid={`orders-${status}`} data-value={f ? n : ''}>
+            <span className="status-name">{statusLabel(status)}</span>
+            <b>{f ? fmtInt(n) : '—'}</b>
+          </li>
+        ))}
+      </ul>
     </Tile>
   );
 }

@@ -5,8 +5,8 @@ import { initialStats, statsReducer } from '../lib/stats';
 import type { LogEvent, Stats } from '../lib/types';
 import { useEventStream } from './useEventStream';
 
-/** Log kinds after which the sale list is out of date. */
-const SALE_KINDS = ['sale_state', 'stock_changed', 'sold_out', 'admin_action'];
+/** Log kinds after which the sale list is out of date (an expiry puts units back on sale). */
+const SALE_KINDS = ['sale_state', 'stock_changed', 'sold_out', 'checkout', 'admin_action'];
 
 interface Options {
   /** the engine refused the token: stop and sign out */

@@ -10,6 +10,7 @@ export const KINDS = [
   'sale_state',
   'stock_changed',
   'sold_out',
+  'checkout',
   'stampede',
   'system',
 ] as const;
@@ -22,6 +23,8 @@ export const KIND_LABELS: Record<string, string> = {
   sale_state: 'Sale state',
   stock_changed: 'Stock',
   sold_out: 'Sold out',
+  // orders expired with their units back on sale; a payment after expiry (critical: refund it)
+  checkout: 'Checkout',
   stampede: 'Stampede',
   system: 'System',
 };

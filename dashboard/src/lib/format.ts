@@ -49,3 +49,18 @@ export function fmtUptime(seconds: number | undefined): string {
 export function statusLabel(status: string): string {
   return status.replace(/_/g, ' ');
 }
+
+/** A payment window: 0 → "none", 90 → "1 min 30 s", 600 → "10 min", 5400 → "1 h 30 min". */
+export function fmtDuration(seconds: number | undefined | null): string {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return '—';
+  const s = Math.floor(seconds);
+  if (s === 0) return 'none';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const parts: string[] = [];
+  if (h > 0) parts.push(`${h} h`);
+  if (m > 0) parts.push(`${m} min`);
+  if (sec > 0) parts.push(`${sec} s`);
+  return parts.join(' ');
+}

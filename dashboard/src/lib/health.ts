@@ -11,6 +11,7 @@ export const KNOWN_COMPONENTS = [
   'postgres',
   'memory_stock',
   'sqlite',
+  'payments',
 ];
 
 export const COMPONENT_LABELS: Record<string, string> = {
@@ -25,6 +26,7 @@ export const COMPONENT_LABELS: Record<string, string> = {
   sqlite: 'SQLite store (embedded)',
   memory_stock: 'In-memory stock (embedded)',
   sweeper: 'In-flight sweeper',
+  payments: 'Payments',
 };
 
 export function componentLabel(name: string): string {

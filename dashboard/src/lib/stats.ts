@@ -72,6 +72,14 @@ export function isStale(state: StatsState, now: number): boolean {
   return state.receivedAt === 0 || now - state.receivedAt > STALE_AFTER_MS;
 }
 
+/**
+ * The order statuses the stats count (`orders_by_status`), in the order shown:
+ * `confirmed` (stored; awaiting payment on a sale with a payment window, final
+ * without one), `paid`, `expired` (not paid in time) and `cancelled` (by the
+ * buyer); the units of the last two are back on sale.
+ */
+export const ORDER_STATUSES = ['confirmed', 'paid', 'expired', 'cancelled'] as const;
+
 /** Figures for one sale, or for all sales when `saleId` is null. */
 export interface Figures {
   stock: number;
@@ -79,24 +87,50 @@ export interface Figures {
   sold: number;
   ordersPersisted: number;
   unitsPersisted: number;
+  /** of the units persisted: stored, not paid yet, on a sale with a payment window */
+  unitsAwaitingPayment: number;
+  /** of the units persisted: paid */
+  unitsPaid: number;
+  /** of the units persisted: neither awaiting payment nor paid (final orders of sales without a payment window) */
+  unitsFinal: number;
+  /** orders in the store by status: `ORDER_STATUSES`, then any other the engine sends */
+  ordersByStatus: Record<string, number>;
   inFlight: number;
   ledgerOk: boolean;
   ledgerDifference: number;
 }
 
+function byStatus(raw: Record<string, number> | undefined, into: Record<string, number> = {}): Record<string, number> {
+  for (const k of ORDER_STATUSES) into[k] ??= 0;
+  if (raw && typeof raw === 'object') for (const [k, n] of Object.entries(raw)) into[k] = (into[k] ?? 0) + num(n);
+  return into;
+}
+
 export function saleFigures(s: SaleStats): Figures {
+  const unitsPersisted = num(s.units_persisted);
+  const unitsAwaitingPayment = num(s.units_awaiting_payment);
+  const unitsPaid = num(s.units_paid);
   return {
     stock: num(s.stock),
     remaining: num(s.remaining),
     sold: num(s.sold),
     ordersPersisted: num(s.orders_persisted),
-    unitsPersisted: num(s.units_persisted),
+    unitsPersisted,
+    unitsAwaitingPayment,
+    unitsPaid,
+    unitsFinal: unitsPersisted - unitsAwaitingPayment - unitsPaid,
+    ordersByStatus: byStatus(s.orders_by_status),
     inFlight: num(s.in_flight),
     ledgerOk: s.ledger ? !!s.ledger.ok : ledgerHolds(s),
     ledgerDifference: s.ledger ? num(s.ledger.difference) : ledgerDiff(s),
   };
 }
 
+/**
+ * stock - (remaining + in flight + units persisted), where the units persisted
+ * are those awaiting payment + those paid + the final orders of sales without a
+ * payment window: the engine's own check, for a sample without it.
+ */
 function ledgerDiff(s: SaleStats): number {
   return num(s.stock) - (num(s.remaining) + num(s.units_persisted) + num(s.in_flight));
 }
@@ -109,12 +143,22 @@ export function totalFigures(stats: Stats): Figures {
   const sales = stats.sales ?? [];
   const ledgerOk = sales.every((s) => (s.ledger ? s.ledger.ok : ledgerHolds(s)));
   const ledgerDifference = sales.reduce((acc, s) => acc + (s.ledger ? num(s.ledger.difference) : ledgerDiff(s)), 0);
+  // the totals do not carry the checkout figures: summed over the sales
+  const unitsPersisted = num(t.units_persisted);
+  const unitsAwaitingPayment = sales.reduce((acc, s) => acc + num(s.units_awaiting_payment), 0);
+  const unitsPaid = sales.reduce((acc, s) => acc + num(s.units_paid), 0);
+  const ordersByStatus: Record<string, number> = {};
+  for (const s of sales) byStatus(s.orders_by_status, ordersByStatus);
   return {
     stock: num(t.stock),
     remaining: num(t.remaining),
     sold: num(t.sold),
     ordersPersisted: num(t.orders_persisted),
-    unitsPersisted: num(t.units_persisted),
+    unitsPersisted,
+    unitsAwaitingPayment,
+    unitsPaid,
+    unitsFinal: unitsPersisted - unitsAwaitingPayment - unitsPaid,
+    ordersByStatus: byStatus(undefined, ordersByStatus),
     inFlight: num(t.in_flight),
     ledgerOk,
     ledgerDifference,
@@ -124,6 +168,34 @@ export function totalFigures(stats: Stats): Figures {
 export function findSale(stats: Stats | null, saleId: string | null): SaleStats | undefined {
   if (!stats || !saleId) return undefined;
   return (stats.sales ?? []).find((s) => s.sale_id === saleId);
+}
+
+/**
+ * The terms of the ledger check, as the engine counts them: stock = remaining
+ * + in flight + units awaiting payment + units paid (+ the final orders of
+ * sales without a payment window, "stored"). The checkout terms show once
+ * there is checkout, the stored term whenever it is not 0 or there is no
+ * checkout.
+ */
+export function ledgerTerms(f: Figures): [number, string][] {
+  const terms: [number, string][] = [
+    [f.remaining, 'left'],
+    [f.inFlight, 'in flight'],
+  ];
+  const checkout = f.unitsAwaitingPayment !== 0 || f.unitsPaid !== 0;
+  if (checkout) terms.push([f.unitsAwaitingPayment, 'awaiting payment'], [f.unitsPaid, 'paid']);
+  if (!checkout || f.unitsFinal !== 0) terms.push([f.unitsFinal, 'stored']);
+  return terms;
+}
+
+/** Order counts by status: `ORDER_STATUSES` first (0 when absent), then any other status alphabetically. */
+export function orderStatusRows(f: Figures | null): [string, number][] {
+  const counts = f?.ordersByStatus ?? {};
+  const known: readonly string[] = ORDER_STATUSES;
+  const others = Object.keys(counts)
+    .filter((k) => !known.includes(k))
+    .sort();
+  return [...known, ...others].map((k) => [k, num(counts[k])]);
 }
 
 /** Rejection counts sorted by count (desc), then code. */

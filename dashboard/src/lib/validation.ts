@@ -21,6 +21,8 @@ export const LIMITS = {
   priceCents: range(sale.properties.price_cents),
   stock: range(sale.properties.stock),
   perUserLimit: range(sale.properties.per_user_limit),
+  /** Seconds a buyer has to pay once the order is stored; 0: no payment step. */
+  paymentWindow: range(sale.properties.payment_window_seconds),
   // Written by hand: the schema bounds `add` to -max..max, and the engine also
   // refuses 0, which the schema cannot say; the form asks for a positive amount
   // and the button gives the sign.
@@ -44,6 +46,8 @@ export interface SaleFormValues {
   price: string;
   stock: string;
   perUserLimit: string;
+  /** seconds to pay once an order is stored; "0" (or empty): no payment step */
+  paymentWindow: string;
   /** `datetime-local` values (local time), optional */
   startsAt: string;
   endsAt: string;
@@ -55,6 +59,7 @@ export const emptySaleForm: SaleFormValues = {
   price: '',
   stock: '',
   perUserLimit: '1',
+  paymentWindow: '0',
   startsAt: '',
   endsAt: '',
 };
@@ -127,6 +132,8 @@ export function validateSale(v: SaleFormValues): { errors: Errors<SaleField>; bo
   if (stockErr) errors.stock = stockErr;
   const [limit, limitErr] = intInRange(v.perUserLimit, 'Per-user limit', LIMITS.perUserLimit);
   if (limitErr) errors.perUserLimit = limitErr;
+  const [paymentWindow, windowErr] = intInRange(v.paymentWindow.trim() || '0', 'Payment window', LIMITS.paymentWindow);
+  if (windowErr) errors.paymentWindow = windowErr;
 
   const startsAt = v.startsAt ? localToIso(v.startsAt) : null;
   const endsAt = v.endsAt ? localToIso(v.endsAt) : null;
@@ -142,6 +149,8 @@ export function validateSale(v: SaleFormValues): { errors: Errors<SaleField>; bo
     stock: stock!,
     per_user_limit: limit!,
   };
+  // 0 is the engine's default (no payment step): sent only when there is a window
+  if (paymentWindow) body.payment_window_seconds = paymentWindow;
   if (startsAt) body.starts_at = startsAt;
   if (endsAt) body.ends_at = endsAt;
   return { errors, body };

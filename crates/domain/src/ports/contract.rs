@@ -654,6 +654,89 @@ pub async fn paid_xor_expired<S: OrderStore>(
     eprintln!("race: {} paid, {} expired", paid.len(), expired.len());
 }
 
+/// The shop outbox's promises, on a ledger writing shop events and alone
+/// in its database: each order change writes one event with the order in
+/// its new status; a claimed event is not claimed again during its lease;
+/// a failed one comes back when due, a delivered one never, one given up
+/// on is counted.
+pub async fn shop_outbox<C, S>(catalog: &C, store: &S)
+where
+    C: SaleCatalog,
+    S: OrderStore + crate::ShopOutbox,
+{
+    use crate::ShopEventBody;
+    use std::time::Duration as Lease;
+    let mut windowed = sale(SaleState::Active, 10, 5);
+    windowed.payment_window_seconds = 600;
+    catalog.insert(&windowed).await.unwrap();
+    let order = reservation(windowed.id, "shopper", 2);
+    store.insert_batch(std::slice::from_ref(&order)).await.unwrap();
+    store.insert_batch(std::slice::from_ref(&order)).await.unwrap();
+    let claimed = store.claim(100, Lease::from_secs(60)).await.unwrap();
+    assert_eq!(claimed.len(), 1, "one event per change, none for a redelivery");
+    let body: ShopEventBody = serde_json::from_str(&claimed[0].payload).expect("a ShopEventBody");
+    assert_eq!(
+        (body.kind.as_str(), body.id.as_str()),
+        ("order.confirmed", claimed[0].id.as_str())
+    );
+    assert_eq!(
+        (body.data.order_id, body.data.status),
+        (order.order_id, OrderStatus::Confirmed)
+    );
+    assert!(body.data.payment_due_at.is_some(), "the deadline is in the event");
+    assert!(
+        store.claim(100, Lease::from_secs(60)).await.unwrap().is_empty(),
+        "leased"
+    );
+    store
+        .failed(
+            &claimed[0].id,
+            "HTTP 500",
+            Some(Utc::now() - Duration::seconds(1)),
+        )
+        .await
+        .unwrap();
+    let again = store.claim(100, Lease::from_secs(60)).await.unwrap();
+    assert_eq!(again.len(), 1, "a failed delivery comes back when due");
+    assert_eq!(again[0].attempts, 1);
+    let backlog = store.backlog().await.unwrap();
+    assert_eq!((backlog.pending, backlog.failing, backlog.gave_up), (1, 1, 0));
+    store.delivered(&again[0].id).await.unwrap();
+
+    store.pay(order.order_id).await.unwrap();
+    let voided = reservation(windowed.id, "lost", 1);
+    store.void(&voided, "lost").await.unwrap();
+    let mut kinds: Vec<(String, OrderId)> = store
+        .claim(100, Lease::from_secs(60))
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let body: ShopEventBody = serde_json::from_str(&e.payload).expect("a ShopEventBody");
+            (body.kind, body.data.order_id)
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("order.paid".to_owned(), order.order_id),
+            ("order.void".to_owned(), voided.order_id)
+        ]
+    );
+    let backlog = store.backlog().await.unwrap();
+    assert_eq!((backlog.pending, backlog.gave_up), (2, 0));
+
+    // Given up on: counted, never claimed again.
+    let late = reservation(windowed.id, "late", 1);
+    store.void(&late, "lost").await.unwrap();
+    let last = store.claim(100, Lease::from_secs(60)).await.unwrap();
+    assert_eq!(last.len(), 1);
+    store.failed(&last[0].id, "gone for a day", None).await.unwrap();
+    let backlog = store.backlog().await.unwrap();
+    assert_eq!((backlog.pending, backlog.gave_up), (2, 1));
+}
+
 /// The queue's promise: what `publish` accepted is stored exactly once.
 /// Embedded, it is stored when `publish` returns; behind a broker it is
 /// stored once a consumer ran, so the check polls, calling `pause` between

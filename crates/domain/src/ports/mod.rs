@@ -6,6 +6,7 @@
 //! - [`catalog`]: `SaleCatalog`, `ChangeLock`, `CacheRebuild`, `UnitsBack` (the product service).
 //! - [`stock`]: `StockStore` (the inventory service).
 //! - [`orders`]: `OrderQueue`, `OrderStore`, `PendingOrders` (the order service).
+//! - [`shop`]: `ShopOutbox`, the events the ledger tells the shop (the order service).
 //! - [`health`]: `HealthProbe` (every process's `/api/health`).
 //! - [`errors`]: how a call fails.
 
@@ -15,10 +16,12 @@ pub mod contract;
 pub mod errors;
 pub mod health;
 pub mod orders;
+pub mod shop;
 pub mod stock;
 
 pub use catalog::{CacheRebuild, ChangeGuard, ChangeLock, SaleCatalog, UnitsBack};
 pub use errors::{QueueError, ReserveError, StockOpError, StoreError};
 pub use health::{ComponentHealth, HealthProbe, HealthStatus};
 pub use orders::{OrderQueue, OrderStore, OrderTotals, PendingOrders};
+pub use shop::{OutboxBacklog, ShopEvent, ShopEventBody, ShopOutbox};
 pub use stock::StockStore;

@@ -43,7 +43,13 @@ async fn bought(c: &mut Client, sale: &str, user: &str, quantity: u32) -> Value 
 
 async fn order(c: &mut Client, user: &str, id: &str) -> Value {
     let (status, _, order) = c
-        .send(Method::GET, &format!("/api/orders/{id}"), Some(&buyer(user)), &[], None)
+        .send(
+            Method::GET,
+            &format!("/api/orders/{id}"),
+            Some(&buyer(user)),
+            &[],
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{order}");
     order
@@ -52,7 +58,13 @@ async fn order(c: &mut Client, user: &str, id: &str) -> Value {
 /// `POST /api/orders/{id}/{action}` (pay or cancel) by `user`.
 async fn act(c: &mut Client, user: &str, id: &str, action: &str) -> (u16, Value) {
     let (status, _, body) = c
-        .send(Method::POST, &format!("/api/orders/{id}/{action}"), Some(&buyer(user)), &[], None)
+        .send(
+            Method::POST,
+            &format!("/api/orders/{id}/{action}"),
+            Some(&buyer(user)),
+            &[],
+            None,
+        )
         .await;
     (status, body)
 }
@@ -66,7 +78,10 @@ async fn webhook(c: &mut Client, event: &Value, secret: &str, at: i64) -> (u16, 
             Method::POST,
             "/api/payments/webhook",
             None,
-            &[("content-type", "application/json"), ("flashsale-signature", &signature)],
+            &[
+                ("content-type", "application/json"),
+                ("flashsale-signature", &signature),
+            ],
             body,
         )
         .await;
@@ -120,9 +135,17 @@ async fn checkout_flow(app: &TestApp) {
     // A cancel puts the unit back on sale and off the buyer's limit.
     let bob_first = bob["order_id"].as_str().unwrap();
     let (status, body) = act(&mut c, "mallory", bob_first, "cancel").await;
-    assert_eq!((status, code(&body)), (404, "order_not_found"), "another buyer's order");
+    assert_eq!(
+        (status, code(&body)),
+        (404, "order_not_found"),
+        "another buyer's order"
+    );
     let (status, body) = act(&mut c, "bob", bob_first, "cancel").await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("cancelled")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("cancelled")),
+        "{body}"
+    );
     let (status, _) = act(&mut c, "bob", bob_first, "cancel").await;
     assert_eq!(status, 200, "cancelling again answers it again");
     let (status, body) = act(&mut c, "bob", bob_first, "pay").await;
@@ -140,30 +163,48 @@ async fn checkout_flow(app: &TestApp) {
     assert_eq!((status, code(&body)), (409, "order_paid"));
 
     // ... or the provider's webhook: checked, then idempotent.
-    let event = json!({"id": "evt_bob", "type": "payment.succeeded", "order_id": bob_again, "amount_cents": 1500});
+    let event =
+        json!({"id": "evt_bob", "type": "payment.succeeded", "order_id": bob_again, "amount_cents": 1500});
     let (status, body) = webhook(&mut c, &event, "not-the-secret", now()).await;
     assert_eq!((status, code(&body)), (401, "invalid_signature"));
     let (status, body) = webhook(&mut c, &event, WEBHOOK_SECRET, now() - 301).await;
     assert_eq!((status, code(&body)), (400, "stale_signature"));
-    let wrong = json!({"id": "evt_x", "type": "payment.succeeded", "order_id": bob_again, "amount_cents": 1499});
+    let wrong =
+        json!({"id": "evt_x", "type": "payment.succeeded", "order_id": bob_again, "amount_cents": 1499});
     let (status, body) = webhook(&mut c, &wrong, WEBHOOK_SECRET, now()).await;
     assert_eq!((status, code(&body)), (422, "amount_mismatch"));
-    assert_eq!(order(&mut c, "bob", &bob_again).await["status"], "confirmed", "nothing changed");
+    assert_eq!(
+        order(&mut c, "bob", &bob_again).await["status"],
+        "confirmed",
+        "nothing changed"
+    );
     let mut paid_at = Vec::new();
     for _ in 0..3 {
         let (status, answer) = webhook(&mut c, &event, WEBHOOK_SECRET, now()).await;
-        assert_eq!((status, answer["outcome"].as_str()), (200, Some("paid")), "{answer}");
+        assert_eq!(
+            (status, answer["outcome"].as_str()),
+            (200, Some("paid")),
+            "{answer}"
+        );
         paid_at.push(order(&mut c, "bob", &bob_again).await["paid_at"].clone());
     }
-    assert!(paid_at[0].is_string() && paid_at.iter().all(|p| *p == paid_at[0]), "paid once: {paid_at:?}");
+    assert!(
+        paid_at[0].is_string() && paid_at.iter().all(|p| *p == paid_at[0]),
+        "paid once: {paid_at:?}"
+    );
 
     // Not paid in time: expired, the unit back on sale for another buyer;
     // a payment that comes later is told so (to refund).
     let dave_id = dave["order_id"].as_str().unwrap();
     until_status(&mut c, "dave", dave_id, "expired").await;
-    let late = json!({"id": "evt_late", "type": "payment.succeeded", "order_id": dave_id, "amount_cents": 1500});
+    let late =
+        json!({"id": "evt_late", "type": "payment.succeeded", "order_id": dave_id, "amount_cents": 1500});
     let (status, answer) = webhook(&mut c, &late, WEBHOOK_SECRET, now()).await;
-    assert_eq!((status, answer["outcome"].as_str()), (200, Some("order_expired")), "{answer}");
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (200, Some("order_expired")),
+        "{answer}"
+    );
     let (status, body) = act(&mut c, "dave", dave_id, "pay").await;
     assert_eq!((status, code(&body)), (409, "order_expired"));
     let mut carol = None;
@@ -189,7 +230,11 @@ async fn checkout_flow(app: &TestApp) {
         figure("units_paid"),
     );
     assert_eq!((remaining, in_flight, awaiting, paid), (0, 0, 1, 2), "{stats}");
-    assert_eq!(remaining + in_flight + awaiting + paid, 3, "stock = remaining + in flight + awaiting + paid");
+    assert_eq!(
+        remaining + in_flight + awaiting + paid,
+        3,
+        "stock = remaining + in flight + awaiting + paid"
+    );
     assert_eq!(
         stats["orders_by_status"],
         json!({"confirmed": 1, "paid": 2, "expired": 1, "cancelled": 1}),
@@ -198,7 +243,10 @@ async fn checkout_flow(app: &TestApp) {
     let (status, log) = app
         .client()
         .await
-        .read_stream(&format!("/api/admin/events?token={ADMIN}"), &["expired; their units", "refund 1500"])
+        .read_stream(
+            &format!("/api/admin/events?token={ADMIN}"),
+            &["expired; their units", "refund 1500"],
+        )
         .await;
     assert_eq!(status, 200);
     assert!(log.contains("\"kind\":\"checkout\""), "{log}");
@@ -240,7 +288,10 @@ async fn payment_routes_follow_the_settings() {
     let (status, body) = webhook(&mut c, &event, WEBHOOK_SECRET, now()).await;
     assert_eq!((status, code(&body)), (404, "not_found"));
     let (_, _, health) = c.send(Method::GET, "/api/health", None, &[], None).await;
-    assert_eq!(health["components"]["payments"]["detail"], "webhook (webhook off)");
+    assert_eq!(
+        health["components"]["payments"]["detail"],
+        "webhook (webhook off)"
+    );
     // A sale without a payment window: orders are final.
     let final_sale = app.active_sale(2, 1).await;
     let fin = bought(&mut c, &final_sale, "erin", 1).await;
@@ -254,8 +305,10 @@ async fn payment_routes_follow_the_settings() {
             "/api/admin/sales",
             Some(ADMIN),
             &[],
-            Some(json!({"name": "n", "product": "p", "price_cents": 1, "stock": 1, "per_user_limit": 1,
-                        "payment_window_seconds": 86_401})),
+            Some(
+                json!({"name": "n", "product": "p", "price_cents": 1, "stock": 1, "per_user_limit": 1,
+                        "payment_window_seconds": 86_401}),
+            ),
         )
         .await;
     assert_eq!((status, code(&body)), (400, "invalid_request"));

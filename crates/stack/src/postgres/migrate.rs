@@ -68,6 +68,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0005_checkout",
         sql: include_str!("../../migrations/0005_checkout.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_shop_outbox",
+        sql: include_str!("../../migrations/0006_shop_outbox.sql"),
+    },
 ];
 
 /// An arbitrary constant: the advisory lock all FlashSale migrators share.

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flashsale_domain::{
     Decision, IdempotencyKey, LedgerSnapshot, Order, OrderChange, OrderId, OrderStatus, OrderStore,
-    OrderTotals, Quantity, Reservation, SaleId, StoreError, UserId,
+    OrderTotals, OutboxBacklog, Quantity, Reservation, SaleId, ShopEvent, ShopOutbox, StoreError, UserId,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -71,6 +71,29 @@ pub struct Stored {
 #[derive(Clone)]
 pub struct PgOrderStore {
     pool: PgPool,
+    /// Whether each order change also writes its event for the shop.
+    shop_events: bool,
+}
+
+/// A CTE (after a comma) writing the shop's event for each row of the CTE
+/// `source` (order rows, in their new status) into the outbox, or nothing
+/// when the events are off.
+fn shop_events_of(on: bool, source: &str) -> String {
+    if !on {
+        return String::new();
+    }
+    format!(
+        ", shop_{source} AS (
+             INSERT INTO shop_outbox (id, type, order_id, payload)
+             SELECT e.id, e.type, e.order_id, jsonb_build_object(
+                 'id', e.id, 'type', e.type, 'created_at', now(),
+                 'data', jsonb_strip_nulls(jsonb_build_object(
+                     'order_id', e.order_id, 'sale_id', e.sale_id, 'user_id', e.user_id,
+                     'quantity', e.quantity, 'status', e.status, 'created_at', e.created_at,
+                     'void_reason', e.void_reason, 'payment_due_at', e.payment_due_at, 'paid_at', e.paid_at)))
+             FROM (SELECT gen_random_uuid() AS id, 'order.' || s.status AS type, s.* FROM {source} s) e
+         )"
+    )
 }
 
 /// The columns of a stored reservation, in order.
@@ -107,7 +130,17 @@ fn totals_move(to: OrderStatus) -> &'static str {
 impl PgOrderStore {
     /// An order store on an already migrated database.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            shop_events: false,
+        }
+    }
+
+    /// Every order change also writes its event for the shop into the
+    /// outbox, in the same statement (see [`ShopOutbox`]).
+    pub fn with_shop_events(mut self, on: bool) -> Self {
+        self.shop_events = on;
+        self
     }
 
     /// Orders stored over every sale, from the per-sale totals: for health.
@@ -139,7 +172,7 @@ impl PgOrderStore {
             // One statement, so one transaction: the orders new to the table
             // and the per-sale totals move together (totals rows in sale
             // order, like the orders, so concurrent batches lock alike).
-            let result = sqlx::query_scalar::<_, i64>(
+            let result = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
                 "WITH inserted AS (
                      INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at,
                                          payment_due_at)
@@ -151,11 +184,11 @@ impl PgOrderStore {
                      LEFT JOIN sales ON sales.id = t.s
                      ORDER BY o
                      ON CONFLICT (order_id) DO NOTHING
-                     RETURNING order_id, sale_id, quantity, payment_due_at
+                     RETURNING *
                  ), due AS (
                      INSERT INTO payment_due (order_id, due_at)
                      SELECT order_id, payment_due_at FROM inserted WHERE payment_due_at IS NOT NULL
-                 ), per_sale AS (
+                 ){shop}, per_sale AS (
                      SELECT sale_id, count(*)::int8 AS n, sum(quantity)::int8 AS q FROM inserted GROUP BY sale_id
                  ), totals AS (
                      INSERT INTO sale_totals (sale_id, orders, units)
@@ -165,7 +198,8 @@ impl PgOrderStore {
                      RETURNING 1
                  )
                  SELECT COALESCE(sum(n), 0)::int8 FROM per_sale",
-            )
+                shop = shop_events_of(self.shop_events, "inserted")
+            )))
             .bind(&columns.order_id)
             .bind(&columns.sale_id)
             .bind(&columns.user_id)
@@ -220,14 +254,15 @@ impl PgOrderStore {
              ), changed AS (
                  UPDATE orders SET status = $2, paid_at = CASE WHEN $2 = 'paid' THEN now() END
                  WHERE order_id IN (SELECT order_id FROM due) AND status = 'confirmed'
-                 RETURNING order_id, sale_id, quantity
+                 RETURNING *
              ), back AS (
                  INSERT INTO units_back (order_id) SELECT order_id FROM changed WHERE $2 = 'cancelled'
              ), totals AS (
                  {}
-             )
+             ){}
              SELECT true FROM changed",
-            totals_move(to)
+            totals_move(to),
+            shop_events_of(self.shop_events, "changed")
         )))
         .bind(id.as_uuid())
         .bind(to.as_str())
@@ -251,19 +286,20 @@ impl PgOrderStore {
     ) -> Result<Decision, StoreError> {
         // The void row only records the decision and what the buyer was
         // told: values the ledger would refuse for an order are clamped.
-        let won: Option<bool> = sqlx::query_scalar(
+        let won: Option<bool> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "WITH voided AS (
                  INSERT INTO orders (order_id, sale_id, user_id, quantity, status, idempotency_key, remaining_after, created_at, void_reason)
                  VALUES ($1, $2, $3, $4, 'void', $5, $6, $7, $8)
                  ON CONFLICT (order_id) DO NOTHING
-                 RETURNING order_id, sale_id, user_id, quantity
+                 RETURNING *
              ), audited AS (
                  INSERT INTO audit_log (sale_id, action, detail)
                  SELECT sale_id, $9, jsonb_build_object('order_id', order_id, 'user_id', user_id, 'quantity', quantity, 'reason', $8::text)
                  FROM voided
-             )
+             ){}
              SELECT true FROM voided",
-        )
+            shop_events_of(self.shop_events, "voided")
+        )))
         .bind(r.order_id.as_uuid())
         .bind(r.sale_id.as_uuid())
         .bind(r.user_id.as_str())
@@ -523,14 +559,15 @@ impl OrderStore for PgOrderStore {
              ), changed AS (
                  UPDATE orders SET status = 'expired'
                  WHERE order_id IN (SELECT order_id FROM due) AND status = 'confirmed'
-                 RETURNING {ORDER_COLUMNS}
+                 RETURNING *
              ), back AS (
                  INSERT INTO units_back (order_id) SELECT order_id FROM changed
              ), totals AS (
                  {}
-             )
+             ){}
              SELECT * FROM changed",
-            totals_move(OrderStatus::Expired)
+            totals_move(OrderStatus::Expired),
+            shop_events_of(self.shop_events, "changed")
         )))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
@@ -559,5 +596,78 @@ impl OrderStore for PgOrderStore {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ShopOutbox for PgOrderStore {
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<ShopEvent>, StoreError> {
+        // SKIP LOCKED and the lease: several order services deliver side
+        // by side, never the same event at once.
+        let rows: Vec<(Uuid, String, DateTime<Utc>, i32)> = sqlx::query_as(
+            "UPDATE shop_outbox SET next_attempt_at = now() + make_interval(secs => $2)
+             WHERE id IN (
+                 SELECT id FROM shop_outbox WHERE gave_up_at IS NULL AND next_attempt_at <= now()
+                 ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+             RETURNING id, payload::text, created_at, attempts",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, payload, created_at, attempts)| ShopEvent {
+                id: id.to_string(),
+                payload,
+                created_at,
+                attempts: attempts.max(0) as u32,
+            })
+            .collect())
+    }
+
+    async fn delivered(&self, id: &str) -> Result<(), StoreError> {
+        let id = Uuid::try_parse(id).map_err(store_error)?;
+        sqlx::query("DELETE FROM shop_outbox WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn failed(&self, id: &str, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        let id = Uuid::try_parse(id).map_err(store_error)?;
+        sqlx::query(
+            "UPDATE shop_outbox SET attempts = attempts + 1, last_error = $2,
+                 next_attempt_at = COALESCE($3, next_attempt_at),
+                 gave_up_at = CASE WHEN $3::timestamptz IS NULL THEN now() END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(retry_at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        let (pending, failing, gave_up): (i64, i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE gave_up_at IS NULL),
+                    count(*) FILTER (WHERE gave_up_at IS NULL AND attempts > 0),
+                    count(*) FILTER (WHERE gave_up_at IS NOT NULL)
+             FROM shop_outbox",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(OutboxBacklog {
+            pending: pending.max(0) as u64,
+            failing: failing.max(0) as u64,
+            gave_up: gave_up.max(0) as u64,
+        })
     }
 }

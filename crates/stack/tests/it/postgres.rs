@@ -57,6 +57,13 @@ async fn checkout_contract_holds() {
     .await;
 }
 
+#[tokio::test]
+async fn shop_outbox_contract_holds() {
+    let pool = database().await;
+    let store = PgOrderStore::new(pool.clone()).with_shop_events(true);
+    contract::shop_outbox(&PgCatalog::new(pool), &store).await;
+}
+
 /// Payments and the expiry fired at the same instant on many orders, over
 /// several connections: each order ends paid xor expired.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
