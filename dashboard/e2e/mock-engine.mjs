@@ -20,11 +20,12 @@ if (process.argv[2] !== 'up') {
 const [host, portStr] = (process.env.FLASHSALE_BIND || '127.0.0.1:8080').split(':');
 const adminToken = process.env.FLASHSALE_ADMIN_TOKEN || crypto.randomBytes(12).toString('hex');
 const staticDir = process.env.FLASHSALE_DASHBOARD_DIR || null;
+const jwtSecret = process.env.FLASHSALE_JWT_SECRET || null;
 const started = Date.now();
 
 const sales = new Map();
-const orders = []; // {sale_id, quantity}
-const queue = []; // in flight: {sale_id, quantity}
+const orders = []; // stored: {order_id, sale_id, user_id, quantity, status, created_at, payment_due_at?, paid_at?}
+const queue = []; // in flight: {order_id, sale_id, user_id, quantity, created_at}
 const rejections = {};
 let attemptsWindow = [];
 let acceptedWindow = [];
@@ -64,9 +65,13 @@ function prune() {
 function stats() {
   prune();
   const list = [...sales.values()].map((s) => {
-    const persisted = orders.filter((o) => o.sale_id === s.id);
+    const mine = orders.filter((o) => o.sale_id === s.id);
+    // expired and cancelled orders gave their units back: not persisted any more
+    const persisted = mine.filter((o) => o.status === 'confirmed' || o.status === 'paid');
     const inflight = queue.filter((o) => o.sale_id === s.id).reduce((a, o) => a + o.quantity, 0);
     const units = persisted.reduce((a, o) => a + o.quantity, 0);
+    const paid = persisted.filter((o) => o.status === 'paid').reduce((a, o) => a + o.quantity, 0);
+    const count = (status) => mine.filter((o) => o.status === status).length;
     const difference = s.stock - (s.remaining + units + inflight);
     return {
       sale_id: s.id,
@@ -78,6 +83,9 @@ function stats() {
       units_persisted: units,
       orders_persisted: persisted.length,
       in_flight: inflight,
+      units_awaiting_payment: s.payment_window_seconds > 0 ? units - paid : 0,
+      units_paid: paid,
+      orders_by_status: { confirmed: count('confirmed'), paid: count('paid'), expired: count('expired'), cancelled: count('cancelled') },
       ledger: { ok: difference === 0, difference },
     };
   });
@@ -106,13 +114,15 @@ function stats() {
 }
 
 function publicSale(s) {
-  return { ...s, sold: s.stock - s.remaining };
+  return { payment_window_seconds: 0, ...s, sold: s.stock - s.remaining };
 }
 
+/** Buys `quantity` units for `user`; the order id when accepted, else the error code. */
 function purchase(sale, user, quantity) {
   attemptsWindow.push(Date.now());
   const t0 = performance.now();
   let code = null;
+  let orderId = null;
   if (sale.status !== 'active') code = sale.status === 'sold_out' ? 'sold_out' : 'sale_not_active';
   else if ((sale.buyers.get(user) || 0) + quantity > sale.per_user_limit) code = 'limit_exceeded';
   else if (sale.remaining < quantity) code = 'sold_out';
@@ -122,7 +132,8 @@ function purchase(sale, user, quantity) {
   } else {
     sale.remaining -= quantity;
     sale.buyers.set(user, (sale.buyers.get(user) || 0) + quantity);
-    queue.push({ sale_id: sale.id, quantity });
+    orderId = crypto.randomUUID();
+    queue.push({ order_id: orderId, sale_id: sale.id, user_id: user, quantity, created_at: new Date().toISOString() });
     acceptedWindow.push(Date.now());
     if (sale.remaining === 0) {
       sale.status = 'sold_out';
@@ -130,6 +141,39 @@ function purchase(sale, user, quantity) {
     }
   }
   latencies.push(performance.now() - t0 + Math.random() * 4);
+  return code ? { code } : { orderId };
+}
+
+/** An expired or cancelled order's units go back on sale and off its buyer's limit. */
+function giveBack(order, status) {
+  order.status = status;
+  const s = sales.get(order.sale_id);
+  if (!s) return;
+  s.remaining += order.quantity;
+  s.buyers.set(order.user_id, Math.max(0, (s.buyers.get(order.user_id) || 0) - order.quantity));
+  if (s.status === 'sold_out' && s.remaining > 0) s.status = 'active';
+}
+
+/** The buyer of a valid HS256 token (`sub`), checked with FLASHSALE_JWT_SECRET when set; else null. */
+function buyer(req) {
+  const auth = req.headers.authorization || '';
+  const [h, p, sig] = (auth.startsWith('Bearer ') ? auth.slice(7) : '').split('.');
+  if (!h || !p || !sig) return null;
+  if (jwtSecret && crypto.createHmac('sha256', jwtSecret).update(`${h}.${p}`).digest('base64url') !== sig) return null;
+  try {
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
+    return typeof claims.sub === 'string' && claims.sub && claims.exp * 1000 > Date.now() ? claims.sub : null;
+  } catch {
+    return null;
+  }
+}
+
+function orderDto(o) {
+  const { order_id, sale_id, user_id, quantity, created_at } = o;
+  const dto = { order_id, sale_id, user_id, quantity, status: o.status ?? 'pending', created_at };
+  if (o.payment_due_at) dto.payment_due_at = o.payment_due_at;
+  if (o.paid_at) dto.paid_at = o.paid_at;
+  return dto;
 }
 
 // durable enough for a restart test: sales and orders in FLASHSALE_DATA_DIR/mock-engine.json
@@ -148,15 +192,34 @@ if (fs.existsSync(stateFile)) {
     Object.defineProperty(s, 'buyers', { value: new Map(buyers), enumerable: false });
     sales.set(s.id, s);
   }
-  orders.push(...data.orders);
+  // orders still in flight when it stopped were written with the rest
+  orders.push(...data.orders.map((o) => ({ status: 'confirmed', ...o })));
 }
 
-// order writer: persists the queue in batches
+// order writer: persists the queue in batches; orders of a sale with a
+// payment window await payment until their due time
 setInterval(() => {
   const batch = queue.splice(0, 40);
-  for (const o of batch) orders.push(o);
+  for (const o of batch) {
+    const window = sales.get(o.sale_id)?.payment_window_seconds ?? 0;
+    o.status = 'confirmed';
+    if (window > 0) o.payment_due_at = new Date(Date.now() + window * 1000).toISOString();
+    orders.push(o);
+  }
   save();
 }, 120);
+
+// checkout: unpaid orders expire at their due time, their units back on sale
+setInterval(() => {
+  const now = new Date().toISOString();
+  const expired = new Map();
+  for (const o of orders) {
+    if (o.status !== 'confirmed' || !o.payment_due_at || o.payment_due_at > now) continue;
+    giveBack(o, 'expired');
+    expired.set(o.sale_id, (expired.get(o.sale_id) || 0) + 1);
+  }
+  for (const [saleId, n] of expired) log('checkout', 'info', `${n} unpaid orders expired; their units go back on sale.`, saleId);
+}, 250);
 
 setInterval(() => {
   const data = JSON.stringify(stats());
@@ -217,6 +280,7 @@ const server = http.createServer(async (req, res) => {
         order: { status: 'ok', detail: `queue ${queue.length}` },
         inventory: { status: 'ok', detail: 'atomic in-memory stock' },
         product: { status: 'ok', detail: 'sales in sqlite' },
+        payments: { status: 'ok', detail: 'simulated (webhook off)' },
       },
     });
   }
@@ -225,6 +289,43 @@ const server = http.createServer(async (req, res) => {
   if (m && req.method === 'GET') {
     const s = sales.get(m[1]);
     return s ? json(res, 200, publicSale(s)) : err(res, 404, 'sale_not_found', 'no such sale');
+  }
+
+  // buyers: purchase, read, pay (simulated payments) and cancel their orders
+  m = p.match(/^\/api\/sales\/([^/]+)\/purchase$/) || p.match(/^\/api\/orders\/([^/]+)(?:\/(pay|cancel))?$/);
+  if (m) {
+    const user = buyer(req);
+    if (!user) return err(res, 401, 'unauthorized', 'missing or invalid buyer token');
+    if (p.endsWith('/purchase')) {
+      if (req.method !== 'POST') return err(res, 405, 'method_not_allowed', 'use POST');
+      const body = await readBody(req);
+      const bad = body === null ? 'body is not valid JSON' : (invalid('PurchaseRequest', body) ?? (body.quantity < 1 ? 'quantity must be at least 1' : null));
+      if (bad) return err(res, 400, 'invalid_request', bad);
+      const s = sales.get(m[1]);
+      if (!s) return err(res, 404, 'sale_not_found', 'no such sale');
+      const r = purchase(s, user, body.quantity);
+      if (r.code) return err(res, 409, r.code, r.code.replace(/_/g, ' '));
+      return json(res, 202, { order_id: r.orderId, status: 'pending', remaining: s.remaining });
+    }
+    const o = orders.concat(queue).find((x) => x.order_id === m[1] && x.user_id === user);
+    if (!o) return err(res, 404, 'order_not_found', 'no such order');
+    if (!m[2]) return req.method === 'GET' ? json(res, 200, orderDto(o)) : err(res, 405, 'method_not_allowed', 'use GET');
+    if (req.method !== 'POST') return err(res, 405, 'method_not_allowed', 'use POST');
+    const final = { paid: 'order_paid', expired: 'order_expired', cancelled: 'order_cancelled' }[o.status];
+    if (m[2] === 'pay') {
+      if (o.status === 'paid') return json(res, 200, orderDto(o));
+      if (final) return err(res, 409, final, `the order is ${o.status}`);
+      if (o.status !== 'confirmed' || !o.payment_due_at) return err(res, 409, 'order_not_awaiting_payment', 'the order is not awaiting payment');
+      o.status = 'paid';
+      o.paid_at = new Date().toISOString();
+    } else {
+      if (o.status === 'cancelled') return json(res, 200, orderDto(o));
+      if (final) return err(res, 409, final, `the order is ${o.status}`);
+      if (o.status !== 'confirmed' || !o.payment_due_at) return err(res, 409, 'order_not_awaiting_payment', 'the order is not awaiting payment');
+      giveBack(o, 'cancelled');
+    }
+    save();
+    return json(res, 200, orderDto(o));
   }
 
   if (p.startsWith('/api/admin')) {
@@ -260,6 +361,7 @@ const server = http.createServer(async (req, res) => {
         per_user_limit: body.per_user_limit,
         starts_at: body.starts_at ?? null,
         ends_at: body.ends_at ?? null,
+        payment_window_seconds: body.payment_window_seconds ?? 0,
         status: 'scheduled',
         created_at: new Date().toISOString(),
       };

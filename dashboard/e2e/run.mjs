@@ -64,6 +64,8 @@ function startEngine({ bin, dataDir, adminToken, jwtSecret, bind = '127.0.0.1:0'
     FLASHSALE_JWT_SECRET: jwtSecret,
     FLASHSALE_RATE_PER_IP: '0',
     FLASHSALE_RATE_PER_USER: '0',
+    // buyers pay their own orders (POST /api/orders/{id}/pay): the embedded default, stated
+    FLASHSALE_PAYMENTS: 'simulated',
     FLASHSALE_DASHBOARD_DIR: DIST,
   });
   const child = spawn(bin, ['up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -154,6 +156,26 @@ async function shoot(page, name, opts = {}) {
   });
   await page.waitForTimeout(150);
   await page.screenshot({ path: path.join(SHOTS, name), ...opts });
+}
+
+/** A buyer's token: an HS256 JWT signed with the engine's secret, valid 10 minutes. */
+function buyerToken(secret, sub) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, iat: now, exp: now + 600 })}`;
+  return `${unsigned}.${crypto.createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
+}
+
+/** A buyer's call to the API; the parsed body, or throws with the answer. */
+async function asBuyer(base, token, method, url, body, expect) {
+  const res = await fetch(`${base}${url}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  assert(res.status === expect, `${method} ${url} answered ${res.status}, expected ${expect}: ${text}`);
+  return JSON.parse(text);
 }
 
 async function cssVar(page, name) {
@@ -461,6 +483,73 @@ async function main() {
     await page.waitForTimeout(1500);
     tolerateNetworkErrors = false;
   }, { soft: true });
+
+  // ---- checkout: a sale with a payment window (after the restart, so that the
+  // checks above keep looking at the first sale)
+  const checkoutName = `E2E checkout ${Date.now().toString(36)}`;
+  let checkoutSale = null;
+  await step('create a sale with a payment window from the form; the page shows the window', async () => {
+    await page.fill('#sale-name', checkoutName);
+    await page.fill('#sale-product', 'Neon jacket');
+    await page.fill('#sale-price', '5');
+    await page.fill('#sale-stock', '3');
+    await page.fill('#sale-perUserLimit', '1');
+    await page.fill('#sale-paymentWindow', '86401');
+    await page.click(byTestId('create-sale'));
+    await page.waitForSelector(byTestId('sale-paymentWindow-error'), { timeout: 3000 });
+    await page.fill('#sale-paymentWindow', '600');
+    const [created] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === '/api/admin/sales' && r.request().method() === 'POST', { timeout: 10_000 }),
+      page.click(byTestId('create-sale')),
+    ]);
+    const sent = created.request().postDataJSON();
+    assert(sent.payment_window_seconds === 600, `the form sent payment_window_seconds ${sent.payment_window_seconds}`);
+    checkoutSale = await created.json();
+    assert(created.status() === 201 && checkoutSale.payment_window_seconds === 600, `create answered ${created.status()}: ${JSON.stringify(checkoutSale)}`);
+    await waitData(page, 'create-result', 'kind', "v === 'ok' || v === 'error'", 10_000, 'create result');
+    const text = await page.textContent(byTestId('create-result'));
+    assert((await dataAttr(page, 'create-result', 'kind')) === 'ok' && /10 min to pay/.test(text), `create result: ${text}`);
+    await page.waitForFunction((n) => document.querySelector('[data-testid="cc-sale-name"]')?.textContent === n, checkoutName, { timeout: 5000 });
+    await waitData(page, 'sale-payment-window', 'value', "v === '600'", 5000, 'payment window shown');
+    const shown = await page.textContent(byTestId('sale-payment-window'));
+    assert(/Pay within 10 min/.test(shown), `the sale's window reads "${shown}"`);
+    await waitData(page, 'stat-awaiting', 'value', "v === '0'", 8000, 'awaiting payment before a purchase');
+    await waitData(page, 'stat-paid', 'value', "v === '0'", 8000, 'paid before a purchase');
+  });
+
+  let order = null;
+  const buyer = buyerToken(jwtSecret, `e2e-buyer-${Date.now().toString(36)}`);
+  await step('a purchase via the API shows 1 unit awaiting payment', async () => {
+    assert(checkoutSale, 'no checkout sale');
+    await page.click(byTestId('sale-start'));
+    await waitData(page, 'sale-status', 'status', "v === 'active'", 8000, 'status after start');
+    order = await asBuyer(base, buyer, 'POST', `/api/sales/${checkoutSale.id}/purchase`, { quantity: 1 }, 202);
+    await waitData(page, 'stat-awaiting', 'value', "v === '1'", 15_000, 'units awaiting payment');
+    await waitData(page, 'orders-confirmed', 'value', "v === '1'", 5000, 'confirmed orders');
+    await waitData(page, 'stat-paid', 'value', "v === '0'", 5000, 'units paid');
+    await waitData(page, 'ledger', 'ok', "v === 'true'", 10_000, 'ledger with an order awaiting payment');
+    const formula = 'stock 3 = 2 left + 0 in flight + 1 awaiting payment + 0 paid';
+    await page
+      .waitForFunction((f) => document.querySelector('[data-testid="tile-ledger"] .tile-sub')?.textContent === f, formula, { timeout: 5000 })
+      .catch(async () => {
+        throw new Error(`ledger text "${await page.textContent(`${byTestId('tile-ledger')} .tile-sub`)}", expected "${formula}"`);
+      });
+    const due = await asBuyer(base, buyer, 'GET', `/api/orders/${order.order_id}`, null, 200);
+    assert(due.status === 'confirmed' && due.payment_due_at, `order after the purchase: ${JSON.stringify(due)}`);
+  });
+
+  await step('paying it (simulated payments) moves the unit to paid', async () => {
+    assert(order, 'no order');
+    const detail = await page.textContent(byTestId('health-payments')).catch(() => '<no payments row>');
+    assert(/simulated/i.test(detail), `payments health reads "${detail}"`);
+    const paid = await asBuyer(base, buyer, 'POST', `/api/orders/${order.order_id}/pay`, null, 200);
+    assert(paid.status === 'paid' && paid.paid_at, `pay answered ${JSON.stringify(paid)}`);
+    await waitData(page, 'stat-paid', 'value', "v === '1'", 15_000, 'units paid');
+    await waitData(page, 'stat-awaiting', 'value', "v === '0'", 5000, 'units awaiting payment after paying');
+    await waitData(page, 'orders-paid', 'value', "v === '1'", 5000, 'paid orders');
+    await waitData(page, 'ledger', 'ok', "v === 'true'", 10_000, 'ledger after paying');
+    await shoot(page, 'checkout-dark.png');
+  });
 
   await step('no request left for another host', async () => {
     const bad = requests.filter((u) => {

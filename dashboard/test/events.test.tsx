@@ -1,7 +1,7 @@
 import { useReducer } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
-import { FEED_CAP, feedReducer, initialFeed, mergeEvents, visibleEvents, type FeedAction, type FeedState } from '../src/lib/events';
+import { FEED_CAP, feedReducer, initialFeed, KIND_LABELS, KINDS, mergeEvents, visibleEvents, type FeedAction, type FeedState } from '../src/lib/events';
 import { EventLog } from '../src/components/EventLog';
 import { ev } from './fixtures';
 
@@ -123,6 +123,30 @@ describe('<EventLog>', () => {
     expect(screen.getAllByTestId('feed-item')).toHaveLength(5);
     expect(screen.getByText('new one')).toBeTruthy();
     expect(screen.queryByTestId('feed-pending')).toBeNull();
+  });
+
+  it('checkout: expiries and late payments have their chip and label; a late payment is highlighted as critical', () => {
+    expect(KINDS).toContain('checkout');
+    expect(KIND_LABELS.checkout).toBe('Checkout');
+    const checkout = [
+      ev({ id: 901, kind: 'checkout', severity: 'info', message: '2 orders expired: 3 units back on sale', sale_id: 's1' }),
+      ev({ id: 902, kind: 'checkout', severity: 'critical', message: 'payment of expired order 42 received: refund it', sale_id: 's1' }),
+    ];
+    render(<Harness initial={feedReducer(start(), { type: 'events', events: checkout })} />);
+    const chip = screen.getByTestId('filter-checkout');
+    expect(chip.textContent).toBe('Checkout2');
+    const items = screen.getAllByTestId('feed-item').filter((li) => li.dataset.kind === 'checkout');
+    expect(items.map((li) => [li.dataset.severity, li.className])).toEqual([
+      ['critical', 'sev-critical'],
+      ['info', 'sev-info'],
+    ]);
+    expect(within(items[0]).getByText('Checkout')).toBeTruthy();
+    expect(within(items[0]).getByText(/refund/)).toBeTruthy();
+    // hidden and shown again by its chip; double-click shows only checkout events
+    fireEvent.click(chip);
+    expect(screen.getAllByTestId('feed-item').some((li) => li.dataset.kind === 'checkout')).toBe(false);
+    fireEvent.doubleClick(chip);
+    expect(screen.getAllByTestId('feed-item').map((li) => li.dataset.kind)).toEqual(['checkout', 'checkout']);
   });
 
   it('renders at most the cap', () => {

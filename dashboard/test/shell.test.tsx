@@ -42,6 +42,18 @@ describe('health ordering', () => {
     expect(rows.map((r) => r.dataset.testid)).toEqual(['health-gateway', 'health-memory_stock', 'health-sqlite']);
     expect(screen.getByText('SQLite store (embedded)')).toBeTruthy();
   });
+  it('shows the payments component (simulated or webhook) with its detail', () => {
+    render(
+      <HealthPanel
+        health={{ status: 'ok', mode: 'embedded', components: { payments: { status: 'ok', detail: 'simulated (webhook on)' }, gateway: { status: 'ok', detail: 'up' } } }}
+        error={null}
+        checkedAt={0}
+      />,
+    );
+    expect(screen.getAllByRole('listitem').map((r) => r.dataset.testid)).toEqual(['health-gateway', 'health-payments']);
+    const row = screen.getByTestId('health-payments');
+    expect(row.textContent).toMatch(/^Payments.*simulated \(webhook on\)/);
+  });
   it('tolerates a malformed body', () => {
     expect(orderedComponents(null)).toEqual([]);
     expect(orderedComponents({ status: 'ok' } as never)).toEqual([]);

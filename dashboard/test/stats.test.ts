@@ -4,6 +4,8 @@ import {
   HISTORY_WINDOW_MS,
   initialStats,
   isStale,
+  ledgerTerms,
+  orderStatusRows,
   saleFigures,
   sortedRejections,
   statsReducer,
@@ -12,7 +14,7 @@ import {
   type StatsState,
 } from '../src/lib/stats';
 import { niceStep, chartSpan } from '../src/components/Chart';
-import { saleStats, stats } from './fixtures';
+import { checkoutSaleStats, saleStats, stats } from './fixtures';
 
 const at = (sec: number) => 1_000_000 + sec * 1000;
 const sample = (sec: number, over = {}) => stats({ generated_at: new Date(at(sec)).toISOString(), ...over });
@@ -93,6 +95,72 @@ describe('figures and the ledger check', () => {
     expect(t.ledgerOk).toBe(false);
     expect(t.ledgerDifference).toBe(3);
     expect(t.remaining).toBe(60);
+  });
+
+  it('reads the checkout figures: units awaiting payment, paid, and orders by status', () => {
+    const f = saleFigures(checkoutSaleStats());
+    expect(f).toMatchObject({ unitsPersisted: 35, unitsAwaitingPayment: 20, unitsPaid: 15, unitsFinal: 0 });
+    expect(f.ordersByStatus).toEqual({ confirmed: 20, paid: 15, expired: 4, cancelled: 1 });
+    // a sale without a payment window: its stored orders are final
+    expect(saleFigures(saleStats())).toMatchObject({ unitsAwaitingPayment: 0, unitsPaid: 0, unitsFinal: 35 });
+  });
+
+  it('reads a sample without the checkout figures as 0, every status present', () => {
+    const s = saleStats();
+    for (const k of ['units_awaiting_payment', 'units_paid', 'orders_by_status'] as const) delete (s as Partial<typeof s>)[k];
+    const f = saleFigures(s);
+    expect(f).toMatchObject({ unitsAwaitingPayment: 0, unitsPaid: 0, unitsFinal: 35 });
+    expect(f.ordersByStatus).toEqual({ confirmed: 0, paid: 0, expired: 0, cancelled: 0 });
+  });
+
+  it('the ledger: stock = left + in flight + awaiting payment + paid (+ final orders of sales without a window)', () => {
+    // the fallback when the engine sends no ledger counts the units persisted, which hold all three
+    const s = checkoutSaleStats({ stock: 40, remaining: 3, in_flight: 2, units_persisted: 35, units_awaiting_payment: 20, units_paid: 15 });
+    delete (s as Partial<typeof s>).ledger;
+    expect(saleFigures(s)).toMatchObject({ ledgerOk: true, ledgerDifference: 0 });
+    expect(ledgerTerms(saleFigures(checkoutSaleStats()))).toEqual([
+      [60, 'left'],
+      [5, 'in flight'],
+      [20, 'awaiting payment'],
+      [15, 'paid'],
+    ]);
+    // without checkout: the stored (final) orders
+    expect(ledgerTerms(saleFigures(saleStats()))).toEqual([
+      [60, 'left'],
+      [5, 'in flight'],
+      [35, 'stored'],
+    ]);
+    // both kinds of sale in the totals
+    const both = stats({}, [checkoutSaleStats(), saleStats({ sale_id: 's2' })]);
+    both.totals = { ...both.totals, units_persisted: 70 };
+    expect(ledgerTerms(totalFigures(both))).toEqual([
+      [60, 'left'],
+      [5, 'in flight'],
+      [20, 'awaiting payment'],
+      [15, 'paid'],
+      [35, 'stored'],
+    ]);
+  });
+
+  it('totals: the checkout figures summed over the sales', () => {
+    const st = stats({}, [checkoutSaleStats(), saleStats({ sale_id: 's2' }), checkoutSaleStats({ sale_id: 's3', units_awaiting_payment: 1, units_paid: 2, orders_by_status: { confirmed: 1, paid: 2, refunded: 1 } })]);
+    const t = totalFigures(st);
+    expect(t).toMatchObject({ unitsAwaitingPayment: 21, unitsPaid: 17 });
+    expect(t.ordersByStatus).toEqual({ confirmed: 56, paid: 17, expired: 4, cancelled: 1, refunded: 1 });
+    expect(totalFigures(stats({}, [])).ordersByStatus).toEqual({ confirmed: 0, paid: 0, expired: 0, cancelled: 0 });
+  });
+
+  it('orders by status: the four known statuses first, then any other', () => {
+    const f = saleFigures(checkoutSaleStats({ orders_by_status: { zeta: 2, paid: 3, alpha: 1 } }));
+    expect(orderStatusRows(f)).toEqual([
+      ['confirmed', 0],
+      ['paid', 3],
+      ['expired', 0],
+      ['cancelled', 0],
+      ['alpha', 1],
+      ['zeta', 2],
+    ]);
+    expect(orderStatusRows(null).map(([k]) => k)).toEqual(['confirmed', 'paid', 'expired', 'cancelled']);
   });
 
   it('sorts rejections by count', () => {

@@ -64,6 +64,9 @@ impl Engine {
         };
         let mut summary = assembled.summary;
         summary.push(format!("payments: {}", config.payments.describe()));
+        if let Ok(Some(shop)) = settings.shop_endpoint() {
+            summary.push(shop.describe());
+        }
         let addr = settings.bind_or(8080);
         let gateway = match Gateway::bind(addr, config, assembled.services).await {
             Ok(gateway) => gateway,

@@ -26,4 +26,6 @@ pub enum StartError {
     ServiceUrl(String),
     #[error("refusing to run on this Redis: {0}")]
     UnsafeRedis(String),
+    #[error(transparent)]
+    Webhook(#[from] crate::shop_webhooks::WebhookSettingsError),
 }

@@ -16,6 +16,7 @@
 //! - [`services`]: one service per process (`flashsale product|inventory|order`).
 //! - [`token`]: `flashsale token`, minting buyer JWTs.
 //! - [`pay`]: `flashsale pay`, a signed payment webhook as a provider sends it.
+//! - [`shop_webhooks`]: the ledger's events delivered to the shop.
 //! - [`error`]: why a process did not start.
 
 pub mod assembly;
@@ -26,6 +27,7 @@ pub mod pay;
 pub mod secrets;
 pub mod services;
 pub mod settings;
+pub mod shop_webhooks;
 pub mod token;
 
 pub use engine::Engine;

@@ -88,6 +88,27 @@ impl Background {
         self.abort_on_stop("checkout", task);
     }
 
+    /// Delivers the shop's events until stopped (if an endpoint is set);
+    /// returns the deliverer's health probe and `/metrics` source.
+    pub fn shop_webhooks(
+        &mut self,
+        outbox: Arc<dyn flashsale_domain::ShopOutbox>,
+        endpoint: Option<crate::shop_webhooks::ShopEndpoint>,
+        events: Arc<dyn flashsale_domain::EventSink>,
+    ) -> Option<(
+        Arc<dyn flashsale_domain::HealthProbe>,
+        flashsale_gateway::MetricsSource,
+    )> {
+        let deliverer = crate::shop_webhooks::ShopWebhooks::new(outbox, endpoint?, events);
+        let stats = deliverer.stats();
+        self.abort_on_stop("shop webhooks", tokio::spawn(deliverer.run()));
+        let metrics = stats.clone();
+        Some((
+            Arc::new(crate::shop_webhooks::ShopWebhooksProbe(stats)),
+            Arc::new(move || metrics.prometheus()),
+        ))
+    }
+
     /// Stops every task, in order, each within its bound.
     pub async fn stop(self) {
         for task in self.tasks {

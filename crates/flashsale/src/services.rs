@@ -11,7 +11,7 @@ use flashsale_domain::{EventSink, HealthProbe};
 use flashsale_gateway::internal::{self, Service};
 use flashsale_stack::probes::{PostgresProbe, RabbitProbe, RedisProbe, RelayProbe};
 use flashsale_stack::redis::RedisEvents;
-use flashsale_stack::{PipelineMetrics, SweeperConfig};
+use flashsale_stack::{PgOrderStore, PipelineMetrics, SweeperConfig};
 use tokio::net::TcpListener;
 
 use crate::assembly::stack;
@@ -62,6 +62,7 @@ impl ServiceProcess {
         let (stock, profile) = stack::redis_checked(settings, redis_url).await?;
         let events: Arc<dyn EventSink> = Arc::new(RedisEvents::new(stock.connection()));
         let metrics = Arc::new(PipelineMetrics::default());
+        let mut extra_metrics = vec![stack::metrics_source(&metrics)];
         stack::warn_if_volatile(&profile, events.as_ref());
         let mut probes: Vec<Arc<dyn HealthProbe>> = vec![Arc::new(RedisProbe(stock.clone()))];
         let mut summary = vec![format!("redis: {}", profile.describe())];
@@ -109,13 +110,15 @@ impl ServiceProcess {
                 let (pool, migrations) =
                     stack::postgres(need(&settings.database_url, "FLASHSALE_DATABASE_URL")?).await?;
                 let publisher = stack::rabbitmq(amqp, &settings.amqp_queue).await?;
+                let shop = settings.shop_endpoint()?;
+                let ledger = PgOrderStore::new(pool.clone()).with_shop_events(shop.is_some());
                 probes.push(Arc::new(PostgresProbe(pool.clone())));
                 probes.push(Arc::new(RabbitProbe(publisher.clone())));
                 probes.extend(stack::consumer(
                     &mut background,
                     amqp,
                     &publisher,
-                    &pool,
+                    &ledger,
                     &stock,
                     SweeperConfig {
                         after: settings.sweep_after(),
@@ -124,8 +127,12 @@ impl ServiceProcess {
                     events.clone(),
                 ));
                 summary.push(format!("postgres: {migrations} migrations applied"));
-                let orders = stack::orders(&pool, &stock, events);
+                let orders = stack::orders(&ledger, &stock, events.clone());
                 background.checkout(orders.clone());
+                if let Some((probe, source)) = background.shop_webhooks(Arc::new(ledger), shop, events) {
+                    probes.push(probe);
+                    extra_metrics.push(source);
+                }
                 Service::Order(orders)
             }
         };
@@ -133,12 +140,7 @@ impl ServiceProcess {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let router = internal::router(
-            service,
-            service_token,
-            probes,
-            vec![stack::metrics_source(&metrics)],
-        );
+        let router = internal::router(service, service_token, probes, extra_metrics);
         Ok(Self {
             listener,
             router,

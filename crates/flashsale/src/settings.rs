@@ -124,6 +124,17 @@ pub struct Settings {
     #[arg(long, env = "FLASHSALE_PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
     pub payment_webhook_secret: Option<String>,
 
+    /// Where the order service sends the shop its events (`order.confirmed`,
+    /// `.paid`, `.expired`, `.cancelled`, `.void`), at least once, from an
+    /// outbox in the order ledger; http:// only. Needs
+    /// FLASHSALE_WEBHOOK_SECRET.
+    #[arg(long, env = "FLASHSALE_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// HMAC key the shop's events are signed with (`FlashSale-Signature`).
+    #[arg(long, env = "FLASHSALE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
     /// PostgreSQL URL (real stack).
     #[arg(long, env = "FLASHSALE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -222,6 +233,16 @@ impl Settings {
             mode,
             webhook_secret: self.payment_webhook_secret.clone().filter(|s| !s.is_empty()),
         }
+    }
+
+    /// Where the shop's events go, if anywhere.
+    pub fn shop_endpoint(
+        &self,
+    ) -> Result<Option<crate::shop_webhooks::ShopEndpoint>, crate::shop_webhooks::WebhookSettingsError> {
+        crate::shop_webhooks::ShopEndpoint::from_settings(
+            self.webhook_url.as_deref(),
+            self.webhook_secret.as_deref(),
+        )
     }
 
     pub fn wants_stack(&self) -> bool {

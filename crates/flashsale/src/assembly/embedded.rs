@@ -34,7 +34,8 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
     database::migrate_dir(&settings.data_dir)?;
     let db = database::database_path(&settings.data_dir);
     let catalog = SqliteCatalog::open(&db)?;
-    let orders = SqliteOrderStore::open(&db)?;
+    let shop = settings.shop_endpoint()?;
+    let orders = SqliteOrderStore::open(&db)?.with_shop_events(shop.is_some());
     let stock = MemoryStock::new();
     let restored = restore(&catalog, &orders, &stock)
         .await
@@ -91,14 +92,21 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
         )
         .with_archive_after(settings.archive_after),
     );
+    let mut background = Background::default();
+    let mut probes = probes::probes(&catalog, &stock, &orders, &queue, settings.queue_capacity);
+    let mut metrics = Vec::new();
+    if let Some((probe, source)) = background.shop_webhooks(Arc::new(orders.clone()), shop, events.clone()) {
+        probes.push(probe);
+        metrics.push(source);
+    }
     let services = Services {
         mode: Mode::Embedded,
         product: product.clone(),
         inventory,
         orders: order_service.clone(),
         events: events.clone(),
-        probes: probes::probes(&catalog, &stock, &orders, &queue, settings.queue_capacity),
-        metrics: Vec::new(),
+        probes,
+        metrics,
     };
     let summary = vec![
         format!("mode: embedded (data in {})", settings.data_dir.display()),
@@ -119,7 +127,6 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
             restored.elapsed.as_millis()
         ),
     ));
-    let mut background = Background::default();
     background.schedule(product);
     background.checkout(order_service);
     background.add("order writer", Duration::from_secs(30), move || async move {

@@ -192,10 +192,14 @@ pub(crate) async fn product(
 /// units of expired and cancelled orders go back to Redis, which tells
 /// every inventory replica (so this process has no flags of its own to
 /// clear).
-pub(crate) fn orders(pool: &PgPool, stock: &RedisStock, events: Arc<dyn EventSink>) -> Arc<OrderService> {
+pub(crate) fn orders(
+    ledger: &PgOrderStore,
+    stock: &RedisStock,
+    events: Arc<dyn EventSink>,
+) -> Arc<OrderService> {
     Arc::new(
         OrderService::new(
-            Arc::new(PgOrderStore::new(pool.clone())),
+            Arc::new(ledger.clone()),
             Some(Arc::new(RedisPending(stock.clone()))),
         )
         .with_checkout(Checkout {
@@ -252,13 +256,14 @@ pub(crate) fn consumer(
     background: &mut Background,
     amqp: &str,
     publisher: &Arc<AmqpPublisher>,
-    pool: &PgPool,
+    ledger: &PgOrderStore,
     stock: &RedisStock,
     sweeper: SweeperConfig,
     events: Arc<dyn EventSink>,
 ) -> [Arc<dyn HealthProbe>; 2] {
     let (stop, stopped) = oneshot::channel::<()>();
-    let orders = PgOrderStore::new(pool.clone());
+    let orders = ledger.clone();
+    let pool = orders.pool().clone();
     let (metrics, sweep_after) = (sweeper.metrics.clone(), sweeper.after);
     let recovery = Recovery {
         catalog: PgCatalog::new(pool.clone()),
@@ -324,14 +329,16 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
     // consumer store it, then the subscription.
     let mut background = Background::default();
     background.schedule(product.clone());
-    let orders = orders(&pool, &stock, events.clone());
+    let shop = settings.shop_endpoint()?;
+    let ledger = PgOrderStore::new(pool.clone()).with_shop_events(shop.is_some());
+    let orders = orders(&ledger, &stock, events.clone());
     background.checkout(orders.clone());
     relay(&mut background, &stock, publisher.clone(), &metrics);
     let [consumer_probe, sweeper_probe] = consumer(
         &mut background,
         urls.amqp,
         &publisher,
-        &pool,
+        &ledger,
         &stock,
         SweeperConfig {
             after: settings.sweep_after(),
@@ -340,7 +347,7 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
         events.clone(),
     );
     background.abort_on_stop("units-back subscription", units_back);
-    let probes: Vec<Arc<dyn HealthProbe>> = vec![
+    let mut probes: Vec<Arc<dyn HealthProbe>> = vec![
         Arc::new(RedisProbe(stock.clone())),
         Arc::new(RabbitProbe(publisher.clone())),
         Arc::new(PostgresProbe(pool.clone())),
@@ -351,6 +358,11 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
         Arc::new(ServiceProbe::Inventory(stock.clone())),
         Arc::new(ServiceProbe::Order(PgOrderStore::new(pool.clone()))),
     ];
+    let mut metrics = vec![metrics_source(&metrics)];
+    if let Some((probe, source)) = background.shop_webhooks(Arc::new(ledger), shop, events.clone()) {
+        probes.push(probe);
+        metrics.push(source);
+    }
     let services = Services {
         mode: Mode::Stack,
         product,
@@ -358,7 +370,7 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
         orders,
         events: events.clone(),
         probes,
-        metrics: vec![metrics_source(&metrics)],
+        metrics,
     };
     let summary = vec![
         "mode: stack (Redis, RabbitMQ, PostgreSQL), every service in this process".to_owned(),

@@ -314,3 +314,176 @@ async fn payment_routes_follow_the_settings() {
     assert_eq!((status, code(&body)), (400, "invalid_request"));
     app.stop().await;
 }
+
+/// A shop's webhook receiver: records every delivery (event id, body,
+/// signature) and fails every other one with 500.
+#[derive(Clone, Default)]
+struct Receiver {
+    deliveries: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, u16)>>>,
+}
+
+impl Receiver {
+    async fn serve(&self, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        let app = axum::Router::new().route(
+            "/hooks",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let this = this.clone();
+                async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    let mut all = this.deliveries.lock().unwrap();
+                    let status = if all.len() % 2 == 0 { 500 } else { 200 };
+                    all.push((
+                        header("flashsale-event-id"),
+                        body,
+                        header("flashsale-signature"),
+                        status,
+                    ));
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        );
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        })
+    }
+
+    /// Event ids the shop acknowledged (answered 200), with their bodies.
+    fn acknowledged(&self) -> Vec<(String, Value)> {
+        self.deliveries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|d| d.3 == 200)
+            .map(|d| (d.0.clone(), serde_json::from_str(&d.1).unwrap()))
+            .collect()
+    }
+}
+
+/// The shop gets every order change at least once, signed, from the
+/// ledger's outbox, though its receiver is down at first and then fails
+/// every other delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shop_events_reach_a_flaky_receiver() {
+    const SHOP_SECRET: &str = "shop-webhook-secret";
+    // A port for the receiver, down for now.
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut s = settings("shop-events");
+    s.webhook_url = Some(format!("http://{port}/hooks"));
+    s.webhook_secret = Some(SHOP_SECRET.into());
+    let app = TestApp::spawn(s).await;
+    let sale = windowed_sale(&app, 5, 1, 1).await;
+    let mut c = app.client().await;
+    let paid = bought(&mut c, &sale, "payer", 1).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancelled = bought(&mut c, &sale, "quitter", 1).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expired = bought(&mut c, &sale, "sleeper", 1).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(act(&mut c, "payer", &paid, "pay").await.0, 200);
+    assert_eq!(act(&mut c, "quitter", &cancelled, "cancel").await.0, 200);
+    until_status(&mut c, "sleeper", &expired, "expired").await;
+
+    let receiver = Receiver::default();
+    let server = receiver
+        .serve(tokio::net::TcpListener::bind(port).await.unwrap())
+        .await;
+    let expected = [
+        ("order.confirmed", &paid),
+        ("order.confirmed", &cancelled),
+        ("order.confirmed", &expired),
+        ("order.paid", &paid),
+        ("order.cancelled", &cancelled),
+        ("order.expired", &expired),
+    ];
+    let mut got = Vec::new();
+    for _ in 0..600 {
+        got = receiver.acknowledged();
+        if got.len() >= expected.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut seen: Vec<(String, String)> = got
+        .iter()
+        .map(|(id, body)| {
+            assert_eq!(
+                body["id"],
+                id.as_str(),
+                "the event id is in the header and the body"
+            );
+            (
+                body["type"].as_str().unwrap().to_owned(),
+                body["data"]["order_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    let mut want: Vec<(String, String)> = expected
+        .iter()
+        .map(|(kind, id)| (kind.to_string(), id.to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(seen, want, "every change, once acknowledged");
+    for (_, body, signature, _) in receiver.deliveries.lock().unwrap().iter() {
+        payments::verify(SHOP_SECRET, Some(signature), body.as_bytes(), now()).expect("signed");
+    }
+    let failed = receiver
+        .deliveries
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|d| d.3 == 500)
+        .count();
+    assert!(
+        failed >= 3,
+        "the receiver failed deliveries that were retried: {failed}"
+    );
+    // Health reports the outbox empty once all is acknowledged.
+    let mut detail = String::new();
+    for _ in 0..100 {
+        let (_, _, health) = c.send(Method::GET, "/api/health", None, &[], None).await;
+        detail = health["components"]["shop_webhooks"]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if detail.starts_with("0 pending") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        detail.starts_with("0 pending (0 failing), 0 given up"),
+        "{detail}"
+    );
+    let metrics = flashsale_testkit::http::Conn::new(app.addr)
+        .request(Method::GET, "/metrics", &[], None, None)
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.body).into_owned();
+    let delivered: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("flashsale_shop_webhook_deliveries_total{outcome=\"delivered\"} "))
+        .and_then(|n| n.parse().ok())
+        .expect("the delivered counter");
+    assert!(delivered >= expected.len() as u64, "{metrics}");
+    server.abort();
+    app.stop().await;
+}

@@ -56,6 +56,8 @@ pub fn settings(name: &str) -> Settings {
         database_url: None,
         payments: None,
         payment_webhook_secret: Some(WEBHOOK_SECRET.into()),
+        webhook_url: None,
+        webhook_secret: None,
         product_url: String::new(),
         inventory_url: String::new(),
         order_url: String::new(),

@@ -136,6 +136,10 @@ impl PgOrderStore {
         }
     }
 
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Every order change also writes its event for the shop into the
     /// outbox, in the same statement (see [`ShopOutbox`]).
     pub fn with_shop_events(mut self, on: bool) -> Self {
