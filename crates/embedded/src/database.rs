@@ -226,7 +226,8 @@ mod tests {
                 "0001_sales_and_orders",
                 "0002_void_orders",
                 "0003_archived_sales",
-                "0004_checkout"
+                "0004_checkout",
+                "0005_shop_outbox"
             ]
         );
         assert!(migrate(&mut conn).unwrap().is_empty());

@@ -87,4 +87,22 @@ mod tests {
             "dashboard/src/api/openapi.json is stale: run FLASHSALE_UPDATE_OPENAPI=1 cargo test -p flashsale-gateway the_dashboard_copy, then npm run api:types in dashboard/"
         );
     }
+
+    /// Code generators (the dashboard's among them) name a function per
+    /// operation: two handlers of one name would clash.
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc: serde_json::Value = serde_json::from_str(&super::document()).unwrap();
+        let mut ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "an operationId is used twice");
+    }
 }

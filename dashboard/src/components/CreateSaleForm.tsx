@@ -65,7 +65,8 @@ export function CreateSaleForm({ create, onCreated }: Props) {
           onChange={set('paymentWindow')}
           error={errors.paymentWindow}
           inputMode="numeric"
-          hint={`seconds to pay · 0 = none · ${rangeHint(LIMITS.paymentWindow)}`}
+          hint={`${rangeHint(LIMITS.paymentWindow)} s · 0 = none`}
+          title="Seconds a buyer has to pay once the order is stored; unpaid orders then expire and their units go back on sale. 0: no payment step."
         />
         <Field id="sale-startsAt" label="Starts at (optional)" type="datetime-local" value={v.startsAt} onChange={set('startsAt')} error={errors.startsAt} />
         <Field id="sale-endsAt" label="Ends at (optional)" type="datetime-local" value={v.endsAt} onChange={set('endsAt')} error={errors.endsAt} />

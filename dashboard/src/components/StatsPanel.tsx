@@ -346,7 +346,7 @@ function windowText(sale: Sale): ReactNode {
       <b>{fmtDuration(sale.payment_window_seconds)}</b> to pay
     </>
   ) : (
-    'no payment window'
+    'no window'
   );
 }
 

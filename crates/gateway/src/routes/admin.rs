@@ -117,7 +117,7 @@ pub async fn flush_cache(State(state): State<AppState>, _: Admin) -> Result<Json
 
 /// Any buyer's order, for operators (support, and `flashsale pay`, which
 /// signs a payment of the order's amount).
-#[utoipa::path(get, path = "/api/admin/orders/{order_id}", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/orders/{order_id}", tag = "admin", operation_id = "admin_get_order",
     params(("order_id" = String, Path, description = "Order id (UUID)")),
     security(("admin_token" = [])),
     responses((status = 200, body = OrderDto), (status = 401, description = "unauthorized", body = ErrorBody),
