@@ -15,6 +15,7 @@
 //!   same address.
 //! - [`topology`]: product, order, N inventories, M gateways.
 //! - [`buyers`]: the stampede, with idempotent retries.
+//! - [`payer`]: the payment provider of the checkout scenarios.
 //! - [`stores_view`]: what PostgreSQL, Redis and RabbitMQ hold about a sale.
 //! - [`report`]: the judgement of one scenario, and the table.
 //! - [`scenario`]: the scenarios, their runner, the
@@ -27,6 +28,7 @@
 
 pub mod bad_input;
 pub mod buyers;
+pub mod payer;
 pub mod process;
 pub mod proxy;
 pub mod report;

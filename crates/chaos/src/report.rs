@@ -124,7 +124,7 @@ impl Row {
                 .push(format!("{sold} units in PostgreSQL for a stock of {stock}"));
         }
         let mut per_user: HashMap<&str, i64> = HashMap::new();
-        for o in &view.orders {
+        for o in view.orders.iter().filter(|o| o.holds_units()) {
             *per_user.entry(&o.user_id).or_default() += o.quantity;
         }
         let over: Vec<_> = per_user.iter().filter(|(_, n)| **n > i64::from(limit)).collect();

@@ -21,6 +21,15 @@ pub struct OrderRow {
     pub user_id: String,
     pub quantity: i64,
     pub idempotency_key: Option<String>,
+    /// `confirmed`, `paid`, `expired` or `cancelled`.
+    pub status: String,
+}
+
+impl OrderRow {
+    /// Whether the order holds its units (stored, not expired nor cancelled).
+    pub fn holds_units(&self) -> bool {
+        matches!(self.status.as_str(), "confirmed" | "paid")
+    }
 }
 
 /// The engine's own key names of `sale` in Redis (`fs:{sale:<id>}:*`).
@@ -58,21 +67,33 @@ pub struct View {
     /// Messages ready in the order queue and in its dead-letter queue.
     pub queue_ready: u32,
     pub dead_letters: u32,
+    /// Orders awaiting payment (checkout).
+    pub awaiting_payment: i64,
+    /// Expired or cancelled orders whose units are not back on sale yet.
+    pub units_back_pending: i64,
 }
 
 impl View {
-    /// Units in PostgreSQL.
+    /// Units the orders in PostgreSQL hold: stored, not expired nor
+    /// cancelled.
     pub fn sold(&self) -> i64 {
-        self.orders.iter().map(|o| o.quantity).sum()
+        self.orders
+            .iter()
+            .filter(|o| o.holds_units())
+            .map(|o| o.quantity)
+            .sum()
     }
 
-    /// Nothing in flight anywhere: no reservation waiting in Redis, in the
-    /// outbox or in the queue.
+    /// Nothing in flight anywhere (no reservation waiting in Redis, in the
+    /// outbox or in the queue), no order awaiting payment nor the return
+    /// of its units.
     pub fn quiet(&self) -> bool {
         self.redis.in_flight == 0
             && self.redis.inflight_entries == 0
             && self.redis.outbox == 0
             && self.queue_ready == 0
+            && self.awaiting_payment == 0
+            && self.units_back_pending == 0
     }
 }
 
@@ -106,8 +127,8 @@ impl Inspector {
 
     /// The orders of `sale` in PostgreSQL.
     pub async fn orders(&self, sale: &str) -> Result<Vec<OrderRow>, Error> {
-        let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT order_id::text, user_id, quantity::int8, idempotency_key FROM orders WHERE sale_id = $1::uuid AND status <> 'void'",
+        let rows: Vec<(String, String, i64, Option<String>, String)> = sqlx::query_as(
+            "SELECT order_id::text, user_id, quantity::int8, idempotency_key, status FROM orders WHERE sale_id = $1::uuid AND status <> 'void'",
         )
         .bind(sale)
         .fetch_all(&self.pool)
@@ -115,12 +136,15 @@ impl Inspector {
         .map_err(|e| Error::new(format!("read orders: {e}")))?;
         Ok(rows
             .into_iter()
-            .map(|(order_id, user_id, quantity, idempotency_key)| OrderRow {
-                order_id,
-                user_id,
-                quantity,
-                idempotency_key,
-            })
+            .map(
+                |(order_id, user_id, quantity, idempotency_key, status)| OrderRow {
+                    order_id,
+                    user_id,
+                    quantity,
+                    idempotency_key,
+                    status,
+                },
+            )
             .collect())
     }
 
@@ -211,16 +235,51 @@ impl Inspector {
         Ok((depths[0], depths[1]))
     }
 
-    /// All three stores.
+    /// Orders of `sale` awaiting payment, and expired or cancelled ones
+    /// whose units are not back yet.
+    async fn checkout_backlog(&self, sale: &str) -> Result<(i64, i64), Error> {
+        sqlx::query_as(
+            "SELECT (SELECT count(*) FROM orders WHERE sale_id = $1::uuid AND status = 'confirmed'
+                         AND payment_due_at IS NOT NULL),
+                    (SELECT count(*) FROM units_back b JOIN orders o USING (order_id) WHERE o.sale_id = $1::uuid)",
+        )
+        .bind(sale)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| Error::new(format!("read checkout: {e}")))
+    }
+
+    /// The orders (order id, status, quantity) a payer may pay: stored and
+    /// awaiting payment, with their deadline.
+    pub async fn awaiting_payment(
+        &self,
+        sale: &str,
+    ) -> Result<Vec<(String, i64, chrono::DateTime<chrono::Utc>)>, Error> {
+        sqlx::query_as(
+            "SELECT order_id::text, quantity::int8, payment_due_at FROM orders
+             WHERE sale_id = $1::uuid AND status = 'confirmed' AND payment_due_at IS NOT NULL",
+        )
+        .bind(sale)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::new(format!("read orders awaiting payment: {e}")))
+    }
+
+    /// All three stores. Redis is read before the ledger: an expiry
+    /// between the reads then shows as units the ledger holds and Redis
+    /// gave back, never the reverse (which a lost give-back would be).
     pub async fn view(&mut self, sale: &str) -> Result<View, Error> {
-        let orders = self.orders(sale).await?;
         let redis = self.redis(sale).await?;
+        let orders = self.orders(sale).await?;
+        let (awaiting_payment, units_back_pending) = self.checkout_backlog(sale).await?;
         let (queue_ready, dead_letters) = self.queues().await?;
         Ok(View {
             orders,
             redis,
             queue_ready,
             dead_letters,
+            awaiting_payment,
+            units_back_pending,
         })
     }
 }

@@ -78,6 +78,10 @@ impl Topology {
                 ("FLASHSALE_AMQP_QUEUE".to_owned(), stores.queue.clone()),
                 // Above the suite's 5 s broker heartbeat (see `SweeperConfig::after`).
                 ("FLASHSALE_SWEEP_AFTER_MS".to_owned(), "10000".to_owned()),
+                (
+                    "FLASHSALE_PAYMENT_WEBHOOK_SECRET".to_owned(),
+                    crate::payer::WEBHOOK_SECRET.to_owned(),
+                ),
             ]
         };
         let amqp = shape.amqp.as_deref().unwrap_or(&stores.amqp);
@@ -189,10 +193,14 @@ impl Topology {
         }
     }
 
-    /// Creates a sale of `stock` units, `limit` per buyer, and starts it;
-    /// returns its id. Retries through each gateway for a while (a service
-    /// may still be connecting).
-    pub async fn open_sale(&self, stock: u64, limit: u32) -> Result<String, Error> {
+    /// The price of every sale the suite opens, in cents.
+    pub const PRICE_CENTS: i64 = 999;
+
+    /// Creates a sale of `stock` units, `limit` per buyer, with a payment
+    /// window of `window` seconds (0: none), and starts it; returns its id.
+    /// Retries through each gateway for a while (a service may still be
+    /// connecting).
+    pub async fn open_sale(&self, stock: u64, limit: u32, window: u64) -> Result<String, Error> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let mut last = String::new();
         let mut sale: Option<String> = None;
@@ -203,8 +211,8 @@ impl Topology {
             let gateway = self.gateways[attempt % self.gateways.len()].addr;
             let mut conn = Conn::new(gateway);
             if sale.is_none() {
-                let body = json!({"name": "Chaos sale", "product": "Widget", "price_cents": 999,
-                                  "stock": stock, "per_user_limit": limit});
+                let body = json!({"name": "Chaos sale", "product": "Widget", "price_cents": Self::PRICE_CENTS,
+                                  "stock": stock, "per_user_limit": limit, "payment_window_seconds": window});
                 match conn.admin(Method::POST, "/api/admin/sales", Some(body)).await {
                     Ok(a) if a.status == 201 => {
                         sale = a.json()["id"].as_str().map(str::to_owned);

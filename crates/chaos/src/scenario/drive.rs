@@ -86,7 +86,8 @@ pub(super) async fn drive(
     topo: &mut Topology,
     (proxy, redis_proxy): (Option<&Proxy>, Option<&Proxy>),
 ) -> Result<Row, Error> {
-    let sale = topo.open_sale(scale.stock, scale.limit).await?;
+    let window = scenario.payment_window();
+    let sale = topo.open_sale(scale.stock, scale.limit, window).await?;
     if let Some(age) = scenario.queue_age() {
         // See `Scenario::queue_age`.
         tokio::time::sleep(age).await;
@@ -108,6 +109,23 @@ pub(super) async fn drive(
     };
     let started = Instant::now();
     let stampede = tokio::spawn(buyers::run(spec, live.clone()));
+    let payer_live = Arc::new(PayerLive::default());
+    let payer = if window > 0 {
+        let spec = PayerSpec {
+            sale: sale.clone(),
+            gateways: topo.gateway_addrs(),
+            price_cents: Topology::PRICE_CENTS,
+            ratio: 0.7,
+            racing: 0.2,
+        };
+        Some(tokio::spawn(crate::payer::run(
+            spec,
+            Inspector::new(env).await?,
+            payer_live.clone(),
+        )))
+    } else {
+        None
+    };
 
     // The trigger: a fifth of the stock answered (or the stampede over).
     let trigger = (scale.stock / 5).max(1);
@@ -144,7 +162,9 @@ pub(super) async fn drive(
     )
     .await;
 
-    // The sale goes on: new buyers take whatever is left.
+    // The sale goes on: new buyers take whatever is left (and, with a
+    // payment window, pay for all of it).
+    payer_live.pay_all.store(true, Ordering::Relaxed);
     let wave_live = Arc::new(Live::default());
     let wave = buyers::run(
         Spec {
@@ -173,6 +193,14 @@ pub(super) async fn drive(
     };
     let wave_settled = settle(&mut inspector, &sale, &answered, final_settle, wave_bound).await;
 
+    payer_live.stop.store(true, Ordering::Relaxed);
+    let payments = match payer {
+        Some(task) => Some(
+            task.await
+                .map_err(|e| Error::new(format!("the payer panicked: {e}")))?,
+        ),
+        None => None,
+    };
     let replay_problems = replays(&topo.gateway_addrs(), &sale, &outcome.accepted, 100).await;
     let pipeline = pipeline_counters(topo).await;
     let view = inspector.view(&sale).await?;
@@ -225,6 +253,22 @@ pub(super) async fn drive(
         row.problems.push("the final wave did not settle".into());
     }
     row.problems.extend(replay_problems);
+    if let Some(payments) = &payments {
+        let statuses: HashMap<&str, &str> = view
+            .orders
+            .iter()
+            .map(|o| (o.order_id.as_str(), o.status.as_str()))
+            .collect();
+        let (problems, figure) = crate::payer::check(payments, &statuses);
+        let expired = view.orders.iter().filter(|o| o.status == "expired").count();
+        row.figure = format!("{figure}; {expired} orders expired and resold; {}", row.figure);
+        row.problems.extend(problems);
+        let unpaid = view.orders.iter().filter(|o| o.status == "confirmed").count();
+        if unpaid > 0 {
+            row.problems
+                .push(format!("{unpaid} orders still awaiting payment at the end"));
+        }
+    }
     row.problems.extend(injected.problems.iter().cloned());
     for u in outcome.undocumented.iter().chain(&wave.undocumented).take(5) {
         row.problems.push(format!("undocumented answer: {u}"));

@@ -46,6 +46,30 @@ pub(super) async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Inje
                 ctx.live.replayed.load(Ordering::Relaxed) - replayed_before
             )
         }
+        Scenario::ExpireUnderStampede => {
+            // The fault is the expiry itself: held while orders keep
+            // expiring and reselling.
+            hold(
+                ctx,
+                Duration::from_secs(scenario.payment_window() * 3),
+                &mut peaks,
+            )
+            .await;
+            "expiries under the stampede".to_owned()
+        }
+        Scenario::KillOrderWhileExpiring => {
+            // Once the first orders are overdue: the expiry is at work.
+            hold(
+                ctx,
+                Duration::from_secs(scenario.payment_window()) + Duration::from_millis(300),
+                &mut peaks,
+            )
+            .await;
+            ctx.topo.order.kill9().await;
+            hold(ctx, Duration::from_secs(2), &mut peaks).await;
+            ctx.topo.order.restart().await?;
+            format!("queue peak while down: {} messages", peaks.queue)
+        }
         Scenario::KillOrder => {
             ctx.topo.order.kill9().await;
             hold(ctx, Duration::from_secs(2), &mut peaks).await;

@@ -39,6 +39,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::buyers::{self, Accepted, Live, Spec};
+use crate::payer::{PayerLive, PayerSpec};
 use crate::process::AdminCalls;
 use crate::proxy::{Mode, Proxy};
 use crate::report::Row;
@@ -103,10 +104,16 @@ pub enum Scenario {
     TwoProducts,
     /// Random kills and pauses of any service for a while.
     Nemesis,
+    /// A sale with a payment window: 70% of the orders paid (a fifth of
+    /// those at their deadline, racing the expiry), the rest expiring and
+    /// resold under the stampede.
+    ExpireUnderStampede,
+    /// The same, and `kill -9` of the order service while orders expire.
+    KillOrderWhileExpiring,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 19] = [
+    pub const ALL: [Scenario; 21] = [
         Scenario::KillGateway,
         Scenario::KillOrder,
         Scenario::Poison,
@@ -125,6 +132,8 @@ impl Scenario {
         Scenario::RelayRefused,
         Scenario::RedisRollback,
         Scenario::TwoProducts,
+        Scenario::ExpireUnderStampede,
+        Scenario::KillOrderWhileExpiring,
         Scenario::Nemesis,
     ];
 
@@ -149,6 +158,16 @@ impl Scenario {
             Scenario::RedisRollback => "redis-rollback",
             Scenario::TwoProducts => "two-products",
             Scenario::Nemesis => "nemesis",
+            Scenario::ExpireUnderStampede => "expire-under-stampede",
+            Scenario::KillOrderWhileExpiring => "kill-order-while-expiring",
+        }
+    }
+
+    /// The payment window of the scenario's sale, in seconds (0: none).
+    pub fn payment_window(self) -> u64 {
+        match self {
+            Scenario::ExpireUnderStampede | Scenario::KillOrderWhileExpiring => 3,
+            _ => 0,
         }
     }
 
@@ -217,6 +236,12 @@ impl Scenario {
                 "two product processes; 4 rounds of two concurrent cache flushes, a pause and a resume, spread over both"
             }
             Scenario::Nemesis => "random kill -9 / SIGSTOP of any service and pauses of Redis, one every 2-5 s",
+            Scenario::ExpireUnderStampede => {
+                "a 3 s payment window: 70% of orders paid by webhook (a fifth of those within 40 ms of their deadline), the rest expire and resell mid-stampede"
+            }
+            Scenario::KillOrderWhileExpiring => {
+                "the same, and kill -9 of the order service (the expiry) once orders expire, restarted 2 s later"
+            }
         }
     }
 }

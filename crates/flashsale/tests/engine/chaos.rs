@@ -27,7 +27,13 @@ use crate::support::{buyer, data_dir, settings, TestApp, ADMIN, JWT_SECRET};
 /// sale sold out to exactly its stock afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_fast_subset() {
-    run_scenarios(&[Scenario::KillGateway, Scenario::KillOrder, Scenario::Poison]).await;
+    run_scenarios(&[
+        Scenario::KillGateway,
+        Scenario::KillOrder,
+        Scenario::Poison,
+        Scenario::KillOrderWhileExpiring,
+    ])
+    .await;
 }
 
 /// Every scenario, small numbers (`scripts/chaos` runs them bigger).

@@ -315,11 +315,15 @@ async fn payment_routes_follow_the_settings() {
     app.stop().await;
 }
 
-/// A shop's webhook receiver: records every delivery (event id, body,
-/// signature) and fails every other one with 500.
+/// One delivery to the receiver: event id, body, signature, the status it
+/// was answered.
+type Delivery = (String, String, String, u16);
+
+/// A shop's webhook receiver: records every delivery and fails every other
+/// one with 500.
 #[derive(Clone, Default)]
 struct Receiver {
-    deliveries: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, u16)>>>,
+    deliveries: std::sync::Arc<std::sync::Mutex<Vec<Delivery>>>,
 }
 
 impl Receiver {
@@ -338,7 +342,7 @@ impl Receiver {
                             .to_owned()
                     };
                     let mut all = this.deliveries.lock().unwrap();
-                    let status = if all.len() % 2 == 0 { 500 } else { 200 };
+                    let status = if all.len().is_multiple_of(2) { 500 } else { 200 };
                     all.push((
                         header("flashsale-event-id"),
                         body,
