@@ -5,12 +5,15 @@
 //! # Layout
 //! - [`stampede`]: `flashsale bench stampede`: the ceiling, the stampede,
 //!   the verification and the report.
+//! - [`checkout`]: `flashsale bench stampede --payment-window`: the
+//!   stampede on a sale held while buyers pay, until every unit is paid.
 //! - [`history`]: `flashsale bench history`: a burst on a fresh engine, and
 //!   again after many ended sales were archived; the ratio.
 //! - [`race`]: `flashsale bench race`, the race-condition lab: six ways of
 //!   keeping stock under the same contended workload.
 //! - [`report`]: the summary table and its JSON form.
 
+pub mod checkout;
 pub mod history;
 pub mod race;
 pub mod report;

@@ -57,7 +57,25 @@ pub struct Report {
     /// From the last 202 until the order store held every accepted unit.
     pub seconds_to_last_confirmed: Option<f64>,
     pub peak_rss_mib: Option<f64>,
+    /// With a payment window: what checkout took.
+    pub checkout: Option<CheckoutFigures>,
     pub checks: Vec<Check>,
+}
+
+/// What a stampede on a sale with a payment window took to sell every unit
+/// paid.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckoutFigures {
+    pub payment_window_seconds: u64,
+    pub pay_ratio: f64,
+    /// From the first attempt until every unit was paid.
+    pub seconds_to_all_paid: Option<f64>,
+    pub payments_sent: u64,
+    pub payments_refused: u64,
+    pub orders_paid: u64,
+    pub orders_expired: u64,
+    pub orders_awaiting: u64,
+    pub units_paid: u64,
 }
 
 impl Report {
@@ -109,6 +127,23 @@ impl Report {
         let _ = writeln!(out, "  answers         {}", answers.join(", "));
         if let Some(s) = self.seconds_to_last_confirmed {
             let _ = writeln!(out, "  last 202 → every order in the store  {s:.2} s");
+        }
+        if let Some(c) = &self.checkout {
+            let _ = writeln!(
+                out,
+                "  checkout        window {} s, pay ratio {:.2}: {} orders paid, {} expired and resold, {} awaiting",
+                c.payment_window_seconds, c.pay_ratio, c.orders_paid, c.orders_expired, c.orders_awaiting
+            );
+            let _ = writeln!(
+                out,
+                "  every unit paid {}  ({} payments, {} refused)",
+                c.seconds_to_all_paid.map_or_else(
+                    || "not within the bound".to_owned(),
+                    |s| format!("after {s:.1} s")
+                ),
+                c.payments_sent,
+                c.payments_refused
+            );
         }
         if let Some(rss) = self.peak_rss_mib {
             let _ = writeln!(out, "  engine peak RSS {rss:>10.1} MiB");

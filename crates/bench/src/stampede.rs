@@ -67,8 +67,39 @@ pub struct StampedeArgs {
     /// Seconds to wait for every accepted order to read `confirmed`.
     #[arg(long, default_value_t = 60.0)]
     pub confirm_timeout: f64,
+    /// A sale whose units are held while buyers pay (seconds, or with s or
+    /// m): the stampede then runs until every unit is paid, buyers who win
+    /// paying with probability `--pay-ratio`, the others' units expiring
+    /// and selling again.
+    #[arg(long, value_parser = window)]
+    pub payment_window: Option<Duration>,
+    /// With `--payment-window`: the share of winners who pay.
+    #[arg(long, default_value_t = 0.7)]
+    pub pay_ratio: f64,
+    /// With `--payment-window`: pay through the engine's webhook with this
+    /// secret; without it, buyers pay themselves (simulated payments).
+    #[arg(long, env = "FLASHSALE_PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub payment_webhook_secret: Option<String>,
     #[command(flatten)]
     pub secrets: EngineSecrets,
+}
+
+/// `5`, `5s` or `2m`: 1 s to a day.
+fn window(raw: &str) -> Result<Duration, String> {
+    let (number, unit) = match raw.strip_suffix('s') {
+        Some(n) => (n, 1),
+        None => match raw.strip_suffix('m') {
+            Some(n) => (n, 60),
+            None => (raw, 1),
+        },
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .map(|n| n * unit)
+        .filter(|s| (1..=86_400).contains(s))
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{raw}: use seconds, or a number with s or m, from 1 s to a day"))
 }
 
 /// The engine's admin token and JWT secret: given, or read from its data
@@ -166,6 +197,9 @@ impl Tally {
 
 /// Runs the whole stampede; the report says whether every invariant held.
 pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
+    if let Some(window) = args.payment_window {
+        return crate::checkout::run(args, window).await;
+    }
     let authorities: Vec<String> = args
         .target
         .iter()

@@ -19,6 +19,9 @@ fn args(app: &TestApp) -> StampedeArgs {
         pid: None,
         json: None,
         confirm_timeout: 30.0,
+        payment_window: None,
+        pay_ratio: 0.7,
+        payment_webhook_secret: None,
         secrets: flashsale_bench::stampede::EngineSecrets {
             admin_token: Some(ADMIN.into()),
             jwt_secret: Some(JWT_SECRET.into()),
@@ -45,6 +48,31 @@ async fn bench_stampede_verifies_a_clean_run() {
     assert_eq!(refused, 650, "{:?}", report.answers);
     assert!(report.ceiling_per_second.is_some_and(|c| c > 0.0));
     assert!(report.seconds_to_last_confirmed.is_some());
+    app.stop().await;
+}
+
+/// A checkout stampede (1 s to pay, half the winners pay, once through the
+/// webhook): unpaid units expire and sell again until every unit is paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_checkout_sells_every_unit_paid() {
+    let app = TestApp::start("bench-checkout").await;
+    let mut args = args(&app);
+    args.stock = 30;
+    args.concurrency = 4;
+    args.payment_window = Some(std::time::Duration::from_secs(1));
+    args.pay_ratio = 0.5;
+    args.duration = Some(60.0);
+    args.payment_webhook_secret = Some(crate::support::WEBHOOK_SECRET.into());
+    let report = flashsale_bench::run(args).await.expect("the stampede runs");
+    assert!(report.passed(), "{}", report.table());
+    let checkout = report.checkout.as_ref().expect("checkout figures");
+    assert_eq!(checkout.units_paid, 30);
+    assert!(checkout.orders_expired > 0, "{}", report.table());
+    assert!(
+        report.accepted >= 30 + checkout.orders_expired,
+        "{}",
+        report.table()
+    );
     app.stop().await;
 }
 
