@@ -12,6 +12,7 @@ export const KNOWN_COMPONENTS = [
   'memory_stock',
   'sqlite',
   'payments',
+  'shop_webhooks',
 ];
 
 export const COMPONENT_LABELS: Record<string, string> = {
@@ -27,6 +28,7 @@ export const COMPONENT_LABELS: Record<string, string> = {
   memory_stock: 'In-memory stock (embedded)',
   sweeper: 'In-flight sweeper',
   payments: 'Payments',
+  shop_webhooks: 'Shop webhooks',
 };
 
 export function componentLabel(name: string): string {
