@@ -12,7 +12,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{IdempotencyKey, OrderId, UserId};
-use crate::purchase::{LedgerSnapshot, PurchaseRejection, Reservation, ReserveOutcome, ReserveRequest};
+use crate::purchase::{
+    LedgerSnapshot, Order, PurchaseRejection, Reservation, ReserveOutcome, ReserveRequest,
+};
 use crate::sale::{status_of, SaleState, SaleStatus, SaleTerms, Transition, TransitionError};
 
 /// Why a stock change was refused.
@@ -288,20 +290,20 @@ impl SaleBook {
     /// first). Once per order id: returns 0, changing nothing, if this order
     /// was given back before. Its idempotency record stays: a retry of the
     /// same intent is answered with this order, not with a new purchase.
-    pub fn give_back(&mut self, reservation: &Reservation) -> u64 {
-        if !self.given_back.insert(reservation.order_id) {
+    pub fn give_back(&mut self, order: &Order) -> u64 {
+        if !self.given_back.insert(order.order_id) {
             return 0;
         }
-        let q = reservation.quantity.get();
-        match self.in_flight.remove(&reservation.order_id) {
+        let q = order.quantity.get();
+        match self.in_flight.remove(&order.order_id) {
             Some(_) => self.in_flight_units -= u64::from(q),
             None => self.persisted = self.persisted.saturating_sub(u64::from(q)),
         }
         self.remaining += u64::from(q);
-        if let Some(count) = self.bought.get_mut(&reservation.user_id) {
+        if let Some(count) = self.bought.get_mut(&order.user_id) {
             *count = count.saturating_sub(q);
             if *count == 0 {
-                self.bought.remove(&reservation.user_id);
+                self.bought.remove(&order.user_id);
             }
         }
         u64::from(q)
@@ -478,8 +480,8 @@ mod tests {
             book.reserve(request(&book, "a", 1, None)),
             Err(PurchaseRejection::SoldOut)
         );
-        assert_eq!(book.give_back(&stored), 2);
-        assert_eq!(book.give_back(&stored), 0, "once per order");
+        assert_eq!(book.give_back(&Order::confirmed(&stored)), 2);
+        assert_eq!(book.give_back(&Order::confirmed(&stored)), 0, "once per order");
         let level = book.level();
         assert_eq!(
             (level.remaining, level.persisted, level.ledger_difference()),
@@ -488,7 +490,7 @@ mod tests {
         // The limit is free again, and a give-back of an order still in
         // flight takes it out of flight.
         let again = reserve(&mut book, "a", 2);
-        assert_eq!(book.give_back(&again), 2);
+        assert_eq!(book.give_back(&Order::confirmed(&again)), 2);
         assert!(!book.settle(again.order_id));
         assert_eq!(book.level().in_flight, 0);
         // A rebuild whose snapshot still held `stored` keeps it given back;
@@ -503,7 +505,7 @@ mod tests {
             orders: Vec::new(),
             given_back: vec![stored.order_id],
         });
-        assert_eq!(fresh.give_back(&stored), 0);
+        assert_eq!(fresh.give_back(&Order::confirmed(&stored)), 0);
         assert_eq!(fresh.level().remaining, 2);
     }
 

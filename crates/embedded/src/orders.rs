@@ -590,13 +590,13 @@ impl OrderStore for SqliteOrderStore {
             .await
     }
 
-    async fn units_to_give_back(&self, limit: usize) -> Result<Vec<Reservation>, StoreError> {
+    async fn units_to_give_back(&self, limit: usize) -> Result<Vec<Order>, StoreError> {
         self.blocking(move |conn| {
             conn.prepare_cached(&format!(
-                "SELECT {RESERVATION_COLUMNS} FROM orders WHERE order_id IN
+                "SELECT {ORDER_COLUMNS} FROM orders WHERE order_id IN
                      (SELECT order_id FROM units_back ORDER BY decided_at LIMIT ?1)"
             ))?
-            .query_map([limit as i64], reservation_from)?
+            .query_map([limit as i64], order_from)?
             .collect()
         })
         .await

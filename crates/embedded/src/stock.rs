@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flashsale_domain::{
-    IdempotencyKey, LedgerSnapshot, OrderId, Reservation, ReserveError, ReserveOutcome, ReserveRequest,
-    SaleBook, SaleId, SaleState, SaleTerms, StockLevel, StockOpError, StockStore, StoreError, Transition,
-    UserId,
+    IdempotencyKey, LedgerSnapshot, Order, OrderId, Reservation, ReserveError, ReserveOutcome,
+    ReserveRequest, SaleBook, SaleId, SaleState, SaleTerms, StockLevel, StockOpError, StockStore, StoreError,
+    Transition, UserId,
 };
 
 /// In-memory stock of every sale. Cheap to clone.
@@ -119,10 +119,10 @@ impl StockStore for MemoryStock {
         Ok(())
     }
 
-    async fn give_back(&self, reservation: &Reservation) -> Result<u64, StoreError> {
+    async fn give_back(&self, order: &Order) -> Result<u64, StoreError> {
         // A sale no longer here (archived) has no sale to give units to.
         Ok(self
-            .with_book(reservation.sale_id, |book| book.give_back(reservation))
+            .with_book(order.sale_id, |book| book.give_back(order))
             .unwrap_or(0))
     }
 

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use flashsale_domain::{
-    Event, EventKind, EventSink, OrderChange, OrderId, OrderStatus, SaleId, Severity, StockStore, StoreError,
-    UnitsBack, UserId,
+    Event, EventKind, EventSink, Order, OrderChange, OrderId, OrderStatus, SaleId, Severity, StockStore,
+    StoreError, UnitsBack, UserId,
 };
 
 use crate::service::{OrderLookupError, OrderService};
@@ -68,7 +68,7 @@ impl OrderService {
         }
         let change = self.store().cancel(id).await?.ok_or(OrderLookupError::NotFound)?;
         if change.changed {
-            if let Err(error) = self.give_back_due().await {
+            if let Err(error) = self.give_back(std::slice::from_ref(&change.order)).await {
                 tracing::warn!(message = "Cancelled; the units go back on the next pass.", order_id = %id, %error);
             }
         }
@@ -127,14 +127,23 @@ impl OrderService {
     /// Gives back the units of expired and cancelled orders not given back
     /// yet; returns how many orders and units.
     async fn give_back_due(&self) -> Result<(usize, u64), StoreError> {
+        if self.checkout().is_none() {
+            return Ok((0, 0));
+        }
+        let due = self.store().units_to_give_back(BATCH).await?;
+        self.give_back(&due).await
+    }
+
+    /// Gives back the units of `orders` (expired or cancelled by the
+    /// ledger), then records it; returns how many orders and units.
+    async fn give_back(&self, orders: &[Order]) -> Result<(usize, u64), StoreError> {
         let Some(checkout) = self.checkout() else {
             return Ok((0, 0));
         };
-        let due = self.store().units_to_give_back(BATCH).await?;
-        let mut done = Vec::with_capacity(due.len());
+        let mut done = Vec::with_capacity(orders.len());
         let mut sales = Vec::new();
         let mut units = 0;
-        for order in &due {
+        for order in orders {
             units += checkout.stock.give_back(order).await?;
             done.push(order.order_id);
             if !sales.contains(&order.sale_id) {

@@ -108,7 +108,7 @@ impl StockStore for LostFirstReply {
     async fn release(&self, r: &flashsale_domain::Reservation) -> Result<(), StoreError> {
         self.inner.release(r).await
     }
-    async fn give_back(&self, r: &flashsale_domain::Reservation) -> Result<u64, StoreError> {
+    async fn give_back(&self, r: &flashsale_domain::Order) -> Result<u64, StoreError> {
         self.inner.give_back(r).await
     }
     async fn settle(

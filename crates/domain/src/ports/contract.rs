@@ -8,9 +8,9 @@ use chrono::{Duration, SubsecRound, Utc};
 
 use crate::ports::{OrderQueue, OrderStore, ReserveError, SaleCatalog, StockOpError, StockStore};
 use crate::{
-    Archived, Decision, IdempotencyKey, OrderChange, OrderId, OrderStatus, PurchaseRejection, Quantity,
-    Reservation, ReserveOutcome, ReserveRequest, Sale, SaleDraft, SaleId, SaleState, SaleTerms, Transition,
-    UserId,
+    Archived, Decision, IdempotencyKey, Order, OrderChange, OrderId, OrderStatus, PurchaseRejection,
+    Quantity, Reservation, ReserveOutcome, ReserveRequest, Sale, SaleDraft, SaleId, SaleState, SaleTerms,
+    Transition, UserId,
 };
 
 /// A sale in `state` with `stock` units and a limit of `limit` per buyer.
@@ -243,8 +243,16 @@ async fn give_back<S: StockStore>(store: &S) {
         store.reserve(request(id, "payer", 1, None)).await,
         Err(ReserveError::Rejected(PurchaseRejection::SoldOut))
     );
-    assert_eq!(store.give_back(&stored).await, Ok(2), "units back");
-    assert_eq!(store.give_back(&stored).await, Ok(0), "once per order");
+    assert_eq!(
+        store.give_back(&Order::confirmed(&stored)).await,
+        Ok(2),
+        "units back"
+    );
+    assert_eq!(
+        store.give_back(&Order::confirmed(&stored)).await,
+        Ok(0),
+        "once per order"
+    );
     let level = store.level(id).await.unwrap().unwrap();
     assert_eq!(
         (
@@ -261,7 +269,11 @@ async fn give_back<S: StockStore>(store: &S) {
         "the same intent is still answered with its order"
     );
     let again = reserved(store.reserve(request(id, "payer", 2, None)).await);
-    assert_eq!(store.give_back(&again).await, Ok(2), "from in flight");
+    assert_eq!(
+        store.give_back(&Order::confirmed(&again)).await,
+        Ok(2),
+        "from in flight"
+    );
     store.settle(id, &[again.order_id]).await.unwrap();
     let level = store.level(id).await.unwrap().unwrap();
     assert_eq!(
@@ -270,7 +282,9 @@ async fn give_back<S: StockStore>(store: &S) {
         "a late settle of an order given back changes nothing"
     );
     assert_eq!(
-        store.give_back(&reservation(SaleId::generate(), "x", 1)).await,
+        store
+            .give_back(&Order::confirmed(&reservation(SaleId::generate(), "x", 1)))
+            .await,
         Ok(0),
         "a sale the store does not hold"
     );
@@ -485,7 +499,7 @@ where
         store.pay(orders[1].order_id).await.unwrap(),
         OrderStatus::Cancelled,
     );
-    let mine = |expired: Vec<crate::Order>| -> Vec<OrderId> {
+    let mine = |expired: Vec<Order>| -> Vec<OrderId> {
         let mut ids: Vec<OrderId> = expired
             .into_iter()
             .filter(|o| o.sale_id == windowed.id)
@@ -532,7 +546,7 @@ where
     expected.sort();
     assert_eq!(given_back, expected, "expired and cancelled give units back");
 
-    let waiting = |all: Vec<Reservation>| -> Vec<OrderId> {
+    let waiting = |all: Vec<Order>| -> Vec<OrderId> {
         let mut ids: Vec<OrderId> = all
             .into_iter()
             .filter(|r| r.sale_id == windowed.id)

@@ -101,7 +101,7 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn expire_due(&self, limit: usize) -> Result<Vec<Order>, StoreError>;
     /// Up to `limit` expired or cancelled orders whose units are not back on
     /// sale yet, oldest decision first.
-    async fn units_to_give_back(&self, limit: usize) -> Result<Vec<Reservation>, StoreError>;
+    async fn units_to_give_back(&self, limit: usize) -> Result<Vec<Order>, StoreError>;
     /// Records that the units of these orders are back on sale.
     async fn mark_given_back(&self, ids: &[OrderId]) -> Result<(), StoreError>;
 }

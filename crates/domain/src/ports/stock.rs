@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{ReserveError, StockOpError, StoreError};
 use crate::book::StockLevel;
 use crate::ids::{IdempotencyKey, OrderId, SaleId, UserId};
-use crate::purchase::{Reservation, ReserveOutcome, ReserveRequest};
+use crate::purchase::{Order, Reservation, ReserveOutcome, ReserveRequest};
 use crate::sale::{SaleState, SaleTerms, Transition};
 
 /// The live stock of every sale, with the buyers' counts and idempotency
@@ -32,7 +32,7 @@ pub trait StockStore: Send + Sync + 'static {
     /// returns 0 and changes nothing, and so does one for an order whose
     /// give-back a rebuild read from the ledger. Only after the ledger
     /// decided the order expired or cancelled.
-    async fn give_back(&self, reservation: &Reservation) -> Result<u64, StoreError>;
+    async fn give_back(&self, order: &Order) -> Result<u64, StoreError>;
     /// Records that these reservations of `sale` were committed to the order
     /// store; ids not in flight are ignored.
     async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError>;

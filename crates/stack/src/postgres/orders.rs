@@ -580,16 +580,16 @@ impl OrderStore for PgOrderStore {
         rows.iter().map(order_from).collect()
     }
 
-    async fn units_to_give_back(&self, limit: usize) -> Result<Vec<Reservation>, StoreError> {
+    async fn units_to_give_back(&self, limit: usize) -> Result<Vec<Order>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM orders WHERE order_id IN
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE order_id IN
                  (SELECT order_id FROM units_back ORDER BY decided_at LIMIT $1)"
         )))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
-        rows.iter().map(reservation_from).collect()
+        rows.iter().map(order_from).collect()
     }
 
     async fn mark_given_back(&self, ids: &[OrderId]) -> Result<(), StoreError> {

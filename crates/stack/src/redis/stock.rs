@@ -17,9 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flashsale_domain::{
-    effective_state, IdempotencyKey, OrderId, PurchaseRejection, Reservation, ReserveError, ReserveOutcome,
-    ReserveRequest, SaleDraft, SaleId, SaleState, SaleTerms, StockChangeError, StockLevel, StockOpError,
-    StockStore, StoreError, Transition, UserId,
+    effective_state, IdempotencyKey, Order, OrderId, PurchaseRejection, Reservation, ReserveError,
+    ReserveOutcome, ReserveRequest, SaleDraft, SaleId, SaleState, SaleTerms, StockChangeError, StockLevel,
+    StockOpError, StockStore, StoreError, Transition, UserId,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, RedisResult};
@@ -247,8 +247,8 @@ impl RedisStock {
     }
 
     /// Runs `give_back.lua`; see [`StockStore::give_back`].
-    async fn give_back_units(&self, reservation: &Reservation) -> Result<u64, StoreError> {
-        let keys = SaleKeys::new(reservation.sale_id);
+    async fn give_back_units(&self, order: &Order) -> Result<u64, StoreError> {
+        let keys = SaleKeys::new(order.sale_id);
         let units: i64 = self
             .retrying(dropped, |mut conn| {
                 let mut invocation = self.scripts.give_back.prepare_invoke();
@@ -259,9 +259,9 @@ impl RedisStock {
                     .key(&keys.inflight)
                     .key(&keys.settled)
                     .key(&keys.given_back)
-                    .arg(reservation.order_id.to_string())
-                    .arg(reservation.user_id.as_str())
-                    .arg(reservation.quantity.get());
+                    .arg(order.order_id.to_string())
+                    .arg(order.user_id.as_str())
+                    .arg(order.quantity.get());
                 async move { invocation.invoke_async(&mut conn).await }
             })
             .await?;
@@ -485,11 +485,11 @@ impl StockStore for RedisStock {
         self.release_in_flight(reservation).await.map(drop)
     }
 
-    async fn give_back(&self, reservation: &Reservation) -> Result<u64, StoreError> {
-        let units = self.give_back_units(reservation).await?;
+    async fn give_back(&self, order: &Order) -> Result<u64, StoreError> {
+        let units = self.give_back_units(order).await?;
         // Even for 0: a first attempt whose reply was lost may have given
         // the units back (see `release_in_flight`).
-        self.announce_units_back(reservation.sale_id).await;
+        self.announce_units_back(order.sale_id).await;
         Ok(units)
     }
 
