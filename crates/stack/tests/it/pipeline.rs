@@ -655,6 +655,59 @@ async fn a_rebuild_counts_what_consumers_held_unacked() {
     stack.shutdown().await;
 }
 
+/// Orders expire; the order service gives one back and dies before the
+/// others; Redis is rebuilt from the ledger. Every expired unit is back
+/// exactly once: the rebuild counts none of them, and a give-back retried
+/// afterwards changes nothing.
+#[tokio::test]
+async fn a_rebuild_keeps_expired_orders_given_back_once() {
+    use flashsale_domain::{CacheRebuild, Order, SaleCatalog};
+    use flashsale_stack::{PgCatalog, StackCacheRebuild};
+
+    let stack = Stack::new().await;
+    let mut row = contract::sale(SaleState::Active, 5, 1);
+    row.payment_window_seconds = 1;
+    PgCatalog::new(stack.pool.clone()).insert(&row).await.unwrap();
+    let sale = row.id;
+    stack.stock.load(row.terms()).await.unwrap();
+    let held = reserve_n(&stack.stock, sale, 3, "x").await;
+    stack.orders.insert_batch(&held).await.unwrap();
+    let ids: Vec<_> = held.iter().map(|r| r.order_id).collect();
+    stack.stock.settle(sale, &ids).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let expired: Vec<Order> = stack.orders.expire_due(100).await.unwrap();
+    assert_eq!(expired.len(), 3);
+    assert_eq!(stack.stock.give_back(&expired[0]).await.unwrap(), 1);
+
+    StackCacheRebuild::new(stack.stock.clone(), stack.orders.clone())
+        .rebuild(vec![row])
+        .await
+        .unwrap();
+    let level = stack.stock.level(sale).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            level.remaining,
+            level.persisted,
+            level.in_flight,
+            level.ledger_difference()
+        ),
+        (5, 0, 0, 0),
+        "every expired unit back, none counted"
+    );
+    for order in &expired {
+        assert_eq!(stack.stock.give_back(order).await.unwrap(), 0, "given back once");
+    }
+    assert_eq!(stack.stock.level(sale).await.unwrap().unwrap().remaining, 5);
+    // The buyers' limits are free again.
+    for r in &held {
+        assert!(stack
+            .stock
+            .reserve(contract::request(sale, r.user_id.as_str(), 1, None))
+            .await
+            .is_ok());
+    }
+}
+
 /// Sweeps until `done` says so, at most [`WAIT`]; returns the reports.
 async fn sweep_until(sweeper: &mut Sweeper, done: impl Fn(&SweepReport) -> bool) -> Vec<SweepReport> {
     let deadline = tokio::time::Instant::now() + WAIT;
