@@ -491,3 +491,67 @@ async fn shop_events_reach_a_flaky_receiver() {
     server.abort();
     app.stop().await;
 }
+
+/// The embedded engine killed (SIGKILL) while its orders fall due, and
+/// started again: every unpaid order expires exactly once, the paid ones
+/// stay paid, and every expired unit is on sale again (no unit lost, none
+/// counted twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_the_expiry_expires_each_order_once() {
+    use crate::support::{data_dir, launch};
+    let data = data_dir("expiry-kill9");
+    let (mut engine, addr) = launch(&data, &[]).await;
+    let mut c = Client::connect(addr).await;
+    let body = json!({"name": "n", "product": "p", "price_cents": 1500, "stock": 40, "per_user_limit": 1,
+                      "payment_window_seconds": 1});
+    let (_, _, created) = c
+        .send(Method::POST, "/api/admin/sales", Some(ADMIN), &[], Some(body))
+        .await;
+    let sale = created["id"].as_str().unwrap().to_owned();
+    c.send(
+        Method::POST,
+        &format!("/api/admin/sales/{sale}/start"),
+        Some(ADMIN),
+        &[],
+        None,
+    )
+    .await;
+    let mut orders = Vec::new();
+    for i in 0..40 {
+        let user = format!("k{i}");
+        let (status, body) = c.buy(&sale, &user, 1, None).await;
+        assert_eq!(status, 202, "{body}");
+        orders.push((user, body["order_id"].as_str().unwrap().to_owned()));
+    }
+    // A quarter paid; the rest falls due while the engine dies.
+    for (user, id) in orders.iter().step_by(4) {
+        let (status, body) = act(&mut c, user, id, "pay").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    engine.start_kill().unwrap();
+    engine.wait().await.unwrap();
+
+    let (_engine, addr) = launch(&data, &[]).await;
+    let mut c = Client::connect(addr).await;
+    for (i, (user, id)) in orders.iter().enumerate() {
+        let want = if i % 4 == 0 { "paid" } else { "expired" };
+        until_status(&mut c, user, id, want).await;
+    }
+    let (_, _, stats) = c
+        .send(Method::GET, "/api/admin/stats", Some(ADMIN), &[], None)
+        .await;
+    let stats = stats["sales"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["sale_id"] == sale.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (&stats["remaining"], &stats["units_paid"], &stats["ledger"]["ok"]),
+        (&json!(30), &json!(10), &json!(true)),
+        "{stats}"
+    );
+    assert_eq!(stats["orders_by_status"]["expired"], 30);
+}
