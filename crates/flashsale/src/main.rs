@@ -46,6 +46,12 @@ enum Command {
         /// The issuer, audience and longest lifetime the engine requires.
         #[command(flatten)]
         jwt: flashsale::settings::JwtSettings,
+        /// Print the shop page's link that signs this buyer in, instead of the bare token.
+        #[arg(long)]
+        shop_url: bool,
+        /// The engine's address, for --shop-url.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        target: String,
     },
     /// Prints the dashboard's URL with the admin token in its fragment (the
     /// token is printed at start only when it is generated).
@@ -104,9 +110,14 @@ fn main() -> ExitCode {
             jwt_secret,
             data_dir,
             jwt,
+            shop_url,
+            target,
         } => flashsale::token::parse_ttl(&ttl)
             .and_then(|ttl| flashsale::token::mint(&user, ttl, jwt_secret.as_deref(), &data_dir, &jwt))
-            .map(|token| println!("{token}"))
+            .map(|token| match shop_url {
+                true => println!("{}", flashsale::token::shop_url(&target, &token)),
+                false => println!("{token}"),
+            })
             .map_err(|e| e.to_string()),
         Command::AdminUrl {
             data_dir,
@@ -335,6 +346,22 @@ fn print_banner(engine: &Engine, settings: &Settings) {
         "  buyer token: flashsale token <user> --data-dir {}",
         settings.data_dir.display()
     );
+    if !settings.wants_stack() {
+        // A demo buyer, for an hour: embedded mode is for trying it out.
+        let demo = flashsale::token::mint(
+            "demo-buyer",
+            std::time::Duration::from_secs(3600),
+            Some(&engine.jwt_secret().value),
+            &settings.data_dir,
+            &settings.jwt,
+        );
+        if let Ok(token) = demo {
+            println!(
+                "  shop (demo buyer, 1 h): {}",
+                flashsale::token::shop_url(&format!("http://{addr}"), &token)
+            );
+        }
+    }
 }
 
 async fn shutdown_signal() {

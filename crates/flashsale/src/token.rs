@@ -62,6 +62,13 @@ pub fn mint(
     ))
 }
 
+/// The shop page's link that signs `token`'s buyer in: the token rides in
+/// the fragment, which browsers never send to a server (the page moves it
+/// to session storage and clears it from the address bar).
+pub fn shop_url(target: &str, token: &str) -> String {
+    format!("{}/shop/#token={token}", target.trim_end_matches('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +81,13 @@ mod tests {
         for bad in ["", "0", "-5", "1y", "h", "999999d", "1.5h"] {
             assert!(parse_ttl(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_shop_link_carries_the_token_in_its_fragment() {
+        assert_eq!(
+            shop_url("http://127.0.0.1:8080/", "a.b.c"),
+            "http://127.0.0.1:8080/shop/#token=a.b.c"
+        );
     }
 }

@@ -21,6 +21,8 @@
 //! - [`upstream`]: the services as the gateway sees them: in process, or
 //!   HTTP clients of the service processes ([`upstream::remote`]), whose
 //!   health the gateway reports ([`upstream::health`]).
+//! - [`live`]: the public live feed of a sale's figures, one reader per
+//!   watched sale shared by all its watchers.
 //! - [`internal`]: the HTTP API of a service process (product, inventory,
 //!   order) that those clients call.
 //!
@@ -32,6 +34,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod internal;
+pub mod live;
 pub mod openapi;
 pub mod payments;
 pub mod rate_limit;

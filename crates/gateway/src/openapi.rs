@@ -15,7 +15,7 @@ use crate::routes::{admin, buyer, checkout, ops};
 #[openapi(
     info(title = "FlashSale", description = "Sells every unit exactly once, to verified buyers, within their limit."),
     paths(
-        buyer::list_sales, buyer::get_sale, buyer::purchase, buyer::get_order,
+        buyer::list_sales, buyer::get_sale, buyer::live_sale, buyer::purchase, buyer::get_order,
         checkout::pay_order, checkout::cancel_order, checkout::payment_webhook,
         admin::create_sale, admin::transition, admin::change_stock, admin::flush_cache, admin::get_order, admin::void_order,
         admin::launch_stampede, admin::stats,

@@ -77,6 +77,7 @@ pub struct Services {
 }
 
 pub(crate) struct Inner {
+    pub feeds: Arc<crate::live::SaleFeeds>,
     pub config: GatewayConfig,
     pub services: Services,
     pub telemetry: Telemetry,
@@ -102,6 +103,7 @@ impl AppState {
             purchase_slots: Arc::new(Semaphore::new(config.max_in_flight)),
             stampede_running: AtomicBool::new(false),
             telemetry: Telemetry::default(),
+            feeds: Arc::default(),
             config,
             services,
             shutdown,

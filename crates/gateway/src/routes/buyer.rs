@@ -101,6 +101,7 @@ pub async fn list_sales(
     let page = state.services().product.page(query).await?;
     let body: Vec<SaleDto> = page.sales.iter().map(SaleDto::from).collect();
     let mut response = Json(body).into_response();
+    response.headers_mut().insert(SERVER_TIME, server_time());
     if let Some(next) = page.next {
         let status = params
             .status
@@ -119,16 +120,62 @@ pub async fn list_sales(
     Ok(response)
 }
 
+/// The header with the engine's clock (Unix milliseconds), so that a page
+/// can count down to `starts_at` on the engine's time, not its own.
+pub const SERVER_TIME: &str = "flashsale-server-time";
+
+fn server_time() -> HeaderValue {
+    HeaderValue::from(chrono::Utc::now().timestamp_millis())
+}
+
 /// One sale.
 #[utoipa::path(get, path = "/api/sales/{id}", tag = "sales",
     params(("id" = String, Path, description = "Sale id (UUID)")),
-    responses((status = 200, body = SaleDto), (status = 404, description = "sale_not_found", body = ErrorBody)))]
+    responses((status = 200, body = SaleDto,
+               headers(("FlashSale-Server-Time" = i64, description = "The engine's clock, Unix milliseconds"))),
+              (status = 404, description = "sale_not_found", body = ErrorBody)))]
 pub async fn get_sale(
     State(state): State<AppState>,
     RawPath(id): RawPath<String>,
-) -> Result<Json<SaleDto>, ApiError> {
+) -> Result<Response, ApiError> {
     let view = state.services().product.get(sale_id(id.as_deref())?).await?;
-    Ok(Json(SaleDto::from(&view)))
+    let mut response = Json(SaleDto::from(&view)).into_response();
+    response.headers_mut().insert(SERVER_TIME, server_time());
+    Ok(response)
+}
+
+/// A sale's figures, live, for buyers' pages: an event stream whose `sale`
+/// events carry the sale as `GET /api/sales/{id}` shows it: one at once,
+/// then one whenever its figures change, at most one a second. Every
+/// watcher of a sale shares one reader of it (see [`crate::live`]).
+#[utoipa::path(get, path = "/api/sales/{id}/live", tag = "sales",
+    params(("id" = String, Path, description = "Sale id (UUID)")),
+    responses((status = 200, description = "text/event-stream of `sale` events (data: a Sale)",
+               headers(("FlashSale-Server-Time" = i64, description = "The engine's clock, Unix milliseconds"))),
+              (status = 404, description = "sale_not_found", body = ErrorBody)))]
+pub async fn live_sale(
+    State(state): State<AppState>,
+    RawPath(id): RawPath<String>,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures_util::StreamExt;
+    let id = sale_id(id.as_deref())?;
+    let product = state.services().product.clone();
+    let view = product.get(id).await?;
+    let figures = state.0.feeds.watch(id, product, SaleDto::from(&view)).await;
+    let stopping = tokio_stream::wrappers::WatchStream::new(state.0.shutdown.clone())
+        .filter(|stop| std::future::ready(*stop));
+    let events =
+        tokio_stream::wrappers::WatchStream::new(figures)
+            .filter_map(|json| {
+                std::future::ready(json.map(|json| {
+                    Ok::<_, std::convert::Infallible>(Event::default().event("sale").data(&*json))
+                }))
+            })
+            .take_until(stopping.into_future());
+    let mut response = Sse::new(events).keep_alive(KeepAlive::default()).into_response();
+    response.headers_mut().insert(SERVER_TIME, server_time());
+    Ok(response)
 }
 
 /// Buys units of a sale. 202 means the units are the buyer's and the order

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     let buyer = Router::new()
         .route("/api/sales", get(buyer::list_sales))
         .route("/api/sales/{id}", get(buyer::get_sale))
+        .route("/api/sales/{id}/live", get(buyer::live_sale))
         .route(PURCHASE_ROUTE, post(buyer::purchase))
         .route("/api/orders/{order_id}", get(buyer::get_order))
         .route("/api/orders/{order_id}/pay", post(checkout::pay_order))
@@ -84,13 +85,28 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// The built dashboard with index.html as the fallback of client-side
-/// routes; `ServeDir` refuses paths that leave its folder.
+/// The built pages: the buyers' shop under `/shop/` (its client-side
+/// routes fall back to `shop/index.html`) and the operators' dashboard
+/// everywhere else (falling back to `index.html`); `ServeDir` refuses
+/// paths that leave its folder.
 fn dashboard(state: &AppState) -> Router {
     match &state.config().dashboard_dir {
-        Some(dir) if dir.join("index.html").is_file() => Router::new().fallback_service(
-            ServeDir::new(dir).append_index_html_on_directories(true).fallback(ServeFile::new(dir.join("index.html"))),
-        ),
+        Some(dir) if dir.join("index.html").is_file() => {
+            let shop = dir.join("shop");
+            let dashboard = ServeDir::new(dir)
+                .append_index_html_on_directories(true)
+                .fallback(ServeFile::new(dir.join("index.html")));
+            let mut router = Router::new();
+            if shop.join("index.html").is_file() {
+                router = router.nest_service(
+                    "/shop",
+                    ServeDir::new(&shop)
+                        .append_index_html_on_directories(true)
+                        .fallback(ServeFile::new(shop.join("index.html"))),
+                );
+            }
+            router.fallback_service(dashboard)
+        }
         _ => Router::new().fallback(|| async {
             Html(
                 "<!doctype html><title>FlashSale</title><h1>FlashSale engine</h1>\

@@ -65,6 +65,17 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             ));
         }
     }
+    gauges.push_str("# HELP flashsale_live_watchers Buyers' pages watching a sale's live figures.\n");
+    gauges.push_str("# TYPE flashsale_live_watchers gauge\n");
+    gauges.push_str(&format!("flashsale_live_watchers {}\n", state.0.feeds.watchers()));
+    gauges.push_str(
+        "# HELP flashsale_live_sales_watched Sales with at least one watcher (one read a second each).\n",
+    );
+    gauges.push_str("# TYPE flashsale_live_sales_watched gauge\n");
+    gauges.push_str(&format!(
+        "flashsale_live_sales_watched {}\n",
+        state.0.feeds.watched()
+    ));
     for source in &state.services().metrics {
         gauges.push_str(&source());
     }
