@@ -11,6 +11,8 @@
 //!   again after many ended sales were archived; the ratio.
 //! - [`race`]: `flashsale bench race`, the race-condition lab: six ways of
 //!   keeping stock under the same contended workload.
+//! - [`watchers`]: `flashsale bench watchers`: what buyers' pages watching
+//!   a sale's live feed cost the engine.
 //! - [`report`]: the summary table and its JSON form.
 
 pub mod checkout;
@@ -18,5 +20,6 @@ pub mod history;
 pub mod race;
 pub mod report;
 pub mod stampede;
+pub mod watchers;
 
 pub use stampede::{run, StampedeArgs};

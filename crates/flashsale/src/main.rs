@@ -88,6 +88,8 @@ enum Bench {
     Race(flashsale_bench::race::RaceArgs),
     /// A burst on the engine as it is, then again after many sales were made, ended and archived.
     History(flashsale_bench::history::HistoryArgs),
+    /// Many buyers' pages watching one sale's live feed: the engine's memory and CPU, idle and watched.
+    Watchers(flashsale_bench::watchers::WatchersArgs),
 }
 
 fn main() -> ExitCode {
@@ -157,6 +159,11 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Bench(Bench::Watchers(args)) => runtime().and_then(|rt| {
+            rt.block_on(flashsale_bench::watchers::run(&args))
+                .map(|report| print!("{}", report.table()))
+                .map_err(|e| e.to_string())
+        }),
         Command::Migrate {
             data_dir,
             database_url,

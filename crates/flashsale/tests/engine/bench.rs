@@ -188,3 +188,29 @@ async fn bench_history_measures_before_and_after_the_archive() {
     );
     app.stop().await;
 }
+
+/// `bench watchers`, small: every watcher connects to the live feed and
+/// sees the purchases as updates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_watchers_hold_the_live_feed() {
+    let app = TestApp::start("bench-watchers").await;
+    let args = flashsale_bench::watchers::WatchersArgs {
+        target: format!("http://{}", app.addr),
+        watchers: 200,
+        seconds: 3.0,
+        pid: std::process::id(),
+        secrets: flashsale_bench::stampede::EngineSecrets {
+            admin_token: Some(ADMIN.into()),
+            jwt_secret: Some(JWT_SECRET.into()),
+            data_dir: app.data_dir.clone(),
+        },
+    };
+    let report = flashsale_bench::watchers::run(&args)
+        .await
+        .expect("the bench runs");
+    assert_eq!(report.connected, 200, "{}", report.table());
+    assert!(report.purchases >= 2, "{}", report.table());
+    assert!(report.updates_per_watcher >= 1.0, "{}", report.table());
+    assert!(report.rss_watched_mib > 0.0);
+    app.stop().await;
+}

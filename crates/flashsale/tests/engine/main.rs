@@ -10,5 +10,6 @@ mod checkout;
 mod contract;
 mod durability;
 mod ledger;
+mod shop;
 mod stack;
 mod stampede;
