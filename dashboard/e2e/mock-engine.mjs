@@ -3,7 +3,9 @@
 // memory, for working on the dashboard without the Rust engine. Same command
 // line and environment as the real binary:
 //   FLASHSALE_BIND=127.0.0.1:8080 FLASHSALE_ADMIN_TOKEN=secret node e2e/mock-engine.mjs up
-// It is NOT the engine: the end-to-end test runs against the real binary.
+// It is NOT the engine: the end-to-end tests run against the real binary.
+// For the shop (/shop/): the sale's live stream, FlashSale-Server-Time,
+// Idempotency-Key replays, and the schedule (starts_at, ends_at).
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,8 +14,22 @@ import crypto from 'node:crypto';
 // request bodies are checked against the engine's own OpenAPI document
 const SCHEMAS = JSON.parse(fs.readFileSync(new URL('../src/api/openapi.json', import.meta.url), 'utf8')).components.schemas;
 
+// `token <user> [--shop-url] [--target URL] [--jwt-secret S] [--ttl SECONDS]`: a buyer's JWT, or the shop link that signs in with it
+if (process.argv[2] === 'token' && process.argv[3]) {
+  const opt = (name, dflt) => {
+    const i = process.argv.indexOf(name);
+    return i === -1 ? dflt : process.argv[i + 1];
+  };
+  const secret = opt('--jwt-secret', process.env.FLASHSALE_JWT_SECRET || 'mock');
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: process.argv[3], exp: now + Number(opt('--ttl', 3600)), iat: now })}`;
+  const token = `${unsigned}.${crypto.createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
+  console.log(process.argv.includes('--shop-url') ? `${opt('--target', 'http://127.0.0.1:8080')}/shop/#token=${token}` : token);
+  process.exit(0);
+}
 if (process.argv[2] !== 'up') {
-  console.error('usage: mock-engine.mjs up');
+  console.error('usage: mock-engine.mjs up | token <user> [--shop-url] [--target URL] [--jwt-secret S]');
   process.exit(2);
 }
 
@@ -34,6 +50,7 @@ const latencies = [];
 const logs = [];
 let logId = 0;
 const clients = new Set();
+const keyed = new Map(); // `${buyer}\n${Idempotency-Key}` -> {quantity, saleId, status, body}
 
 function log(kind, severity, message, sale_id) {
   const e = { id: ++logId, at: new Date().toISOString(), kind, severity, message };
@@ -46,10 +63,12 @@ function log(kind, severity, message, sale_id) {
 function err(res, status, code, message) {
   json(res, status, { error: { code, message } });
 }
-function json(res, status, body) {
-  res.writeHead(status, { 'content-type': 'application/json' });
+function json(res, status, body, headers = {}) {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }
+/** the engine's clock, for buyers' countdowns */
+const serverTime = () => ({ 'flashsale-server-time': String(Date.now()) });
 function rate(win) {
   const now = Date.now();
   return win.filter((t) => now - t < 1000).length;
@@ -168,6 +187,14 @@ function buyer(req) {
   }
 }
 
+/** A buyer token for the banner's shop link (any signature passes without FLASHSALE_JWT_SECRET). */
+function demoToken(sub) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, exp: now + 3600, iat: now })}`;
+  return `${unsigned}.${crypto.createHmac('sha256', jwtSecret || 'mock').update(unsigned).digest('base64url')}`;
+}
+
 function orderDto(o) {
   const { order_id, sale_id, user_id, quantity, created_at } = o;
   const dto = { order_id, sale_id, user_id, quantity, status: o.status ?? 'pending', created_at };
@@ -181,7 +208,7 @@ const dataDir = process.env.FLASHSALE_DATA_DIR || './data';
 const stateFile = path.join(dataDir, 'mock-engine.json');
 function save() {
   fs.mkdirSync(dataDir, { recursive: true });
-  const data = { sales: [...sales.values()].map((s) => ({ ...s, buyers: [...s.buyers] })), orders: orders.concat(queue) };
+  const data = { sales: [...sales.values()].map((s) => ({ ...s, buyers: [...s.buyers] })), orders: orders.concat(queue), keyed: [...keyed] };
   fs.writeFileSync(stateFile + '.tmp', JSON.stringify(data));
   fs.renameSync(stateFile + '.tmp', stateFile);
 }
@@ -192,8 +219,9 @@ if (fs.existsSync(stateFile)) {
     Object.defineProperty(s, 'buyers', { value: new Map(buyers), enumerable: false });
     sales.set(s.id, s);
   }
-  // orders still in flight when it stopped were written with the rest
-  orders.push(...data.orders.map((o) => ({ status: 'confirmed', ...o })));
+  // orders still in flight when it stopped (no status yet) go through the order writer again
+  for (const o of data.orders) (o.status ? orders : queue).push(o);
+  for (const [k, v] of data.keyed ?? []) keyed.set(k, v);
 }
 
 // order writer: persists the queue in batches; orders of a sale with a
@@ -220,6 +248,31 @@ setInterval(() => {
   }
   for (const [saleId, n] of expired) log('checkout', 'info', `${n} unpaid orders expired; their units go back on sale.`, saleId);
 }, 250);
+
+// the schedule: a scheduled sale starts at starts_at, an open one ends at ends_at
+function applySchedule() {
+  const now = new Date().toISOString();
+  for (const s of sales.values()) {
+    if (s.status !== 'ended' && s.ends_at && s.ends_at <= now) s.status = 'ended';
+    else if (s.status === 'scheduled' && s.starts_at && s.starts_at <= now) s.status = s.remaining > 0 ? 'active' : 'sold_out';
+  }
+}
+setInterval(applySchedule, 100);
+
+// buyers' live streams: a sale event at once, then whenever its figures change (at most once a second)
+const watchers = new Map(); // sale id -> Set of {res, last}
+setInterval(() => {
+  for (const [id, set] of watchers) {
+    const s = sales.get(id);
+    if (!s) continue;
+    const data = JSON.stringify(publicSale(s));
+    for (const w of set) {
+      if (w.last === data) continue;
+      w.last = data;
+      w.res.write(`event: sale\ndata: ${data}\n\n`);
+    }
+  }
+}, 1000);
 
 setInterval(() => {
   const data = JSON.stringify(stats());
@@ -284,11 +337,23 @@ const server = http.createServer(async (req, res) => {
       },
     });
   }
-  if (p === '/api/sales' && req.method === 'GET') return json(res, 200, [...sales.values()].map(publicSale));
+  if (p === '/api/sales' && req.method === 'GET') return json(res, 200, [...sales.values()].map(publicSale), serverTime());
   let m = p.match(/^\/api\/sales\/([^/]+)$/);
   if (m && req.method === 'GET') {
     const s = sales.get(m[1]);
-    return s ? json(res, 200, publicSale(s)) : err(res, 404, 'sale_not_found', 'no such sale');
+    return s ? json(res, 200, publicSale(s), serverTime()) : err(res, 404, 'sale_not_found', 'no such sale');
+  }
+  m = p.match(/^\/api\/sales\/([^/]+)\/live$/);
+  if (m && req.method === 'GET') {
+    const s = sales.get(m[1]);
+    if (!s) return err(res, 404, 'sale_not_found', 'no such sale');
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...serverTime() });
+    const w = { res, last: JSON.stringify(publicSale(s)) };
+    res.write(`event: sale\ndata: ${w.last}\n\n`);
+    if (!watchers.has(s.id)) watchers.set(s.id, new Set());
+    watchers.get(s.id).add(w);
+    req.on('close', () => watchers.get(s.id)?.delete(w));
+    return;
   }
 
   // buyers: purchase, read, pay (simulated payments) and cancel their orders
@@ -301,11 +366,25 @@ const server = http.createServer(async (req, res) => {
       const body = await readBody(req);
       const bad = body === null ? 'body is not valid JSON' : (invalid('PurchaseRequest', body) ?? (body.quantity < 1 ? 'quantity must be at least 1' : null));
       if (bad) return err(res, 400, 'invalid_request', bad);
+      // the same buyer and key: the first answer again (another body: refused)
+      const key = req.headers['idempotency-key'];
+      const first = key ? keyed.get(`${user}\n${key}`) : null;
+      if (first) {
+        if (first.saleId !== m[1] || first.quantity !== body.quantity) return err(res, 422, 'idempotency_key_reused', 'this Idempotency-Key was already used with another request body');
+        return json(res, first.status, first.body, { 'idempotent-replayed': 'true' });
+      }
       const s = sales.get(m[1]);
       if (!s) return err(res, 404, 'sale_not_found', 'no such sale');
+      applySchedule();
       const r = purchase(s, user, body.quantity);
-      if (r.code) return err(res, 409, r.code, r.code.replace(/_/g, ' '));
-      return json(res, 202, { order_id: r.orderId, status: 'pending', remaining: s.remaining });
+      const [status, answer] = r.code
+        ? [409, { error: { code: r.code, message: r.code.replace(/_/g, ' ') } }]
+        : [202, { order_id: r.orderId, status: 'pending', remaining: s.remaining }];
+      if (key) {
+        keyed.set(`${user}\n${key}`, { saleId: s.id, quantity: body.quantity, status, body: answer });
+        save();
+      }
+      return json(res, status, answer);
     }
     const o = orders.concat(queue).find((x) => x.order_id === m[1] && x.user_id === user);
     if (!o) return err(res, 404, 'order_not_found', 'no such order');
@@ -427,7 +506,8 @@ const server = http.createServer(async (req, res) => {
   }
   if (staticDir && req.method === 'GET' && !p.startsWith('/api/')) {
     let file = path.join(staticDir, path.normalize(p).replace(/^(\.\.[/\\])+/, ''));
-    if (!file.startsWith(staticDir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(staticDir, 'index.html');
+    const page = p === '/shop' || p.startsWith('/shop/') ? 'shop/index.html' : 'index.html';
+    if (!file.startsWith(staticDir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(staticDir, page);
     res.writeHead(200, { 'content-type': MIME[path.extname(file)] || 'application/octet-stream' });
     return fs.createReadStream(file).pipe(res);
   }
@@ -438,6 +518,7 @@ server.listen(Number(portStr || 8080), host, () => {
   const port = server.address().port;
   console.log(`FlashSale listening on http://${host}:${port}`);
   console.log(`Dashboard: http://${host}:${port}/#admin_token=${adminToken}`);
+  console.log(`  shop (demo buyer, 1 h): http://${host}:${port}/shop/#token=${demoToken('demo-buyer')}`);
   log('system', 'info', 'mock engine started (embedded mode)');
 });
 

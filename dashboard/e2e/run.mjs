@@ -7,164 +7,37 @@
 // Starts `flashsale up` in embedded mode on a free port with a fresh data dir,
 // drives the page like an operator, and exits non-zero on any failed check.
 // Builds nothing except `npm run build` when dist/ is missing.
-import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import {
+  assert,
+  buyerToken,
+  byTestId,
+  cssVar,
+  dataAttr,
+  DOCS,
+  engineLog,
+  engines,
+  ensureDist,
+  findBinary,
+  launchChromium,
+  log,
+  results,
+  SHOTS,
+  shoot,
+  startEngine,
+  step,
+  stopEngine,
+  summary,
+  waitData,
+} from './harness.mjs';
 
-const DASH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const ROOT = path.resolve(DASH, '..');
-const DIST = path.join(DASH, 'dist');
-const SHOTS = path.join(DASH, 'screenshots');
-const DOCS = path.join(DASH, 'docs');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STOCK = Number(process.env.E2E_STOCK || 40);
 const BUYERS = Number(process.env.E2E_BUYERS || 200);
 
-const results = [];
-let engine = null;
 let browser = null;
-const engineLog = [];
-
-function log(...a) {
-  console.log('[e2e]', ...a);
-}
-
-function findBinary() {
-  if (process.env.FLASHSALE_BIN) return path.resolve(process.env.FLASHSALE_BIN);
-  const candidates = ['release', 'debug']
-    .map((p) => path.join(ROOT, 'target', p, 'flashsale'))
-    .filter((p) => fs.existsSync(p))
-    .map((p) => ({ p, t: fs.statSync(p).mtimeMs }))
-    .sort((a, b) => b.t - a.t);
-  if (candidates.length === 0) {
-    throw new Error(`no engine binary: set FLASHSALE_BIN or build ${path.join(ROOT, 'target/{release,debug}/flashsale')}`);
-  }
-  return candidates[0].p;
-}
-
-function ensureDist() {
-  if (fs.existsSync(path.join(DIST, 'index.html'))) return;
-  log('dist/ missing: running npm run build');
-  const r = spawnSync('npm', ['run', 'build'], { cwd: DASH, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('npm run build failed');
-}
-
-/** Starts `flashsale up`; resolves with its base URL once the banner line is printed. */
-function startEngine({ bin, dataDir, adminToken, jwtSecret, bind = '127.0.0.1:0' }) {
-  const env = { ...process.env };
-  for (const k of ['FLASHSALE_REDIS_URL', 'FLASHSALE_AMQP_URL', 'FLASHSALE_DATABASE_URL']) delete env[k];
-  Object.assign(env, {
-    FLASHSALE_BIND: bind,
-    FLASHSALE_DATA_DIR: dataDir,
-    FLASHSALE_ADMIN_TOKEN: adminToken,
-    FLASHSALE_JWT_SECRET: jwtSecret,
-    FLASHSALE_RATE_PER_IP: '0',
-    FLASHSALE_RATE_PER_USER: '0',
-    // buyers pay their own orders (POST /api/orders/{id}/pay): the embedded default, stated
-    FLASHSALE_PAYMENTS: 'simulated',
-    FLASHSALE_DASHBOARD_DIR: DIST,
-  });
-  const child = spawn(bin, ['up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  engine = child;
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`engine printed no "FlashSale listening on" line within 60 s\n${engineLog.slice(-30).join('\n')}`)), 60_000);
-    const onData = (chunk) => {
-      const text = chunk.toString();
-      for (const line of text.split('\n')) if (line.trim()) engineLog.push(line);
-      if (engineLog.length > 2000) engineLog.splice(0, engineLog.length - 2000);
-      buf += text;
-      const m = buf.match(/FlashSale listening on (http:\/\/[0-9.]+:(\d+))/);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout.off('data', onData);
-        child.stdout.on('data', (c) => engineLog.push(...c.toString().split('\n').filter(Boolean)));
-        resolve({ url: m[1], port: Number(m[2]), child });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', (c) => {
-      for (const line of c.toString().split('\n')) if (line.trim()) engineLog.push(line);
-    });
-    child.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      if (engine === child) engine = null;
-      reject(new Error(`engine exited (code ${code}, signal ${sig}) before listening\n${engineLog.slice(-30).join('\n')}`));
-    });
-  });
-}
-
-async function stopEngine(child, signal = 'SIGTERM') {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  const t = setTimeout(() => child.kill('SIGKILL'), 8000);
-  await done;
-  clearTimeout(t);
-}
-
-async function step(name, fn, { soft = false } = {}) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    log(`PASS ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push({ name, ok: false, soft, error: e });
-    log(`${soft ? 'WARN' : 'FAIL'} ${name}: ${e && e.message ? e.message.split('\n').slice(0, 6).join('\n  ') : e}`);
-    if (!soft) throw e;
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
-const byTestId = (id) => `[data-testid="${id}"]`;
-
-async function dataAttr(page, testId, attr = 'value') {
-  return page.$eval(byTestId(testId), (el, a) => el.dataset[a] ?? null, attr);
-}
-
-async function waitData(page, testId, attr, predicateSrc, timeout, label) {
-  try {
-    await page.waitForFunction(
-      ({ sel, attr, src }) => {
-        const el = document.querySelector(sel);
-        if (!el) return false;
-        const v = el.dataset[attr];
-        return new Function('v', `return (${src});`)(v);
-      },
-      { sel: byTestId(testId), attr, src: predicateSrc },
-      { timeout, polling: 200 },
-    );
-  } catch {
-    const v = await page.$eval(byTestId(testId), (el, a) => el.dataset[a], attr).catch(() => '<missing>');
-    throw new Error(`${label}: timed out after ${timeout} ms (data-${attr} of ${testId} = ${v})`);
-  }
-}
-
-async function shoot(page, name, opts = {}) {
-  await page.mouse.move(0, 0);
-  await page.evaluate(() => {
-    window.scrollTo(0, 0);
-    if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
-  });
-  await page.waitForTimeout(150);
-  await page.screenshot({ path: path.join(SHOTS, name), ...opts });
-}
-
-/** A buyer's token: an HS256 JWT signed with the engine's secret, valid 10 minutes. */
-function buyerToken(secret, sub) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const now = Math.floor(Date.now() / 1000);
-  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, iat: now, exp: now + 600 })}`;
-  return `${unsigned}.${crypto.createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
-}
 
 /** A buyer's call to the API; the parsed body, or throws with the answer. */
 async function asBuyer(base, token, method, url, body, expect) {
@@ -178,9 +51,6 @@ async function asBuyer(base, token, method, url, body, expect) {
   return JSON.parse(text);
 }
 
-async function cssVar(page, name) {
-  return page.evaluate((n) => getComputedStyle(document.documentElement).getPropertyValue(n).trim(), name);
-}
 
 /** The engine's data folder for this run, removed at the end. */
 let dataDir = null;
@@ -214,12 +84,7 @@ async function main() {
     assert(a.ok, `GET ${asset[0]} answered ${a.status}`);
   });
 
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
   const page = await context.newPage();
 
@@ -471,7 +336,7 @@ async function main() {
   await step('shows "stale" when stats stop, and reconnects by itself after an engine restart', async () => {
     tolerateNetworkErrors = true;
     const port = Number(new URL(base).port);
-    await stopEngine(engine);
+    await stopEngine(engines.current);
     await waitData(page, 'connection', 'stale', "v === 'true'", 10_000, 'stale badge');
     const text = await page.textContent(byTestId('connection'));
     assert(/stale|no data/i.test(text), `connection badge says "${text}"`);
@@ -581,7 +446,7 @@ async function main() {
 
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
-    engine?.kill('SIGKILL');
+    engines.current?.kill('SIGKILL');
     browser?.close().catch(() => {});
     process.exit(130);
   });
@@ -596,13 +461,7 @@ try {
   if (engineLog.length) log('last engine output:\n' + engineLog.slice(-25).join('\n'));
 } finally {
   await browser?.close().catch(() => {});
-  await stopEngine(engine).catch(() => {});
+  await stopEngine(engines.current).catch(() => {});
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 }
-const passed = results.filter((r) => r.ok).length;
-const failed = results.filter((r) => !r.ok && !r.soft).length;
-const warned = results.filter((r) => !r.ok && r.soft).length;
-if (failed > 0) exitCode = 1;
-if (warned > 0) log(`${warned} soft check(s) failed (see WARN above)`);
-console.log(`e2e: ${passed} passed, ${failed + warned} failed`);
-process.exit(exitCode || (warned > 0 ? 1 : 0));
+process.exit(summary(exitCode));

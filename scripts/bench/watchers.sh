@@ -6,7 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 watchers=${1:-10000}; seconds=${2:-20}
-ulimit -n 65536
+# One socket per watcher in each process: the open-file limit, as high as allowed.
+ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((watchers + 1000)) ]; then
+  echo "the open-file limit $(ulimit -n) is too low for $watchers watchers" >&2; exit 1
+fi
 bin=${CARGO_TARGET_DIR:-target}/release/flashsale
 cargo build --release -q -p flashsale
 data=$(mktemp -d)

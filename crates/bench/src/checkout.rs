@@ -186,6 +186,8 @@ pub async fn run(args: StampedeArgs, window: Duration) -> Result<Report, BenchEr
         }
     }
     let payments = payer.await.map_err(|e| BenchError::Setup(e.to_string()))?;
+    report.buyers = next_buyer.load(Ordering::Relaxed);
+    report.attempts_per_buyer = 1;
     report.seconds = started.elapsed().as_secs_f64();
     report.attempts = latency.len();
     report.attempts_per_second = report.attempts as f64 / report.seconds;

@@ -1,16 +1,23 @@
 import { Zap } from 'lucide-react';
 
-export function Brand() {
+interface Props {
+  /** the line under the name */
+  sub?: string;
+  /** the name's element: the page's h1 (the dashboard), or plain text where the page has its own h1 (the shop) */
+  titleTag?: 'h1' | 'div';
+}
+
+export function Brand({ sub = 'Cyber HUD · operator console', titleTag: Title = 'h1' }: Props) {
   return (
     <div className="brand">
       <div className="brand-mark" aria-hidden>
         <Zap size={18} />
       </div>
       <div>
-        <h1>
+        <Title className="brand-name display">
           Flash<span>Sale</span>
-        </h1>
-        <div className="brand-sub">Cyber HUD · operator console</div>
+        </Title>
+        <div className="brand-sub">{sub}</div>
       </div>
     </div>
   );

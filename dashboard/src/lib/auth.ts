@@ -1,4 +1,5 @@
 import { Api, ApiError } from './api';
+import { takeFromFragment } from './fragment';
 
 // The admin token lives in sessionStorage only (gone when the browser session ends).
 export const TOKEN_KEY = 'flashsale.adminToken';
@@ -9,18 +10,9 @@ export const TOKEN_KEY = 'flashsale.adminToken';
  * Returns the token found in the fragment, if any.
  */
 export function takeTokenFromFragment(loc: Location = window.location, hist: History = window.history): string | null {
-  const hash = loc.hash.startsWith('#') ? loc.hash.slice(1) : loc.hash;
-  if (!hash) return null;
-  const params = new URLSearchParams(hash);
-  const token = params.get('admin_token');
-  if (token === null) return null;
-  params.delete('admin_token');
-  const rest = params.toString();
-  const url = loc.pathname + loc.search + (rest ? `#${rest}` : '');
-  hist.replaceState(hist.state, '', url);
-  const trimmed = token.trim();
-  if (trimmed) storeToken(trimmed);
-  return trimmed || null;
+  const token = takeFromFragment('admin_token', loc, hist);
+  if (token) storeToken(token);
+  return token;
 }
 
 export function loadToken(): string | null {

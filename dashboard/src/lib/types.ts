@@ -14,6 +14,10 @@ export type NewSale = Schemas['CreateSaleRequest'];
 export type StampedeRequest = Schemas['StampedeRequest'];
 export type StampedeAccepted = Schemas['StampedeStarted'];
 export type FlushResult = Schemas['FlushResult'];
+export type Order = Schemas['OrderDto'];
+export type PurchaseRequest = Schemas['PurchaseRequest'];
+export type PurchaseAccepted = Schemas['PurchaseAccepted'];
+export type ErrorCode = Schemas['ErrorCode'];
 
 /**
  * A `log` event of the SSE stream (`GET /api/admin/events`). Not in the

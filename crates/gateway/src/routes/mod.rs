@@ -96,16 +96,14 @@ fn dashboard(state: &AppState) -> Router {
             let dashboard = ServeDir::new(dir)
                 .append_index_html_on_directories(true)
                 .fallback(ServeFile::new(dir.join("index.html")));
-            let mut router = Router::new();
-            if shop.join("index.html").is_file() {
-                router = router.nest_service(
+            Router::new()
+                .nest_service(
                     "/shop",
                     ServeDir::new(&shop)
                         .append_index_html_on_directories(true)
                         .fallback(ServeFile::new(shop.join("index.html"))),
-                );
-            }
-            router.fallback_service(dashboard)
+                )
+                .fallback_service(dashboard)
         }
         _ => Router::new().fallback(|| async {
             Html(
