@@ -665,10 +665,16 @@ async fn show_progress(total: u64, done: Arc<AtomicU64>, accepted: Arc<AtomicU64
 
 /// Peak resident memory of a local process (`VmHWM`), in MiB.
 pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    proc_memory_mib(pid, "VmHWM:")
+}
+
+/// A memory line (`VmRSS:`, `VmHWM:` …) of a local process's
+/// `/proc/<pid>/status`, in MiB.
+pub fn proc_memory_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()

@@ -87,16 +87,7 @@ impl WatchersReport {
 
 /// Resident memory of a process, in MiB.
 fn rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
+    crate::stampede::proc_memory_mib(pid, "VmRSS:")
 }
 
 /// CPU seconds a process used so far (user + system; Linux's 100 ticks/s).

@@ -499,8 +499,9 @@ where
         store.pay(orders[1].order_id).await.unwrap(),
         OrderStatus::Cancelled,
     );
-    let mine = |expired: Vec<Order>| -> Vec<OrderId> {
-        let mut ids: Vec<OrderId> = expired
+    // The ids of this sale's orders among `orders`, sorted.
+    let mine = |orders: Vec<Order>| -> Vec<OrderId> {
+        let mut ids: Vec<OrderId> = orders
             .into_iter()
             .filter(|o| o.sale_id == windowed.id)
             .map(|o| o.order_id)
@@ -546,18 +547,9 @@ where
     expected.sort();
     assert_eq!(given_back, expected, "expired and cancelled give units back");
 
-    let waiting = |all: Vec<Order>| -> Vec<OrderId> {
-        let mut ids: Vec<OrderId> = all
-            .into_iter()
-            .filter(|r| r.sale_id == windowed.id)
-            .map(|r| r.order_id)
-            .collect();
-        ids.sort();
-        ids
-    };
-    assert_eq!(waiting(store.units_to_give_back(10_000).await.unwrap()), expected);
+    assert_eq!(mine(store.units_to_give_back(10_000).await.unwrap()), expected);
     store.mark_given_back(&expected).await.unwrap();
-    assert!(waiting(store.units_to_give_back(10_000).await.unwrap()).is_empty());
+    assert!(mine(store.units_to_give_back(10_000).await.unwrap()).is_empty());
     let key = orders[2].idempotency_key.as_ref().unwrap();
     assert_eq!(
         store
