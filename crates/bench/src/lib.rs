@@ -5,6 +5,8 @@
 //! # Layout
 //! - [`stampede`]: `flashsale bench stampede`: the ceiling, the stampede,
 //!   the verification and the report.
+//! - [`ceiling`]: the denominator (a bare axum server answering a JSON
+//!   POST) and what a stampede cost Redis and PostgreSQL.
 //! - [`checkout`]: `flashsale bench stampede --payment-window`: the
 //!   stampede on a sale held while buyers pay, until every unit is paid.
 //! - [`history`]: `flashsale bench history`: a burst on a fresh engine, and
@@ -15,6 +17,7 @@
 //!   a sale's live feed cost the engine.
 //! - [`report`]: the summary table and its JSON form.
 
+pub mod ceiling;
 pub mod checkout;
 pub mod history;
 pub mod race;

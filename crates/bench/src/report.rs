@@ -44,8 +44,17 @@ pub struct Report {
     pub attempts_per_buyer: u32,
     pub per_user_limit: u32,
     pub concurrency: usize,
-    /// Requests/s of a trivial endpoint on the same server, measured first.
+    /// Requests/s of the ceiling, measured first.
     pub ceiling_per_second: Option<f64>,
+    /// `bare` (a bare axum server answering the same POST) or `engine`
+    /// (the engine's own 404).
+    pub ceiling_kind: String,
+    /// Redis's own time and commands per accepted purchase.
+    pub redis: Option<crate::ceiling::RedisCost>,
+    /// PostgreSQL transactions committed per 1,000 accepted orders (all of
+    /// the database's, during the stampede and until every order was
+    /// stored).
+    pub postgres_commits_per_1000_orders: Option<f64>,
     pub attempts: u64,
     pub seconds: f64,
     pub attempts_per_second: f64,
@@ -102,7 +111,12 @@ impl Report {
             self.concurrency
         );
         if let Some(c) = self.ceiling_per_second {
-            let _ = writeln!(out, "  ceiling (trivial endpoint, same server)  {c:>10.0} req/s");
+            let what = if self.ceiling_kind == "bare" {
+                "a bare axum server, the same POST"
+            } else {
+                "the engine's own 404"
+            };
+            let _ = writeln!(out, "  ceiling ({what})  {c:>10.0} req/s");
         }
         let _ = writeln!(
             out,
@@ -144,6 +158,19 @@ impl Report {
                 c.payments_sent,
                 c.payments_refused
             );
+        }
+        if let Some(r) = &self.redis {
+            let top: Vec<String> = r.top.iter().map(|(c, us)| format!("{c} {us:.1}")).collect();
+            let _ = writeln!(
+                out,
+                "  Redis           {:.1} µs and {:.1} commands per accepted purchase ({})",
+                r.usec_per_purchase,
+                r.commands_per_purchase,
+                top.join(", ")
+            );
+        }
+        if let Some(c) = self.postgres_commits_per_1000_orders {
+            let _ = writeln!(out, "  PostgreSQL      {c:.1} commits per 1,000 orders");
         }
         if let Some(rss) = self.peak_rss_mib {
             let _ = writeln!(out, "  engine peak RSS {rss:>10.1} MiB");

@@ -1,9 +1,10 @@
 //! `flashsale bench stampede`: fire a stampede at one or more gateways,
 //! then verify every invariant through the API.
 //!
-//! 1. The ceiling: the same server answering `GET /api/sales/<not an id>`
-//!    (a 404 that touches no store), so every figure reads as a ratio of
-//!    what this machine's HTTP stack can do at all.
+//! 1. The ceiling: a bare axum server answering the same purchase-shaped
+//!    POST (see [`crate::ceiling`]), so every figure reads as a ratio of what
+//!    this machine's HTTP stack can do at all; `--ceiling engine` measures
+//!    the engine's own `GET /api/sales/<not an id>` (a 404) instead.
 //! 2. The stampede: `buyers × attempts` purchases of one unit over
 //!    `concurrency` keep-alive connections spread over the targets, each
 //!    buyer a fresh JWT; a progress line on stderr.
@@ -58,6 +59,17 @@ pub struct StampedeArgs {
     /// Seconds spent measuring the ceiling first; 0 skips it.
     #[arg(long, default_value_t = 3.0)]
     pub ceiling_seconds: f64,
+    /// The ceiling: `bare` (a bare axum server answering the same POST, in
+    /// this process) or `engine` (the engine's own 404).
+    #[arg(long, default_value = "bare", value_parser = ["bare", "engine"])]
+    pub ceiling: String,
+    /// The engine's Redis: prints its time and commands per accepted
+    /// purchase (`INFO commandstats` before and after).
+    #[arg(long, env = "FLASHSALE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// The engine's PostgreSQL: prints its commits per 1,000 orders.
+    #[arg(long, env = "FLASHSALE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// The engine's process id, to report its peak RSS (same machine only).
     #[arg(long)]
     pub pid: Option<u32>,
@@ -220,9 +232,36 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
         ..Report::default()
     };
     if args.ceiling_seconds > 0.0 {
-        eprintln!("measuring the ceiling for {:.0} s...", args.ceiling_seconds);
-        report.ceiling_per_second = Some(ceiling(&authorities, args.concurrency, args.ceiling_seconds).await);
+        eprintln!(
+            "measuring the ceiling ({}) for {:.0} s...",
+            args.ceiling, args.ceiling_seconds
+        );
+        report.ceiling_kind = args.ceiling.clone();
+        report.ceiling_per_second = Some(if args.ceiling == "bare" {
+            let bare = crate::ceiling::BareServer::start()
+                .map_err(|e| BenchError::Setup(format!("the bare server: {e}")))?;
+            let bearer = token(&jwt, "bench-ceiling");
+            crate::ceiling::measure_bare(bare.addr, args.concurrency, args.ceiling_seconds, &bearer).await
+        } else {
+            ceiling(&authorities, args.concurrency, args.ceiling_seconds).await
+        });
     }
+    let redis_before = match &args.redis_url {
+        Some(url) => Some(
+            crate::ceiling::redis_commandstats(url)
+                .await
+                .map_err(BenchError::Setup)?,
+        ),
+        None => None,
+    };
+    let commits_before = match &args.database_url {
+        Some(url) => Some(
+            crate::ceiling::postgres_commits(url)
+                .await
+                .map_err(BenchError::Setup)?,
+        ),
+        None => None,
+    };
 
     let mut conn = Conn::new(authorities[0].clone());
     let sale_id = match &args.sale {
@@ -346,6 +385,21 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
     )
     .await;
     report.peak_rss_mib = args.pid.and_then(peak_rss_mib);
+    if let (Some(before), Some(url)) = (&redis_before, &args.redis_url) {
+        let after = crate::ceiling::redis_commandstats(url)
+            .await
+            .map_err(BenchError::Setup)?;
+        report.redis = Some(crate::ceiling::redis_cost(before, &after, report.accepted));
+    }
+    if let (Some(before), Some(url)) = (commits_before, &args.database_url) {
+        // Each backend flushes its statistics at most a second late.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let after = crate::ceiling::postgres_commits(url)
+            .await
+            .map_err(BenchError::Setup)?;
+        report.postgres_commits_per_1000_orders =
+            Some((after - before).max(0) as f64 * 1000.0 / report.accepted.max(1) as f64);
+    }
     let after = get_json(&mut conn, &format!("/api/sales/{sale_id}"), None).await?;
     report.checks = verify(&report, &args, &accepted, &after, sold_before, all_confirmed);
     if let Some(path) = &args.json {

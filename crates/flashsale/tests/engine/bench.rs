@@ -19,6 +19,9 @@ fn args(app: &TestApp) -> StampedeArgs {
         pid: None,
         json: None,
         confirm_timeout: 30.0,
+        ceiling: "bare".into(),
+        redis_url: None,
+        database_url: None,
         payment_window: None,
         pay_ratio: 0.7,
         payment_webhook_secret: None,
@@ -212,5 +215,36 @@ async fn bench_watchers_hold_the_live_feed() {
     assert!(report.purchases >= 2, "{}", report.table());
     assert!(report.updates_per_watcher >= 1.0, "{}", report.table());
     assert!(report.rss_watched_mib > 0.0);
+    app.stop().await;
+}
+
+/// On the real stack the report adds what the stampede cost Redis (its own
+/// time and commands per accepted purchase) and PostgreSQL (commits per
+/// 1,000 orders), read from the stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_stampede_reports_the_cost_in_the_stores() {
+    let s = crate::stack::stack_settings("bench-stack").await;
+    let (redis, database) = (s.redis_url.clone(), s.database_url.clone());
+    let app = TestApp::spawn(s).await;
+    let mut args = args(&app);
+    args.buyers = 120;
+    args.stock = 60;
+    args.attempts_per_buyer = 1;
+    args.redis_url = redis;
+    args.database_url = database;
+    let report = flashsale_bench::run(args).await.expect("the stampede runs");
+    assert!(report.passed(), "{}", report.table());
+    let cost = report.redis.as_ref().expect("the Redis figures");
+    assert!(
+        cost.usec_per_purchase > 0.0 && cost.commands_per_purchase >= 1.0,
+        "{}",
+        report.table()
+    );
+    assert!(
+        report.postgres_commits_per_1000_orders.is_some_and(|c| c > 0.0),
+        "{}",
+        report.table()
+    );
+    assert!(report.table().contains("a bare axum server"));
     app.stop().await;
 }

@@ -1,0 +1,209 @@
+//! The physical limit of this machine's HTTP stack, as the denominator of
+//! every figure: a bare axum server answering a purchase-shaped JSON POST
+//! (read the body, parse it, answer 202 with a small JSON), nothing else,
+//! on its own multi-threaded runtime as the engine runs (one worker per
+//! core), measured by the same generator with the same requests.
+//!
+//! And what a stampede cost the stores, read from the stores themselves:
+//! Redis's own time per accepted purchase (`INFO commandstats`) and
+//! PostgreSQL's commits per 1,000 orders (`pg_stat_database`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::post;
+use axum::{Json, Router};
+use hyper::body::Bytes;
+use hyper::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::stampede::send;
+use flashsale_testkit::http::Conn;
+
+#[derive(Deserialize)]
+struct Purchase {
+    quantity: u32,
+}
+
+/// The bare server, on a thread and a runtime of its own; stops when
+/// dropped.
+pub struct BareServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BareServer {
+    pub fn start() -> std::io::Result<Self> {
+        let (ready, addr) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => return drop(ready.send(Err(e))),
+            };
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                    Ok(l) => l,
+                    Err(e) => return drop(ready.send(Err(e))),
+                };
+                let _ = ready.send(listener.local_addr());
+                let next = Arc::new(AtomicU64::new(0));
+                let app = Router::new().route(
+                    "/purchase",
+                    post(move |Json(p): Json<Purchase>| {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        async move {
+                            (
+                                axum::http::StatusCode::ACCEPTED,
+                                Json(json!({"order_id": format!("{n:032x}"), "status": "pending",
+                                            "remaining": p.quantity})),
+                            )
+                        }
+                    }),
+                );
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        let addr = addr
+            .recv()
+            .map_err(|_| std::io::Error::other("the bare server's thread died"))??;
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for BareServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Requests/s of a purchase-shaped POST to the bare server, with a bearer
+/// header like a buyer's, over `concurrency` connections for `seconds`.
+pub async fn measure_bare(addr: SocketAddr, concurrency: usize, seconds: f64, bearer: &str) -> f64 {
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let count = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (count, bearer) = (count.clone(), bearer.to_owned());
+            tokio::spawn(async move {
+                let mut conn = Conn::new(addr);
+                let body = Bytes::from_static(br#"{"quantity":1}"#);
+                while Instant::now() < until {
+                    if send(
+                        &mut conn,
+                        Method::POST,
+                        "/purchase",
+                        Some(&bearer),
+                        Some(body.clone()),
+                    )
+                    .await
+                    .is_ok_and(|(status, _)| status == 202)
+                    {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    for w in workers {
+        let _ = w.await;
+    }
+    count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Redis's per-command counters: command → (calls, microseconds).
+pub type CommandStats = HashMap<String, (u64, u64)>;
+
+/// `INFO commandstats` of the Redis at `url`.
+pub async fn redis_commandstats(url: &str) -> Result<CommandStats, String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| e.to_string())?;
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    // cmdstat_evalsha:calls=12,usec=345,usec_per_call=28.75,...
+    Ok(info
+        .lines()
+        .filter_map(|line| {
+            let (name, fields) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let field = |key: &str| {
+                fields
+                    .split(',')
+                    .find_map(|f| f.strip_prefix(key))
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            Some((name.to_owned(), (field("calls=")?, field("usec=")?)))
+        })
+        .collect())
+}
+
+/// What Redis did between two snapshots, per accepted purchase.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RedisCost {
+    pub usec_per_purchase: f64,
+    pub commands_per_purchase: f64,
+    /// The commands that took most of the time: (command, µs per purchase).
+    pub top: Vec<(String, f64)>,
+}
+
+pub fn redis_cost(before: &CommandStats, after: &CommandStats, purchases: u64) -> RedisCost {
+    let per = purchases.max(1) as f64;
+    let mut rows: Vec<(String, u64, u64)> = after
+        .iter()
+        .map(|(name, (calls, usec))| {
+            let (c0, u0) = before.get(name).copied().unwrap_or((0, 0));
+            (name.clone(), calls.saturating_sub(c0), usec.saturating_sub(u0))
+        })
+        .filter(|(name, calls, _)| *calls > 0 && name != "info")
+        .collect();
+    rows.sort_by_key(|(_, _, usec)| std::cmp::Reverse(*usec));
+    RedisCost {
+        usec_per_purchase: rows.iter().map(|r| r.2).sum::<u64>() as f64 / per,
+        commands_per_purchase: rows.iter().map(|r| r.1).sum::<u64>() as f64 / per,
+        top: rows
+            .iter()
+            .take(5)
+            .map(|(name, _, usec)| (name.clone(), *usec as f64 / per))
+            .collect(),
+    }
+}
+
+/// Transactions committed so far in the database at `url`.
+pub async fn postgres_commits(url: &str) -> Result<i64, String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Statistics are flushed by each backend at most every second.
+    let commits: i64 =
+        sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+    let _ = conn.close().await;
+    Ok(commits)
+}
