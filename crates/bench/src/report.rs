@@ -51,9 +51,9 @@ pub struct Report {
     pub ceiling_kind: String,
     /// Redis's own time and commands per accepted purchase.
     pub redis: Option<crate::ceiling::RedisCost>,
-    /// PostgreSQL transactions committed per 1,000 accepted orders: all of
-    /// the database's from the stampede's start until every order was
-    /// stored, less the generator's own reads of the stats.
+    /// PostgreSQL transactions committed per 1,000 accepted orders: the
+    /// database's from the stampede's start until every order was stored
+    /// (the generator's own reads commit nothing meanwhile).
     pub postgres_commits_per_1000_orders: Option<f64>,
     pub attempts: u64,
     pub seconds: f64,

@@ -255,26 +255,13 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
         None => None,
     };
     let mut conn = Conn::new(authorities[0].clone());
-    // What one read of the stats (the watcher's poll below) commits, to
-    // take the generator's own reads out of the ledger's figure.
-    let (commits_before, commits_per_poll) = match &args.database_url {
-        Some(url) => {
-            let polls = 20;
-            let start = crate::ceiling::postgres_commits(url)
+    let commits_before = match &args.database_url {
+        Some(url) => Some(
+            crate::ceiling::postgres_commits(url)
                 .await
-                .map_err(BenchError::Setup)?;
-            for _ in 0..polls {
-                get_json(&mut conn, "/api/admin/stats", Some(&admin)).await?;
-            }
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            let end = crate::ceiling::postgres_commits(url)
-                .await
-                .map_err(BenchError::Setup)?;
-            // Less the reading connection's own query.
-            let per_poll = (end - start - 1).max(0) as f64 / f64::from(polls);
-            (Some(end), per_poll)
-        }
-        None => (None, 0.0),
+                .map_err(BenchError::Setup)?,
+        ),
+        None => None,
     };
     let sale_id = match &args.sale {
         Some(id) => id.clone(),
@@ -307,7 +294,12 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
         accepted_count.clone(),
         stop_progress.clone(),
     ));
-    let watcher = PersistenceWatcher::start(authorities[0].clone(), admin.clone(), sale_id.clone());
+    let watcher = PersistenceWatcher::start(
+        authorities[0].clone(),
+        admin.clone(),
+        sale_id.clone(),
+        args.database_url.clone(),
+    );
     let path = Arc::new(format!("/api/sales/{sale_id}/purchase"));
     let workers: Vec<_> = (0..args.concurrency)
         .map(|w| {
@@ -382,17 +374,17 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
     report.answers = answers;
 
     let expected_units = sold_before + report.accepted;
-    let (persisted_at, polls) = watcher.reached(expected_units, args.confirm_timeout).await;
-    // The ledger's commits from the start until every order was stored,
-    // less the watcher's own reads, before the read-back below reads every
-    // order.
+    let persisted_at = watcher.reached(expected_units, args.confirm_timeout).await;
+    // The ledger's commits from the start until every order was stored
+    // (the watcher reads inside one open transaction, and the read-back
+    // below comes after): the engine's own.
     if let (Some(before), Some(url)) = (commits_before, &args.database_url) {
         // Each backend flushes its statistics at most a second late.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let after = crate::ceiling::postgres_commits(url)
             .await
             .map_err(BenchError::Setup)?;
-        let commits = ((after - before) as f64 - polls as f64 * commits_per_poll).max(0.0);
+        let commits = (after - before - 1).max(0) as f64;
         report.postgres_commits_per_1000_orders = Some(commits * 1000.0 / report.accepted.max(1) as f64);
     }
     report.seconds_to_last_confirmed = match (persisted_at, last_accepted) {
@@ -605,18 +597,40 @@ async fn ceiling(authorities: &[String], concurrency: usize, seconds: f64) -> f6
 }
 
 /// Watches, from the start of the stampede, how many units of the sale the
-/// order store holds (the stats, every 10 ms), so that the moment the last
-/// unit lands is seen when it happens, not when the stampede is over.
+/// order store holds, every 10 ms, so that the moment the last unit lands
+/// is seen when it happens, not when the stampede is over. With the
+/// ledger's URL it reads the ledger itself, inside one open transaction
+/// (read committed: each read sees the latest commits), so that it commits
+/// nothing that would count as the engine's; else the stats.
 struct PersistenceWatcher {
     seen: Arc<Mutex<Vec<(Instant, u64)>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl PersistenceWatcher {
-    fn start(authority: String, admin: String, sale: String) -> Self {
+    fn start(authority: String, admin: String, sale: String, database_url: Option<String>) -> Self {
         let seen: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::default();
         let log = seen.clone();
+        let record = move |units: u64| log.lock().expect("watcher lock").push((Instant::now(), units));
         let task = tokio::spawn(async move {
+            if let Some(url) = database_url {
+                use sqlx::Connection;
+                let Ok(mut conn) = sqlx::PgConnection::connect(&url).await else {
+                    return;
+                };
+                let Ok(mut tx) = conn.begin().await else { return };
+                loop {
+                    let units: Option<i64> =
+                        sqlx::query_scalar("SELECT units FROM sale_totals WHERE sale_id = $1::uuid")
+                            .bind(&sale)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .ok()
+                            .flatten();
+                    record(units.unwrap_or(0).max(0) as u64);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
             let mut conn = Conn::new(authority);
             loop {
                 if let Ok(stats) = get_json(&mut conn, "/api/admin/stats", Some(&admin)).await {
@@ -625,9 +639,7 @@ impl PersistenceWatcher {
                         .and_then(|sales| sales.iter().find(|s| s["sale_id"] == sale.as_str()))
                         .and_then(|s| s["units_persisted"].as_u64())
                         .unwrap_or(0);
-                    log.lock()
-                        .expect("watcher lock")
-                        .push((Instant::now(), persisted));
+                    record(persisted);
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -635,9 +647,8 @@ impl PersistenceWatcher {
         Self { seen, task }
     }
 
-    /// When the store first held `units`, waiting up to `timeout` seconds;
-    /// and how many times the stats were read meanwhile.
-    async fn reached(self, units: u64, timeout: f64) -> (Option<Instant>, usize) {
+    /// When the store first held `units`, waiting up to `timeout` seconds.
+    async fn reached(self, units: u64, timeout: f64) -> Option<Instant> {
         let deadline = Instant::now() + Duration::from_secs_f64(timeout);
         let found = loop {
             let first = self
@@ -653,8 +664,7 @@ impl PersistenceWatcher {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         self.task.abort();
-        let polls = self.seen.lock().expect("watcher lock").len();
-        (found, polls)
+        found
     }
 }
 
