@@ -174,15 +174,6 @@ impl OrderStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
 
-    /// Whether the ledger decided the order id (stored or voided).
-    pub fn decision(self) -> Option<Decision> {
-        match self {
-            Self::Pending => None,
-            Self::Void => Some(Decision::Void),
-            _ => Some(Decision::Order),
-        }
-    }
-
     /// Whether its units went back on sale after it was stored.
     pub fn gave_units_back(self) -> bool {
         matches!(self, Self::Expired | Self::Cancelled)

@@ -163,8 +163,9 @@ impl OrderService {
 pub enum PaymentOutcome {
     /// Paid by this payment, or by an earlier delivery of it.
     Paid,
-    /// The order expired (or was cancelled) first: its units are back on
-    /// sale; the shop must refund the payment.
+    /// The order expired (or was cancelled) first, or is overdue and about
+    /// to expire: its units are (or will be) back on sale; the shop must
+    /// refund the payment.
     OrderExpired,
     /// The order needs no payment (a sale without a payment window), or is
     /// not stored yet.
@@ -173,9 +174,12 @@ pub enum PaymentOutcome {
 
 impl PaymentOutcome {
     pub fn of(change: &OrderChange) -> Self {
-        match change.order.status {
+        let order = &change.order;
+        match order.status {
             OrderStatus::Paid => Self::Paid,
             OrderStatus::Expired | OrderStatus::Cancelled | OrderStatus::Void => Self::OrderExpired,
+            // Still awaiting payment after a payment: it was overdue.
+            OrderStatus::Confirmed if order.payment_due_at.is_some() => Self::OrderExpired,
             OrderStatus::Confirmed | OrderStatus::Pending => Self::NotPayable,
         }
     }

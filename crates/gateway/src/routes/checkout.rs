@@ -147,31 +147,23 @@ pub async fn payment_webhook(
         return answer(PaymentEventOutcome::PaymentFailed);
     }
     let change = state.services().orders.pay(id, None).await?;
-    let late = |order: &Order| {
-        state.events().emit(
-            Event::new(
-                EventKind::Checkout,
-                Severity::Critical,
-                format!(
-                    "Payment {} for order {} came after it was {}: refund {} cents.",
-                    event.id,
-                    order.order_id,
-                    order.status.as_str(),
-                    price
-                ),
-            )
-            .for_sale(order.sale_id),
-        );
-    };
     match PaymentOutcome::of(&change) {
         PaymentOutcome::Paid => answer(PaymentEventOutcome::Paid),
         PaymentOutcome::OrderExpired => {
-            late(&change.order);
-            answer(PaymentEventOutcome::OrderExpired)
-        }
-        // Overdue, not expired yet: it will be; the payment is late.
-        PaymentOutcome::NotPayable if change.order.payment_due_at.is_some() => {
-            late(&change.order);
+            let order = &change.order;
+            state.events().emit(
+                Event::new(
+                    EventKind::Checkout,
+                    Severity::Critical,
+                    format!(
+                        "Payment {} for order {} came too late (the order is {}): refund {price} cents.",
+                        event.id,
+                        order.order_id,
+                        order.status.as_str(),
+                    ),
+                )
+                .for_sale(order.sale_id),
+            );
             answer(PaymentEventOutcome::OrderExpired)
         }
         PaymentOutcome::NotPayable => Err(not_awaiting(&change.order)),
