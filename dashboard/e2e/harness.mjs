@@ -197,3 +197,32 @@ export function summary(exitCode) {
   console.log(`${tag}: ${passed} passed, ${failed + warned} failed`);
   return exitCode || (warned > 0 ? 1 : 0);
 }
+
+/**
+ * Runs `main`, then always closes the browser, stops the engine and removes
+ * the data folder (`state()` gives the script's browser and folder), and
+ * exits with the summary's status; Ctrl-C or SIGTERM stop everything at once.
+ */
+export async function runE2E(main, state) {
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+      engines.current?.kill('SIGKILL');
+      state().browser?.close().catch(() => {});
+      process.exit(130);
+    });
+  }
+  let exitCode = 0;
+  try {
+    await main();
+  } catch (e) {
+    exitCode = 1;
+    if (!results.some((r) => !r.ok)) log('FAIL', e && e.stack ? e.stack : e);
+    if (engineLog.length) log('last engine output:\n' + engineLog.slice(-25).join('\n'));
+  } finally {
+    const { browser, dataDir } = state();
+    await browser?.close().catch(() => {});
+    await stopEngine(engines.current).catch(() => {});
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  process.exit(summary(exitCode));
+}

@@ -25,20 +25,18 @@ import {
   assert,
   byTestId,
   DOCS,
-  engineLog,
   engines,
   ensureDist,
   findBinary,
   launchChromium,
   log,
-  results,
+  runE2E,
   setLogTag,
   SHOTS,
   shoot,
   startEngine,
   step,
   stopEngine,
-  summary,
   waitData,
 } from './harness.mjs';
 
@@ -498,24 +496,4 @@ async function main() {
   log(`screenshots in ${SHOTS}`);
 }
 
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    engines.current?.kill('SIGKILL');
-    browser?.close().catch(() => {});
-    process.exit(130);
-  });
-}
-
-let exitCode = 0;
-try {
-  await main();
-} catch (e) {
-  exitCode = 1;
-  if (!results.some((r) => !r.ok)) log('FAIL', e && e.stack ? e.stack : e);
-  if (engineLog.length) log('last engine output:\n' + engineLog.slice(-25).join('\n'));
-} finally {
-  await browser?.close().catch(() => {});
-  await stopEngine(engines.current).catch(() => {});
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-}
-process.exit(summary(exitCode));
+await runE2E(main, () => ({ browser, dataDir }));

@@ -19,7 +19,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::report::{Check, CheckoutFigures, Latency, Report};
-use crate::stampede::{get_json, send, token, BenchError, StampedeArgs};
+use crate::stampede::{get_json, open_sale, send, token, BenchError, StampedeArgs};
 use flashsale_testkit::http::{authority, Conn};
 
 /// The price of the sale the bench creates, in cents.
@@ -60,35 +60,7 @@ pub async fn run(args: StampedeArgs, window: Duration) -> Result<Report, BenchEr
     let body = json!({"name": "bench checkout", "product": "load", "price_cents": PRICE_CENTS,
                       "stock": args.stock, "per_user_limit": args.limit,
                       "payment_window_seconds": window.as_secs()});
-    let (status, created) = send(
-        &mut conn,
-        Method::POST,
-        "/api/admin/sales",
-        Some(&admin),
-        Some(Bytes::from(body.to_string())),
-    )
-    .await?;
-    let sale = serde_json::from_slice::<Value>(&created).unwrap_or_default()["id"]
-        .as_str()
-        .filter(|_| status == 201)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            BenchError::Setup(format!(
-                "creating the sale failed: {status} {}",
-                String::from_utf8_lossy(&created)
-            ))
-        })?;
-    let (status, _) = send(
-        &mut conn,
-        Method::POST,
-        &format!("/api/admin/sales/{sale}/start"),
-        Some(&admin),
-        None,
-    )
-    .await?;
-    if status != 200 {
-        return Err(BenchError::Setup(format!("starting the sale failed: {status}")));
-    }
+    let sale = open_sale(&mut conn, &admin, &body).await?;
     let mut report = Report {
         targets: args.target.clone(),
         sale_id: sale.clone(),

@@ -526,6 +526,12 @@ pub(crate) async fn create_sale(
     limit: u32,
 ) -> Result<String, BenchError> {
     let body = json!({"name": "bench stampede", "product": "load", "price_cents": 1, "stock": stock, "per_user_limit": limit});
+    open_sale(conn, admin, &body).await
+}
+
+/// Creates the sale `body` describes (`POST /api/admin/sales`) and starts
+/// it; returns its id.
+pub(crate) async fn open_sale(conn: &mut Conn, admin: &str, body: &Value) -> Result<String, BenchError> {
     let (status, answer) = send(
         conn,
         Method::POST,
