@@ -338,8 +338,10 @@ async fn redis_calls(url: &str, command: &str) -> u64 {
 /// sale costs: one look-up of its key (`HGET`), never the reserve script.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyed_attempts_after_the_sell_out_cost_one_key_lookup() {
-    let s = stack_settings("stack-keys").await;
-    let redis = s.redis_url.clone().unwrap();
+    // A Redis of its own: the shared one counts every other test's scripts.
+    let (_redis, redis) = private_redis(&[]).await;
+    let mut s = stack_settings("stack-keys").await;
+    s.redis_url = Some(redis.clone());
     let app = TestApp::spawn(s).await;
     let sale = crate::stampede::key_reuse_and_keyed_retries_after_the_sell_out(&app).await;
     let mut c = app.client().await;
@@ -351,7 +353,7 @@ async fn keyed_attempts_after_the_sell_out_cost_one_key_lookup() {
         let (status, _) = c.buy(&sale, &format!("keyed-{n}"), 1, Some("k")).await;
         assert_eq!(status, 409);
     }
-    // The sweeper and the relay share this Redis: allow them a few scripts.
+    // The sweeper and the relay use this Redis too: allow them a few scripts.
     let scripts_spent = redis_calls(&redis, "evalsha").await - scripts;
     let lookups_spent = redis_calls(&redis, "hget").await - lookups;
     assert!(
@@ -365,9 +367,9 @@ async fn keyed_attempts_after_the_sell_out_cost_one_key_lookup() {
     app.stop().await;
 }
 
-/// A Redis of this test's own, evicting keys under memory pressure; stops
-/// when the returned child is dropped.
-async fn evicting_redis() -> (tokio::process::Child, String) {
+/// A Redis of this test's own, started with `args`; stops when the returned
+/// child is dropped.
+async fn private_redis(args: &[&str]) -> (tokio::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -375,7 +377,8 @@ async fn evicting_redis() -> (tokio::process::Child, String) {
         .port();
     let child = tokio::process::Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-        .args(["--appendonly", "no", "--maxmemory-policy", "allkeys-lru"])
+        .args(["--appendonly", "no"])
+        .args(args)
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -394,7 +397,7 @@ async fn evicting_redis() -> (tokio::process::Child, String) {
 /// operator accepts the risk; then health shows Redis degraded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_evicting_redis_is_refused_unless_accepted() {
-    let (_redis, url) = evicting_redis().await;
+    let (_redis, url) = private_redis(&["--maxmemory-policy", "allkeys-lru"]).await;
     let mut s = stack_settings("stack-evicting").await;
     s.redis_url = Some(url);
     let refused = flashsale::Engine::start(&s)
