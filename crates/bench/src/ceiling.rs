@@ -130,23 +130,49 @@ pub async fn measure_bare(addr: SocketAddr, concurrency: usize, seconds: f64, be
     count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Redis's per-command counters: command → (calls, microseconds).
-pub type CommandStats = HashMap<String, (u64, u64)>;
+/// What Redis has done since it started: its main thread's CPU time and
+/// its per-command counters.
+#[derive(Debug, Clone, Default)]
+pub struct RedisStats {
+    /// `used_cpu_sys_main_thread + used_cpu_user_main_thread`, µs: the core
+    /// that saturates first, network and event loop included.
+    cpu_usec: f64,
+    /// command → (calls, µs). Commands a script runs are counted here too,
+    /// and their time is also inside the script's own.
+    commands: HashMap<String, (u64, u64)>,
+}
 
-/// `INFO commandstats` of the Redis at `url`.
-pub async fn redis_commandstats(url: &str) -> Result<CommandStats, String> {
+/// `INFO cpu commandstats` of the Redis at `url`.
+pub async fn redis_stats(url: &str) -> Result<RedisStats, String> {
     let client = redis::Client::open(url).map_err(|e| e.to_string())?;
     let mut conn = client
         .get_multiplexed_async_connection()
         .await
         .map_err(|e| e.to_string())?;
     let info: String = redis::cmd("INFO")
+        .arg("cpu")
         .arg("commandstats")
         .query_async(&mut conn)
         .await
         .map_err(|e| e.to_string())?;
+    Ok(parse_redis_stats(&info))
+}
+
+fn parse_redis_stats(info: &str) -> RedisStats {
+    let seconds = |key: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().parse::<f64>().ok())
+    };
+    // Redis before 6.2 reports the whole process only.
+    let cpu = match (
+        seconds("used_cpu_sys_main_thread"),
+        seconds("used_cpu_user_main_thread"),
+    ) {
+        (Some(sys), Some(user)) => sys + user,
+        _ => seconds("used_cpu_sys").unwrap_or(0.0) + seconds("used_cpu_user").unwrap_or(0.0),
+    };
     // cmdstat_evalsha:calls=12,usec=345,usec_per_call=28.75,...
-    Ok(info
+    let commands = info
         .lines()
         .filter_map(|line| {
             let (name, fields) = line.strip_prefix("cmdstat_")?.split_once(':')?;
@@ -158,37 +184,76 @@ pub async fn redis_commandstats(url: &str) -> Result<CommandStats, String> {
             };
             Some((name.to_owned(), (field("calls=")?, field("usec=")?)))
         })
-        .collect())
+        .collect();
+    RedisStats {
+        cpu_usec: cpu * 1e6,
+        commands,
+    }
 }
 
 /// What Redis did between two snapshots, per accepted purchase.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RedisCost {
-    pub usec_per_purchase: f64,
+    /// Redis's main-thread CPU: everything the pipeline cost Redis.
+    pub cpu_usec_per_purchase: f64,
+    /// Time inside scripts (`EVAL`/`EVALSHA`), their commands included.
+    pub script_usec_per_purchase: f64,
+    /// Commands, those run inside scripts included.
     pub commands_per_purchase: f64,
-    /// The commands that took most of the time: (command, µs per purchase).
+    /// The commands that took most of the time: (command, µs per purchase);
+    /// a command scripts run shows its time inside them as well.
     pub top: Vec<(String, f64)>,
 }
 
-pub fn redis_cost(before: &CommandStats, after: &CommandStats, purchases: u64) -> RedisCost {
+pub fn redis_cost(before: &RedisStats, after: &RedisStats, purchases: u64) -> RedisCost {
     let per = purchases.max(1) as f64;
     let mut rows: Vec<(String, u64, u64)> = after
+        .commands
         .iter()
         .map(|(name, (calls, usec))| {
-            let (c0, u0) = before.get(name).copied().unwrap_or((0, 0));
+            let (c0, u0) = before.commands.get(name).copied().unwrap_or((0, 0));
             (name.clone(), calls.saturating_sub(c0), usec.saturating_sub(u0))
         })
         .filter(|(name, calls, _)| *calls > 0 && name != "info")
         .collect();
     rows.sort_by_key(|(_, _, usec)| std::cmp::Reverse(*usec));
+    let scripts: u64 = rows
+        .iter()
+        .filter(|(name, _, _)| name == "eval" || name == "evalsha")
+        .map(|r| r.2)
+        .sum();
     RedisCost {
-        usec_per_purchase: rows.iter().map(|r| r.2).sum::<u64>() as f64 / per,
+        cpu_usec_per_purchase: (after.cpu_usec - before.cpu_usec).max(0.0) / per,
+        script_usec_per_purchase: scripts as f64 / per,
         commands_per_purchase: rows.iter().map(|r| r.1).sum::<u64>() as f64 / per,
         top: rows
             .iter()
             .take(5)
             .map(|(name, _, usec)| (name.clone(), *usec as f64 / per))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_commands_are_not_counted_twice() {
+        let before = parse_redis_stats(
+            "# CPU\r\nused_cpu_sys_main_thread:1.000000\r\nused_cpu_user_main_thread:2.000000\r\n\
+             # Commandstats\r\ncmdstat_evalsha:calls=10,usec=100,usec_per_call=10.00\r\n",
+        );
+        let after = parse_redis_stats(
+            "used_cpu_sys_main_thread:1.000500\nused_cpu_user_main_thread:2.001500\n\
+             cmdstat_evalsha:calls=20,usec=300,usec_per_call=15.00\n\
+             cmdstat_hset:calls=30,usec=60,usec_per_call=2.00\n",
+        );
+        let cost = redis_cost(&before, &after, 10);
+        assert!((cost.cpu_usec_per_purchase - 200.0).abs() < 1e-6, "{cost:?}");
+        assert!((cost.script_usec_per_purchase - 20.0).abs() < 1e-9, "{cost:?}");
+        assert!((cost.commands_per_purchase - 4.0).abs() < 1e-9, "{cost:?}");
+        assert_eq!(cost.top[0].0, "evalsha");
     }
 }
 

@@ -163,8 +163,10 @@ impl Report {
             let top: Vec<String> = r.top.iter().map(|(c, us)| format!("{c} {us:.1}")).collect();
             let _ = writeln!(
                 out,
-                "  Redis           {:.1} µs and {:.1} commands per accepted purchase ({})",
-                r.usec_per_purchase,
+                "  Redis           {:.1} µs of CPU per accepted purchase; scripts {:.1} µs; {:.1} commands, \
+                 those in scripts included ({})",
+                r.cpu_usec_per_purchase,
+                r.script_usec_per_purchase,
                 r.commands_per_purchase,
                 top.join(", ")
             );

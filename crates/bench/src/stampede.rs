@@ -248,7 +248,7 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
     }
     let redis_before = match &args.redis_url {
         Some(url) => Some(
-            crate::ceiling::redis_commandstats(url)
+            crate::ceiling::redis_stats(url)
                 .await
                 .map_err(BenchError::Setup)?,
         ),
@@ -402,7 +402,7 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
     .await;
     report.peak_rss_mib = args.pid.and_then(peak_rss_mib);
     if let (Some(before), Some(url)) = (&redis_before, &args.redis_url) {
-        let after = crate::ceiling::redis_commandstats(url)
+        let after = crate::ceiling::redis_stats(url)
             .await
             .map_err(BenchError::Setup)?;
         report.redis = Some(crate::ceiling::redis_cost(before, &after, report.accepted));

@@ -97,6 +97,14 @@ pub struct Settings {
     #[arg(long, env = "FLASHSALE_REDIS_ALLOW_EVICTION", default_value_t = false)]
     pub redis_allow_eviction: bool,
 
+    /// The most reservations of one sale an inventory decides in one Redis
+    /// script call. Requests that arrive while the sale's calls are under
+    /// way go together in the next call, each decided in arrival order as
+    /// if alone; a lone request never waits. 1 sends every request alone.
+    #[arg(long, env = "FLASHSALE_REDIS_RESERVE_BATCH", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub redis_reserve_batch: u64,
+
     /// How long a reservation left in flight by a failure (neither stored
     /// nor in the outbox, with the order queue empty) waits before its units
     /// go back on sale, in milliseconds. Keep it above the broker's heartbeat.

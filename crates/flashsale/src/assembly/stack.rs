@@ -98,7 +98,9 @@ pub(crate) async fn redis_checked(
     settings: &Settings,
     url: &str,
 ) -> Result<(RedisStock, RedisProfile), StartError> {
-    let stock = redis(url, settings.redis_timeout()).await?;
+    let stock = redis(url, settings.redis_timeout())
+        .await?
+        .with_reserve_batch(settings.redis_reserve_batch as usize);
     let profile = stock
         .profile()
         .await

@@ -4,12 +4,14 @@
 //! - [`keys`]: the key names of one sale, all under its hash tag.
 //! - [`record`]: the one-string form of a reservation the scripts share.
 //! - [`scripts`]: the Lua scripts, each an atomic step of the purchase path.
+//! - `batch`: reservations of one sale sent in batches, one script call each.
 //! - [`stock`]: [`RedisStock`], the [`StockStore`](flashsale_domain::StockStore).
 //! - [`pending`]: [`RedisPending`], the order service's pending orders.
 //! - [`units_back`]: the pub/sub channel that clears sold-out flags everywhere.
 //! - `pubsub`: the reconnecting subscription both channels use.
 //! - [`persistence`]: what a 202 survives, as Redis is configured.
 
+mod batch;
 pub mod events;
 pub mod keys;
 pub mod pending;
@@ -20,6 +22,7 @@ pub mod scripts;
 pub mod stock;
 pub mod units_back;
 
+pub use batch::{ReserveBatchStats, DEFAULT_BATCH as DEFAULT_RESERVE_BATCH};
 pub use events::{subscribe_events, RedisEvents, EVENTS_CHANNEL};
 pub use keys::SaleKeys;
 pub use pending::RedisPending;

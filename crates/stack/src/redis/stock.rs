@@ -24,6 +24,7 @@ use flashsale_domain::{
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, RedisResult};
 
+use super::batch::{ReserveBatchStats, ReserveBatches, DEFAULT_BATCH};
 use super::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
 use super::persistence::RedisProfile;
 use super::record::{self, micros};
@@ -46,6 +47,7 @@ pub struct RedisStock {
     client: redis::Client,
     conn: ConnectionManager,
     scripts: Arc<Scripts>,
+    batches: Arc<ReserveBatches>,
 }
 
 /// Why the store could not be opened.
@@ -74,11 +76,29 @@ impl RedisStock {
         let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(RedisSetupError::Connect)?;
-        Ok(Self {
+        Ok(Self::new(client, conn, DEFAULT_BATCH))
+    }
+
+    fn new(client: redis::Client, conn: ConnectionManager, max_batch: usize) -> Self {
+        let scripts = scripts();
+        let batches = Arc::new(ReserveBatches::new(conn.clone(), scripts.clone(), max_batch));
+        Self {
             client,
             conn,
-            scripts: scripts(),
-        })
+            scripts,
+            batches,
+        }
+    }
+
+    /// How many script calls decided how many reservations so far.
+    pub fn reserve_batch_stats(&self) -> ReserveBatchStats {
+        self.batches.stats()
+    }
+
+    /// The same store deciding at most `max_batch` reservations of a sale
+    /// per script call (1: each alone). See [`super::batch`].
+    pub fn with_reserve_batch(self, max_batch: usize) -> Self {
+        Self::new(self.client, self.conn, max_batch)
     }
 
     /// The client, for components that need connections of their own (the
@@ -438,46 +458,29 @@ impl StockStore for RedisStock {
 
     async fn reserve(&self, request: ReserveRequest) -> Result<ReserveOutcome, ReserveError> {
         let sale = request.sale_id;
-        let keys = SaleKeys::new(sale);
-        let reply: Vec<String> = self
-            .scripts
-            .reserve
-            .key(&keys.state)
-            .key(&keys.stock)
-            .key(&keys.buyers)
-            .key(&keys.idem)
-            .key(&keys.inflight)
-            .key(&keys.outbox)
-            .arg(sale.to_string())
-            .arg(request.order_id.to_string())
-            .arg(request.user_id.as_str())
-            .arg(request.quantity.get())
-            .arg(request.idempotency_key.as_ref().map_or("", |k| k.as_str()))
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
-        let detail = reply.get(1);
+        let (outcome, detail) = self.batches.reserve(request).await?;
+        let detail = Some(&detail);
         let decode = |rec: Option<&String>| {
             let rec = rec.ok_or_else(|| store_error("reserve: missing record"))?;
             record::decode(sale, rec).map_err(store_error)
         };
         let rejected = |r: PurchaseRejection| Err(ReserveError::Rejected(r));
-        match reply.first().map(String::as_str) {
-            Some("reserved") => Ok(ReserveOutcome::Reserved(decode(detail)?)),
-            Some("replayed") => Ok(ReserveOutcome::Replayed(decode(detail)?)),
-            Some("not_found") => Err(ReserveError::SaleNotFound),
-            Some("quantity_above_limit") => rejected(PurchaseRejection::QuantityAboveLimit {
+        match outcome.as_str() {
+            "reserved" => Ok(ReserveOutcome::Reserved(decode(detail)?)),
+            "replayed" => Ok(ReserveOutcome::Replayed(decode(detail)?)),
+            "not_found" => Err(ReserveError::SaleNotFound),
+            "quantity_above_limit" => rejected(PurchaseRejection::QuantityAboveLimit {
                 limit: number(detail)?,
             }),
-            Some("not_active") => rejected(PurchaseRejection::SaleNotActive),
-            Some("sold_out") => rejected(PurchaseRejection::SoldOut),
-            Some("limit_exceeded") => rejected(PurchaseRejection::LimitExceeded {
+            "not_active" => rejected(PurchaseRejection::SaleNotActive),
+            "sold_out" => rejected(PurchaseRejection::SoldOut),
+            "limit_exceeded" => rejected(PurchaseRejection::LimitExceeded {
                 limit: number(detail)?,
             }),
-            Some("not_enough_stock") => rejected(PurchaseRejection::NotEnoughStock {
+            "not_enough_stock" => rejected(PurchaseRejection::NotEnoughStock {
                 remaining: number(detail)?,
             }),
-            other => Err(store_error(format!("reserve: unexpected reply {other:?}")).into()),
+            other => Err(store_error(format!("reserve: unexpected outcome {other:?}")).into()),
         }
     }
 

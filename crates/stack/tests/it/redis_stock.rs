@@ -78,6 +78,79 @@ async fn stampede_sells_exactly_the_stock() {
     assert_eq!(store.in_flight(sale).await.unwrap().len() as u64, reservations);
 }
 
+/// A batch decides each request exactly as the domain's `SaleBook` decides
+/// the same requests one by one, in arrival order: replays of a key within
+/// one batch, limits across a buyer's requests, the last units, quantities
+/// above the limit. Requests queued while a call is under way go together
+/// (far fewer script calls than requests); with a batch of 1 each goes
+/// alone, to the same outcomes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_reserves_decide_as_the_sale_book_does() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Waker};
+
+    use flashsale_domain::{ReserveOutcome, ReserveRequest, SaleBook};
+
+    let requests = |sale| -> Vec<ReserveRequest> {
+        (0..300u32)
+            .map(|i| {
+                let user = format!("u{}", i % 12);
+                let q = [1, 2, 1, 3, 4][(i % 5) as usize];
+                let key = (i % 4 == 0).then(|| format!("k{}", i % 3));
+                contract::request(sale, &user, q, key.as_deref())
+            })
+            .collect()
+    };
+    fn summary(outcome: Result<ReserveOutcome, ReserveError>) -> String {
+        match outcome {
+            Ok(ReserveOutcome::Reserved(r)) => format!("reserved {} {}", r.order_id, r.remaining),
+            Ok(ReserveOutcome::Replayed(r)) => format!("replayed {} {}", r.order_id, r.remaining),
+            Err(e) => format!("{e:?}"),
+        }
+    }
+    for max_batch in [64, 1] {
+        let store = stock().await.with_reserve_batch(max_batch);
+        let terms = contract::sale(SaleState::Active, 90, 3).terms();
+        let sale = terms.id;
+        store.load(terms.clone()).await.unwrap();
+        let requests = requests(sale);
+        let mut book = SaleBook::new(terms);
+        let expected: Vec<String> = requests
+            .iter()
+            .map(|r| summary(book.reserve(r.clone()).map_err(ReserveError::Rejected)))
+            .collect();
+
+        // Each request is queued by its future's first poll: polling them
+        // once, in order, makes the arrival order theirs.
+        let before = store.reserve_batch_stats();
+        let mut calls: Vec<Pin<Box<dyn Future<Output = _> + Send + '_>>> =
+            requests.into_iter().map(|r| store.reserve(r)).collect();
+        let mut cx = Context::from_waker(Waker::noop());
+        for call in &mut calls {
+            assert!(call.as_mut().poll(&mut cx).is_pending());
+        }
+        let got: Vec<String> = futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .map(summary)
+            .collect();
+        assert_eq!(got, expected, "batch of {max_batch}");
+        let stats = store.reserve_batch_stats();
+        let spent = stats.calls - before.calls;
+        assert_eq!(stats.requests - before.requests, 300);
+        let expected_calls = if max_batch == 1 { 300..=300 } else { 1..=12 };
+        assert!(
+            expected_calls.contains(&spent),
+            "{spent} script calls, batch of {max_batch}"
+        );
+        assert_eq!(
+            store.level(sale).await.unwrap().unwrap().remaining,
+            book.level().remaining
+        );
+    }
+}
+
 /// A release, a top-up and a flush are announced on the units-back channel.
 #[tokio::test]
 async fn units_back_reaches_subscribers() {

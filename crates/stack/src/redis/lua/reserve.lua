@@ -1,50 +1,80 @@
 #!lua
--- The purchase decision, as `SaleBook::reserve` makes it: every check runs
--- before the first write, because a script that fails half-way keeps its
--- earlier writes.
+-- Purchase decisions of one sale, in a batch, each as `SaleBook::reserve`
+-- makes it and in the order given: a request sees every earlier one's
+-- writes (its units gone, its buyer's count, its idempotency key). Each
+-- request's checks run before its writes; the totals (stock, in flight) and
+-- the in-flight records are written once at the end. A script that fails
+-- half-way keeps its earlier writes, so nothing below can fail on input the
+-- caller validated.
 -- KEYS: state, stock, buyers, idem, inflight, outbox
--- ARGV: sale_id, order_id, user_id, quantity, idempotency_key ("" if none)
-local user, q, key = ARGV[3], tonumber(ARGV[4]), ARGV[5]
+-- ARGV: sale_id, then per request: order_id, user_id, quantity,
+--       idempotency_key ("" if none)
+-- Returns per request: outcome, detail ("" if none).
+local n = (#ARGV - 1) / 4
+local out = {}
 local terms = redis.call('HMGET', KEYS[1], 'state', 'limit', 'starts_at', 'ends_at')
 if not terms[1] then
-  return {'not_found'}
-end
-if key ~= '' then
-  local first = redis.call('HGET', KEYS[4], user .. '\n' .. key)
-  if first then
-    return {'replayed', first}
+  for _ = 1, n do
+    out[#out + 1] = 'not_found'
+    out[#out + 1] = ''
   end
+  return out
 end
 local limit = tonumber(terms[2])
-if q > limit then
-  return {'quantity_above_limit', tostring(limit)}
-end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-if effective(terms[1], terms[3], terms[4], now) ~= 'active' then
-  return {'not_active'}
-end
+local active = effective(terms[1], terms[3], terms[4], now) == 'active'
+local at = time[1] .. string.format('%06d', tonumber(time[2]))
 local remaining = tonumber(redis.call('GET', KEYS[2]) or '0')
-if remaining <= 0 then
-  return {'sold_out'}
-end
-local bought = tonumber(redis.call('HGET', KEYS[3], user) or '0')
-if bought + q > limit then
-  return {'limit_exceeded', tostring(limit)}
-end
-if remaining < q then
-  return {'not_enough_stock', tostring(remaining)}
+local taken = 0
+local records = {}
+
+local function decide(order, user, q, key)
+  if key ~= '' then
+    local first = redis.call('HGET', KEYS[4], user .. '\n' .. key)
+    if first then
+      return 'replayed', first
+    end
+  end
+  if q > limit then
+    return 'quantity_above_limit', tostring(limit)
+  end
+  if not active then
+    return 'not_active', ''
+  end
+  if remaining <= 0 then
+    return 'sold_out', ''
+  end
+  local bought = tonumber(redis.call('HGET', KEYS[3], user) or '0')
+  if bought + q > limit then
+    return 'limit_exceeded', tostring(limit)
+  end
+  if remaining < q then
+    return 'not_enough_stock', tostring(remaining)
+  end
+  -- Every check passed: take the units.
+  remaining = remaining - q
+  taken = taken + q
+  redis.call('HINCRBY', KEYS[3], user, q)
+  local rec = table.concat({order, user, tostring(q), key, tostring(remaining), at}, '\n')
+  if key ~= '' then
+    redis.call('HSET', KEYS[4], user .. '\n' .. key, rec)
+  end
+  records[#records + 1] = order
+  records[#records + 1] = rec
+  redis.call('XADD', KEYS[6], '*', 'v', '1', 'sale', ARGV[1], 'rec', rec)
+  return 'reserved', rec
 end
 
--- Every check passed: take the units.
-local left = redis.call('DECRBY', KEYS[2], q)
-redis.call('HINCRBY', KEYS[3], user, q)
-redis.call('HINCRBY', KEYS[1], 'in_flight', q)
-local at = time[1] .. string.format('%06d', tonumber(time[2]))
-local rec = table.concat({ARGV[2], user, ARGV[4], key, tostring(left), at}, '\n')
-if key ~= '' then
-  redis.call('HSET', KEYS[4], user .. '\n' .. key, rec)
+for i = 0, n - 1 do
+  local base = 2 + 4 * i
+  local outcome, detail = decide(ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2]), ARGV[base + 3])
+  out[#out + 1] = outcome
+  out[#out + 1] = detail
 end
-redis.call('HSET', KEYS[5], ARGV[2], rec)
-redis.call('XADD', KEYS[6], '*', 'v', '1', 'sale', ARGV[1], 'rec', rec)
-return {'reserved', rec}
+if taken > 0 then
+  redis.call('DECRBY', KEYS[2], taken)
+  redis.call('HINCRBY', KEYS[1], 'in_flight', taken)
+  redis.call('HSET', KEYS[5], unpack(records))
+end
+return out
