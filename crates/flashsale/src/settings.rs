@@ -100,8 +100,9 @@ pub struct Settings {
     /// The most reservations of one sale an inventory decides in one Redis
     /// script call. Requests that arrive while the sale's calls are under
     /// way go together in the next call, each decided in arrival order as
-    /// if alone; a lone request never waits. 1 sends every request alone.
-    #[arg(long, env = "FLASHSALE_REDIS_RESERVE_BATCH", default_value_t = 64,
+    /// if alone; a lone request never waits. 1 turns batching off: each
+    /// request is its own call, at once.
+    #[arg(long, env = "FLASHSALE_REDIS_RESERVE_BATCH", default_value_t = flashsale_stack::redis::DEFAULT_RESERVE_BATCH as u64,
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub redis_reserve_batch: u64,
 

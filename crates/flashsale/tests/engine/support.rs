@@ -53,7 +53,7 @@ pub fn settings(name: &str) -> Settings {
         sweep_after_ms: 60_000,
         archive_after: std::time::Duration::from_secs(3600),
         redis_allow_eviction: false,
-        redis_reserve_batch: 64,
+        redis_reserve_batch: flashsale_stack::redis::DEFAULT_RESERVE_BATCH as u64,
         database_url: None,
         payments: None,
         payment_webhook_secret: Some(WEBHOOK_SECRET.into()),

@@ -31,7 +31,7 @@ const RUNNING: usize = 2;
 
 /// The most reservations one script call decides by default; the script
 /// holds Redis for about 3 µs each.
-pub const DEFAULT_BATCH: usize = 64;
+pub const DEFAULT_BATCH: usize = 128;
 
 /// What the batching did since the store was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,9 +88,14 @@ impl ReserveBatches {
         }
     }
 
-    /// Decides `request` in the next batch of its sale.
+    /// Decides `request` in the next batch of its sale; with batches of 1,
+    /// at once and alone, with no bound on the calls under way.
     pub(super) async fn reserve(self: &Arc<Self>, request: ReserveRequest) -> Result<Answer, StoreError> {
         let sale = request.sale_id;
+        if self.max_batch == 1 {
+            let mut answers = self.call(sale, &[&request]).await?;
+            return Ok(answers.remove(0));
+        }
         let (answer, answered) = oneshot::channel();
         let start = {
             let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
@@ -136,11 +141,28 @@ impl ReserveBatches {
     }
 
     /// One script call for the whole batch; every waiter gets its answer,
-    /// or the call's error (the reservation may still have been made: a
+    /// or the call's error (the reservations may still have been made: a
     /// timeout is no proof that the script did not run).
     async fn send(&self, sale: SaleId, batch: Vec<Waiter>) {
+        let requests: Vec<&ReserveRequest> = batch.iter().map(|w| &w.request).collect();
+        match self.call(sale, &requests).await {
+            Ok(answers) => {
+                for (w, answer) in batch.into_iter().zip(answers) {
+                    let _ = w.answer.send(Ok(answer));
+                }
+            }
+            Err(error) => {
+                for w in batch {
+                    let _ = w.answer.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    /// The reserve script over `requests`: one answer each, in order.
+    async fn call(&self, sale: SaleId, requests: &[&ReserveRequest]) -> Result<Vec<Answer>, StoreError> {
         self.calls.fetch_add(1, Relaxed);
-        self.requests.fetch_add(batch.len() as u64, Relaxed);
+        self.requests.fetch_add(requests.len() as u64, Relaxed);
         let keys = SaleKeys::new(sale);
         let mut call = self.scripts.reserve.prepare_invoke();
         call.key(&keys.state)
@@ -150,42 +172,24 @@ impl ReserveBatches {
             .key(&keys.inflight)
             .key(&keys.outbox)
             .arg(sale.to_string());
-        for w in &batch {
-            let r = &w.request;
+        for r in requests {
             call.arg(r.order_id.to_string())
                 .arg(r.user_id.as_str())
                 .arg(r.quantity.get())
                 .arg(r.idempotency_key.as_ref().map_or("", |k| k.as_str()));
         }
-        let reply: Result<Vec<String>, StoreError> = call
+        let reply: Vec<String> = call
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(store_error)
-            .and_then(|reply: Vec<String>| {
-                if reply.len() == 2 * batch.len() {
-                    Ok(reply)
-                } else {
-                    Err(store_error(format!(
-                        "reserve: {} values for {} requests",
-                        reply.len(),
-                        batch.len()
-                    )))
-                }
-            });
-        match reply {
-            Ok(reply) => {
-                let mut values = reply.into_iter();
-                for w in batch {
-                    let outcome = values.next().unwrap_or_default();
-                    let detail = values.next().unwrap_or_default();
-                    let _ = w.answer.send(Ok((outcome, detail)));
-                }
-            }
-            Err(error) => {
-                for w in batch {
-                    let _ = w.answer.send(Err(error.clone()));
-                }
-            }
+            .map_err(store_error)?;
+        if reply.len() != 2 * requests.len() {
+            return Err(store_error(format!(
+                "reserve: {} values for {} requests",
+                reply.len(),
+                requests.len()
+            )));
         }
+        let mut values = reply.into_iter();
+        Ok(std::iter::from_fn(|| Some((values.next()?, values.next()?))).collect())
     }
 }

@@ -84,24 +84,18 @@ async fn stampede_sells_exactly_the_stock() {
 /// above the limit. Requests queued while a call is under way go together
 /// (far fewer script calls than requests); with a batch of 1 each goes
 /// alone, to the same outcomes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+///
+/// On one thread, so the arrival order is the test's: each request is
+/// queued by its future's first poll, and the batches' tasks run in the
+/// order they were spawned.
+#[tokio::test(flavor = "current_thread")]
 async fn batched_reserves_decide_as_the_sale_book_does() {
     use std::future::Future;
     use std::pin::Pin;
     use std::task::{Context, Waker};
 
-    use flashsale_domain::{ReserveOutcome, ReserveRequest, SaleBook};
+    use flashsale_domain::{ReserveOutcome, SaleBook};
 
-    let requests = |sale| -> Vec<ReserveRequest> {
-        (0..300u32)
-            .map(|i| {
-                let user = format!("u{}", i % 12);
-                let q = [1, 2, 1, 3, 4][(i % 5) as usize];
-                let key = (i % 4 == 0).then(|| format!("k{}", i % 3));
-                contract::request(sale, &user, q, key.as_deref())
-            })
-            .collect()
-    };
     fn summary(outcome: Result<ReserveOutcome, ReserveError>) -> String {
         match outcome {
             Ok(ReserveOutcome::Reserved(r)) => format!("reserved {} {}", r.order_id, r.remaining),
@@ -114,27 +108,43 @@ async fn batched_reserves_decide_as_the_sale_book_does() {
         let terms = contract::sale(SaleState::Active, 90, 3).terms();
         let sale = terms.id;
         store.load(terms.clone()).await.unwrap();
-        let requests = requests(sale);
         let mut book = SaleBook::new(terms);
-        let expected: Vec<String> = requests
-            .iter()
-            .map(|r| summary(book.reserve(r.clone()).map_err(ReserveError::Rejected)))
-            .collect();
+        let mut decide = |r: &flashsale_domain::ReserveRequest| {
+            summary(book.reserve(r.clone()).map_err(ReserveError::Rejected))
+        };
+        // A first request alone: the script is loaded, and no call is under way.
+        let first = contract::request(sale, "first", 1, None);
+        assert_eq!(summary(store.reserve(first.clone()).await), decide(&first));
 
-        // Each request is queued by its future's first poll: polling them
-        // once, in order, makes the arrival order theirs.
-        let before = store.reserve_batch_stats();
-        let mut calls: Vec<Pin<Box<dyn Future<Output = _> + Send + '_>>> =
-            requests.into_iter().map(|r| store.reserve(r)).collect();
-        let mut cx = Context::from_waker(Waker::noop());
-        for call in &mut calls {
-            assert!(call.as_mut().poll(&mut cx).is_pending());
-        }
-        let got: Vec<String> = futures_util::future::join_all(calls)
-            .await
-            .into_iter()
-            .map(summary)
+        let requests: Vec<_> = (0..300u32)
+            .map(|i| {
+                let user = format!("u{}", i % 12);
+                let q = [1, 2, 1, 3, 4][(i % 5) as usize];
+                let key = (i % 4 == 0).then(|| format!("k{}", i % 3));
+                contract::request(sale, &user, q, key.as_deref())
+            })
             .collect();
+        let expected: Vec<String> = requests.iter().map(&mut decide).collect();
+        let before = store.reserve_batch_stats();
+        let got: Vec<String> = if max_batch == 1 {
+            let mut got = Vec::new();
+            for r in requests {
+                got.push(summary(store.reserve(r).await));
+            }
+            got
+        } else {
+            let mut calls: Vec<Pin<Box<dyn Future<Output = _> + Send + '_>>> =
+                requests.into_iter().map(|r| store.reserve(r)).collect();
+            let mut cx = Context::from_waker(Waker::noop());
+            for call in &mut calls {
+                assert!(call.as_mut().poll(&mut cx).is_pending());
+            }
+            futures_util::future::join_all(calls)
+                .await
+                .into_iter()
+                .map(summary)
+                .collect()
+        };
         assert_eq!(got, expected, "batch of {max_batch}");
         let stats = store.reserve_batch_stats();
         let spent = stats.calls - before.calls;
