@@ -62,7 +62,7 @@ impl ServiceProcess {
         let (stock, profile) = stack::redis_checked(settings, redis_url).await?;
         let events: Arc<dyn EventSink> = Arc::new(RedisEvents::new(stock.connection()));
         let metrics = Arc::new(PipelineMetrics::default());
-        let mut extra_metrics = vec![stack::metrics_source(&metrics)];
+        let mut extra_metrics = vec![stack::metrics_source(&metrics, &stock)];
         stack::warn_if_volatile(&profile, events.as_ref());
         let mut probes: Vec<Arc<dyn HealthProbe>> = vec![Arc::new(RedisProbe(stock.clone()))];
         let mut summary = vec![format!("redis: {}", profile.describe())];

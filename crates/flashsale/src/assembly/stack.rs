@@ -212,10 +212,10 @@ pub(crate) fn orders(
     )
 }
 
-/// The pipeline's counters as `/metrics` lines.
-pub(crate) fn metrics_source(metrics: &Arc<PipelineMetrics>) -> MetricsSource {
-    let metrics = metrics.clone();
-    Arc::new(move || metrics.prometheus())
+/// The pipeline's counters and the reservation batches as `/metrics` lines.
+pub(crate) fn metrics_source(metrics: &Arc<PipelineMetrics>, stock: &RedisStock) -> MetricsSource {
+    let (metrics, stock) = (metrics.clone(), stock.clone());
+    Arc::new(move || metrics.prometheus() + &stock.reserve_batch_stats().prometheus())
 }
 
 /// The outbox relay, until stopped; its stop then drains the outboxes.
@@ -360,7 +360,7 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
         Arc::new(ServiceProbe::Inventory(stock.clone())),
         Arc::new(ServiceProbe::Order(PgOrderStore::new(pool.clone()))),
     ];
-    let mut metrics = vec![metrics_source(&metrics)];
+    let mut metrics = vec![metrics_source(&metrics, &stock)];
     if let Some((probe, source)) = background.shop_webhooks(Arc::new(ledger), shop, events.clone()) {
         probes.push(probe);
         metrics.push(source);

@@ -103,6 +103,27 @@ async fn stack_stampede_stores_every_202_exactly_once() {
     for name in ["redis", "rabbitmq", "postgres", "relay", "consumer"] {
         assert_eq!(health["components"][name]["status"], "ok", "{name}: {health}");
     }
+    // Every attempt that reached Redis was decided by a script call, in
+    // batches of one or more.
+    let metrics = flashsale_testkit::http::Conn::new(app.addr)
+        .request(Method::GET, "/metrics", &[], None, None)
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.body).into_owned();
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    let (calls, requests) = (
+        counter("flashsale_reserve_script_calls_total"),
+        counter("flashsale_reserve_requests_total"),
+    );
+    assert!(
+        requests >= 300 && (1..=requests).contains(&calls),
+        "{calls} calls for {requests} requests"
+    );
     app.stop().await;
 }
 

@@ -42,6 +42,21 @@ pub struct ReserveBatchStats {
     pub requests: u64,
 }
 
+impl ReserveBatchStats {
+    /// The counters in Prometheus text format: their ratio is the mean batch.
+    pub fn prometheus(&self) -> String {
+        format!(
+            "# HELP flashsale_reserve_script_calls_total Calls of the reserve script; each decides a batch of one sale's purchase requests.\n\
+             # TYPE flashsale_reserve_script_calls_total counter\n\
+             flashsale_reserve_script_calls_total {}\n\
+             # HELP flashsale_reserve_requests_total Purchase requests the reserve script decided.\n\
+             # TYPE flashsale_reserve_requests_total counter\n\
+             flashsale_reserve_requests_total {}\n",
+            self.calls, self.requests
+        )
+    }
+}
+
 /// One request's outcome as the script answers it: the outcome's name and
 /// its detail ("" if none).
 pub(super) type Answer = (String, String);

@@ -19,13 +19,15 @@
 -- Returns the bare ids whose record is needed.
 local fenced = redis.call('EXISTS', KEYS[3]) == 1
 local rebuilt = redis.call('EXISTS', KEYS[5]) == 1
+-- Most sales never give units back: then no id needs the look-up.
+local any_given_back = redis.call('EXISTS', KEYS[9]) == 1
 local units, late = 0, 0
 local wanted = {}
 for _, arg in ipairs(ARGV) do
   local f = fields(arg)
   local id = f[1]
   local rec = redis.call('HGET', KEYS[2], id)
-  if redis.call('SISMEMBER', KEYS[9], id) == 1 then
+  if any_given_back and redis.call('SISMEMBER', KEYS[9], id) == 1 then
     -- given back: nothing to settle
   elseif rec then
     units = units + tonumber(fields(rec)[3])
