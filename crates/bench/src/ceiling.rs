@@ -234,6 +234,22 @@ pub fn redis_cost(before: &RedisStats, after: &RedisStats, purchases: u64) -> Re
     }
 }
 
+/// Transactions committed so far in the database at `url`.
+pub async fn postgres_commits(url: &str) -> Result<i64, String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Statistics are flushed by each backend at most every second.
+    let commits: i64 =
+        sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+    let _ = conn.close().await;
+    Ok(commits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,20 +271,4 @@ mod tests {
         assert!((cost.commands_per_purchase - 4.0).abs() < 1e-9, "{cost:?}");
         assert_eq!(cost.top[0].0, "evalsha");
     }
-}
-
-/// Transactions committed so far in the database at `url`.
-pub async fn postgres_commits(url: &str) -> Result<i64, String> {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(url)
-        .await
-        .map_err(|e| e.to_string())?;
-    // Statistics are flushed by each backend at most every second.
-    let commits: i64 =
-        sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
-    let _ = conn.close().await;
-    Ok(commits)
 }
