@@ -137,14 +137,22 @@ impl ReserveBatches {
     }
 
     /// Sends `batch`, then whatever of the sale waited meanwhile, until
-    /// nothing waits.
+    /// nothing waits. A failed call fails what waits too, at once: those
+    /// requests were never sent (nothing was reserved for them), and
+    /// behind a stalled Redis each batch would wait out the whole timeout
+    /// in turn.
     async fn run(self: Arc<Self>, sale: SaleId, mut batch: Vec<Waiter>) {
         loop {
-            self.send(sale, batch).await;
+            let failed = self.send(sale, batch).await.err();
             let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
             let Some(lane) = lanes.get_mut(&sale) else {
                 return;
             };
+            if let Some(error) = failed {
+                for w in lane.waiting.drain(..) {
+                    let _ = w.answer.send(Err(error.clone()));
+                }
+            }
             if lane.waiting.is_empty() {
                 lane.running -= 1;
                 if lane.running == 0 {
@@ -158,19 +166,22 @@ impl ReserveBatches {
 
     /// One script call for the whole batch; every waiter gets its answer,
     /// or the call's error (the reservations may still have been made: a
-    /// timeout is no proof that the script did not run).
-    async fn send(&self, sale: SaleId, batch: Vec<Waiter>) {
+    /// timeout is no proof that the script did not run); the error is
+    /// returned too.
+    async fn send(&self, sale: SaleId, batch: Vec<Waiter>) -> Result<(), StoreError> {
         let requests: Vec<&ReserveRequest> = batch.iter().map(|w| &w.request).collect();
         match self.call(sale, &requests).await {
             Ok(answers) => {
                 for (w, answer) in batch.into_iter().zip(answers) {
                     let _ = w.answer.send(Ok(answer));
                 }
+                Ok(())
             }
             Err(error) => {
                 for w in batch {
                     let _ = w.answer.send(Err(error.clone()));
                 }
+                Err(error)
             }
         }
     }

@@ -161,6 +161,70 @@ async fn batched_reserves_decide_as_the_sale_book_does() {
     }
 }
 
+/// Behind a stalled Redis (`SIGSTOP`), every waiting buyer is answered
+/// after one timeout: the failure of a sale's call fails the requests
+/// queued behind it at once (never sent, so nothing was reserved for them)
+/// instead of sending them batch by batch into the same stall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_redis_fails_the_queued_requests_with_the_call() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redis = tokio::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server");
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut store = None;
+    for _ in 0..200 {
+        if let Ok(s) = RedisStock::connect_with(&url, Duration::from_millis(300)).await {
+            store = Some(s.with_reserve_batch(4));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let store = store.expect("the private Redis answers");
+    let terms = contract::sale(SaleState::Active, 1000, 1).terms();
+    let sale = terms.id;
+    store.load(terms).await.unwrap();
+    store
+        .reserve(contract::request(sale, "warm", 1, None))
+        .await
+        .unwrap();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &redis.id().unwrap().to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(signal("-STOP").success());
+    let before = store.reserve_batch_stats();
+    let calls: Vec<_> = (0..100)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .reserve(contract::request(sale, &format!("u{i}"), 1, None))
+                    .await
+            })
+        })
+        .collect();
+    for call in calls {
+        let outcome = call.await.unwrap();
+        assert!(matches!(outcome, Err(ReserveError::Store(_))), "{outcome:?}");
+    }
+    let spent = store.reserve_batch_stats().calls - before.calls;
+    assert!(signal("-CONT").success());
+    // The two calls under way when Redis stopped; 100 requests in batches
+    // of 4 would have taken 25 calls, two timeouts at a time.
+    assert!(spent <= 2, "{spent} script calls sent into the stall");
+}
+
 /// A release, a top-up and a flush are announced on the units-back channel.
 #[tokio::test]
 async fn units_back_reaches_subscribers() {
