@@ -66,6 +66,11 @@ pub struct Report {
     /// From the last 202 until the order store held every accepted unit.
     pub seconds_to_last_confirmed: Option<f64>,
     pub peak_rss_mib: Option<f64>,
+    /// The engine process's CPU time per attempt, every thread and task
+    /// included (with `--pid`).
+    pub engine_cpu_us_per_attempt: Option<f64>,
+    /// The same per request of the ceiling, when it is the engine's own 404.
+    pub ceiling_engine_cpu_us_per_request: Option<f64>,
     /// With a payment window: what checkout took.
     pub checkout: Option<CheckoutFigures>,
     pub checks: Vec<Check>,
@@ -117,6 +122,9 @@ impl Report {
                 "the engine's own 404"
             };
             let _ = writeln!(out, "  ceiling ({what})  {c:>10.0} req/s");
+        }
+        if let Some(us) = self.ceiling_engine_cpu_us_per_request {
+            let _ = writeln!(out, "  engine CPU per ceiling request {us:>6.1} µs");
         }
         let _ = writeln!(
             out,
@@ -173,6 +181,12 @@ impl Report {
         }
         if let Some(c) = self.postgres_commits_per_1000_orders {
             let _ = writeln!(out, "  PostgreSQL      {c:.1} commits per 1,000 orders");
+        }
+        if let Some(us) = self.engine_cpu_us_per_attempt {
+            let _ = writeln!(
+                out,
+                "  engine CPU per attempt {us:>10.1} µs (every thread of the process)"
+            );
         }
         if let Some(rss) = self.peak_rss_mib {
             let _ = writeln!(out, "  engine peak RSS {rss:>10.1} MiB");

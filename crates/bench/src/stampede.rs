@@ -70,7 +70,8 @@ pub struct StampedeArgs {
     /// The engine's PostgreSQL: prints its commits per 1,000 orders.
     #[arg(long, env = "FLASHSALE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// The engine's process id, to report its peak RSS (same machine only).
+    /// The engine's process id, to report its peak RSS and its CPU time per
+    /// request (same machine only).
     #[arg(long)]
     pub pid: Option<u32>,
     /// Also write the report as JSON here.
@@ -243,7 +244,10 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
             let bearer = token(&jwt, "bench-ceiling");
             crate::ceiling::measure_bare(bare.addr, args.concurrency, args.ceiling_seconds, &bearer).await
         } else {
-            ceiling(&authorities, args.concurrency, args.ceiling_seconds).await
+            let cpu_before = args.pid.and_then(process_cpu_seconds);
+            let (requests, seconds) = ceiling(&authorities, args.concurrency, args.ceiling_seconds).await;
+            report.ceiling_engine_cpu_us_per_request = cpu_per_request(args.pid, cpu_before, requests);
+            requests as f64 / seconds
         });
     }
     let redis_before = match &args.redis_url {
@@ -286,6 +290,7 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
     let done = Arc::new(AtomicU64::new(0));
     let accepted_count = Arc::new(AtomicU64::new(0));
     let deadline = args.duration.map(|d| Instant::now() + Duration::from_secs_f64(d));
+    let cpu_before = args.pid.and_then(process_cpu_seconds);
     let started = Instant::now();
     let stop_progress = Arc::new(AtomicBool::new(false));
     let progress = tokio::spawn(show_progress(
@@ -367,6 +372,7 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
         last_accepted = last_accepted.max(t.last_accepted);
     }
     report.attempts = latency.len();
+    report.engine_cpu_us_per_attempt = cpu_per_request(args.pid, cpu_before, report.attempts);
     report.attempts_per_second = report.attempts as f64 / report.seconds;
     report.accepted = accepted.len() as u64;
     report.accepted_per_second = report.accepted as f64 / report.seconds;
@@ -576,7 +582,7 @@ pub(crate) async fn get_json(conn: &mut Conn, path: &str, bearer: Option<&str>) 
 }
 
 /// Requests/s of `GET /api/sales/x` (404, no store touched).
-async fn ceiling(authorities: &[String], concurrency: usize, seconds: f64) -> f64 {
+async fn ceiling(authorities: &[String], concurrency: usize, seconds: f64) -> (u64, f64) {
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let count = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..concurrency)
@@ -599,7 +605,7 @@ async fn ceiling(authorities: &[String], concurrency: usize, seconds: f64) -> f6
     for w in workers {
         let _ = w.await;
     }
-    count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    (count.load(Ordering::Relaxed), started.elapsed().as_secs_f64())
 }
 
 /// Watches, from the start of the stampede, how many units of the sale the
@@ -750,6 +756,24 @@ async fn show_progress(total: u64, done: Arc<AtomicU64>, accepted: Arc<AtomicU64
     }
 }
 
+/// CPU time a local process has used so far (user and system, all its
+/// threads), in seconds: fields 14 and 15 of `/proc/<pid>/stat`, in ticks
+/// of `USER_HZ`, which Linux fixes at 100.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count from its ')'.
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+/// The engine's CPU µs per request since `before`, if it could be read.
+fn cpu_per_request(pid: Option<u32>, before: Option<f64>, requests: u64) -> Option<f64> {
+    let (before, after) = (before?, process_cpu_seconds(pid?)?);
+    (requests > 0).then(|| (after - before) * 1e6 / requests as f64)
+}
+
 /// Peak resident memory of a local process (`VmHWM`), in MiB.
 pub fn peak_rss_mib(pid: u32) -> Option<f64> {
     proc_memory_mib(pid, "VmHWM:")
@@ -768,4 +792,17 @@ pub fn proc_memory_mib(pid: u32, field: &str) -> Option<f64> {
         .parse()
         .ok()?;
     Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_used_some_cpu() {
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(30) {}
+        let used = process_cpu_seconds(std::process::id()).expect("/proc/self/stat reads");
+        assert!(used >= 0.02, "{used} s");
+    }
 }

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The engine's CPU per request, phase by phase, read from /proc/<pid>/stat
+# around each phase (every thread of the engine process, background work
+# included), for the README's per-request cost table:
+#   404      GET /api/sales/x: HTTP, routing and middleware, no auth, no store
+#   selling  purchases that all succeed (as many buyers as units): + auth,
+#            the reservation and its durability
+#   sold out the same sale again: + auth, the local sold-out flag, the 409
+# Usage: scripts/bench/costs.sh [embedded|stack] [connections=256]
+#   stack: `flashsale up` on private stores (Redis AOF always) started by
+#   scripts/topology, as scripts/bench/stack.sh does; Redis's own CPU per
+#   purchase is printed beside.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mode=${1:-embedded}; conns=${2:-256}
+bin=${CARGO_TARGET_DIR:-target}/release/flashsale
+cargo build --release -q -p flashsale
+data=$(mktemp -d)
+dir=
+cleanup() { kill "${pid:-0}" 2>/dev/null; wait "${pid:-0}" 2>/dev/null || true; [ -z "$dir" ] || scripts/topology stop "$dir" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+case "$mode" in
+  embedded) unset FLASHSALE_REDIS_URL FLASHSALE_AMQP_URL FLASHSALE_DATABASE_URL ;;
+  stack)
+    dir=$(scripts/topology start --stores-only --detach --redis-fsync always | sed -n 's/^  *folder: *\([^ ]*\).*/\1/p' | tail -1)
+    eval "$(scripts/topology env "$dir")" ;;
+  *) echo "usage: $0 [embedded|stack] [connections]" >&2; exit 2 ;;
+esac
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+FLASHSALE_BIND=127.0.0.1:$port FLASHSALE_DATA_DIR=$data FLASHSALE_RATE_PER_IP=0 FLASHSALE_RATE_PER_USER=0 \
+  FLASHSALE_LOG=warn "$bin" up > "$data/engine.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/api/health" >/dev/null && break; sleep 0.1; done
+head -2 "$data/engine.log"
+bench() { "$bin" bench stampede --target "http://127.0.0.1:$port" --data-dir "$data" --concurrency "$conns" --pid "$pid" "$@"; }
+echo "== 404 (engine ceiling), then selling: 100,000 buyers on 100,000 units"
+bench --ceiling engine --ceiling-seconds 5 --buyers 100000 --stock 100000 --json "$data/selling.json" \
+  | grep -E "ceiling|engine CPU|attempts/s|latency|answers|Redis "
+sale=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sale_id"])' "$data/selling.json")
+echo "== the same sale, sold out: 300,000 buyers"
+bench --sale "$sale" --buyers 300000 --ceiling-seconds 0 | grep -E "engine CPU|attempts/s|latency|answers"
