@@ -231,7 +231,13 @@ pub(crate) fn relay(
     };
     let relay = Relay::new(stock.connection(), publisher.clone(), config.clone());
     let client = stock.client().clone();
+    let cluster = stock.is_cluster();
     let task = tokio::spawn(async move {
+        // On a cluster the outboxes of the live sales sit in different
+        // slots, and one blocking read cannot wait on them all: it polls.
+        if cluster {
+            return relay.run().await;
+        }
         // Its waits block: on a connection of their own.
         match redis::aio::ConnectionManager::new(client).await {
             Ok(waiter) => relay.waiting_on(waiter).run().await,

@@ -28,6 +28,8 @@ use std::time::Duration;
 
 use flashsale_domain::{OrderQueue, Reservation, SaleId};
 use redis::aio::ConnectionManager;
+
+use crate::redis::RedisConn;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 
 use crate::metrics::PipelineMetrics;
@@ -77,7 +79,7 @@ pub enum RelayError {
 
 /// The outbox relay.
 pub struct Relay {
-    conn: ConnectionManager,
+    conn: RedisConn,
     /// A connection of its own for the blocking waits (a blocking command
     /// would hold up every other call on a shared connection).
     waiter: Option<ConnectionManager>,
@@ -94,7 +96,7 @@ struct Batch {
 impl Relay {
     /// A relay reading with `conn` (its reads never block, so it may share
     /// the stock store's connection) and publishing to `queue`.
-    pub fn new(conn: ConnectionManager, queue: Arc<dyn OrderQueue>, config: RelayConfig) -> Self {
+    pub fn new(conn: RedisConn, queue: Arc<dyn OrderQueue>, config: RelayConfig) -> Self {
         Self {
             conn,
             waiter: None,

@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use flashsale_domain::{ReserveRequest, SaleId, StoreError};
-use redis::aio::ConnectionManager;
 use tokio::sync::oneshot;
 
+use super::conn::RedisConn;
 use super::keys::SaleKeys;
 use super::scripts::Scripts;
 use super::store_error;
@@ -76,7 +76,7 @@ struct Lane {
 
 /// The batching of reservations, per sale, for one connection.
 pub(super) struct ReserveBatches {
-    conn: ConnectionManager,
+    conn: RedisConn,
     scripts: Arc<Scripts>,
     max_batch: usize,
     lanes: Mutex<HashMap<SaleId, Lane>>,
@@ -86,7 +86,7 @@ pub(super) struct ReserveBatches {
 
 impl ReserveBatches {
     /// Batches of at most `max_batch` requests (1: every request alone).
-    pub(super) fn new(conn: ConnectionManager, scripts: Arc<Scripts>, max_batch: usize) -> Self {
+    pub(super) fn new(conn: RedisConn, scripts: Arc<Scripts>, max_batch: usize) -> Self {
         Self {
             conn,
             scripts,

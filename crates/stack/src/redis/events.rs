@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
+use super::conn::RedisConn;
 use flashsale_domain::{Event, EventSink};
-use redis::aio::ConnectionManager;
 
 /// The channel; the message is the event as JSON.
 pub const EVENTS_CHANNEL: &str = "fs:events";
@@ -15,11 +15,11 @@ pub const EVENTS_CHANNEL: &str = "fs:events";
 /// An [`EventSink`] that publishes on [`EVENTS_CHANNEL`]. Emitting never
 /// blocks: the publish runs in a task of its own.
 pub struct RedisEvents {
-    conn: ConnectionManager,
+    conn: RedisConn,
 }
 
 impl RedisEvents {
-    pub fn new(conn: ConnectionManager) -> Self {
+    pub fn new(conn: RedisConn) -> Self {
         Self { conn }
     }
 }

@@ -4,6 +4,7 @@
 //! - [`keys`]: the key names of one sale, all under its hash tag.
 //! - [`record`]: the one-string form of a reservation the scripts share.
 //! - [`scripts`]: the Lua scripts, each an atomic step of the purchase path.
+//! - [`conn`]: one Redis or a Redis Cluster, behind one handle.
 //! - `batch`: reservations of one sale sent in batches, one script call each.
 //! - [`stock`]: [`RedisStock`], the [`StockStore`](flashsale_domain::StockStore).
 //! - [`pending`]: [`RedisPending`], the order service's pending orders.
@@ -12,6 +13,7 @@
 //! - [`persistence`]: what a 202 survives, as Redis is configured.
 
 mod batch;
+pub mod conn;
 pub mod events;
 pub mod keys;
 pub mod pending;
@@ -23,6 +25,7 @@ pub mod stock;
 pub mod units_back;
 
 pub use batch::{ReserveBatchStats, DEFAULT_BATCH as DEFAULT_RESERVE_BATCH};
+pub use conn::RedisConn;
 pub use events::{subscribe_events, RedisEvents, EVENTS_CHANNEL};
 pub use keys::SaleKeys;
 pub use pending::RedisPending;

@@ -21,10 +21,10 @@ use flashsale_domain::{
     ReserveOutcome, ReserveRequest, SaleDraft, SaleId, SaleState, SaleTerms, StockChangeError, StockLevel,
     StockOpError, StockStore, StoreError, Transition, UserId,
 };
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, RedisResult};
 
 use super::batch::{ReserveBatchStats, ReserveBatches, DEFAULT_BATCH};
+use super::conn::{node_urls, RedisConn};
 use super::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
 use super::persistence::RedisProfile;
 use super::record::{self, micros};
@@ -44,8 +44,10 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// connection.
 #[derive(Clone)]
 pub struct RedisStock {
+    /// The first node named: pub/sub and blocking reads go there (on a
+    /// cluster, classic pub/sub reaches every node).
     client: redis::Client,
-    conn: ConnectionManager,
+    conn: RedisConn,
     scripts: Arc<Scripts>,
     batches: Arc<ReserveBatches>,
 }
@@ -60,7 +62,8 @@ pub enum RedisSetupError {
 }
 
 impl RedisStock {
-    /// Connects to `url` (`redis://host:port/db`) with the
+    /// Connects to `url` (`redis://host:port/db`, or a cluster's nodes,
+    /// comma-separated: see [`super::conn`]) with the
     /// [`DEFAULT_RESPONSE_TIMEOUT`].
     pub async fn connect(url: &str) -> Result<Self, RedisSetupError> {
         Self::connect_with(url, DEFAULT_RESPONSE_TIMEOUT).await
@@ -71,15 +74,18 @@ impl RedisStock {
     /// the buyer's retry with the same Idempotency-Key finds it). The
     /// connection reconnects by itself; calls made while Redis is away fail.
     pub async fn connect_with(url: &str, response_timeout: Duration) -> Result<Self, RedisSetupError> {
-        let client = redis::Client::open(url).map_err(RedisSetupError::Url)?;
-        let config = ConnectionManagerConfig::new().set_response_timeout(Some(response_timeout));
-        let conn = ConnectionManager::new_with_config(client.clone(), config)
+        let first = node_urls(url).first().copied().unwrap_or_default();
+        let client = redis::Client::open(first).map_err(RedisSetupError::Url)?;
+        let conn = RedisConn::connect(url, response_timeout)
             .await
-            .map_err(RedisSetupError::Connect)?;
+            .map_err(|e| match e.kind() {
+                redis::ErrorKind::InvalidClientConfig => RedisSetupError::Url(e),
+                _ => RedisSetupError::Connect(e),
+            })?;
         Ok(Self::new(client, conn, DEFAULT_BATCH))
     }
 
-    fn new(client: redis::Client, conn: ConnectionManager, max_batch: usize) -> Self {
+    fn new(client: redis::Client, conn: RedisConn, max_batch: usize) -> Self {
         let scripts = scripts();
         let batches = Arc::new(ReserveBatches::new(conn.clone(), scripts.clone(), max_batch));
         Self {
@@ -88,6 +94,39 @@ impl RedisStock {
             scripts,
             batches,
         }
+    }
+
+    /// The client of the first node named, for components that need
+    /// connections of their own (the relay's blocking reads, pub/sub).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// A handle on the shared multiplexed connection.
+    pub fn connection(&self) -> RedisConn {
+        self.conn.clone()
+    }
+
+    /// Whether the store is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.conn.is_cluster()
+    }
+
+    /// Redis's version, eviction policy and persistence, for the start-up
+    /// checks and health; on a cluster, the first node's.
+    pub async fn profile(&self) -> Result<RedisProfile, StoreError> {
+        match &self.conn {
+            RedisConn::Single(conn) => RedisProfile::read(&mut conn.clone()).await,
+            RedisConn::Cluster(_) => {
+                let mut node = self
+                    .client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .map_err(store_error)?;
+                RedisProfile::read(&mut node).await
+            }
+        }
+        .map_err(store_error)
     }
 
     /// How many script calls decided how many reservations so far.
@@ -99,25 +138,6 @@ impl RedisStock {
     /// per script call (1: each alone). See [`super::batch`].
     pub fn with_reserve_batch(self, max_batch: usize) -> Self {
         Self::new(self.client, self.conn, max_batch)
-    }
-
-    /// The client, for components that need connections of their own (the
-    /// relay's blocking reads, pub/sub).
-    pub fn client(&self) -> &redis::Client {
-        &self.client
-    }
-
-    /// A handle on the shared multiplexed connection.
-    pub fn connection(&self) -> ConnectionManager {
-        self.conn.clone()
-    }
-
-    /// Redis's version, eviction policy and persistence, for the start-up
-    /// checks and health.
-    pub async fn profile(&self) -> Result<RedisProfile, StoreError> {
-        RedisProfile::read(&mut self.conn.clone())
-            .await
-            .map_err(store_error)
     }
 
     /// Every sale loaded into Redis.
@@ -133,17 +153,21 @@ impl RedisStock {
         Ok(raw.iter().filter_map(|s| SaleId::parse(s).ok()).collect())
     }
 
-    /// Keys in this Redis database, and sales loaded: what the engine costs
-    /// Redis, for `/api/health`. Two O(1) calls.
+    /// Keys in this Redis database (on a cluster, summed over its masters),
+    /// and sales loaded: what the engine costs Redis, for `/api/health`. Two
+    /// O(1) calls, apart: on a cluster they go to different nodes.
     pub async fn footprint(&self) -> Result<(u64, u64), StoreError> {
         let mut conn = self.conn.clone();
-        redis::pipe()
-            .cmd("DBSIZE")
-            .cmd("SCARD")
+        let keys: u64 = redis::cmd("DBSIZE")
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        let sales: u64 = redis::cmd("SCARD")
             .arg(SALES_INDEX)
             .query_async(&mut conn)
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        Ok((keys, sales))
     }
 
     /// Units answered and not yet stored, over every sale: what shutdown
@@ -205,7 +229,7 @@ impl RedisStock {
     async fn retrying<T, Fut>(
         &self,
         repeatable: fn(&RedisError) -> bool,
-        call: impl Fn(ConnectionManager) -> Fut,
+        call: impl Fn(RedisConn) -> Fut,
     ) -> Result<T, StoreError>
     where
         Fut: Future<Output = RedisResult<T>>,
@@ -598,14 +622,37 @@ impl StockStore for RedisStock {
                 for key in keys.all() {
                     invocation.key(key);
                 }
-                invocation.key(SALES_INDEX).arg(sale.to_string());
                 async move { invocation.invoke_async(&mut conn).await }
             })
             .await?;
-        if reply.is_empty() {
-            return Ok(None);
-        }
-        parse_level(&reply).map(Some)
+        let forgotten = if reply.is_empty() {
+            None
+        } else {
+            Some(parse_level(&reply)?)
+        };
+        // Apart from the script: on a cluster the index lives in another
+        // slot. A sale whose keys are gone (forgotten now, or by an earlier
+        // call whose answer was lost) leaves the index.
+        let state = keys.state.clone();
+        self.retrying(dropped, |mut conn| {
+            let state = state.clone();
+            async move {
+                let gone = !redis::cmd("EXISTS")
+                    .arg(&state)
+                    .query_async::<bool>(&mut conn)
+                    .await?;
+                if gone {
+                    redis::cmd("SREM")
+                        .arg(SALES_INDEX)
+                        .arg(sale.to_string())
+                        .query_async::<i64>(&mut conn)
+                        .await?;
+                }
+                Ok(())
+            }
+        })
+        .await?;
+        Ok(forgotten)
     }
 
     async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {

@@ -6,4 +6,5 @@ mod support;
 mod pipeline;
 mod postgres;
 mod product;
+mod redis_cluster;
 mod redis_stock;

@@ -5,7 +5,9 @@
 //!   `scripts/topology`'s (through `flashsale-stores`).
 //! - [`shared`]: the servers a test binary shares, each started on its
 //!   first use, every test on a database and queue names of its own.
+//! - [`cluster`]: a local Redis Cluster.
 
+pub mod cluster;
 pub mod servers;
 pub mod shared;
 

@@ -629,7 +629,7 @@ async fn chown(path: &Path, user: &str) -> Result<(), Error> {
     run(&mut cmd, "chown").await
 }
 
-async fn run(cmd: &mut Command, what: &str) -> Result<(), Error> {
+pub(super) async fn run(cmd: &mut Command, what: &str) -> Result<(), Error> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -664,7 +664,7 @@ fn process_alive(pid: u32) -> bool {
             .unwrap_or(true)
 }
 
-fn read_pid(path: &Path) -> Option<u32> {
+pub(super) fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path)
         .ok()?
         .lines()
@@ -704,7 +704,7 @@ pub fn port_open(port: u16) -> bool {
     .is_ok()
 }
 
-async fn wait_for_port(port: u16, within: Duration, what: &str) -> Result<(), Error> {
+pub(super) async fn wait_for_port(port: u16, within: Duration, what: &str) -> Result<(), Error> {
     let deadline = tokio::time::Instant::now() + within;
     while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
         if tokio::time::Instant::now() > deadline {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
+use super::cluster::RedisCluster;
 use super::servers::{Fsync, Options, Stores};
 
 /// This binary's servers, set up (not started) on first use.
@@ -61,6 +62,24 @@ pub async fn redis_url() -> String {
     stores()
         .redis
         .url(stores().next_redis_db().expect("a free Redis database"))
+}
+
+/// The nodes of a local Redis Cluster of three masters, comma-separated
+/// (the form `FLASHSALE_REDIS_URL` takes for a cluster), shared by the
+/// binary's tests, unless `FLASHSALE_TEST_REDIS_CLUSTER_URL` names one. A
+/// cluster has one database only: tests share it, each on sales of its own.
+pub async fn redis_cluster_url() -> String {
+    if let Ok(url) = std::env::var("FLASHSALE_TEST_REDIS_CLUSTER_URL") {
+        return url;
+    }
+    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+    let cluster = CLUSTER.get_or_init(|| {
+        RedisCluster::create(&stores().dir().join("redis-cluster"), 3)
+            .unwrap_or_else(|e| panic!("set up the test cluster: {e}"))
+    });
+    static UP: OnceCell<Result<(), String>> = OnceCell::const_new();
+    booted(&UP, "redis cluster", || cluster.start(stores().dir())).await;
+    cluster.url()
 }
 
 /// A fresh, empty PostgreSQL database of its own, not yet migrated.
