@@ -73,6 +73,7 @@ pub struct Settings {
     pub dashboard_dir: PathBuf,
 
     /// Redis URL: with the AMQP and database URLs, runs on the real stack.
+    /// Several URLs, comma-separated, name the nodes of a Redis Cluster.
     #[arg(long, env = "FLASHSALE_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 

@@ -127,6 +127,45 @@ async fn stack_stampede_stores_every_202_exactly_once() {
     app.stop().await;
 }
 
+/// `flashsale up` on a Redis Cluster of three masters (`FLASHSALE_REDIS_URL`
+/// listing its nodes): two sales' stampedes, every 202 exactly one row in
+/// PostgreSQL, both ledgers balanced, Redis healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_stampede_on_a_redis_cluster() {
+    let mut s = stack_settings("stack-cluster").await;
+    s.redis_url = Some(testing::redis_cluster_url().await);
+    let db = s.database_url.clone().unwrap();
+    let app = TestApp::spawn(s).await;
+    let mut per_sale = Vec::new();
+    for _ in 0..2 {
+        let sale = app.active_sale(150, 2).await;
+        let outcome = stampede(&app, &sale, 300, 2, 32).await;
+        assert_eq!(outcome.accepted.len(), 150, "refusals {:?}", outcome.by_code);
+        per_sale.push(outcome.accepted);
+    }
+    let answered: HashMap<String, String> = per_sale
+        .iter()
+        .flatten()
+        .map(|(o, u)| (o.clone(), u.clone()))
+        .collect();
+    same_orders(&answered, &orders_in_postgres(&db, 300).await);
+    for accepted in &per_sale {
+        check_orders(&app, accepted, 2).await;
+    }
+    let stats = app.stats().await;
+    for sale in stats["sales"].as_array().unwrap() {
+        assert_eq!(sale["ledger"]["ok"], true, "{stats}");
+    }
+    let (status, _, health) = app
+        .client()
+        .await
+        .send(Method::GET, "/api/health", None, &[], None)
+        .await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["components"]["redis"]["status"], "ok", "{health}");
+    app.stop().await;
+}
+
 /// A stock top-up and cache flushes in the middle of a stampede on the real
 /// stack: sold out to exactly the new stock, every 202 one row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
