@@ -65,7 +65,7 @@ impl ServiceProcess {
         let mut extra_metrics = vec![stack::metrics_source(&metrics, &stock)];
         stack::warn_if_volatile(&profile, events.as_ref());
         let mut probes: Vec<Arc<dyn HealthProbe>> = vec![Arc::new(RedisProbe(stock.clone()))];
-        let mut summary = vec![format!("redis: {}", profile.describe())];
+        let mut summary = vec![stack::redis_summary(settings, &profile)];
         let mut background = Background::default();
         let service = match kind {
             Kind::Product => {

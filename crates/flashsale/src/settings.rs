@@ -107,6 +107,15 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub redis_reserve_batch: u64,
 
+    /// Replicas of the master that must acknowledge a reservation (Redis
+    /// `WAIT`, at most 500 ms) before its buyer gets the 202, so that the
+    /// 202 survives the loss of the master's host; 0: answered at once.
+    /// Without the acknowledgement the buyer gets 503 and finds the
+    /// reservation by retrying with the same Idempotency-Key.
+    #[arg(long, env = "FLASHSALE_REDIS_REPLICAS_ACK", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=16))]
+    pub redis_replicas_ack: u64,
+
     /// How long a reservation left in flight by a failure (neither stored
     /// nor in the outbox, with the order queue empty) waits before its units
     /// go back on sale, in milliseconds. Keep it above the broker's heartbeat.

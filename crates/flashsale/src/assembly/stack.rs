@@ -100,7 +100,8 @@ pub(crate) async fn redis_checked(
 ) -> Result<(RedisStock, RedisProfile), StartError> {
     let stock = redis(url, settings.redis_timeout())
         .await?
-        .with_reserve_batch(settings.redis_reserve_batch as usize);
+        .with_reserve_batch(settings.redis_reserve_batch as usize)
+        .with_replicas_ack(settings.redis_replicas_ack as usize);
     let profile = stock
         .profile()
         .await
@@ -108,6 +109,17 @@ pub(crate) async fn redis_checked(
     match profile.refusal(settings.redis_allow_eviction) {
         Some(reason) => Err(StartError::UnsafeRedis(reason)),
         None => Ok((stock, profile)),
+    }
+}
+
+/// The banner's Redis line: what a 202 survives.
+pub(crate) fn redis_summary(settings: &Settings, profile: &RedisProfile) -> String {
+    match settings.redis_replicas_ack {
+        0 => format!("redis: {}", profile.describe()),
+        n => format!(
+            "redis: {}; every reservation acknowledged by {n} replica(s) before its 202 (WAIT)",
+            profile.describe()
+        ),
     }
 }
 
@@ -382,7 +394,7 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
     };
     let summary = vec![
         "mode: stack (Redis, RabbitMQ, PostgreSQL), every service in this process".to_owned(),
-        format!("redis: {}", profile.describe()),
+        redis_summary(settings, &profile),
         format!("postgres: {migrations} migrations applied; {warmed} sales warmed into Redis"),
     ];
     events.emit(Event::new(

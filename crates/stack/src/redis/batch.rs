@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use flashsale_domain::{ReserveRequest, SaleId, StoreError};
 use tokio::sync::oneshot;
@@ -33,6 +34,30 @@ const RUNNING: usize = 2;
 /// The most reservations one script call decides by default: a full batch
 /// holds Redis for about 1.5 ms (some 11 µs of script per reservation).
 pub const DEFAULT_BATCH: usize = 128;
+
+/// How long a reservation waits for its replicas' acknowledgement (`WAIT`)
+/// before the buyers are told to retry.
+pub const REPLICAS_ACK_WAIT: Duration = Duration::from_millis(500);
+
+/// How reservations are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReserveOptions {
+    /// The most requests of one sale per script call (1: each alone).
+    pub max_batch: usize,
+    /// Replicas that must acknowledge a batch's writes (`WAIT`) before any
+    /// of its buyers is answered; 0: none. With them, a 202 survives the
+    /// loss of the master's host.
+    pub replicas_ack: usize,
+}
+
+impl Default for ReserveOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: DEFAULT_BATCH,
+            replicas_ack: 0,
+        }
+    }
+}
 
 /// What the batching did since the store was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,23 +103,29 @@ struct Lane {
 pub(super) struct ReserveBatches {
     conn: RedisConn,
     scripts: Arc<Scripts>,
-    max_batch: usize,
+    options: ReserveOptions,
     lanes: Mutex<HashMap<SaleId, Lane>>,
     calls: AtomicU64,
     requests: AtomicU64,
 }
 
 impl ReserveBatches {
-    /// Batches of at most `max_batch` requests (1: every request alone).
-    pub(super) fn new(conn: RedisConn, scripts: Arc<Scripts>, max_batch: usize) -> Self {
+    pub(super) fn new(conn: RedisConn, scripts: Arc<Scripts>, options: ReserveOptions) -> Self {
         Self {
             conn,
             scripts,
-            max_batch: max_batch.max(1),
+            options: ReserveOptions {
+                max_batch: options.max_batch.max(1),
+                ..options
+            },
             lanes: Mutex::default(),
             calls: AtomicU64::new(0),
             requests: AtomicU64::new(0),
         }
+    }
+
+    pub(super) fn options(&self) -> ReserveOptions {
+        self.options
     }
 
     pub(super) fn stats(&self) -> ReserveBatchStats {
@@ -108,7 +139,7 @@ impl ReserveBatches {
     /// at once and alone, with no bound on the calls under way.
     pub(super) async fn reserve(self: &Arc<Self>, request: ReserveRequest) -> Result<Answer, StoreError> {
         let sale = request.sale_id;
-        if self.max_batch == 1 {
+        if self.options.max_batch == 1 {
             let mut answers = self.call(sale, &[&request]).await?;
             return Ok(answers.remove(0));
         }
@@ -132,7 +163,7 @@ impl ReserveBatches {
 
     /// Takes the oldest waiting requests, at most `max_batch`.
     fn next_batch(&self, lane: &mut Lane) -> Vec<Waiter> {
-        let n = lane.waiting.len().min(self.max_batch);
+        let n = lane.waiting.len().min(self.options.max_batch);
         lane.waiting.drain(..n).collect()
     }
 
@@ -205,10 +236,13 @@ impl ReserveBatches {
                 .arg(r.quantity.get())
                 .arg(r.idempotency_key.as_ref().map_or("", |k| k.as_str()));
         }
-        let reply: Vec<String> = call
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let reply = if self.options.replicas_ack == 0 {
+            call.invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(store_error)?
+        } else {
+            self.invoke_acknowledged(&call).await?
+        };
         if reply.len() != 2 * requests.len() {
             return Err(store_error(format!(
                 "reserve: {} values for {} requests",
@@ -218,5 +252,40 @@ impl ReserveBatches {
         }
         let mut values = reply.into_iter();
         Ok(std::iter::from_fn(|| Some((values.next()?, values.next()?))).collect())
+    }
+
+    /// The script, then `WAIT` for the replicas, in one pipeline: on a
+    /// cluster both go to the master of the sale's slot. `WAIT` covers every
+    /// write this connection made before it, so a replayed answer is
+    /// acknowledged with its first. Too few acknowledgements fail the call:
+    /// its reservations stand in Redis, and the buyers' retries with their
+    /// keys find them once the replicas have them.
+    async fn invoke_acknowledged(
+        &self,
+        call: &redis::ScriptInvocation<'_>,
+    ) -> Result<Vec<String>, StoreError> {
+        let wanted = self.options.replicas_ack;
+        let pipe = || {
+            let mut pipe = redis::pipe();
+            pipe.invoke_script(call)
+                .cmd("WAIT")
+                .arg(wanted)
+                .arg(REPLICAS_ACK_WAIT.as_millis() as u64);
+            pipe
+        };
+        let mut conn = self.conn.clone();
+        let (reply, acked): (Vec<String>, usize) = match pipe().query_async(&mut conn).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                call.load_async(&mut conn).await.map_err(store_error)?;
+                pipe().query_async(&mut conn).await.map_err(store_error)?
+            }
+            other => other.map_err(store_error)?,
+        };
+        if acked < wanted {
+            return Err(store_error(format!(
+                "{acked} of {wanted} replicas acknowledged the reservations within {REPLICAS_ACK_WAIT:?}"
+            )));
+        }
+        Ok(reply)
     }
 }

@@ -24,7 +24,9 @@ pub mod scripts;
 pub mod stock;
 pub mod units_back;
 
-pub use batch::{ReserveBatchStats, DEFAULT_BATCH as DEFAULT_RESERVE_BATCH};
+pub use batch::{
+    ReserveBatchStats, ReserveOptions, DEFAULT_BATCH as DEFAULT_RESERVE_BATCH, REPLICAS_ACK_WAIT,
+};
 pub use conn::RedisConn;
 pub use events::{subscribe_events, RedisEvents, EVENTS_CHANNEL};
 pub use keys::SaleKeys;

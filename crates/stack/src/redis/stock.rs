@@ -23,7 +23,7 @@ use flashsale_domain::{
 };
 use redis::{RedisError, RedisResult};
 
-use super::batch::{ReserveBatchStats, ReserveBatches, DEFAULT_BATCH};
+use super::batch::{ReserveBatchStats, ReserveBatches, ReserveOptions};
 use super::conn::{node_urls, RedisConn};
 use super::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
 use super::persistence::RedisProfile;
@@ -82,12 +82,12 @@ impl RedisStock {
                 redis::ErrorKind::InvalidClientConfig => RedisSetupError::Url(e),
                 _ => RedisSetupError::Connect(e),
             })?;
-        Ok(Self::new(client, conn, DEFAULT_BATCH))
+        Ok(Self::new(client, conn, ReserveOptions::default()))
     }
 
-    fn new(client: redis::Client, conn: RedisConn, max_batch: usize) -> Self {
+    fn new(client: redis::Client, conn: RedisConn, options: ReserveOptions) -> Self {
         let scripts = scripts();
-        let batches = Arc::new(ReserveBatches::new(conn.clone(), scripts.clone(), max_batch));
+        let batches = Arc::new(ReserveBatches::new(conn.clone(), scripts.clone(), options));
         Self {
             client,
             conn,
@@ -137,7 +137,21 @@ impl RedisStock {
     /// The same store deciding at most `max_batch` reservations of a sale
     /// per script call (1: each alone). See [`super::batch`].
     pub fn with_reserve_batch(self, max_batch: usize) -> Self {
-        Self::new(self.client, self.conn, max_batch)
+        let options = ReserveOptions {
+            max_batch,
+            ..self.batches.options()
+        };
+        Self::new(self.client, self.conn, options)
+    }
+
+    /// The same store answering a reservation only once `replicas` replicas
+    /// acknowledged it (`WAIT`; 0: at once). See [`ReserveOptions`].
+    pub fn with_replicas_ack(self, replicas: usize) -> Self {
+        let options = ReserveOptions {
+            replicas_ack: replicas,
+            ..self.batches.options()
+        };
+        Self::new(self.client, self.conn, options)
     }
 
     /// Every sale loaded into Redis.

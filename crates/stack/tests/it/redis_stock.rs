@@ -167,28 +167,11 @@ async fn batched_reserves_decide_as_the_sale_book_does() {
 /// instead of sending them batch by batch into the same stall.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_redis_fails_the_queued_requests_with_the_call() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let redis = tokio::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server");
-    let url = format!("redis://127.0.0.1:{port}");
-    let mut store = None;
-    for _ in 0..200 {
-        if let Ok(s) = RedisStock::connect_with(&url, Duration::from_millis(300)).await {
-            store = Some(s.with_reserve_batch(4));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let store = store.expect("the private Redis answers");
+    let (redis, url) = private_redis(&[]).await;
+    let store = RedisStock::connect_with(&url, Duration::from_millis(300))
+        .await
+        .expect("the private Redis answers")
+        .with_reserve_batch(4);
     let terms = contract::sale(SaleState::Active, 1000, 1).terms();
     let sale = terms.id;
     store.load(terms).await.unwrap();
@@ -196,13 +179,7 @@ async fn a_stalled_redis_fails_the_queued_requests_with_the_call() {
         .reserve(contract::request(sale, "warm", 1, None))
         .await
         .unwrap();
-    let signal = |sig: &str| {
-        std::process::Command::new("kill")
-            .args([sig, &redis.id().unwrap().to_string()])
-            .status()
-            .unwrap()
-    };
-    assert!(signal("-STOP").success());
+    signal(&redis, "-STOP");
     let before = store.reserve_batch_stats();
     let calls: Vec<_> = (0..100)
         .map(|i| {
@@ -219,10 +196,113 @@ async fn a_stalled_redis_fails_the_queued_requests_with_the_call() {
         assert!(matches!(outcome, Err(ReserveError::Store(_))), "{outcome:?}");
     }
     let spent = store.reserve_batch_stats().calls - before.calls;
-    assert!(signal("-CONT").success());
+    signal(&redis, "-CONT");
     // The two calls under way when Redis stopped; 100 requests in batches
     // of 4 would have taken 25 calls, two timeouts at a time.
     assert!(spent <= 2, "{spent} script calls sent into the stall");
+}
+
+/// A Redis of the test's own, started with `args`, stopped when the child
+/// is dropped; returns once it answers.
+async fn private_redis(args: &[&str]) -> (tokio::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server");
+    let url = format!("redis://127.0.0.1:{port}");
+    let client = redis::Client::open(url.as_str()).unwrap();
+    for _ in 0..200 {
+        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+            if redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok() {
+                return (child, url);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the private Redis on {port} did not answer");
+}
+
+fn signal(child: &tokio::process::Child, sig: &str) {
+    let pid = child.id().expect("running").to_string();
+    assert!(std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// With `with_replicas_ack(1)`, a reservation is answered only once its
+/// replica holds it: on the replica the moment the answer comes; with the
+/// replica stopped, the call fails (nothing answered as reserved), and the
+/// buyer's retry with the same key, once the replica is back, gets the
+/// first reservation again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_waits_for_its_replica() {
+    let (_master, url) = private_redis(&[]).await;
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    let (replica, replica_url) = private_redis(&["--replicaof", "127.0.0.1", &port]).await;
+    let replica_client = redis::Client::open(replica_url.as_str()).unwrap();
+    let mut on_replica = replica_client.get_multiplexed_async_connection().await.unwrap();
+    for _ in 0..200 {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut on_replica)
+            .await
+            .unwrap();
+        if info.contains("master_link_status:up") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let store = RedisStock::connect_with(&url, Duration::from_secs(2))
+        .await
+        .unwrap()
+        .with_replicas_ack(1);
+    let terms = contract::sale(SaleState::Active, 10, 2).terms();
+    let sale = terms.id;
+    store.load(terms).await.unwrap();
+    let inflight = SaleKeys::new(sale).inflight;
+    for user in ["a", "b", "c"] {
+        let r = store
+            .reserve(contract::request(sale, user, 1, None))
+            .await
+            .unwrap()
+            .reservation()
+            .clone();
+        let held: Option<String> = redis::cmd("HGET")
+            .arg(&inflight)
+            .arg(r.order_id.to_string())
+            .query_async(&mut on_replica)
+            .await
+            .unwrap();
+        assert!(
+            held.is_some(),
+            "{} answered before its replica held it",
+            r.order_id
+        );
+    }
+    signal(&replica, "-STOP");
+    let request = contract::request(sale, "d", 1, Some("retry"));
+    let unacknowledged = store.reserve(request.clone()).await;
+    signal(&replica, "-CONT");
+    assert!(
+        matches!(unacknowledged, Err(ReserveError::Store(_))),
+        "{unacknowledged:?}"
+    );
+    let again = store.reserve(request).await.unwrap();
+    assert!(
+        matches!(again, flashsale_domain::ReserveOutcome::Replayed(_)),
+        "{again:?}"
+    );
 }
 
 /// A release, a top-up and a flush are announced on the units-back channel.
