@@ -15,18 +15,26 @@ use crate::Error;
 /// How long the cluster may take to form.
 const FORM_BOUND: Duration = Duration::from_secs(30);
 
-/// The nodes of a local cluster, every one a master.
+/// How long a silent master takes to be failed over: short, for tests
+/// (Redis's default is 15 s).
+const NODE_TIMEOUT_MS: u32 = 1_000;
+
+/// The nodes of a local cluster: masters, and replicas of theirs.
 pub struct RedisCluster {
     dir: PathBuf,
+    /// Where the nodes' pids are recorded for a watchdog (see [`record_pid`]).
+    watchdog_dir: PathBuf,
     ports: Vec<u16>,
+    replicas: usize,
 }
 
 impl RedisCluster {
-    /// Picks `masters` free ports (three at least: Redis Cluster's minimum)
-    /// for a cluster in `dir`; starts nothing.
-    pub fn create(dir: &Path, masters: usize) -> Result<Self, Error> {
+    /// Picks free ports for `masters` masters (three at least: Redis
+    /// Cluster's minimum), each with `replicas` replicas, for a cluster in
+    /// `dir` whose nodes the watchdog of `watchdog_dir` stops; starts nothing.
+    pub fn create(dir: &Path, watchdog_dir: &Path, masters: usize, replicas: usize) -> Result<Self, Error> {
         let mut ports = Vec::new();
-        while ports.len() < masters.max(3) {
+        while ports.len() < masters.max(3) * (1 + replicas) {
             let port = free_port()?;
             let bus = port.checked_add(10_000).filter(|bus| !port_open(*bus));
             if bus.is_some() && !ports.contains(&port) {
@@ -35,8 +43,43 @@ impl RedisCluster {
         }
         Ok(Self {
             dir: dir.to_owned(),
+            watchdog_dir: watchdog_dir.to_owned(),
             ports,
+            replicas,
         })
+    }
+
+    /// Every node's port.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    /// `kill -9` of the node on `port`.
+    pub async fn kill9(&self, port: u16) {
+        self.signal(port, "KILL").await;
+    }
+
+    /// `SIGSTOP` of the node on `port`: it holds its connections and
+    /// answers nothing, nor replicates, until [`Self::resume`].
+    pub async fn pause(&self, port: u16) {
+        self.signal(port, "STOP").await;
+    }
+
+    pub async fn resume(&self, port: u16) {
+        self.signal(port, "CONT").await;
+    }
+
+    async fn signal(&self, port: u16, name: &str) {
+        if let Some(pid) = read_pid(&self.dir.join(port.to_string()).join("redis.pid")) {
+            super::servers::signal(pid, name).await;
+        }
+    }
+
+    /// `kill -9` of every node.
+    pub async fn stop(&self) {
+        for port in &self.ports {
+            self.kill9(*port).await;
+        }
     }
 
     /// `redis://127.0.0.1:<port>` of every node, comma-separated: the form
@@ -49,48 +92,23 @@ impl RedisCluster {
             .join(",")
     }
 
-    /// Starts the nodes, recording their pids in `watchdog_dir` (see
-    /// [`record_pid`]), joins them into one cluster with the slots spread
-    /// evenly, and returns once every node sees the cluster up.
-    pub async fn start(&self, watchdog_dir: &Path) -> Result<(), Error> {
+    /// Starts the nodes, joins them into one cluster with the slots spread
+    /// evenly (and the replicas assigned), and returns once every node sees
+    /// the cluster up and every replica is in sync.
+    pub async fn start(&self) -> Result<(), Error> {
         for port in &self.ports {
-            let dir = self.dir.join(port.to_string());
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io("redis cluster folder", e))?;
-            let mut cmd = Command::new("redis-server");
-            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
-                .arg("--dir")
-                .arg(&dir)
-                .args(["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""])
-                .args(["--daemonize", "yes", "--logfile"])
-                .arg(dir.join("redis.log"))
-                .arg("--pidfile")
-                .arg(dir.join("redis.pid"));
-            run(&mut cmd, "redis-server (cluster node)").await?;
-            wait_for_port(*port, FORM_BOUND, "redis-server (cluster node)").await?;
-            // The daemon may write its pid file after it opened its port.
-            let deadline = tokio::time::Instant::now() + FORM_BOUND;
-            loop {
-                if let Some(pid) = read_pid(&dir.join("redis.pid")) {
-                    record_pid(watchdog_dir, pid);
-                    break;
-                }
-                if tokio::time::Instant::now() > deadline {
-                    return Err(Error::new(format!("cluster node {port} wrote no pid file")));
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            self.start_node(*port).await?;
         }
         let mut create = Command::new("redis-cli");
         create.args(["--cluster", "create"]);
         for port in &self.ports {
             create.arg(format!("127.0.0.1:{port}"));
         }
-        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        create.args(["--cluster-replicas", &self.replicas.to_string(), "--cluster-yes"]);
         run(&mut create, "redis-cli --cluster create").await?;
         let deadline = tokio::time::Instant::now() + FORM_BOUND;
         for port in &self.ports {
-            while !cluster_ok(*port).await {
+            while !cluster_ok(*port).await || !replica_in_sync(*port).await {
                 if tokio::time::Instant::now() > deadline {
                     return Err(Error::new(format!(
                         "the cluster did not form within {FORM_BOUND:?} (node {port})"
@@ -101,6 +119,60 @@ impl RedisCluster {
         }
         Ok(())
     }
+
+    /// Starts (or starts again, with its cluster configuration and data)
+    /// the node on `port`; a master that was failed over comes back as a
+    /// replica of its successor.
+    pub async fn start_node(&self, port: u16) -> Result<(), Error> {
+        let dir = self.dir.join(port.to_string());
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("redis cluster folder", e))?;
+        let _ = std::fs::remove_file(dir.join("redis.pid"));
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+            .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
+            // A replica takes over however long ago it last heard its
+            // master: with a 1 s node timeout, the default factor (10)
+            // refuses failovers the tests need.
+            .args(["--cluster-replica-validity-factor", "0"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""])
+            .args(["--daemonize", "yes", "--logfile"])
+            .arg(dir.join("redis.log"))
+            .arg("--pidfile")
+            .arg(dir.join("redis.pid"));
+        run(&mut cmd, "redis-server (cluster node)").await?;
+        wait_for_port(port, FORM_BOUND, "redis-server (cluster node)").await?;
+        // The daemon may write its pid file after it opened its port.
+        let deadline = tokio::time::Instant::now() + FORM_BOUND;
+        loop {
+            if let Some(pid) = read_pid(&dir.join("redis.pid")) {
+                record_pid(&self.watchdog_dir, pid);
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::new(format!("cluster node {port} wrote no pid file")));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Whether the node on `port` is a master, or a replica whose link to its
+/// master is up.
+async fn replica_in_sync(port: u16) -> bool {
+    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else {
+        return false;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return false;
+    };
+    redis::cmd("INFO")
+        .arg("replication")
+        .query_async::<String>(&mut conn)
+        .await
+        .is_ok_and(|info| info.contains("role:master") || info.contains("master_link_status:up"))
 }
 
 /// Whether the node on `port` reports `cluster_state:ok`.

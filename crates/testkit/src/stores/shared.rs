@@ -74,12 +74,28 @@ pub async fn redis_cluster_url() -> String {
     }
     static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
     let cluster = CLUSTER.get_or_init(|| {
-        RedisCluster::create(&stores().dir().join("redis-cluster"), 3)
+        RedisCluster::create(&stores().dir().join("redis-cluster"), stores().dir(), 3, 0)
             .unwrap_or_else(|e| panic!("set up the test cluster: {e}"))
     });
     static UP: OnceCell<Result<(), String>> = OnceCell::const_new();
-    booted(&UP, "redis cluster", || cluster.start(stores().dir())).await;
+    booted(&UP, "redis cluster", || cluster.start()).await;
     cluster.url()
+}
+
+/// A Redis Cluster of the calling test's own (`masters` masters, each with
+/// `replicas` replicas), started; its nodes stop when the test binary
+/// exits, or at [`RedisCluster::stop`]. For tests that kill nodes.
+pub async fn private_redis_cluster(masters: usize, replicas: usize) -> RedisCluster {
+    let dir = stores()
+        .dir()
+        .join(format!("redis-cluster-{}", uuid::Uuid::now_v7().simple()));
+    let cluster = RedisCluster::create(&dir, stores().dir(), masters, replicas)
+        .unwrap_or_else(|e| panic!("set up a private cluster: {e}"));
+    cluster
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("start a private cluster: {e}"));
+    cluster
 }
 
 /// A fresh, empty PostgreSQL database of its own, not yet migrated.
