@@ -34,10 +34,17 @@ impl RedisCluster {
     /// `dir` whose nodes the watchdog of `watchdog_dir` stops; starts nothing.
     pub fn create(dir: &Path, watchdog_dir: &Path, masters: usize, replicas: usize) -> Result<Self, Error> {
         let mut ports = Vec::new();
+        // A node also listens on its port + 10000 (the cluster bus), which
+        // must stay below the ephemeral range: an outgoing connection could
+        // take it there, and the node would fail to start.
+        let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()))
+            .unwrap_or(32_768);
         while ports.len() < masters.max(3) * (1 + replicas) {
             let port = free_port()?;
-            let bus = port.checked_add(10_000).filter(|bus| !port_open(*bus));
-            if bus.is_some() && !ports.contains(&port) {
+            let bus = u32::from(port) + 10_000;
+            if bus < ephemeral && !port_open(bus as u16) && !ports.contains(&port) {
                 ports.push(port);
             }
         }
@@ -152,7 +159,10 @@ impl RedisCluster {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(Error::new(format!("cluster node {port} wrote no pid file")));
+                return Err(Error::new(format!(
+                    "cluster node {port} wrote no pid file (see {})",
+                    dir.join("redis.log").display()
+                )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
