@@ -17,7 +17,7 @@ bin=${CARGO_TARGET_DIR:-target}/release/flashsale
 cargo build --release -q -p flashsale
 data=$(mktemp -d)
 dir=
-cleanup() { kill "${pid:-0}" 2>/dev/null; wait "${pid:-0}" 2>/dev/null || true; [ -z "$dir" ] || scripts/topology stop "$dir" >/dev/null 2>&1 || true; }
+cleanup() { kill "${pid:-0}" 2>/dev/null || true; wait "${pid:-0}" 2>/dev/null || true; [ -z "$dir" ] || scripts/topology stop "$dir" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 case "$mode" in
   embedded) unset FLASHSALE_REDIS_URL FLASHSALE_AMQP_URL FLASHSALE_DATABASE_URL ;;

@@ -131,31 +131,45 @@ pub async fn measure_bare(addr: SocketAddr, concurrency: usize, seconds: f64, be
 }
 
 /// What Redis has done since it started: its main thread's CPU time and
-/// its per-command counters.
+/// its per-command counters; on a cluster, summed over its nodes.
 #[derive(Debug, Clone, Default)]
 pub struct RedisStats {
     /// `used_cpu_sys_main_thread + used_cpu_user_main_thread`, µs: the core
     /// that saturates first, network and event loop included.
     cpu_usec: f64,
+    /// The same for each node, in the order the URL names them.
+    node_cpu_usec: Vec<f64>,
     /// command → (calls, µs). Commands a script runs are counted here too,
     /// and their time is also inside the script's own.
     commands: HashMap<String, (u64, u64)>,
 }
 
-/// `INFO cpu commandstats` of the Redis at `url`.
+/// `INFO cpu commandstats` of the Redis at `url`, or of every node of a
+/// cluster (several URLs, comma-separated), summed.
 pub async fn redis_stats(url: &str) -> Result<RedisStats, String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|e| e.to_string())?;
-    let info: String = redis::cmd("INFO")
-        .arg("cpu")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(parse_redis_stats(&info))
+    let mut total = RedisStats::default();
+    for node in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let client = redis::Client::open(node).map_err(|e| e.to_string())?;
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| e.to_string())?;
+        let info: String = redis::cmd("INFO")
+            .arg("cpu")
+            .arg("commandstats")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let stats = parse_redis_stats(&info);
+        total.cpu_usec += stats.cpu_usec;
+        total.node_cpu_usec.push(stats.cpu_usec);
+        for (name, (calls, usec)) in stats.commands {
+            let row = total.commands.entry(name).or_default();
+            row.0 += calls;
+            row.1 += usec;
+        }
+    }
+    Ok(total)
 }
 
 fn parse_redis_stats(info: &str) -> RedisStats {
@@ -187,6 +201,7 @@ fn parse_redis_stats(info: &str) -> RedisStats {
         .collect();
     RedisStats {
         cpu_usec: cpu * 1e6,
+        node_cpu_usec: vec![cpu * 1e6],
         commands,
     }
 }
@@ -203,6 +218,9 @@ pub struct RedisCost {
     /// The commands that took most of the time: (command, µs per purchase);
     /// a command scripts run shows its time inside them as well.
     pub top: Vec<(String, f64)>,
+    /// On a cluster: each node's CPU per accepted purchase (of the whole
+    /// stampede), the figure a machine per master would run in parallel.
+    pub node_cpu_usec_per_purchase: Vec<f64>,
 }
 
 pub fn redis_cost(before: &RedisStats, after: &RedisStats, purchases: u64) -> RedisCost {
@@ -230,6 +248,12 @@ pub fn redis_cost(before: &RedisStats, after: &RedisStats, purchases: u64) -> Re
             .iter()
             .take(5)
             .map(|(name, _, usec)| (name.clone(), *usec as f64 / per))
+            .collect(),
+        node_cpu_usec_per_purchase: after
+            .node_cpu_usec
+            .iter()
+            .zip(before.node_cpu_usec.iter().chain(std::iter::repeat(&0.0)))
+            .map(|(a, b)| (a - b).max(0.0) / per)
             .collect(),
     }
 }

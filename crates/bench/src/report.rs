@@ -178,6 +178,14 @@ impl Report {
                 r.commands_per_purchase,
                 top.join(", ")
             );
+            if r.node_cpu_usec_per_purchase.len() > 1 {
+                let nodes: Vec<String> = r
+                    .node_cpu_usec_per_purchase
+                    .iter()
+                    .map(|us| format!("{us:.1}"))
+                    .collect();
+                let _ = writeln!(out, "  Redis CPU by node, µs per purchase: {}", nodes.join(", "));
+            }
         }
         if let Some(c) = self.postgres_commits_per_1000_orders {
             let _ = writeln!(out, "  PostgreSQL      {c:.1} commits per 1,000 orders");
