@@ -340,6 +340,16 @@ pub struct Health {
     pub components: BTreeMap<String, ComponentHealth>,
 }
 
+/// `GET /livez` and `GET /readyz`: the orchestrator's probes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Probe {
+    /// `alive` (`/livez`); `ready`, or `not_ready` (HTTP 503) (`/readyz`).
+    pub status: &'static str,
+    /// The components that are down (`/readyz` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub down: Vec<String>,
+}
+
 pub fn now_rfc3339() -> String {
     rfc3339(Utc::now())
 }

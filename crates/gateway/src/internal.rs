@@ -101,6 +101,8 @@ pub fn router(
     .route_layer(middleware::from_fn_with_state(shared.clone(), require_token));
     Router::new()
         .route("/api/health", get(health))
+        .route("/livez", get(|| async { crate::health::liveness() }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(shared.clone())
         .merge(internal)
@@ -281,6 +283,10 @@ async fn observe(State(shared): State<Ctx>, request: Request, next: Next) -> Res
 async fn health(State(shared): State<Ctx>) -> Response {
     let known = BTreeMap::from([(shared.name.to_owned(), ComponentHealth::ok("serving"))]);
     crate::health::answer(Mode::Stack, known, &shared.probes).await
+}
+
+async fn readyz(State(shared): State<Ctx>) -> Response {
+    crate::health::readiness(&shared.probes).await
 }
 
 async fn metrics(State(shared): State<Ctx>) -> impl IntoResponse {

@@ -523,6 +523,16 @@ async fn operations_endpoints() {
     for name in ["gateway", "product", "inventory", "order", "sqlite"] {
         assert_eq!(health["components"][name]["status"], "ok", "{name}");
     }
+    let (status, _, live) = c.send(Method::GET, "/livez", None, &[], None).await;
+    assert_eq!(
+        (status, live.to_string()),
+        (200, r#"{"status":"alive"}"#.to_owned())
+    );
+    let (status, _, ready) = c.send(Method::GET, "/readyz", None, &[], None).await;
+    assert_eq!(
+        (status, ready.to_string()),
+        (200, r#"{"status":"ready"}"#.to_owned())
+    );
     let (status, _, openapi) = c.send(Method::GET, "/api/openapi.json", None, &[], None).await;
     assert_eq!(status, 200);
     assert!(openapi["openapi"].as_str().unwrap().starts_with("3."));
@@ -532,6 +542,8 @@ async fn operations_endpoints() {
         "/api/sales/{id}/purchase",
         "/api/orders/{order_id}",
         "/api/health",
+        "/livez",
+        "/readyz",
         "/api/admin/sales",
         "/api/admin/sales/{id}/{action}",
         "/api/admin/sales/{id}/stock",

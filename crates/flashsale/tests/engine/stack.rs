@@ -299,7 +299,6 @@ async fn production_topology_one_process_per_service() {
     let (g1, gateway1) = start("gateway", upstreams.clone()).await;
     let (g2, gateway2) = start("gateway", upstreams).await;
     processes.extend([p, o, i1, i2, g1, g2]);
-
     let sale = open_sale(gateway1, 300, 2).await;
     let second = open_sale(gateway1, 1, 1).await;
     // The listing pages through the product service's internal API.
@@ -351,6 +350,20 @@ async fn production_topology_one_process_per_service() {
         (status, view["status"].as_str(), view["remaining"].as_u64()),
         (200, Some("sold_out"), Some(0))
     );
+    // Probed last: a gateway keeps its services' health for a second, and
+    // the footprint checked above must not be one read before the sales.
+    // Every process answers the orchestrator's probes, without a token.
+    for addr in [product, order, inventory1, inventory2, gateway1, gateway2] {
+        let mut c = Client::connect(addr).await;
+        let (status, _, live) = c.send(Method::GET, "/livez", None, &[], None).await;
+        assert_eq!((status, live["status"].as_str()), (200, Some("alive")), "{addr}");
+        let (status, _, ready) = c.send(Method::GET, "/readyz", None, &[], None).await;
+        assert_eq!(
+            (status, ready["status"].as_str()),
+            (200, Some("ready")),
+            "{addr}: {ready}"
+        );
+    }
     for process in &mut processes {
         process.start_kill().unwrap();
         process.wait().await.unwrap();
@@ -477,6 +490,47 @@ async fn an_evicting_redis_is_refused_unless_accepted() {
         .await;
     assert_eq!(status, 503, "{health}");
     assert_eq!(health["components"]["redis"]["status"], "degraded", "{health}");
+    app.stop().await;
+}
+
+/// With its Redis gone, the engine is not ready (`/readyz` 503, naming
+/// Redis) but alive (`/livez` 200): an orchestrator stops sending it
+/// traffic and does not restart it; with Redis back, it is ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_down_makes_the_engine_not_ready_but_alive() {
+    let (redis, url) = private_redis(&[]).await;
+    let mut s = stack_settings("stack-probes").await;
+    s.redis_url = Some(url);
+    let app = TestApp::spawn(s).await;
+    let mut c = app.client().await;
+    // Ready once its order consumer has its channel, just after start.
+    let mut ready = json!(null);
+    for _ in 0..100 {
+        let (status, _, body) = c.send(Method::GET, "/readyz", None, &[], None).await;
+        ready = body;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready["status"], "ready", "{ready}");
+    drop(redis);
+    let mut ready = json!(null);
+    for _ in 0..100 {
+        let (status, _, body) = c.send(Method::GET, "/readyz", None, &[], None).await;
+        ready = body;
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready["status"], "not_ready", "{ready}");
+    assert!(
+        ready["down"].as_array().unwrap().iter().any(|d| d == "redis"),
+        "{ready}"
+    );
+    let (status, _, live) = c.send(Method::GET, "/livez", None, &[], None).await;
+    assert_eq!((status, live["status"].as_str()), (200, Some("alive")));
     app.stop().await;
 }
 

@@ -58,6 +58,8 @@ pub fn router(state: AppState) -> Router {
         .route(EVENTS_ROUTE, get(ops::events));
     let ops = Router::new()
         .route("/api/health", get(ops::health))
+        .route("/livez", get(ops::livez))
+        .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/api/openapi.json", get(crate::openapi::openapi))
         .route("/api", get(ops::not_found))

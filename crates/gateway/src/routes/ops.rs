@@ -15,7 +15,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use tokio_stream::wrappers::{BroadcastStream, IntervalStream, WatchStream};
 
 use crate::auth::Admin;
-use crate::dto::Health;
+use crate::dto::{Health, Probe};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::admin::collect_stats;
 use crate::state::AppState;
@@ -40,6 +40,19 @@ pub async fn health(State(state): State<AppState>) -> Response {
         ),
     ]);
     crate::health::answer(state.services().mode, known, &state.services().probes).await
+}
+
+/// Liveness: the process is alive. Never asks a store.
+#[utoipa::path(get, path = "/livez", tag = "ops", responses((status = 200, body = Probe)))]
+pub async fn livez() -> Response {
+    crate::health::liveness()
+}
+
+/// Readiness: this process can take traffic (no store behind it is down).
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, body = Probe), (status = 503, description = "a component is down", body = Probe)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    crate::health::readiness(&state.services().probes).await
 }
 
 /// Prometheus text exposition.
