@@ -179,7 +179,10 @@ pub enum ApiError {
     AmountMismatch(String),
     /// 429 `rate_limited`, with `Retry-After`.
     #[error("too many requests; retry in {retry_after_secs} s")]
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+        policy: crate::rate_limit::RatePolicy,
+    },
     /// 503 `overloaded`, with `Retry-After`: shed rather than queue.
     #[error("the engine is at capacity; retry shortly")]
     Overloaded,
@@ -289,8 +292,20 @@ impl IntoResponse for ApiError {
         let mut response = (code.status(), Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {
-            ApiError::RateLimited { retry_after_secs } => {
+            ApiError::RateLimited {
+                retry_after_secs,
+                policy,
+            } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                // The IETF draft's fields; their values are ASCII by construction.
+                for (name, value) in [
+                    ("ratelimit-policy", policy.header()),
+                    ("ratelimit", policy.exhausted(*retry_after_secs)),
+                ] {
+                    if let Ok(value) = HeaderValue::from_str(&value) {
+                        headers.insert(name, value);
+                    }
+                }
             }
             ApiError::Overloaded | ApiError::Unavailable(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));

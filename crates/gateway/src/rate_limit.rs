@@ -18,8 +18,33 @@ use std::time::{Duration, Instant};
 
 const SHARDS: usize = 16;
 
+/// A limiter's quota as the IETF draft "RateLimit header fields for HTTP"
+/// names it (`RateLimit-Policy: "<name>";q=<quota>;w=<window>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RatePolicy {
+    pub name: &'static str,
+    /// Requests allowed at once (the burst).
+    pub quota: u32,
+    /// Seconds the sustained rate takes to give the whole quota back.
+    pub window_secs: u32,
+}
+
+impl RatePolicy {
+    /// The `RateLimit-Policy` field value.
+    pub fn header(&self) -> String {
+        format!("\"{}\";q={};w={}", self.name, self.quota, self.window_secs)
+    }
+
+    /// The `RateLimit` field value of a refused request: nothing remains
+    /// until `reset_secs` from now.
+    pub fn exhausted(&self, reset_secs: u64) -> String {
+        format!("\"{}\";r=0;t={reset_secs}", self.name)
+    }
+}
+
 /// One GCRA limiter over keys of any hashable type.
 pub struct RateLimiter {
+    policy: RatePolicy,
     /// Nanoseconds between two requests at the sustained rate.
     interval: u64,
     /// Nanoseconds of burst tolerance: `(burst - 1) * interval`.
@@ -30,20 +55,30 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// `per_second` sustained, up to `burst` at once; `None` when
-    /// `per_second` is 0 (limit off).
-    pub fn new(per_second: u32, burst: u32) -> Option<Self> {
+    /// `per_second` sustained, up to `burst` at once, announced as policy
+    /// `name`; `None` when `per_second` is 0 (limit off).
+    pub fn new(name: &'static str, per_second: u32, burst: u32) -> Option<Self> {
         if per_second == 0 {
             return None;
         }
         let interval = 1_000_000_000 / u64::from(per_second);
+        let burst = burst.max(1);
         Some(Self {
+            policy: RatePolicy {
+                name,
+                quota: burst,
+                window_secs: burst.div_ceil(per_second),
+            },
             interval,
-            tau: interval * u64::from(burst.max(1) - 1),
+            tau: interval * u64::from(burst - 1),
             hasher: RandomState::new(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             epoch: Instant::now(),
         })
+    }
+
+    pub fn policy(&self) -> RatePolicy {
+        self.policy
     }
 
     fn now(&self) -> u64 {
@@ -87,11 +122,20 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_policy_in_the_drafts_syntax() {
+        let policy = RateLimiter::new("per-user", 10, 10).unwrap().policy();
+        assert_eq!(policy.header(), "\"per-user\";q=10;w=1");
+        assert_eq!(policy.exhausted(3), "\"per-user\";r=0;t=3");
+        let slow = RateLimiter::new("slow", 2, 5).unwrap().policy();
+        assert_eq!((slow.quota, slow.window_secs), (5, 3));
+    }
+
     const SECOND: u64 = 1_000_000_000;
 
     #[test]
     fn burst_then_sustained_rate() {
-        let limiter = RateLimiter::new(10, 5).unwrap();
+        let limiter = RateLimiter::new("t", 10, 5).unwrap();
         for _ in 0..5 {
             assert!(limiter.check_at("ip", 0).is_ok());
         }
@@ -113,8 +157,8 @@ mod tests {
 
     #[test]
     fn zero_turns_the_limit_off_and_sweep_forgets_idle_keys() {
-        assert!(RateLimiter::new(0, 10).is_none());
-        let limiter = RateLimiter::new(1000, 1).unwrap();
+        assert!(RateLimiter::new("t", 0, 10).is_none());
+        let limiter = RateLimiter::new("t", 1000, 1).unwrap();
         limiter.check("a").unwrap();
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(limiter.sweep(), 0);

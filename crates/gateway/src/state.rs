@@ -98,8 +98,8 @@ impl AppState {
     /// `shutdown` turns true when the server stops.
     pub fn new(config: GatewayConfig, services: Services, shutdown: watch::Receiver<bool>) -> Self {
         Self(Arc::new(Inner {
-            ip_limit: RateLimiter::new(config.rate_per_ip, config.rate_per_ip),
-            user_limit: RateLimiter::new(config.rate_per_user, config.rate_per_user),
+            ip_limit: RateLimiter::new("per-ip", config.rate_per_ip, config.rate_per_ip),
+            user_limit: RateLimiter::new("per-user", config.rate_per_user, config.rate_per_user),
             purchase_slots: Arc::new(Semaphore::new(config.max_in_flight)),
             stampede_running: AtomicBool::new(false),
             telemetry: Telemetry::default(),

@@ -436,6 +436,13 @@ async fn rate_limits_and_load_shedding() {
             assert_eq!(code(&body), "rate_limited");
             let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
             assert!(wait >= 1);
+            // The IETF draft's fields: the policy, and nothing left until
+            // the wait is over.
+            assert_eq!(headers["ratelimit-policy"], "\"per-user\";q=2;w=1");
+            assert_eq!(
+                headers["ratelimit"].to_str().unwrap(),
+                format!("\"per-user\";r=0;t={wait}")
+            );
         }
         codes.push(status);
     }

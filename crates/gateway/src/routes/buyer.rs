@@ -192,7 +192,7 @@ pub async fn live_sale(
         (status = 404, description = "sale_not_found", body = ErrorBody),
         (status = 409, description = "sold_out, sale_not_active or limit_exceeded", body = ErrorBody),
         (status = 422, description = "idempotency_key_reused: the key was first used with another body", body = ErrorBody),
-        (status = 429, description = "rate_limited, with Retry-After", body = ErrorBody),
+        (status = 429, description = "rate_limited, with Retry-After, RateLimit-Policy and RateLimit (IETF draft)", body = ErrorBody),
         (status = 503, description = "overloaded, with Retry-After", body = ErrorBody)))]
 pub async fn purchase(
     State(state): State<AppState>,
@@ -234,6 +234,7 @@ async fn purchase_inner(
                 .count(EventKind::RateLimited, format!("user {user}"));
             return Err(ApiError::RateLimited {
                 retry_after_secs: wait.as_secs().max(1),
+                policy: limiter.policy(),
             });
         }
     }

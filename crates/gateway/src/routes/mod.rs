@@ -132,6 +132,7 @@ async fn limit_per_ip(State(state): State<AppState>, request: Request, next: Nex
             state.events().count(EventKind::RateLimited, format!("ip {ip}"));
             return ApiError::RateLimited {
                 retry_after_secs: wait.as_secs().max(1),
+                policy: limiter.policy(),
             }
             .into_response();
         }
