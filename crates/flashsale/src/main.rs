@@ -96,11 +96,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(settings) => {
-            init_tracing();
+            init_tracing(&settings.log_format);
             run_engine(settings, false)
         }
         Command::Gateway(settings) => {
-            init_tracing();
+            init_tracing(&settings.log_format);
             run_engine(settings, true)
         }
         Command::Product(settings) => run_service(Kind::Product, settings),
@@ -204,15 +204,20 @@ fn run_stampede(args: flashsale_bench::StampedeArgs) -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Logs to stderr, as text or as one JSON object per line (`format`).
+fn init_tracing(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLASHSALE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if format == "json" {
+        logs.json().flatten_event(true).with_span_list(false).init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
 }
 
 /// `flashsale admin-url`: the given token, else the one kept in the folder.
@@ -287,7 +292,7 @@ fn run_engine(settings: Settings, gateway_only: bool) -> Result<(), String> {
 
 /// `product`, `inventory` or `order`.
 fn run_service(kind: Kind, settings: Settings) -> Result<(), String> {
-    init_tracing();
+    init_tracing(&settings.log_format);
     runtime()?.block_on(async {
         let service = ServiceProcess::start(kind, &settings)
             .await

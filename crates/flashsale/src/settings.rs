@@ -130,6 +130,12 @@ pub struct Settings {
     #[arg(long, env = "FLASHSALE_ARCHIVE_AFTER", default_value = "1h", value_parser = archive_after)]
     pub archive_after: Duration,
 
+    /// How log lines are written to stderr: `text` (for people) or `json`
+    /// (one object per line: timestamp, level, message and fields, for a
+    /// log pipeline). `FLASHSALE_LOG` filters either.
+    #[arg(long, env = "FLASHSALE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
     /// Who tells the engine an order is paid: `webhook` (only the payment
     /// provider's signed webhook) or `simulated` (buyers pay their own
     /// orders with `POST /api/orders/{id}/pay`: for demos) [default:

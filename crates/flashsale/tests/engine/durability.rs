@@ -201,6 +201,59 @@ async fn banner(data: &std::path::Path) -> String {
     banner
 }
 
+/// `FLASHSALE_LOG_FORMAT=json`: every log line on stderr is one JSON object
+/// with a timestamp, a level and a message, and the fields flattened
+/// beside them; an unknown format is refused before anything starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let data = data_dir("json-logs");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .arg("up")
+        .env_clear()
+        .env("FLASHSALE_BIND", "127.0.0.1:0")
+        .env("FLASHSALE_DATA_DIR", &data)
+        .env("FLASHSALE_LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("a log line")
+        .unwrap()
+        .expect("a log line");
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(entry["level"], "INFO", "{line}");
+    assert!(entry["timestamp"].is_string(), "{line}");
+    assert!(
+        entry["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Engine started")),
+        "{line}"
+    );
+    assert_eq!(entry["kind"], "System", "{line}");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .arg("up")
+        .env_clear()
+        .env("FLASHSALE_DATA_DIR", &data)
+        .env("FLASHSALE_LOG_FORMAT", "xml")
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("FLASHSALE_LOG_FORMAT") || said.contains("log-format"),
+        "{said}"
+    );
+}
+
 /// The admin token is printed once, when it is generated; later starts
 /// name where it is kept, and `flashsale admin-url` prints the URL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,6 +55,7 @@ pub fn settings(name: &str) -> Settings {
         redis_allow_eviction: false,
         redis_reserve_batch: flashsale_stack::redis::DEFAULT_RESERVE_BATCH as u64,
         redis_replicas_ack: 0,
+        log_format: "text".into(),
         database_url: None,
         payments: None,
         payment_webhook_secret: Some(WEBHOOK_SECRET.into()),
