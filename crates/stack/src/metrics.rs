@@ -38,6 +38,9 @@ pub struct PipelineMetrics {
     /// ledger has not decided: an operator must look (they are never
     /// released on silence alone).
     pub unaccounted: AtomicU64,
+    /// Gauge, milliseconds: how long the oldest entry of the last batch a
+    /// relay published had waited in the outbox (0 once nothing waits).
+    pub relay_lag_ms: AtomicU64,
 }
 
 impl PipelineMetrics {
@@ -118,6 +121,13 @@ impl PipelineMetrics {
              flashsale_pipeline_unaccounted_reservations {}",
             self.unaccounted.load(Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP flashsale_pipeline_relay_lag_seconds How long the oldest reservation of the last relayed batch waited in the outbox (0 once nothing waits).\n\
+             # TYPE flashsale_pipeline_relay_lag_seconds gauge\n\
+             flashsale_pipeline_relay_lag_seconds {:.3}",
+            self.relay_lag_ms.load(Relaxed) as f64 / 1000.0
+        );
         out
     }
 }
@@ -132,9 +142,15 @@ mod tests {
         PipelineMetrics::add(&metrics.duplicates, 3);
         let text = metrics.prometheus();
         assert!(text.contains("flashsale_pipeline_duplicates_total 3\n"), "{text}");
-        assert_eq!(text.matches("# TYPE").count(), 13);
+        metrics.relay_lag_ms.store(1_250, Relaxed);
+        let text = metrics.prometheus();
+        assert_eq!(text.matches("# TYPE").count(), 14);
         assert!(
             text.contains("flashsale_pipeline_unaccounted_reservations 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("flashsale_pipeline_relay_lag_seconds 1.250\n"),
             "{text}"
         );
     }

@@ -124,7 +124,13 @@ impl Relay {
                 last_claim = tokio::time::Instant::now();
             }
             match self.pass(claim).await {
-                Ok(0) => self.wait_for_entries().await,
+                Ok(0) => {
+                    self.config
+                        .metrics
+                        .relay_lag_ms
+                        .store(0, std::sync::atomic::Ordering::Relaxed);
+                    self.wait_for_entries().await
+                }
                 Ok(_) => {}
                 Err(error) => {
                     PipelineMetrics::add(&self.config.metrics.relay_failures, 1);
@@ -359,6 +365,12 @@ impl Relay {
             return Ok(0);
         }
         let count = batch.reservations.len();
+        // An entry id is `<milliseconds of its XADD>-<sequence>`.
+        let oldest = batch
+            .ids
+            .iter()
+            .filter_map(|id| id.split('-').next()?.parse::<u64>().ok())
+            .min();
         self.queue.publish(batch.reservations).await?;
         redis::pipe()
             .atomic()
@@ -374,6 +386,13 @@ impl Relay {
             .query_async::<()>(&mut self.conn.clone())
             .await?;
         PipelineMetrics::add(&self.config.metrics.relayed, count);
+        if let Some(oldest) = oldest {
+            let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
+            self.config
+                .metrics
+                .relay_lag_ms
+                .store(now.saturating_sub(oldest), std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(count)
     }
 }
