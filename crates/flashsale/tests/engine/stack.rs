@@ -412,7 +412,7 @@ async fn redis_calls(url: &str, command: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyed_attempts_after_the_sell_out_cost_one_key_lookup() {
     // A Redis of its own: the shared one counts every other test's scripts.
-    let (_redis, redis) = private_redis(&[]).await;
+    let (_redis, redis) = testing::private_redis(&[]).await;
     let mut s = stack_settings("stack-keys").await;
     s.redis_url = Some(redis.clone());
     let app = TestApp::spawn(s).await;
@@ -440,37 +440,12 @@ async fn keyed_attempts_after_the_sell_out_cost_one_key_lookup() {
     app.stop().await;
 }
 
-/// A Redis of this test's own, started with `args`; stops when the returned
-/// child is dropped.
-async fn private_redis(args: &[&str]) -> (tokio::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-        .args(["--appendonly", "no"])
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server");
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    (child, format!("redis://127.0.0.1:{port}"))
-}
-
 /// A Redis that evicts keys would silently drop buyers' counts and answered
 /// reservations: the engine refuses to start on it, saying why, unless the
 /// operator accepts the risk; then health shows Redis degraded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_evicting_redis_is_refused_unless_accepted() {
-    let (_redis, url) = private_redis(&["--maxmemory-policy", "allkeys-lru"]).await;
+    let (_redis, url) = testing::private_redis(&["--maxmemory-policy", "allkeys-lru"]).await;
     let mut s = stack_settings("stack-evicting").await;
     s.redis_url = Some(url);
     let refused = flashsale::Engine::start(&s)
@@ -493,37 +468,35 @@ async fn an_evicting_redis_is_refused_unless_accepted() {
     app.stop().await;
 }
 
+/// `/readyz`'s answer once its status is `status`, or the last one after 5 s.
+async fn readyz_until(c: &mut crate::support::Client, status: u16) -> serde_json::Value {
+    let mut last = json!(null);
+    for _ in 0..100 {
+        let (found, _, body) = c.send(Method::GET, "/readyz", None, &[], None).await;
+        last = body;
+        if found == status {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}
+
 /// With its Redis gone, the engine is not ready (`/readyz` 503, naming
 /// Redis) but alive (`/livez` 200): an orchestrator stops sending it
 /// traffic and does not restart it; with Redis back, it is ready again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_down_makes_the_engine_not_ready_but_alive() {
-    let (redis, url) = private_redis(&[]).await;
+    let (redis, url) = testing::private_redis(&[]).await;
     let mut s = stack_settings("stack-probes").await;
     s.redis_url = Some(url);
     let app = TestApp::spawn(s).await;
     let mut c = app.client().await;
     // Ready once its order consumer has its channel, just after start.
-    let mut ready = json!(null);
-    for _ in 0..100 {
-        let (status, _, body) = c.send(Method::GET, "/readyz", None, &[], None).await;
-        ready = body;
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let ready = readyz_until(&mut c, 200).await;
     assert_eq!(ready["status"], "ready", "{ready}");
     drop(redis);
-    let mut ready = json!(null);
-    for _ in 0..100 {
-        let (status, _, body) = c.send(Method::GET, "/readyz", None, &[], None).await;
-        ready = body;
-        if status == 503 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let ready = readyz_until(&mut c, 503).await;
     assert_eq!(ready["status"], "not_ready", "{ready}");
     assert!(
         ready["down"].as_array().unwrap().iter().any(|d| d == "redis"),

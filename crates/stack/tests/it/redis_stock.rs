@@ -167,7 +167,7 @@ async fn batched_reserves_decide_as_the_sale_book_does() {
 /// instead of sending them batch by batch into the same stall.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_redis_fails_the_queued_requests_with_the_call() {
-    let (redis, url) = private_redis(&[]).await;
+    let (redis, url) = support::private_redis(&[]).await;
     let store = RedisStock::connect_with(&url, Duration::from_millis(300))
         .await
         .expect("the private Redis answers")
@@ -202,35 +202,6 @@ async fn a_stalled_redis_fails_the_queued_requests_with_the_call() {
     assert!(spent <= 2, "{spent} script calls sent into the stall");
 }
 
-/// A Redis of the test's own, started with `args`, stopped when the child
-/// is dropped; returns once it answers.
-async fn private_redis(args: &[&str]) -> (tokio::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server");
-    let url = format!("redis://127.0.0.1:{port}");
-    let client = redis::Client::open(url.as_str()).unwrap();
-    for _ in 0..200 {
-        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-            if redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok() {
-                return (child, url);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the private Redis on {port} did not answer");
-}
-
 fn signal(child: &tokio::process::Child, sig: &str) {
     let pid = child.id().expect("running").to_string();
     assert!(std::process::Command::new("kill")
@@ -247,9 +218,9 @@ fn signal(child: &tokio::process::Child, sig: &str) {
 /// first reservation again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reservation_waits_for_its_replica() {
-    let (_master, url) = private_redis(&[]).await;
+    let (_master, url) = support::private_redis(&[]).await;
     let port = url.rsplit(':').next().unwrap().to_owned();
-    let (replica, replica_url) = private_redis(&["--replicaof", "127.0.0.1", &port]).await;
+    let (replica, replica_url) = support::private_redis(&["--replicaof", "127.0.0.1", &port]).await;
     let replica_client = redis::Client::open(replica_url.as_str()).unwrap();
     let mut on_replica = replica_client.get_multiplexed_async_connection().await.unwrap();
     for _ in 0..200 {

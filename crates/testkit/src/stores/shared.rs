@@ -98,6 +98,35 @@ pub async fn private_redis_cluster(masters: usize, replicas: usize) -> RedisClus
     cluster
 }
 
+/// A Redis of the calling test's own (no AOF), started with the extra
+/// `args`, on a port of its own; stops when the returned child is dropped.
+/// Returns once it answers. For tests that stop, slow or kill their Redis.
+pub async fn private_redis(args: &[&str]) -> (tokio::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = tokio::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server");
+    let url = format!("redis://127.0.0.1:{port}");
+    let client = redis::Client::open(url.as_str()).expect("a Redis URL");
+    for _ in 0..200 {
+        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+            if redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok() {
+                return (child, url);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the private Redis on {port} did not answer");
+}
+
 /// A fresh, empty PostgreSQL database of its own, not yet migrated.
 pub async fn database_url() -> String {
     let name = format!("t_{}", uuid::Uuid::now_v7().simple());
