@@ -172,30 +172,22 @@ impl RedisCluster {
 /// Whether the node on `port` is a master, or a replica whose link to its
 /// master is up.
 async fn replica_in_sync(port: u16) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else {
-        return false;
-    };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return false;
-    };
-    redis::cmd("INFO")
-        .arg("replication")
-        .query_async::<String>(&mut conn)
+    node_says(port, &["INFO", "replication"])
         .await
-        .is_ok_and(|info| info.contains("role:master") || info.contains("master_link_status:up"))
+        .is_some_and(|info| info.contains("role:master") || info.contains("master_link_status:up"))
 }
 
 /// Whether the node on `port` reports `cluster_state:ok`.
 async fn cluster_ok(port: u16) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else {
-        return false;
-    };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return false;
-    };
-    redis::cmd("CLUSTER")
-        .arg("INFO")
-        .query_async::<String>(&mut conn)
+    node_says(port, &["CLUSTER", "INFO"])
         .await
-        .is_ok_and(|info| info.contains("cluster_state:ok"))
+        .is_some_and(|info| info.contains("cluster_state:ok"))
+}
+
+/// What the node on `port` answers to `command`, if it answers.
+async fn node_says(port: u16, command: &[&str]) -> Option<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let (name, args) = command.split_first()?;
+    redis::cmd(name).arg(args).query_async(&mut conn).await.ok()
 }
