@@ -9,19 +9,12 @@
 # Usage: scripts/bench/cluster.sh [connections=256]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/lib.sh
 conns=${1:-256}
-bin=${CARGO_TARGET_DIR:-target}/release/flashsale
 cargo build --release -q -p flashsale
-dir=$(scripts/topology start --stores-only --detach --redis-fsync always | sed -n 's/^  *folder: *\([^ ]*\).*/\1/p' | tail -1)
 nodes=$(mktemp -d)
-cleanup() {
-  kill "${pid:-0}" 2>/dev/null || true; wait "${pid:-0}" 2>/dev/null || true
-  for f in "$nodes"/*/redis.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true; done
-  rm -rf "$nodes"
-  scripts/topology stop "$dir" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-eval "$(scripts/topology env "$dir")"
+trap 'for f in "$nodes"/*/redis.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true; done; rm -rf "$nodes"; cleanup' EXIT
+start_stores always
 # Three ports whose cluster bus (+10000) is free and below the ephemeral range.
 ports=$(python3 - <<'PY'
 import socket
@@ -61,17 +54,12 @@ done
 run() {
   local label=$1 redis=$2 database=$3 queue=$4
   local data; data=$(mktemp -d)
-  local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  FLASHSALE_REDIS_URL=$redis FLASHSALE_DATABASE_URL=$database FLASHSALE_AMQP_QUEUE=$queue \
-    FLASHSALE_BIND=127.0.0.1:$port FLASHSALE_DATA_DIR=$data FLASHSALE_RATE_PER_IP=0 FLASHSALE_RATE_PER_USER=0 \
-    FLASHSALE_LOG=warn "$bin" up > "$data/engine.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/api/health" >/dev/null && break; sleep 0.1; done
+  start_engine "$data" FLASHSALE_REDIS_URL="$redis" FLASHSALE_DATABASE_URL="$database" FLASHSALE_AMQP_QUEUE="$queue"
   echo "== $label"
   FLASHSALE_DATABASE_URL=$database "$bin" bench stampede --target "http://127.0.0.1:$port" --data-dir "$data" \
     --buyers 200000 --stock 100000 --concurrency "$conns" --pid "$pid" --redis-url "$redis" \
     | grep -E "ceiling|attempts/s|latency|Redis|store  |engine CPU"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  stop_engine
 }
 run "one Redis" "$FLASHSALE_REDIS_URL" "$FLASHSALE_DATABASE_URL" orders-single
 second="${FLASHSALE_DATABASE_URL%/*}/cluster_bench"

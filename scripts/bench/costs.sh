@@ -12,25 +12,17 @@
 #   purchase is printed beside.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/lib.sh
 mode=${1:-embedded}; conns=${2:-256}
-bin=${CARGO_TARGET_DIR:-target}/release/flashsale
 cargo build --release -q -p flashsale
 data=$(mktemp -d)
-dir=
-cleanup() { kill "${pid:-0}" 2>/dev/null || true; wait "${pid:-0}" 2>/dev/null || true; [ -z "$dir" ] || scripts/topology stop "$dir" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 case "$mode" in
   embedded) unset FLASHSALE_REDIS_URL FLASHSALE_AMQP_URL FLASHSALE_DATABASE_URL ;;
-  stack)
-    dir=$(scripts/topology start --stores-only --detach --redis-fsync always | sed -n 's/^  *folder: *\([^ ]*\).*/\1/p' | tail -1)
-    eval "$(scripts/topology env "$dir")" ;;
+  stack) start_stores always ;;
   *) echo "usage: $0 [embedded|stack] [connections]" >&2; exit 2 ;;
 esac
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-FLASHSALE_BIND=127.0.0.1:$port FLASHSALE_DATA_DIR=$data FLASHSALE_RATE_PER_IP=0 FLASHSALE_RATE_PER_USER=0 \
-  FLASHSALE_LOG=warn "$bin" up > "$data/engine.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/api/health" >/dev/null && break; sleep 0.1; done
+start_engine "$data"
 head -2 "$data/engine.log"
 bench() { "$bin" bench stampede --target "http://127.0.0.1:$port" --data-dir "$data" --concurrency "$conns" --pid "$pid" "$@"; }
 echo "== 404 (engine ceiling), then selling: 100,000 buyers on 100,000 units"
