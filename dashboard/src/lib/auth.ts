@@ -1,5 +1,6 @@
 import { Api, ApiError } from './api';
 import { takeFromFragment } from './fragment';
+import { sessionSlot } from './session';
 
 // The admin token lives in sessionStorage only (gone when the browser session ends).
 export const TOKEN_KEY = 'flashsale.adminToken';
@@ -15,28 +16,18 @@ export function takeTokenFromFragment(loc: Location = window.location, hist: His
   return token;
 }
 
+const slot = sessionSlot(TOKEN_KEY);
+
 export function loadToken(): string | null {
-  try {
-    return sessionStorage.getItem(TOKEN_KEY);
-  } catch {
-    return null;
-  }
+  return slot.load();
 }
 
 export function storeToken(token: string) {
-  try {
-    sessionStorage.setItem(TOKEN_KEY, token);
-  } catch {
-    /* storage disabled: the token lives in memory for this page only */
-  }
+  slot.store(token);
 }
 
 export function clearToken() {
-  try {
-    sessionStorage.removeItem(TOKEN_KEY);
-  } catch {
-    /* ignore */
-  }
+  slot.clear();
 }
 
 export const REFUSED =

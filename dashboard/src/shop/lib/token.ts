@@ -4,6 +4,7 @@
 // reads its payload to show who is signed in; it never verifies it: the
 // engine does, on every call.
 import { takeFromFragment } from '../../lib/fragment';
+import { sessionSlot } from '../../lib/session';
 
 export const BUYER_TOKEN_KEY = 'flashsale.buyerToken';
 
@@ -66,26 +67,16 @@ export function takeBuyerTokenFromFragment(loc: Location = window.location, hist
   return token;
 }
 
+const slot = sessionSlot(BUYER_TOKEN_KEY);
+
 export function loadBuyerToken(): string | null {
-  try {
-    return sessionStorage.getItem(BUYER_TOKEN_KEY);
-  } catch {
-    return null;
-  }
+  return slot.load();
 }
 
 export function storeBuyerToken(token: string) {
-  try {
-    sessionStorage.setItem(BUYER_TOKEN_KEY, token);
-  } catch {
-    /* storage disabled: signed in for this page only */
-  }
+  slot.store(token);
 }
 
 export function clearBuyerToken() {
-  try {
-    sessionStorage.removeItem(BUYER_TOKEN_KEY);
-  } catch {
-    /* ignore */
-  }
+  slot.clear();
 }
