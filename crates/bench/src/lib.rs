@@ -15,6 +15,8 @@
 //!   keeping stock under the same contended workload.
 //! - [`watchers`]: `flashsale bench watchers`: what buyers' pages watching
 //!   a sale's live feed cost the engine.
+//! - [`tokens`]: `flashsale bench tokens`: what verifying a buyer token
+//!   costs, per algorithm, the first time and once remembered.
 //! - [`report`]: the summary table and its JSON form.
 
 pub mod ceiling;
@@ -23,6 +25,7 @@ pub mod history;
 pub mod race;
 pub mod report;
 pub mod stampede;
+pub mod tokens;
 pub mod watchers;
 
 pub use stampede::{run, StampedeArgs};

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use flashsale_gateway::{Gateway, GatewayConfig};
 
@@ -51,10 +52,26 @@ impl Engine {
         assembled: Assembled,
         (admin_token, jwt_secret): (Secret, Secret),
     ) -> Result<Self, StartError> {
+        let buyer_tokens = match settings.jwt.buyer_tokens(jwt_secret.value.as_bytes()) {
+            Ok(tokens) => Arc::new(tokens),
+            Err(e) => {
+                assembled.background.stop().await;
+                return Err(e.into());
+            }
+        };
+        if let Some(jwks) = buyer_tokens.jwks() {
+            // A provider that is down must not keep the gateway from
+            // serving operators; buyers' tokens wait for its keys.
+            match jwks.refresh().await {
+                Ok(keys) => tracing::info!(keys, url = jwks.url(), "buyer-token keys fetched"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "buyer-token keys not fetched yet; retried on the next token")
+                }
+            }
+        }
         let config = GatewayConfig {
             admin_token: admin_token.value.clone(),
-            jwt_secret: jwt_secret.value.clone(),
-            jwt_rules: settings.jwt.rules(),
+            buyer_tokens,
             rate_per_ip: settings.rate_per_ip,
             rate_per_user: settings.rate_per_user,
             max_in_flight: settings.max_in_flight.max(1),
@@ -63,6 +80,7 @@ impl Engine {
             payments: settings.payments(),
         };
         let mut summary = assembled.summary;
+        summary.push(config.buyer_tokens.describe());
         summary.push(format!("payments: {}", config.payments.describe()));
         if let Ok(Some(shop)) = settings.shop_endpoint() {
             summary.push(shop.describe());

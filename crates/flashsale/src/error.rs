@@ -27,5 +27,7 @@ pub enum StartError {
     #[error("refusing to run on this Redis: {0}")]
     UnsafeRedis(String),
     #[error(transparent)]
+    BuyerTokens(#[from] crate::settings::BuyerTokenSettingsError),
+    #[error(transparent)]
     Webhook(#[from] crate::shop_webhooks::WebhookSettingsError),
 }

@@ -90,6 +90,8 @@ enum Bench {
     History(flashsale_bench::history::HistoryArgs),
     /// Many buyers' pages watching one sale's live feed: the engine's memory and CPU, idle and watched.
     Watchers(flashsale_bench::watchers::WatchersArgs),
+    /// What verifying a buyer token costs: HS256, RS256, ES256, first time and remembered.
+    Tokens(flashsale_bench::tokens::TokensArgs),
 }
 
 fn main() -> ExitCode {
@@ -162,6 +164,11 @@ fn main() -> ExitCode {
         Command::Bench(Bench::Watchers(args)) => runtime().and_then(|rt| {
             rt.block_on(flashsale_bench::watchers::run(&args))
                 .map(|report| print!("{}", report.table()))
+                .map_err(|e| e.to_string())
+        }),
+        Command::Bench(Bench::Tokens(args)) => runtime().and_then(|rt| {
+            rt.block_on(flashsale_bench::tokens::run(&args))
+                .map(|costs| print!("{}", flashsale_bench::tokens::table(&costs, &args)))
                 .map_err(|e| e.to_string())
         }),
         Command::Migrate {

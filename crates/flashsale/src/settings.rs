@@ -3,10 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use flashsale_gateway::auth::jwks::{Jwks, JwksError};
 use flashsale_gateway::auth::jwt::{Rules, DEFAULT_MAX_LIFETIME_SECS};
+use flashsale_gateway::auth::tokens::{parse_algorithms, Algorithm, BuyerTokens, TokenSettingsError};
 use flashsale_gateway::payments::{PaymentMode, Payments};
 
 /// Settings of `flashsale up`.
@@ -198,6 +201,25 @@ pub struct JwtSettings {
     #[arg(long = "jwt-max-ttl", env = "FLASHSALE_JWT_MAX_TTL", default_value = "24h",
           value_parser = parse_max_ttl)]
     pub max_ttl: Duration,
+
+    /// The shop's identity provider's keys (its JWKS, `https://`; `http://`
+    /// only on loopback). Buyer tokens signed with them (RS256, ES256, …)
+    /// are accepted; see `FLASHSALE_JWT_ALGORITHMS`.
+    #[arg(long = "jwt-jwks-url", env = "FLASHSALE_JWT_JWKS_URL")]
+    pub jwks_url: Option<String>,
+
+    /// The buyer-token algorithms accepted, comma-separated. Default:
+    /// `HS256` (the engine's secret) without a JWKS, `RS256,ES256` with
+    /// one; list `HS256` too to keep `flashsale token` working beside the
+    /// provider.
+    #[arg(long = "jwt-algorithms", env = "FLASHSALE_JWT_ALGORITHMS")]
+    pub algorithms: Option<String>,
+
+    /// The shortest wait between two fetches of the JWKS when tokens name
+    /// keys it does not hold (a key rotation): seconds, or with s, m, h.
+    #[arg(long = "jwt-jwks-min-refresh", env = "FLASHSALE_JWT_JWKS_MIN_REFRESH", default_value = "60s",
+          value_parser = parse_max_ttl)]
+    pub jwks_min_refresh: Duration,
 }
 
 impl Default for JwtSettings {
@@ -206,6 +228,9 @@ impl Default for JwtSettings {
             issuer: None,
             audience: None,
             max_ttl: Duration::from_secs(DEFAULT_MAX_LIFETIME_SECS.unsigned_abs()),
+            jwks_url: None,
+            algorithms: None,
+            jwks_min_refresh: flashsale_gateway::auth::jwks::DEFAULT_MIN_REFRESH,
         }
     }
 }
@@ -223,6 +248,40 @@ impl JwtSettings {
             max_lifetime_secs: i64::try_from(self.max_ttl.as_secs()).unwrap_or(i64::MAX),
         }
     }
+
+    /// The identity provider's JWKS URL, when one is set.
+    pub fn jwks_url(&self) -> Option<&str> {
+        self.jwks_url.as_deref().map(str::trim).filter(|u| !u.is_empty())
+    }
+
+    /// The algorithms allowed: as listed, or the default for this setup.
+    pub fn algorithms(&self) -> Result<Vec<Algorithm>, TokenSettingsError> {
+        let default = if self.jwks_url().is_some() {
+            "RS256,ES256"
+        } else {
+            "HS256"
+        };
+        parse_algorithms(self.algorithms.as_deref().unwrap_or(default))
+    }
+
+    /// How the gateway verifies buyer tokens. Builds the JWKS client but
+    /// fetches nothing.
+    pub fn buyer_tokens(&self, secret: &[u8]) -> Result<BuyerTokens, BuyerTokenSettingsError> {
+        let jwks = match self.jwks_url() {
+            Some(url) => Some(Arc::new(Jwks::new(url, self.jwks_min_refresh)?)),
+            None => None,
+        };
+        Ok(BuyerTokens::new(secret, self.algorithms()?, jwks, self.rules())?)
+    }
+}
+
+/// Why the buyer-token settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BuyerTokenSettingsError {
+    #[error(transparent)]
+    Algorithms(#[from] TokenSettingsError),
+    #[error(transparent)]
+    Jwks(#[from] JwksError),
 }
 
 impl Settings {

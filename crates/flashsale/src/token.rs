@@ -20,6 +20,10 @@ pub enum TokenError {
     NoSecret(String),
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+    #[error("the engine does not accept HS256 tokens (FLASHSALE_JWT_ALGORITHMS is {0}): buyers sign in with the identity provider")]
+    NotAccepted(String),
+    #[error(transparent)]
+    Algorithms(#[from] flashsale_gateway::auth::tokens::TokenSettingsError),
     #[error("--ttl {ttl} s is longer than the engine accepts ({max} s, FLASHSALE_JWT_MAX_TTL)")]
     TooLong { ttl: u64, max: u64 },
 }
@@ -41,6 +45,11 @@ pub fn mint(
     jwt: &JwtSettings,
 ) -> Result<String, TokenError> {
     let user = UserId::parse(user)?;
+    let algorithms = jwt.algorithms()?;
+    if !algorithms.contains(&flashsale_gateway::auth::tokens::Algorithm::HS256) {
+        let names: Vec<String> = algorithms.iter().map(|a| format!("{a:?}")).collect();
+        return Err(TokenError::NotAccepted(names.join(",")));
+    }
     if ttl > jwt.max_ttl {
         return Err(TokenError::TooLong {
             ttl: ttl.as_secs(),

@@ -18,10 +18,8 @@ use crate::upstream::{InventoryApi, OrderApi, ProductApi};
 pub struct GatewayConfig {
     /// Operators present this as `Authorization: Bearer <token>`.
     pub admin_token: String,
-    /// HMAC key of buyer JWTs (HS256).
-    pub jwt_secret: String,
-    /// What buyer JWTs must carry besides the signature and `exp`.
-    pub jwt_rules: crate::auth::jwt::Rules,
+    /// How buyer JWTs are verified: algorithms, keys, claims required.
+    pub buyer_tokens: Arc<crate::auth::tokens::BuyerTokens>,
     /// Sustained requests per second per client IP on buyer routes; 0 = off.
     pub rate_per_ip: u32,
     /// Sustained purchase attempts per second per buyer; 0 = off.
@@ -40,8 +38,7 @@ impl fmt::Debug for GatewayConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GatewayConfig")
             .field("admin_token", &"<redacted>")
-            .field("jwt_secret", &"<redacted>")
-            .field("jwt_rules", &self.jwt_rules)
+            .field("buyer_tokens", &self.buyer_tokens)
             .field("rate_per_ip", &self.rate_per_ip)
             .field("rate_per_user", &self.rate_per_user)
             .field("max_in_flight", &self.max_in_flight)

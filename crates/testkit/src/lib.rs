@@ -14,6 +14,7 @@
 //! topology of real processes and prints their URLs.
 
 pub mod http;
+pub mod idp;
 #[cfg(feature = "stores")]
 pub mod stores;
 pub mod tokens;

@@ -656,6 +656,68 @@ async fn jwt_rules_are_enforced() {
     app.stop().await;
 }
 
+/// Buyers signed in by the shop's identity provider: its RS256 and ES256
+/// tokens buy, checked against the keys its JWKS publishes; the engine's
+/// own HS256 tokens are off the default allow-list then, and every forgery
+/// is 401 with nothing sold. Settings that cannot work refuse to start.
+#[tokio::test]
+async fn buyers_signed_in_by_an_identity_provider_buy_with_its_tokens() {
+    use flashsale_testkit::idp::{self, TestKey};
+    const ISSUER: &str = "https://idp.shop.test/";
+    const AUDIENCE: &str = "flashsale-api";
+
+    let mut wrong = settings("jwks-wrong");
+    wrong.jwt.algorithms = Some("RS256".into());
+    let refused = flashsale::Engine::start(&wrong)
+        .await
+        .err()
+        .expect("RS256 without keys is refused");
+    assert!(
+        refused.to_string().contains("FLASHSALE_JWT_JWKS_URL"),
+        "{refused}"
+    );
+
+    let jwks = idp::jwks(&[TestKey::RsaA, TestKey::EcC]);
+    let provider = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, provider).await });
+
+    let mut s = settings("jwks");
+    s.jwt.jwks_url = Some(url);
+    s.jwt.issuer = Some(ISSUER.into());
+    s.jwt.audience = Some(AUDIENCE.into());
+    let app = TestApp::spawn(s).await;
+    let sale = app.active_sale(10, 1).await;
+    let path = format!("/api/sales/{sale}/purchase");
+    let body = Some(json!({"quantity": 1}));
+    let mut c = app.client().await;
+    let mut refused = vec![("the engine's own HS256".to_owned(), buyer("mallory"))];
+    refused.extend(
+        idp::forged("mallory", ISSUER, AUDIENCE)
+            .into_iter()
+            .map(|(w, t)| (w.to_owned(), t)),
+    );
+    for (why, token) in refused {
+        let (status, _, answer) = c.send(Method::POST, &path, Some(&token), &[], body.clone()).await;
+        assert_eq!((status, code(&answer)), (401, "unauthorized"), "{why}: {answer}");
+    }
+    assert_eq!(app.sale(&sale).await["sold"], 0, "refused tokens change nothing");
+    for (user, key) in [("alice", TestKey::RsaA), ("bob", TestKey::EcC)] {
+        let token = key.sign(&idp::claims(user, ISSUER, AUDIENCE));
+        let (status, _, answer) = c.send(Method::POST, &path, Some(&token), &[], body.clone()).await;
+        assert_eq!(status, 202, "{user} with {key:?}: {answer}");
+    }
+    assert_eq!(app.sale(&sale).await["sold"], 2);
+    app.stop().await;
+}
+
 /// `?token=` carries the admin token on the SSE stream only (EventSource
 /// cannot set headers); every other admin route wants the header.
 #[tokio::test]

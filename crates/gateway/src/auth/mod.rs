@@ -1,6 +1,9 @@
 //! Who is calling: buyers by JWT, operators by the admin token.
 
+pub mod jwks;
 pub mod jwt;
+pub mod tokens;
+mod verified;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -60,8 +63,11 @@ impl FromRequestParts<AppState> for Buyer {
             "a buyer token (Authorization: Bearer <JWT>) is required",
         ))?;
         let now = chrono::Utc::now().timestamp();
-        let config = state.config();
-        jwt::verify_with(config.jwt_secret.as_bytes(), token, now, &config.jwt_rules)
+        state
+            .config()
+            .buyer_tokens
+            .verify(token, now)
+            .await
             .map(Buyer)
             .map_err(|_| ApiError::Unauthorized("the buyer token is invalid or expired"))
     }
