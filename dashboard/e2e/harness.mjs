@@ -63,7 +63,9 @@ export function startEngine({ bin, dataDir, adminToken, jwtSecret, bind = '127.0
     FLASHSALE_RATE_PER_USER: '0',
     // buyers pay their own orders (POST /api/orders/{id}/pay): the embedded default, stated
     FLASHSALE_PAYMENTS: 'simulated',
-    FLASHSALE_DASHBOARD_DIR: DIST,
+    // E2E_EMBEDDED=1: the pages built into the binary (scripts/test);
+    // otherwise dist/ as it is now, with no Rust rebuild after a page edit.
+    ...(process.env.E2E_EMBEDDED === '1' ? {} : { FLASHSALE_DASHBOARD_DIR: DIST }),
     ...extra,
   });
   const child = spawn(bin, ['up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -4,7 +4,8 @@
 //! The gateway's own [`BuyerTokens`] verify tokens signed with the test
 //! identity provider's keys, served as a JWKS from this process. Each
 //! token is new the first time (the signature is checked); the same
-//! tokens again are answered from the verified tokens.
+//! RS256 and ES256 tokens again are answered from the verified tokens
+//! (HS256 ones are checked again: that costs about what remembering does).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,8 +32,8 @@ pub struct TokenCost {
     pub algorithm: &'static str,
     /// Mean time of a first verification.
     pub first: Duration,
-    /// Mean time of a verification answered from memory.
-    pub remembered: Duration,
+    /// Mean time of the same token's second verification.
+    pub again: Duration,
 }
 
 /// Why the bench could not run.
@@ -107,11 +108,11 @@ pub async fn run(args: &TokensArgs) -> Result<Vec<TokenCost>, TokensError> {
         let tokens = BuyerTokens::new(SECRET, all.clone(), Some(Arc::clone(&jwks)), Rules::default())
             .expect("three algorithms and a JWKS are a valid setup");
         let first = mean_verify(&tokens, &signed, algorithm).await?;
-        let remembered = mean_verify(&tokens, &signed, algorithm).await?;
+        let again = mean_verify(&tokens, &signed, algorithm).await?;
         costs.push(TokenCost {
             algorithm,
             first,
-            remembered,
+            again,
         });
     }
     Ok(costs)
@@ -123,14 +124,14 @@ pub fn table(costs: &[TokenCost], args: &TokensArgs) -> String {
         "buyer-token verification, {} distinct tokens per algorithm, one thread\n\n",
         args.tokens
     );
-    out.push_str("| algorithm | first verification | remembered | ratio |\n|---|---|---|---|\n");
+    out.push_str("| algorithm | first verification | the same token again | ratio |\n|---|---|---|---|\n");
     for cost in costs {
-        let ratio = cost.first.as_secs_f64() / cost.remembered.as_secs_f64().max(1e-9);
+        let ratio = cost.first.as_secs_f64() / cost.again.as_secs_f64().max(1e-9);
         out.push_str(&format!(
             "| {} | {:.1} µs | {:.2} µs | {ratio:.0}× |\n",
             cost.algorithm,
             cost.first.as_secs_f64() * 1e6,
-            cost.remembered.as_secs_f64() * 1e6,
+            cost.again.as_secs_f64() * 1e6,
         ));
     }
     out

@@ -76,7 +76,7 @@ impl Engine {
             rate_per_user: settings.rate_per_user,
             max_in_flight: settings.max_in_flight.max(1),
             body_limit: settings.body_limit,
-            dashboard_dir: Some(settings.dashboard_dir.clone()),
+            dashboard_dir: settings.dashboard_dir.clone(),
             payments: settings.payments(),
         };
         let mut summary = assembled.summary;

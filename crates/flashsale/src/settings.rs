@@ -71,9 +71,10 @@ pub struct Settings {
     #[arg(long, env = "FLASHSALE_BODY_LIMIT", default_value_t = 16 * 1024)]
     pub body_limit: usize,
 
-    /// The built dashboard (`dashboard/dist`), served at `/`.
-    #[arg(long, env = "FLASHSALE_DASHBOARD_DIR", default_value = "dashboard/dist")]
-    pub dashboard_dir: PathBuf,
+    /// A built dashboard folder (`dashboard/dist`) to serve at `/` instead
+    /// of the one built into the binary.
+    #[arg(long, env = "FLASHSALE_DASHBOARD_DIR")]
+    pub dashboard_dir: Option<PathBuf>,
 
     /// Redis URL: with the AMQP and database URLs, runs on the real stack.
     /// Several URLs, comma-separated, name the nodes of a Redis Cluster.

@@ -15,6 +15,7 @@
 //! - [`payments`]: the payment webhook's signature and shapes, and the
 //!   payment mode (a provider's webhook, or simulated for demos); the
 //!   routes are [`routes::checkout`].
+//! - [`pages`]: the dashboard and the shop page built into the binary.
 //! - [`openapi`]: the OpenAPI document, served and printed (`flashsale openapi`).
 //! - [`health`]: the `/api/health` answer from the probes (the `HealthProbe`
 //!   port is the domain's).
@@ -36,6 +37,7 @@ pub mod health;
 pub mod internal;
 pub mod live;
 pub mod openapi;
+pub mod pages;
 pub mod payments;
 pub mod rate_limit;
 pub mod routes;

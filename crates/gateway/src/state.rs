@@ -28,7 +28,7 @@ pub struct GatewayConfig {
     pub max_in_flight: usize,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
-    /// The built dashboard, served at `/`.
+    /// A built dashboard folder served at `/`; `None`: the one in the binary.
     pub dashboard_dir: Option<PathBuf>,
     /// Who may pay orders, and the webhook's secret.
     pub payments: crate::payments::Payments,

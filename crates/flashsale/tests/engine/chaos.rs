@@ -337,7 +337,7 @@ fn bad_input_gets_the_documented_error_and_changes_nothing() {
     let root = data_dir("chaos-bad-input");
     let secret = dashboard_with_a_secret_beside(&root);
     let mut s = settings("chaos-bad-input-engine");
-    s.dashboard_dir = root.join("dashboard");
+    s.dashboard_dir = Some(root.join("dashboard"));
     let (app, sale) = rt.block_on(async {
         let app = TestApp::spawn(s).await;
         let sale = app.active_sale(50, 2).await;

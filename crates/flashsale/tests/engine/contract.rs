@@ -580,6 +580,12 @@ async fn operations_endpoints() {
         metrics.contains("flashsale_purchases_total{outcome=\"accepted\"} 1"),
         "{metrics}"
     );
+    for gauge in [
+        format!("flashsale_sale_remaining_units{{sale=\"{sale}\"}} 1\n"),
+        format!("flashsale_sale_ledger_difference{{sale=\"{sale}\"}} 0\n"),
+    ] {
+        assert!(metrics.contains(&gauge), "{gauge} missing from {metrics}");
+    }
     app.stop().await;
 }
 

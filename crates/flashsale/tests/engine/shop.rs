@@ -16,7 +16,7 @@ async fn the_shop_and_the_dashboard_are_served_side_by_side() {
     std::fs::create_dir_all(dist.join("shop")).unwrap();
     std::fs::write(dist.join("index.html"), "dashboard page").unwrap();
     std::fs::write(dist.join("shop/index.html"), "shop page").unwrap();
-    s.dashboard_dir = dist;
+    s.dashboard_dir = Some(dist);
     let app = TestApp::spawn(s).await;
     let mut conn = flashsale_testkit::http::Conn::new(app.addr);
     for (path, page) in [

@@ -45,7 +45,7 @@ pub fn settings(name: &str) -> Settings {
         max_in_flight: 4096,
         queue_capacity: 16_384,
         body_limit: 16 * 1024,
-        dashboard_dir: "/nonexistent".into(),
+        dashboard_dir: Some("/nonexistent".into()),
         redis_url: None,
         amqp_url: None,
         amqp_queue: "orders".into(),

@@ -89,10 +89,12 @@ async fn method_not_allowed() -> ApiError {
 
 /// The built pages: the buyers' shop under `/shop/` (its client-side
 /// routes fall back to `shop/index.html`) and the operators' dashboard
-/// everywhere else (falling back to `index.html`); `ServeDir` refuses
-/// paths that leave its folder.
+/// everywhere else (falling back to `index.html`). From the binary
+/// ([`crate::pages`]) unless a folder is given; `ServeDir` refuses paths
+/// that leave its folder.
 fn dashboard(state: &AppState) -> Router {
     match &state.config().dashboard_dir {
+        None if crate::pages::embedded() => Router::new().fallback(crate::pages::serve),
         Some(dir) if dir.join("index.html").is_file() => {
             let shop = dir.join("shop");
             let dashboard = ServeDir::new(dir)
@@ -111,7 +113,7 @@ fn dashboard(state: &AppState) -> Router {
             Html(
                 "<!doctype html><title>FlashSale</title><h1>FlashSale engine</h1>\
                  <p>The dashboard is not built. Run <code>npm --prefix dashboard ci && npm --prefix dashboard run build</code> \
-                 and restart, or set <code>FLASHSALE_DASHBOARD_DIR</code>.</p><p>API: <a href=\"/api/openapi.json\">/api/openapi.json</a></p>",
+                 and build the engine again (it embeds them), or point <code>FLASHSALE_DASHBOARD_DIR</code> at a built copy.</p><p>API: <a href=\"/api/openapi.json\">/api/openapi.json</a></p>",
             )
         }),
     }

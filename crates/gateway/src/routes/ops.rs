@@ -77,6 +77,17 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
                 v.remaining()
             ));
         }
+        gauges.push_str(
+            "# HELP flashsale_sale_ledger_difference Units of a sale unaccounted for: stock - (remaining + in flight + persisted); 0 when the ledger balances.\n",
+        );
+        gauges.push_str("# TYPE flashsale_sale_ledger_difference gauge\n");
+        for v in &views {
+            gauges.push_str(&format!(
+                "flashsale_sale_ledger_difference{{sale=\"{}\"}} {}\n",
+                v.sale.id,
+                v.level.ledger_difference()
+            ));
+        }
     }
     gauges.push_str("# HELP flashsale_live_watchers Buyers' pages watching a sale's live figures.\n");
     gauges.push_str("# TYPE flashsale_live_watchers gauge\n");
