@@ -30,8 +30,9 @@ perf record -q -g -F 499 -p "$pid" -o "$data/perf.data" -- sleep 5 2>/dev/null
 wait "$bench" || { cat "$data/bench.log"; exit 1; }
 grep -E "attempts/s|engine CPU|answers" "$data/bench.log"
 echo "== by library (share of the engine's samples)"
-perf report -q -i "$data/perf.data" --no-children --sort dso --stdio 2>/dev/null | head -12
+perf report -q -i "$data/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null > "$data/dso.txt" || true
+grep -v '^$' "$data/dso.txt" | head -12 || true
 echo "== hottest functions (self)"
-perf report -q -i "$data/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null \
-  | grep -v '^$' | head -40
+perf report -q -i "$data/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null > "$data/symbols.txt" || true
+grep -v '^$' "$data/symbols.txt" | cut -c1-160 | head -40 || true
 echo "perf.data: $data/perf.data"

@@ -8,6 +8,13 @@ use flashsale::secrets::Origin;
 use flashsale::services::{Kind, ServiceProcess};
 use flashsale::{Engine, Settings};
 
+/// mimalloc instead of glibc's malloc: on the real stack's selling path
+/// glibc's malloc and free were a fifth of the engine's CPU (`perf`,
+/// scripts/bench/profile.sh stack); mimalloc's thread-local free lists
+/// make them a fraction of that (README, Benchmarks).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "flashsale",

@@ -116,11 +116,6 @@ impl BuyerTokens {
         Self::new(secret, vec![Algorithm::HS256], None, rules).expect("HS256 needs no JWKS")
     }
 
-    /// Whether tokens minted with the engine's secret are accepted.
-    pub fn accepts_hs256(&self) -> bool {
-        self.algorithms.contains(&Algorithm::HS256)
-    }
-
     /// The identity provider's key set, when one is configured.
     pub fn jwks(&self) -> Option<&Arc<Jwks>> {
         self.jwks.as_ref()
