@@ -41,7 +41,7 @@ use crate::redis::record;
 pub struct RelayConfig {
     /// This relay's consumer name in the group; unique per process.
     pub consumer: String,
-    /// Most reservations per message.
+    /// Most outbox entries read at once, and most reservations per message.
     pub batch: usize,
     /// How long an entry stays pending under another relay before this
     /// one takes it over.
@@ -371,7 +371,18 @@ impl Relay {
             .iter()
             .filter_map(|id| id.split('-').next()?.parse::<u64>().ok())
             .min();
-        self.queue.publish(batch.reservations).await?;
+        // An entry holds a batch of reservations: messages stay within
+        // `batch` reservations each, published together. Entries are
+        // acknowledged once all are confirmed; a crash before that
+        // publishes them again, and the order store absorbs the copies.
+        let mut messages = Vec::new();
+        let mut left = batch.reservations;
+        while !left.is_empty() {
+            let rest = left.split_off(left.len().min(self.config.batch));
+            messages.push(left);
+            left = rest;
+        }
+        futures_util::future::try_join_all(messages.into_iter().map(|m| self.queue.publish(m))).await?;
         redis::pipe()
             .atomic()
             .cmd("XACK")
@@ -405,14 +416,16 @@ fn decode(sale: SaleId, entries: Vec<StreamId>) -> Batch {
         reservations: Vec::with_capacity(entries.len()),
     };
     for entry in entries {
-        let rec: Option<String> = entry.get("rec");
-        match rec.as_deref().map(|rec| record::decode(sale, rec)) {
-            Some(Ok(r)) => batch.reservations.push(r),
-            Some(Err(error)) => {
-                tracing::error!(message = "Dropped a malformed outbox entry.", %sale, id = %entry.id, %error)
-            }
-            None => {
-                tracing::error!(message = "Dropped an outbox entry with no record.", %sale, id = %entry.id)
+        let records = record::outbox_records(&entry);
+        if records.is_empty() {
+            tracing::error!(message = "Dropped an outbox entry with no record.", %sale, id = %entry.id);
+        }
+        for rec in records {
+            match record::decode(sale, &rec) {
+                Ok(r) => batch.reservations.push(r),
+                Err(error) => {
+                    tracing::error!(message = "Dropped a malformed outbox record.", %sale, id = %entry.id, %error)
+                }
             }
         }
         batch.ids.push(entry.id);

@@ -46,6 +46,22 @@ pub fn decode(sale: SaleId, record: &str) -> Result<Reservation, RecordError> {
     })
 }
 
+/// Joins the records of one outbox entry (`recs`, entries of version 2):
+/// the ASCII record separator, which no record holds.
+pub const SEPARATOR: char = '\u{1e}';
+
+/// The records an outbox entry carries: `recs` (a batch's, version 2) or
+/// `rec` (one, version 1, as written before batches and by hand).
+pub fn outbox_records(entry: &redis::streams::StreamId) -> Vec<String> {
+    let batch: Option<String> = entry.get("recs");
+    let one: Option<String> = entry.get("rec");
+    match (batch, one) {
+        (Some(batch), _) => batch.split(SEPARATOR).map(str::to_owned).collect(),
+        (None, Some(one)) => vec![one],
+        (None, None) => Vec::new(),
+    }
+}
+
 /// Microseconds since the epoch, or "" for none: how scripts store times.
 pub fn micros(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.timestamp_micros().to_string()).unwrap_or_default()
@@ -73,5 +89,26 @@ mod tests {
             assert_eq!(decode(sale, &encode(&r)), Ok(r));
         }
         assert!(decode(sale, "a\nb").is_err());
+    }
+
+    /// A batch's entry (`recs`) and an entry written one record at a time
+    /// (`rec`, before batches: still in an outbox across an upgrade).
+    #[test]
+    fn outbox_entries_of_both_versions_give_their_records() {
+        let entry = |fields: &[(&str, &str)]| redis::streams::StreamId {
+            id: "1-0".into(),
+            map: fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), redis::Value::BulkString(v.as_bytes().to_vec())))
+                .collect(),
+            ..Default::default()
+        };
+        let batch = format!("a\n1{SEPARATOR}b\n2{SEPARATOR}c\n3");
+        assert_eq!(
+            outbox_records(&entry(&[("v", "2"), ("recs", &batch)])),
+            ["a\n1", "b\n2", "c\n3"]
+        );
+        assert_eq!(outbox_records(&entry(&[("v", "1"), ("rec", "a\n1")])), ["a\n1"]);
+        assert!(outbox_records(&entry(&[("v", "1")])).is_empty());
     }
 }

@@ -382,7 +382,7 @@ impl RedisStock {
         Ok(reply
             .ids
             .iter()
-            .filter_map(|entry| entry.get::<String>("rec"))
+            .flat_map(record::outbox_records)
             .filter_map(|rec| rec.split('\n').next().and_then(|id| OrderId::parse(id).ok()))
             .collect())
     }

@@ -44,10 +44,13 @@ if not known then
   for _, entry in ipairs(redis.call('XRANGE', KEYS[6], '-', '+')) do
     local kv = entry[2]
     for j = 1, #kv, 2 do
-      if kv[j] == 'rec' then
-        local id = fields(kv[j + 1])[1]
-        if not persisted[id] and not inflight[id] and not gone[id] then
-          inflight[id] = kv[j + 1]
+      -- `rec`: one record (entries of v1); `recs`: a batch's, joined by "\30".
+      if kv[j] == 'rec' or kv[j] == 'recs' then
+        for rec in string.gmatch(kv[j + 1], '[^\30]+') do
+          local id = fields(rec)[1]
+          if not persisted[id] and not inflight[id] and not gone[id] then
+            inflight[id] = rec
+          end
         end
       end
     end
