@@ -17,11 +17,7 @@ mode=${1:-embedded}; conns=${2:-256}
 cargo build --release -q -p flashsale
 data=$(mktemp -d)
 trap cleanup EXIT
-case "$mode" in
-  embedded) unset FLASHSALE_REDIS_URL FLASHSALE_AMQP_URL FLASHSALE_DATABASE_URL ;;
-  stack) start_stores always ;;
-  *) echo "usage: $0 [embedded|stack] [connections]" >&2; exit 2 ;;
-esac
+stores_for "$mode"
 start_engine "$data"
 head -2 "$data/engine.log"
 bench() { "$bin" bench stampede --target "http://127.0.0.1:$port" --data-dir "$data" --concurrency "$conns" --pid "$pid" "$@"; }

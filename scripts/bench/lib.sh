@@ -19,6 +19,16 @@ start_stores() {
   eval "$(scripts/topology env "$dir")"
 }
 
+# The stores of mode $1: `embedded` (none: no store URL, so the engine
+# runs embedded) or `stack` (private stores, `appendfsync always`).
+stores_for() {
+  case "$1" in
+    embedded) unset FLASHSALE_REDIS_URL FLASHSALE_AMQP_URL FLASHSALE_DATABASE_URL ;;
+    stack) start_stores always ;;
+    *) echo "unknown mode '$1': embedded or stack" >&2; return 2 ;;
+  esac
+}
+
 # `flashsale up` on the data folder $1, rate limits off, with the extra
 # `VAR=value` settings given after it; sets `pid` and `port`, logs to
 # $1/engine.log, and returns once it answers.

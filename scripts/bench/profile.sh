@@ -15,11 +15,7 @@ command -v perf >/dev/null || { echo "perf not found (apt-get install linux-perf
 cargo build --release -q -p flashsale
 data=$(mktemp -d)
 trap cleanup EXIT
-case "$mode" in
-  embedded) unset FLASHSALE_REDIS_URL FLASHSALE_AMQP_URL FLASHSALE_DATABASE_URL ;;
-  stack) start_stores always ;;
-  *) echo "usage: $0 [embedded|stack] [connections]" >&2; exit 2 ;;
-esac
+stores_for "$mode"
 start_engine "$data"
 head -2 "$data/engine.log"
 "$bin" bench stampede --target "http://127.0.0.1:$port" --data-dir "$data" --buyers 200000 --stock 200000 \

@@ -200,7 +200,7 @@ pub struct JwtSettings {
     /// `iat`): seconds, or a number with s, m, h or d. A leaked token is
     /// refused once past it.
     #[arg(long = "jwt-max-ttl", env = "FLASHSALE_JWT_MAX_TTL", default_value = "24h",
-          value_parser = parse_max_ttl)]
+          value_parser = parse_duration_arg)]
     pub max_ttl: Duration,
 
     /// The shop's identity provider's keys (its JWKS, `https://`; `http://`
@@ -219,7 +219,7 @@ pub struct JwtSettings {
     /// The shortest wait between two fetches of the JWKS when tokens name
     /// keys it does not hold (a key rotation): seconds, or with s, m, h.
     #[arg(long = "jwt-jwks-min-refresh", env = "FLASHSALE_JWT_JWKS_MIN_REFRESH", default_value = "60s",
-          value_parser = parse_max_ttl)]
+          value_parser = parse_duration_arg)]
     pub jwks_min_refresh: Duration,
 }
 
@@ -236,7 +236,7 @@ impl Default for JwtSettings {
     }
 }
 
-fn parse_max_ttl(raw: &str) -> Result<Duration, String> {
+fn parse_duration_arg(raw: &str) -> Result<Duration, String> {
     crate::token::parse_ttl(raw).map_err(|e| e.to_string())
 }
 
