@@ -19,7 +19,10 @@ export function OrderActions({ order, compact = false }: { order: Order; compact
   const [problem, setProblem] = useState<string | null>(null);
   const due = engineMs(order.payment_due_at);
   if (order.status !== 'confirmed' || due === null) return null;
-  const left = due - (now + clockOffset);
+  // The engine's clock is known to within a round trip: never show more
+  // time than the order was given (its due date after its creation).
+  const created = engineMs(order.created_at);
+  const left = Math.min(due - (now + clockOffset), created === null ? Infinity : due - created);
   const id = order.order_id;
 
   const run = async (what: 'pay' | 'cancel') => {
