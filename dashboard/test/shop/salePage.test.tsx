@@ -174,6 +174,20 @@ describe('Buy', () => {
     expect(answer().textContent).toMatch(/cancelled: its units are back on sale/);
   });
 
+  it('never shows more time to pay than the order was given, whatever the clock estimate', async () => {
+    // The order was created 2 s "later" than the page's estimate of the
+    // engine's clock says (an estimate is only good to within a round trip).
+    const engine = fakeEngine({ payment_window_seconds: 60 });
+    const created = T0 + 2000;
+    engine.orders.set('order-1', order({ status: 'confirmed', created_at: new Date(created).toISOString(), payment_due_at: new Date(created + 60_000).toISOString() }));
+    openSale();
+    await advance();
+    fireEvent.click(buy());
+    await advance(600);
+    expect(answer().dataset.status).toBe('confirmed');
+    expect(Number(screen.getAllByTestId('pay-time-left')[0].dataset.ms)).toBe(60_000);
+  });
+
   it('says why a purchase was refused, in words, in the live region', async () => {
     const engine = fakeEngine();
     engine.purchases.push(() => errorBody(409, 'sold_out'));
