@@ -14,7 +14,7 @@ use flashsale_domain::UserId;
 use flashsale_gateway::auth::jwks::Jwks;
 use flashsale_gateway::auth::jwt::{sign, Rules};
 use flashsale_gateway::auth::tokens::{Algorithm, BuyerTokens};
-use flashsale_testkit::idp::{self, TestKey};
+use flashsale_testkit::idp::{self, JwksServer, TestKey};
 
 const SECRET: &[u8] = b"bench-secret-of-enough-length-00";
 
@@ -48,18 +48,8 @@ pub enum TokensError {
 }
 
 async fn local_provider() -> Result<Arc<Jwks>, TokensError> {
-    let published = idp::jwks(&[TestKey::RsaA, TestKey::EcC]);
-    let app = axum::Router::new().route(
-        "/jwks.json",
-        axum::routing::get(move || {
-            let published = published.clone();
-            async move { axum::Json(published) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/jwks.json", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let jwks = Arc::new(Jwks::new(&url, Duration::from_secs(60))?);
+    let provider = JwksServer::start(&[TestKey::RsaA, TestKey::EcC]).await?;
+    let jwks = Arc::new(Jwks::new(&provider.url, Duration::from_secs(60))?);
     jwks.refresh().await?;
     Ok(jwks)
 }

@@ -2,6 +2,9 @@
 //! fixtures, never for a deployment), their JWKs, and tokens signed with
 //! them, including the forgeries a gateway must refuse.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -130,4 +133,48 @@ pub fn forged(user: &str, issuer: &str, audience: &str) -> Vec<(&'static str, St
             })),
         ),
     ]
+}
+
+/// The provider's JWKS endpoint on a local port: serves the keys it is
+/// given at `/.well-known/jwks.json`, counting fetches.
+pub struct JwksServer {
+    /// The JWKS URL, for `FLASHSALE_JWT_JWKS_URL`.
+    pub url: String,
+    keys: Arc<Mutex<serde_json::Value>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl JwksServer {
+    /// Serves `keys` until the runtime stops.
+    pub async fn start(keys: &[TestKey]) -> std::io::Result<Self> {
+        let published = Arc::new(Mutex::new(jwks(keys)));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (serve_keys, count) = (Arc::clone(&published), Arc::clone(&fetches));
+        let app = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || {
+                count.fetch_add(1, Ordering::SeqCst);
+                let body = serve_keys.lock().expect("jwks lock").clone();
+                async move { axum::Json(body) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/.well-known/jwks.json", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self {
+            url,
+            keys: published,
+            fetches,
+        })
+    }
+
+    /// Publishes `keys` instead: a rotation.
+    pub fn publish(&self, keys: &[TestKey]) {
+        *self.keys.lock().expect("jwks lock") = jwks(keys);
+    }
+
+    /// How many times the set was fetched.
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
 }

@@ -9,6 +9,8 @@
 //!   ([`stores::shared`]).
 //! - [`http`]: a lean keep-alive HTTP/1.1 client, reopened after any failure.
 //! - [`tokens`]: buyer JWTs, valid ones and every kind of bad one.
+//! - [`idp`]: a stand-in identity provider: RS256/ES256 keys, tokens and
+//!   forgeries, and its JWKS served on a local port ([`idp::JwksServer`]).
 //!
 //! `flashsale-stores` (src/main.rs) starts the three servers for a
 //! topology of real processes and prints their URLs.

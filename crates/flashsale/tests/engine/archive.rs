@@ -111,11 +111,7 @@ async fn embedded_archive_and_restart() {
     app.halt().await;
 
     let again = TestApp::spawn(s).await;
-    let (_, _, health) = again
-        .client()
-        .await
-        .send(Method::GET, "/api/health", None, &[], None)
-        .await;
+    let (_, health) = again.health().await;
     let inventory = health["components"]["inventory"]["detail"]
         .as_str()
         .unwrap_or_default();

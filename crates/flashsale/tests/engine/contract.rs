@@ -683,20 +683,12 @@ async fn buyers_signed_in_by_an_identity_provider_buy_with_its_tokens() {
         "{refused}"
     );
 
-    let jwks = idp::jwks(&[TestKey::RsaA, TestKey::EcC]);
-    let provider = axum::Router::new().route(
-        "/.well-known/jwks.json",
-        axum::routing::get(move || {
-            let jwks = jwks.clone();
-            async move { axum::Json(jwks) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, provider).await });
+    let provider = idp::JwksServer::start(&[TestKey::RsaA, TestKey::EcC])
+        .await
+        .unwrap();
 
     let mut s = settings("jwks");
-    s.jwt.jwks_url = Some(url);
+    s.jwt.jwks_url = Some(provider.url.clone());
     s.jwt.issuer = Some(ISSUER.into());
     s.jwt.audience = Some(AUDIENCE.into());
     let app = TestApp::spawn(s).await;

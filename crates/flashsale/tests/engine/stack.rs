@@ -94,11 +94,7 @@ async fn stack_stampede_stores_every_202_exactly_once() {
     let stats = app.stats().await;
     assert_eq!(stats["mode"], "stack");
     assert_eq!(stats["sales"][0]["ledger"]["ok"], true, "{stats}");
-    let (status, _, health) = app
-        .client()
-        .await
-        .send(Method::GET, "/api/health", None, &[], None)
-        .await;
+    let (status, health) = app.health().await;
     assert_eq!(status, 200, "{health}");
     for name in ["redis", "rabbitmq", "postgres", "relay", "consumer"] {
         assert_eq!(health["components"][name]["status"], "ok", "{name}: {health}");
@@ -156,11 +152,7 @@ async fn stack_stampede_on_a_redis_cluster() {
     for sale in stats["sales"].as_array().unwrap() {
         assert_eq!(sale["ledger"]["ok"], true, "{stats}");
     }
-    let (status, _, health) = app
-        .client()
-        .await
-        .send(Method::GET, "/api/health", None, &[], None)
-        .await;
+    let (status, health) = app.health().await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["components"]["redis"]["status"], "ok", "{health}");
     app.stop().await;
@@ -458,11 +450,7 @@ async fn an_evicting_redis_is_refused_unless_accepted() {
     );
     s.redis_allow_eviction = true;
     let app = TestApp::spawn(s).await;
-    let (status, _, health) = app
-        .client()
-        .await
-        .send(Method::GET, "/api/health", None, &[], None)
-        .await;
+    let (status, health) = app.health().await;
     assert_eq!(status, 503, "{health}");
     assert_eq!(health["components"]["redis"]["status"], "degraded", "{health}");
     app.stop().await;

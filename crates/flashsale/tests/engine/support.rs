@@ -162,6 +162,16 @@ impl TestApp {
         body
     }
 
+    /// `GET /api/health`: its status and body.
+    pub async fn health(&self) -> (u16, Value) {
+        let (status, _, body) = self
+            .client()
+            .await
+            .send(Method::GET, "/api/health", None, &[], None)
+            .await;
+        (status, body)
+    }
+
     pub async fn stats(&self) -> Value {
         let (status, _, body) = self
             .client()

@@ -191,11 +191,9 @@ fn decode(token: &str, key: &DecodingKey, algorithm: Algorithm) -> Result<Claims
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
     use std::time::Duration;
 
-    use flashsale_testkit::idp::{self, TestKey};
+    use flashsale_testkit::idp::{self, JwksServer, TestKey};
     use proptest::prelude::*;
 
     use super::super::jwt::{sign, sign_for, DEFAULT_MAX_LIFETIME_SECS};
@@ -329,46 +327,7 @@ mod tests {
         }
     }
 
-    /// A local identity provider: serves the JWKS it is given, counting fetches.
-    struct Provider {
-        url: String,
-        keys: Arc<Mutex<serde_json::Value>>,
-        fetches: Arc<AtomicUsize>,
-    }
-
-    impl Provider {
-        async fn start(keys: &[TestKey]) -> Self {
-            let published = Arc::new(Mutex::new(idp::jwks(keys)));
-            let fetches = Arc::new(AtomicUsize::new(0));
-            let (serve_keys, count) = (Arc::clone(&published), Arc::clone(&fetches));
-            let app = axum::Router::new().route(
-                "/jwks.json",
-                axum::routing::get(move || {
-                    count.fetch_add(1, Ordering::SeqCst);
-                    let body = serve_keys.lock().unwrap().clone();
-                    async move { axum::Json(body) }
-                }),
-            );
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-            tokio::spawn(async move { axum::serve(listener, app).await });
-            Self {
-                url,
-                keys: published,
-                fetches,
-            }
-        }
-
-        fn publish(&self, keys: &[TestKey]) {
-            *self.keys.lock().unwrap() = idp::jwks(keys);
-        }
-
-        fn fetches(&self) -> usize {
-            self.fetches.load(Ordering::SeqCst)
-        }
-    }
-
-    async fn trusting(provider: &Provider, min_refresh: Duration) -> BuyerTokens {
+    async fn trusting(provider: &JwksServer, min_refresh: Duration) -> BuyerTokens {
         let jwks = Arc::new(Jwks::new(&provider.url, min_refresh).unwrap());
         jwks.refresh().await.unwrap();
         let rules = Rules {
@@ -386,7 +345,7 @@ mod tests {
 
     #[tokio::test]
     async fn provider_tokens_verify_and_every_forgery_is_refused() {
-        let provider = Provider::start(&[TestKey::RsaA, TestKey::EcC]).await;
+        let provider = JwksServer::start(&[TestKey::RsaA, TestKey::EcC]).await.unwrap();
         let tokens = trusting(&provider, DEFAULT_MIN_REFRESH).await;
         for key in [TestKey::RsaA, TestKey::EcC] {
             let token = key.sign(&idp::claims("buyer-42", ISSUER, AUDIENCE));
@@ -424,7 +383,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rotation_brings_the_new_key_in_and_takes_the_withdrawn_one_out() {
-        let provider = Provider::start(&[TestKey::RsaA]).await;
+        let provider = JwksServer::start(&[TestKey::RsaA]).await.unwrap();
         let wait = Duration::from_millis(200);
         let tokens = trusting(&provider, wait).await;
         let old = TestKey::RsaA.sign(&idp::claims("buyer-42", ISSUER, AUDIENCE));
