@@ -147,8 +147,7 @@ impl BuyerTokens {
         }
         let Some(jwks) = &self.jwks else {
             // The engine's secret only: the header needs no reading first.
-            let claims = decode(token, &self.secret, Algorithm::HS256)?;
-            return claims.check(now, &self.rules).map(|verified| verified.user);
+            return self.verify_hs256(token, now);
         };
         let generation = jwks.generation();
         if let Some(known) = self.verified.get(token, generation) {
@@ -160,14 +159,20 @@ impl BuyerTokens {
             return Err(JwtError::Algorithm);
         }
         if header.alg == Algorithm::HS256 {
-            let claims = decode(token, &self.secret, Algorithm::HS256)?;
-            return claims.check(now, &self.rules).map(|verified| verified.user);
+            return self.verify_hs256(token, now);
         }
         let key = jwks.key_for(header.kid.as_deref(), header.alg).await?;
         let verified = decode(token, &key, header.alg)?.check(now, &self.rules)?;
         let user = verified.user.clone();
         self.verified.insert(token, verified, generation);
         Ok(user)
+    }
+
+    /// An HS256 token, checked with the engine's secret (never remembered:
+    /// the check costs about what remembering it would).
+    fn verify_hs256(&self, token: &str, now: i64) -> Result<UserId, JwtError> {
+        let claims = decode(token, &self.secret, Algorithm::HS256)?;
+        claims.check(now, &self.rules).map(|verified| verified.user)
     }
 }
 
