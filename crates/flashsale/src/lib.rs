@@ -14,6 +14,7 @@
 //! - [`engine`]: `flashsale up` and `flashsale gateway`: the gateway bound
 //!   over an assembled mode.
 //! - [`services`]: one service per process (`flashsale product|inventory|order`).
+//! - [`logs`]: log lines as text or JSON, with trace ids.
 //! - [`token`]: `flashsale token`, minting buyer JWTs.
 //! - [`pay`]: `flashsale pay`, a signed payment webhook as a provider sends it.
 //! - [`shop_webhooks`]: the ledger's events delivered to the shop.
@@ -23,6 +24,7 @@ pub mod assembly;
 pub mod engine;
 pub mod error;
 pub mod lifecycle;
+pub mod logs;
 pub mod pay;
 pub mod secrets;
 pub mod services;

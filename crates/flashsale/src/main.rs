@@ -105,11 +105,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(settings) => {
-            init_tracing(&settings.log_format);
+            flashsale::logs::init(&settings.log_format);
             run_engine(settings, false)
         }
         Command::Gateway(settings) => {
-            init_tracing(&settings.log_format);
+            flashsale::logs::init(&settings.log_format);
             run_engine(settings, true)
         }
         Command::Product(settings) => run_service(Kind::Product, settings),
@@ -218,22 +218,6 @@ fn run_stampede(args: flashsale_bench::StampedeArgs) -> ExitCode {
     }
 }
 
-/// Logs to stderr, as text or as one JSON object per line (`format`).
-fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FLASHSALE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    if format == "json" {
-        logs.json().flatten_event(true).with_span_list(false).init();
-    } else {
-        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init();
-    }
-}
-
 /// `flashsale admin-url`: the given token, else the one kept in the folder.
 fn admin_url(
     data_dir: &std::path::Path,
@@ -288,6 +272,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// `up` (every service here) or `gateway` (clients of the service processes).
 fn run_engine(settings: Settings, gateway_only: bool) -> Result<(), String> {
     runtime()?.block_on(async {
+        let service = if gateway_only {
+            "flashsale-gateway"
+        } else {
+            "flashsale"
+        };
+        let traces = flashsale_trace::install(service).map_err(|e| e.to_string())?;
         let engine = if gateway_only {
             Engine::gateway(&settings).await
         } else {
@@ -295,10 +285,12 @@ fn run_engine(settings: Settings, gateway_only: bool) -> Result<(), String> {
         }
         .map_err(|e| e.to_string())?;
         print_banner(&engine, &settings);
-        engine
-            .run_until_stopped(shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())?;
+        print_traces(traces.as_ref());
+        let stopped = engine.run_until_stopped(shutdown_signal()).await;
+        if let Some(traces) = traces {
+            traces.shutdown().await;
+        }
+        stopped.map_err(|e| e.to_string())?;
         println!("FlashSale stopped: every answered order is committed or handed on.");
         Ok(())
     })
@@ -306,8 +298,10 @@ fn run_engine(settings: Settings, gateway_only: bool) -> Result<(), String> {
 
 /// `product`, `inventory` or `order`.
 fn run_service(kind: Kind, settings: Settings) -> Result<(), String> {
-    init_tracing(&settings.log_format);
+    flashsale::logs::init(&settings.log_format);
     runtime()?.block_on(async {
+        let name = format!("flashsale-{}", format!("{kind:?}").to_lowercase());
+        let traces = flashsale_trace::install(&name).map_err(|e| e.to_string())?;
         let service = ServiceProcess::start(kind, &settings)
             .await
             .map_err(|e| e.to_string())?;
@@ -318,13 +312,23 @@ fn run_service(kind: Kind, settings: Settings) -> Result<(), String> {
         for line in service.summary() {
             println!("  {line}");
         }
-        service
-            .run_until_stopped(shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())?;
+        print_traces(traces.as_ref());
+        let stopped = service.run_until_stopped(shutdown_signal()).await;
+        if let Some(traces) = traces {
+            traces.shutdown().await;
+        }
+        stopped.map_err(|e| e.to_string())?;
         println!("FlashSale {kind:?} service stopped.");
         Ok(())
     })
+}
+
+/// Where traces go, in the start-up banner.
+fn print_traces(traces: Option<&flashsale_trace::Traces>) {
+    match traces {
+        Some(traces) => println!("  traces: {}", traces.describe()),
+        None => println!("  traces: off (set OTEL_EXPORTER_OTLP_ENDPOINT to export them)"),
+    }
 }
 
 /// The start-up banner, on stdout (not the log): the address, and the

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,13 +25,14 @@ use flashsale_domain::{
 };
 use flashsale_inventory::PurchaseReceipt;
 use flashsale_product::{SaleQuery, SaleView};
+use flashsale_trace::{Kind, Span};
 use serde::Deserialize;
 
 use crate::auth::same_secret;
 use crate::dto::ApiJson;
 use crate::error::{ApiError, ErrorInfo};
 use crate::state::Mode;
-use crate::telemetry::{MetricsSource, Telemetry};
+use crate::telemetry::{traceparent, MetricsSource, Telemetry};
 use crate::upstream::remote::{FirstAnswerCall, OwnerCall, PurchaseCall, StockCall, INTERNAL_TOKEN_HEADER};
 use crate::upstream::{InventoryApi, OrderApi, ProductApi};
 
@@ -84,17 +85,25 @@ pub fn router(
         Service::Product(p) => product_routes(p),
         Service::Inventory(i) => Router::new().route(
             "/internal/purchase",
-            post(move |body: Result<ApiJson<PurchaseCall>, ApiError>| {
-                let inventory = i.clone();
-                async move {
-                    let ApiJson(c) = body?;
-                    Ok::<Json<PurchaseReceipt>, ApiError>(Json(
-                        inventory
-                            .purchase(c.sale_id, c.user_id, c.quantity, c.idempotency_key)
-                            .await?,
-                    ))
-                }
-            }),
+            post(
+                move |headers: HeaderMap, body: Result<ApiJson<PurchaseCall>, ApiError>| {
+                    let inventory = i.clone();
+                    async move {
+                        let ApiJson(c) = body?;
+                        let span = Span::start("inventory purchase", Kind::Server, traceparent(&headers));
+                        if flashsale_trace::enabled() {
+                            span.set("flashsale.sale_id", c.sale_id.to_string());
+                        }
+                        let receipt = span
+                            .run(inventory.purchase(c.sale_id, c.user_id, c.quantity, c.idempotency_key))
+                            .await;
+                        if let (true, Err(e)) = (flashsale_trace::enabled(), &receipt) {
+                            span.set("flashsale.outcome", e.to_string());
+                        }
+                        Ok::<Json<PurchaseReceipt>, ApiError>(Json(receipt?))
+                    }
+                },
+            ),
         ),
         Service::Order(o) => order_routes(o),
     }

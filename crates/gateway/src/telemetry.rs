@@ -10,7 +10,15 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderMap;
+
 use crate::error::ErrorCode;
+
+/// The W3C `traceparent` a request came with, if any: the parent of the
+/// span it is served in.
+pub fn traceparent(headers: &HeaderMap) -> Option<&str> {
+    headers.get("traceparent").and_then(|v| v.to_str().ok())
+}
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 25] = [

@@ -11,12 +11,14 @@
 //! - [`tokens`]: buyer JWTs, valid ones and every kind of bad one.
 //! - [`idp`]: a stand-in identity provider: RS256/ES256 keys, tokens and
 //!   forgeries, and its JWKS served on a local port ([`idp::JwksServer`]).
+//! - [`otlp`]: a stand-in trace collector (OTLP/HTTP with JSON bodies).
 //!
 //! `flashsale-stores` (src/main.rs) starts the three servers for a
 //! topology of real processes and prints their URLs.
 
 pub mod http;
 pub mod idp;
+pub mod otlp;
 #[cfg(feature = "stores")]
 pub mod stores;
 pub mod tokens;

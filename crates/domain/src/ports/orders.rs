@@ -18,6 +18,18 @@ use crate::purchase::{Decision, LedgerSnapshot, Order, OrderChange, Reservation}
 #[async_trait]
 pub trait OrderQueue: Send + Sync + 'static {
     async fn publish(&self, reservations: Vec<Reservation>) -> Result<(), QueueError>;
+    /// [`Self::publish`], with each reservation's trace context (a W3C
+    /// `traceparent`, "" for none; in the order of `reservations`) for the
+    /// consumer to continue the purchase's trace. Queues that cannot carry
+    /// them publish without.
+    async fn publish_traced(
+        &self,
+        reservations: Vec<Reservation>,
+        traces: Vec<String>,
+    ) -> Result<(), QueueError> {
+        let _ = traces;
+        self.publish(reservations).await
+    }
     /// Reservations taken but not yet stored.
     fn depth(&self) -> u64;
 }

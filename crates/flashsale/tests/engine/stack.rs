@@ -15,8 +15,8 @@ use serde_json::json;
 
 use crate::stampede::{check_orders, stampede, stampede_on};
 use crate::support::{
-    assert_within_limit, data_dir, launch, launch_command, open_sale, serve_gateway, serve_service, settings,
-    Client, TestApp, ADMIN,
+    assert_within_limit, buyer, data_dir, launch, launch_command, launch_with_logs, open_sale, serve_gateway,
+    serve_service, settings, Client, TestApp, ADMIN,
 };
 
 /// Settings on fresh private stores: a Redis database, a PostgreSQL
@@ -767,4 +767,148 @@ async fn more_concurrent_operator_changes_than_connections_all_succeed() {
         assert_eq!(status, 201, "{answer}");
     }
     app.stop().await;
+}
+
+/// Issue 18's traces: with an OTLP endpoint set, a purchase is one trace
+/// from the gateway through the inventory, the relay and the consumer,
+/// each process its own service, each span the child of the one before
+/// it; a buyer's own `traceparent` is honoured; the gateway's JSON log
+/// line for the purchase carries its trace id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_is_one_trace_across_the_processes() {
+    use flashsale_testkit::otlp::{OtlpReceiver, ReceivedSpan};
+    let collector = OtlpReceiver::start().await.unwrap();
+    let s = stack_settings("traces").await;
+    let (redis, amqp, db) = (s.redis_url.unwrap(), s.amqp_url.unwrap(), s.database_url.unwrap());
+    let data = data_dir("traces");
+    let stores = vec![
+        ("FLASHSALE_REDIS_URL", redis),
+        ("FLASHSALE_AMQP_URL", amqp),
+        ("FLASHSALE_DATABASE_URL", db),
+        ("FLASHSALE_AMQP_QUEUE", s.amqp_queue),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint.clone()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json".to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+    ];
+    let mut processes = Vec::new();
+    let mut addrs = Vec::new();
+    for command in ["product", "inventory", "order"] {
+        let env: Vec<(&str, &str)> = stores.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (child, addr) = launch_command(command, &data, &env).await;
+        processes.push(child);
+        addrs.push(addr);
+    }
+    let mut gateway_env = stores.clone();
+    gateway_env.extend([
+        ("FLASHSALE_PRODUCT_URL", format!("http://{}", addrs[0])),
+        ("FLASHSALE_INVENTORY_URL", format!("http://{}", addrs[1])),
+        ("FLASHSALE_ORDER_URL", format!("http://{}", addrs[2])),
+        ("FLASHSALE_LOG_FORMAT", "json".to_owned()),
+        ("FLASHSALE_LOG", "warn,flashsale_gateway=debug".to_owned()),
+    ]);
+    let gateway_env: Vec<(&str, &str)> = gateway_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (gateway_process, gateway, mut logs) = launch_with_logs("gateway", &data, &gateway_env).await;
+    processes.push(gateway_process);
+    let sale = open_sale(gateway, 10, 1).await;
+
+    // Three buyers; the first sends a trace context of its own.
+    let (client_trace, client_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let mut c = Client::connect(gateway).await;
+    let mut orders = Vec::new();
+    for n in 0..3 {
+        let traceparent = format!("00-{client_trace}-{client_span}-01");
+        let headers: Vec<(&str, &str)> = match n {
+            0 => vec![("traceparent", traceparent.as_str())],
+            _ => vec![],
+        };
+        let (status, _, body) = c
+            .send(
+                Method::POST,
+                &format!("/api/sales/{sale}/purchase"),
+                Some(&buyer(&format!("traced-{n}"))),
+                &headers,
+                Some(json!({"quantity": 1})),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        orders.push(body["order_id"].as_str().unwrap().to_owned());
+    }
+
+    // Each process exports on its own schedule: wait for all four spans of
+    // the three purchases.
+    let hops = [
+        "POST /api/sales/{id}/purchase",
+        "inventory purchase",
+        "relay publish",
+        "order store",
+    ];
+    let spans = collector
+        .wait_for(Duration::from_secs(30), |spans| {
+            spans.iter().filter(|s| hops.contains(&s.name.as_str())).count() >= 4 * 3
+        })
+        .await;
+    let one = |name: &str, service: &str, trace: &str| -> ReceivedSpan {
+        let found: Vec<&ReceivedSpan> = spans
+            .iter()
+            .filter(|s| s.name == name && s.trace_id == trace)
+            .collect();
+        assert_eq!(found.len(), 1, "{name} in trace {trace}: {spans:#?}");
+        assert_eq!(found[0].service, service, "{name}");
+        found[0].clone()
+    };
+    for (n, order) in orders.iter().enumerate() {
+        let purchase = spans
+            .iter()
+            .find(|s| s.attributes.get("flashsale.order_id") == Some(order))
+            .unwrap_or_else(|| panic!("no gateway span for order {order}: {spans:#?}"));
+        assert_eq!(
+            (purchase.name.as_str(), purchase.service.as_str(), purchase.kind),
+            ("POST /api/sales/{id}/purchase", "flashsale-gateway", 2)
+        );
+        if n == 0 {
+            assert_eq!(
+                (purchase.trace_id.as_str(), purchase.parent_span_id.as_str()),
+                (client_trace, client_span),
+                "the buyer's traceparent is the purchase's parent"
+            );
+        } else {
+            assert_eq!(
+                purchase.parent_span_id, "",
+                "a purchase without a context starts a trace"
+            );
+        }
+        let trace = purchase.trace_id.as_str();
+        let inventory = one("inventory purchase", "flashsale-inventory", trace);
+        let relay = one("relay publish", "flashsale-inventory", trace);
+        let store = one("order store", "flashsale-order", trace);
+        assert_eq!(inventory.parent_span_id, purchase.span_id);
+        assert_eq!(relay.parent_span_id, inventory.span_id);
+        assert_eq!(store.parent_span_id, relay.span_id);
+        assert_eq!((relay.kind, store.kind), (4, 5));
+        assert_eq!(store.attributes.get("flashsale.order_id"), Some(order));
+    }
+
+    // The gateway's log line of the first purchase names its trace.
+    let traced_line = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(line)) = logs.next_line().await {
+            let entry: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            if entry["message"] == "Purchase answered." {
+                return entry;
+            }
+        }
+        panic!("the gateway's log ended");
+    })
+    .await
+    .expect("a purchase's log line");
+    assert_eq!(traced_line["trace_id"], client_trace, "{traced_line}");
+    assert_eq!(
+        traced_line["span_id"].as_str().map(str::len),
+        Some(16),
+        "{traced_line}"
+    );
+    for process in &mut processes {
+        process.start_kill().unwrap();
+        process.wait().await.unwrap();
+    }
 }

@@ -304,6 +304,30 @@ pub async fn launch(data: &Path, env: &[(&str, &str)]) -> (Child, SocketAddr) {
 /// The real binary running `command` (`up`, `gateway`, `product`, ...) on a
 /// free port; returns once it prints the address it listens on.
 pub async fn launch_command(command: &str, data: &Path, env: &[(&str, &str)]) -> (Child, SocketAddr) {
+    spawn_command(command, data, env, Stdio::inherit()).await
+}
+
+/// [`launch_command`], with the process's log lines (stderr) to read.
+pub async fn launch_with_logs(
+    command: &str,
+    data: &Path,
+    env: &[(&str, &str)],
+) -> (
+    Child,
+    SocketAddr,
+    tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+) {
+    let (mut child, addr) = spawn_command(command, data, env, Stdio::piped()).await;
+    let logs = BufReader::new(child.stderr.take().unwrap()).lines();
+    (child, addr, logs)
+}
+
+async fn spawn_command(
+    command: &str,
+    data: &Path,
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_flashsale"))
         .arg(command)
         .env_clear()
@@ -316,7 +340,7 @@ pub async fn launch_command(command: &str, data: &Path, env: &[(&str, &str)]) ->
         .env("FLASHSALE_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("the flashsale binary starts");

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flashsale_domain::{EventKind, IdempotencyKey, PurchaseRejection, Quantity, SaleId, SaleStatus, UserId};
 use flashsale_product::SaleQuery;
+use flashsale_trace::{Kind, Span};
 use serde::de::IntoDeserializer;
 use serde::Deserialize;
 
@@ -18,6 +19,7 @@ use crate::auth::Buyer;
 use crate::dto::{ApiJson, OrderDto, PurchaseAccepted, PurchaseRequest, RawPath, SaleDto};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
+use crate::telemetry::traceparent;
 
 fn sale_id(raw: Option<&str>) -> Result<SaleId, ApiError> {
     raw.and_then(|r| SaleId::parse(r).ok())
@@ -202,9 +204,34 @@ pub async fn purchase(
     body: Result<ApiJson<PurchaseRequest>, ApiError>,
 ) -> Response {
     let started = Instant::now();
-    let result = purchase_inner(&state, buyer, id.as_deref(), &headers, body).await;
+    let span = Span::start(
+        "POST /api/sales/{id}/purchase",
+        Kind::Server,
+        traceparent(&headers),
+    );
+    let result = span
+        .run(async {
+            let result = purchase_inner(&state, buyer, id.as_deref(), &headers, body).await;
+            let outcome = result.as_ref().map_or_else(|e| e.code().as_str(), |_| "accepted");
+            tracing::debug!(
+                message = "Purchase answered.",
+                sale = id.as_deref().unwrap_or(""),
+                outcome
+            );
+            result
+        })
+        .await;
     let refusal = result.as_ref().err().map(ApiError::code);
     state.telemetry().record_purchase(refusal, started.elapsed());
+    if flashsale_trace::enabled() {
+        if let Some(sale) = id.as_deref().and_then(|r| SaleId::parse(r).ok()) {
+            span.set("flashsale.sale_id", sale.to_string());
+        }
+        if let Ok((accepted, _)) = &result {
+            span.set("flashsale.order_id", accepted.order_id.clone());
+        }
+        span.set("flashsale.outcome", refusal.map_or("accepted", |c| c.as_str()));
+    }
     match result {
         Ok((accepted, replayed)) => {
             let mut response = (StatusCode::ACCEPTED, Json(accepted)).into_response();

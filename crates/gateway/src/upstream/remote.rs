@@ -144,14 +144,20 @@ impl Upstream {
         body: Option<Vec<u8>>,
     ) -> Result<T, ApiError> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
+        // The caller's span, for the service to continue the trace.
+        let traceparent = flashsale_trace::current_traceparent();
         let mut last = String::new();
         for i in 0..self.bases.len() {
             let base = &self.bases[(start + i) % self.bases.len()];
-            let request = Request::builder()
+            let mut request = Request::builder()
                 .method(method.clone())
                 .uri(format!("{base}{path}"))
                 .header(INTERNAL_TOKEN_HEADER, &self.token)
-                .header("content-type", "application/json")
+                .header("content-type", "application/json");
+            if let Some(traceparent) = &traceparent {
+                request = request.header("traceparent", traceparent);
+            }
+            let request = request
                 .body(Full::new(Bytes::from(body.clone().unwrap_or_default())))
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await {

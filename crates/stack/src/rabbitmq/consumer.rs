@@ -29,13 +29,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flashsale_domain::{Decision, Event, EventKind, EventSink, OrderId, Reservation, SaleId, Severity};
+use flashsale_trace::{Kind, Span};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 
-use super::message::OrderMessage;
+use super::message::{traces_of, OrderMessage};
 use super::topology::Topology;
 use crate::metrics::PipelineMetrics;
 use crate::postgres::{InsertError, PgOrderStore};
@@ -111,6 +112,28 @@ pub struct OrderConsumer {
 struct Parsed {
     delivery: Delivery,
     reservations: Vec<Reservation>,
+    /// Each reservation's `traceparent`, "" for none.
+    traces: Vec<String>,
+}
+
+impl Parsed {
+    /// One span per traced reservation, children of the relay's spans, for
+    /// the time its order takes to be stored, acknowledged and settled.
+    fn store_spans(&self) -> Vec<Span> {
+        if !flashsale_trace::enabled() {
+            return Vec::new();
+        }
+        self.reservations
+            .iter()
+            .zip(&self.traces)
+            .filter(|(_, trace)| !trace.is_empty())
+            .map(|(r, trace)| {
+                let span = Span::start("order store", Kind::Consumer, Some(trace));
+                span.set("flashsale.order_id", r.order_id.to_string());
+                span
+            })
+            .collect()
+    }
 }
 
 impl OrderConsumer {
@@ -225,6 +248,7 @@ impl OrderConsumer {
         for delivery in batch {
             match OrderMessage::parse(&delivery.data) {
                 Ok(message) => readable.push(Parsed {
+                    traces: traces_of(delivery.properties.headers().as_ref(), message.reservations.len()),
                     delivery,
                     reservations: message.reservations,
                 }),
@@ -235,6 +259,8 @@ impl OrderConsumer {
                 }
             }
         }
+        // Ended when this batch is done, whichever way it went.
+        let _spans: Vec<Span> = readable.iter().flat_map(Parsed::store_spans).collect();
         let all: Vec<Reservation> = readable
             .iter()
             .flat_map(|p| p.reservations.iter().cloned())

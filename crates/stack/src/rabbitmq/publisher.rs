@@ -42,7 +42,7 @@ fn unanswered<T>(
     }
 }
 
-use super::message::OrderMessage;
+use super::message::{trace_headers, OrderMessage};
 use super::topology::Topology;
 
 /// Publishes reservations to the order queue. Share it behind an `Arc`.
@@ -156,11 +156,14 @@ impl AmqpPublisher {
     }
 
     /// Publishes one body to the order queue and waits for its confirm.
-    async fn publish_body(&self, body: &[u8]) -> Result<(), QueueError> {
+    async fn publish_body(&self, body: &[u8], headers: Option<FieldTable>) -> Result<(), QueueError> {
         let channel = self.channel().await.map_err(QueueError::Unavailable)?;
-        let properties = BasicProperties::default()
+        let mut properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into());
+        if let Some(headers) = headers {
+            properties = properties.with_headers(headers);
+        }
         let confirmed = tokio::time::timeout(CALL_TIMEOUT, async {
             channel
                 .basic_publish(
@@ -196,13 +199,21 @@ impl AmqpPublisher {
 #[async_trait]
 impl OrderQueue for AmqpPublisher {
     async fn publish(&self, reservations: Vec<Reservation>) -> Result<(), QueueError> {
+        self.publish_traced(reservations, Vec::new()).await
+    }
+
+    async fn publish_traced(
+        &self,
+        reservations: Vec<Reservation>,
+        traces: Vec<String>,
+    ) -> Result<(), QueueError> {
         if reservations.is_empty() {
             return Ok(());
         }
         let count = reservations.len() as u64;
         let body = OrderMessage::new(reservations).to_json();
         self.unconfirmed.fetch_add(count, Ordering::Relaxed);
-        let result = self.publish_body(&body).await;
+        let result = self.publish_body(&body, trace_headers(traces)).await;
         self.unconfirmed.fetch_sub(count, Ordering::Relaxed);
         result
     }

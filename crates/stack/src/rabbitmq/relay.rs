@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flashsale_domain::{OrderQueue, Reservation, SaleId};
+use flashsale_trace::{Kind, Span};
 use redis::aio::ConnectionManager;
 
 use crate::redis::RedisConn;
@@ -91,6 +92,8 @@ pub struct Relay {
 struct Batch {
     ids: Vec<String>,
     reservations: Vec<Reservation>,
+    /// Each reservation's `traceparent`, "" for none.
+    traces: Vec<String>,
 }
 
 impl Relay {
@@ -376,13 +379,29 @@ impl Relay {
         // acknowledged once all are confirmed; a crash before that
         // publishes them again, and the order store absorbs the copies.
         let mut messages = Vec::new();
-        let mut left = batch.reservations;
+        let (mut left, mut traces) = (batch.reservations, batch.traces);
         while !left.is_empty() {
             let rest = left.split_off(left.len().min(self.config.batch));
-            messages.push(left);
-            left = rest;
+            let traces_rest = traces.split_off(left.len());
+            messages.push((left, traces));
+            (left, traces) = (rest, traces_rest);
         }
-        futures_util::future::try_join_all(messages.into_iter().map(|m| self.queue.publish(m))).await?;
+        futures_util::future::try_join_all(messages.into_iter().map(|(reservations, traces)| {
+            let spans = publish_spans(&reservations, &traces);
+            let traces = spans
+                .iter()
+                .zip(traces)
+                .map(|(span, trace)| span.traceparent().unwrap_or(trace))
+                .collect();
+            async move {
+                let published = self.queue.publish_traced(reservations, traces).await;
+                if let Err(e) = &published {
+                    spans.iter().for_each(|s| s.fail(e.to_string()));
+                }
+                published
+            }
+        }))
+        .await?;
         redis::pipe()
             .atomic()
             .cmd("XACK")
@@ -408,21 +427,45 @@ impl Relay {
     }
 }
 
+/// One span per traced reservation, children of the purchases' spans, for
+/// the time its message takes to be confirmed (none without tracing).
+fn publish_spans(reservations: &[Reservation], traces: &[String]) -> Vec<Span> {
+    reservations
+        .iter()
+        .zip(traces)
+        .map(
+            |(r, trace)| match trace.is_empty() || !flashsale_trace::enabled() {
+                true => Span::none(),
+                false => {
+                    let span = Span::start("relay publish", Kind::Producer, Some(trace));
+                    span.set("flashsale.order_id", r.order_id.to_string());
+                    span
+                }
+            },
+        )
+        .collect()
+}
+
 /// The reservations of the entries. An entry no script could have written
 /// is logged and acknowledged with the rest, so it cannot block the outbox.
 fn decode(sale: SaleId, entries: Vec<StreamId>) -> Batch {
     let mut batch = Batch {
         ids: Vec::with_capacity(entries.len()),
         reservations: Vec::with_capacity(entries.len()),
+        traces: Vec::with_capacity(entries.len()),
     };
     for entry in entries {
         let records = record::outbox_records(&entry);
         if records.is_empty() {
             tracing::error!(message = "Dropped an outbox entry with no record.", %sale, id = %entry.id);
         }
-        for rec in records {
+        let traces = record::outbox_traces(&entry, records.len());
+        for (rec, trace) in records.into_iter().zip(traces) {
             match record::decode(sale, &rec) {
-                Ok(r) => batch.reservations.push(r),
+                Ok(r) => {
+                    batch.reservations.push(r);
+                    batch.traces.push(trace);
+                }
                 Err(error) => {
                     tracing::error!(message = "Dropped a malformed outbox record.", %sale, id = %entry.id, %error)
                 }

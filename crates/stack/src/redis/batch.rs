@@ -89,6 +89,10 @@ pub(super) type Answer = (String, String);
 
 struct Waiter {
     request: ReserveRequest,
+    /// The `traceparent` of the buyer's request ("" without tracing): kept
+    /// beside its record in the outbox, so the relay and the consumer
+    /// continue the purchase's trace.
+    trace: String,
     answer: oneshot::Sender<Result<Answer, StoreError>>,
 }
 
@@ -139,15 +143,20 @@ impl ReserveBatches {
     /// at once and alone, with no bound on the calls under way.
     pub(super) async fn reserve(self: &Arc<Self>, request: ReserveRequest) -> Result<Answer, StoreError> {
         let sale = request.sale_id;
+        let trace = flashsale_trace::current_traceparent().unwrap_or_default();
         if self.options.max_batch == 1 {
-            let mut answers = self.call(sale, &[&request]).await?;
+            let mut answers = self.call(sale, &[(&request, &trace)]).await?;
             return Ok(answers.remove(0));
         }
         let (answer, answered) = oneshot::channel();
         let start = {
             let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
             let lane = lanes.entry(sale).or_default();
-            lane.waiting.push(Waiter { request, answer });
+            lane.waiting.push(Waiter {
+                request,
+                trace,
+                answer,
+            });
             (lane.running < RUNNING).then(|| {
                 lane.running += 1;
                 self.next_batch(lane)
@@ -200,7 +209,7 @@ impl ReserveBatches {
     /// timeout is no proof that the script did not run); the error is
     /// returned too.
     async fn send(&self, sale: SaleId, batch: Vec<Waiter>) -> Result<(), StoreError> {
-        let requests: Vec<&ReserveRequest> = batch.iter().map(|w| &w.request).collect();
+        let requests: Vec<_> = batch.iter().map(|w| (&w.request, w.trace.as_str())).collect();
         match self.call(sale, &requests).await {
             Ok(answers) => {
                 for (w, answer) in batch.into_iter().zip(answers) {
@@ -217,8 +226,13 @@ impl ReserveBatches {
         }
     }
 
-    /// The reserve script over `requests`: one answer each, in order.
-    async fn call(&self, sale: SaleId, requests: &[&ReserveRequest]) -> Result<Vec<Answer>, StoreError> {
+    /// The reserve script over `requests` (each with its `traceparent`, or
+    /// ""): one answer each, in order.
+    async fn call(
+        &self,
+        sale: SaleId,
+        requests: &[(&ReserveRequest, &str)],
+    ) -> Result<Vec<Answer>, StoreError> {
         self.calls.fetch_add(1, Relaxed);
         self.requests.fetch_add(requests.len() as u64, Relaxed);
         let keys = SaleKeys::new(sale);
@@ -230,11 +244,12 @@ impl ReserveBatches {
             .key(&keys.inflight)
             .key(&keys.outbox)
             .arg(sale.to_string());
-        for r in requests {
+        for (r, trace) in requests {
             call.arg(r.order_id.to_string())
                 .arg(r.user_id.as_str())
                 .arg(r.quantity.get())
-                .arg(r.idempotency_key.as_ref().map_or("", |k| k.as_str()));
+                .arg(r.idempotency_key.as_ref().map_or("", |k| k.as_str()))
+                .arg(*trace);
         }
         let reply = if self.options.replicas_ack == 0 {
             call.invoke_async(&mut self.conn.clone())

@@ -62,6 +62,21 @@ pub fn outbox_records(entry: &redis::streams::StreamId) -> Vec<String> {
     }
 }
 
+/// The trace contexts an outbox entry carries (`tps`): one `traceparent`
+/// per record, "" for a record without; all "" when the entry has none
+/// (no tracing, or an entry of an older version) or they do not pair up.
+pub fn outbox_traces(entry: &redis::streams::StreamId, records: usize) -> Vec<String> {
+    let traces: Vec<String> = entry
+        .get::<String>("tps")
+        .map(|tps| tps.split(SEPARATOR).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if traces.len() == records {
+        traces
+    } else {
+        vec![String::new(); records]
+    }
+}
+
 /// Microseconds since the epoch, or "" for none: how scripts store times.
 pub fn micros(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.timestamp_micros().to_string()).unwrap_or_default()
@@ -110,5 +125,12 @@ mod tests {
         );
         assert_eq!(outbox_records(&entry(&[("v", "1"), ("rec", "a\n1")])), ["a\n1"]);
         assert!(outbox_records(&entry(&[("v", "1")])).is_empty());
+        let traced = format!("00-a-b-01{SEPARATOR}{SEPARATOR}00-c-d-01");
+        assert_eq!(
+            outbox_traces(&entry(&[("recs", &batch), ("tps", &traced)]), 3),
+            ["00-a-b-01", "", "00-c-d-01"]
+        );
+        assert_eq!(outbox_traces(&entry(&[("recs", &batch)]), 3), ["", "", ""]);
+        assert_eq!(outbox_traces(&entry(&[("tps", "00-a-b-01")]), 2), ["", ""]);
     }
 }

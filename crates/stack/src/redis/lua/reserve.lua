@@ -8,12 +8,14 @@
 -- caller validated.
 -- KEYS: state, stock, buyers, idem, inflight, outbox
 -- ARGV: sale_id, then per request: order_id, user_id, quantity,
---       idempotency_key ("" if none)
+--       idempotency_key ("" if none), traceparent ("" if none)
 -- Returns per request: outcome, detail ("" if none).
 -- The batch's reservations go to the outbox as one entry (`v` 2: their
 -- records joined by "\30", the ASCII record separator, which no record
 -- holds), so the relay reads, acknowledges and deletes one entry per batch.
-local n = (#ARGV - 1) / 4
+-- When a request came with a trace context, the entry's `tps` holds one
+-- traceparent per record, in the same order, joined the same way.
+local n = (#ARGV - 1) / 5
 local out = {}
 local terms = redis.call('HMGET', KEYS[1], 'state', 'limit', 'starts_at', 'ends_at')
 if not terms[1] then
@@ -32,8 +34,10 @@ local remaining = tonumber(redis.call('GET', KEYS[2]) or '0')
 local taken = 0
 local records = {}
 local outbox = {}
+local traces = {}
+local traced = false
 
-local function decide(order, user, q, key)
+local function decide(order, user, q, key, trace)
   if key ~= '' then
     local first = redis.call('HGET', KEYS[4], user .. '\n' .. key)
     if first then
@@ -67,12 +71,15 @@ local function decide(order, user, q, key)
   records[#records + 1] = order
   records[#records + 1] = rec
   outbox[#outbox + 1] = rec
+  traces[#traces + 1] = trace
+  traced = traced or trace ~= ''
   return 'reserved', rec
 end
 
 for i = 0, n - 1 do
-  local base = 2 + 4 * i
-  local outcome, detail = decide(ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2]), ARGV[base + 3])
+  local base = 2 + 5 * i
+  local outcome, detail =
+    decide(ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2]), ARGV[base + 3], ARGV[base + 4])
   out[#out + 1] = outcome
   out[#out + 1] = detail
 end
@@ -80,6 +87,11 @@ if taken > 0 then
   redis.call('DECRBY', KEYS[2], taken)
   redis.call('HINCRBY', KEYS[1], 'in_flight', taken)
   redis.call('HSET', KEYS[5], unpack(records))
-  redis.call('XADD', KEYS[6], '*', 'v', '2', 'sale', ARGV[1], 'recs', table.concat(outbox, '\30'))
+  if traced then
+    redis.call('XADD', KEYS[6], '*', 'v', '2', 'sale', ARGV[1], 'recs', table.concat(outbox, '\30'),
+      'tps', table.concat(traces, '\30'))
+  else
+    redis.call('XADD', KEYS[6], '*', 'v', '2', 'sale', ARGV[1], 'recs', table.concat(outbox, '\30'))
+  end
 end
 return out
