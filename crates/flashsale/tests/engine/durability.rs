@@ -176,6 +176,12 @@ async fn a_second_engine_on_the_same_data_folder_refuses_to_start() {
 /// The first lines `flashsale up` prints on `data`, with no admin token
 /// given; the process is stopped once it has printed its banner.
 async fn banner(data: &std::path::Path) -> String {
+    banner_until(data, &[], "buyer token:").await
+}
+
+/// The lines `flashsale up` prints on `data` with `env`, up to the one
+/// containing `last`.
+async fn banner_until(data: &std::path::Path, env: &[(&str, &str)], last: &str) -> String {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_flashsale"))
         .arg("up")
@@ -183,6 +189,7 @@ async fn banner(data: &std::path::Path) -> String {
         .env("FLASHSALE_BIND", "127.0.0.1:0")
         .env("FLASHSALE_DATA_DIR", data)
         .env("FLASHSALE_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -192,7 +199,7 @@ async fn banner(data: &std::path::Path) -> String {
     while let Some(line) = lines.next_line().await.unwrap() {
         banner.push_str(&line);
         banner.push('\n');
-        if line.contains("buyer token:") {
+        if line.contains(last) {
             break;
         }
     }
@@ -252,6 +259,40 @@ async fn json_logs_are_one_object_per_line() {
         said.contains("FLASHSALE_LOG_FORMAT") || said.contains("log-format"),
         "{said}"
     );
+}
+
+/// Trace settings the engine cannot honour are refused before anything
+/// starts, naming the variable: OTLP over gRPC (not built in), an exporter
+/// other than OTLP. `OTEL_SDK_DISABLED=true` turns traces off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_settings_it_cannot_honour_are_refused() {
+    let data = data_dir("otel-settings");
+    for (variable, value) in [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_TRACES_EXPORTER", "zipkin"),
+    ] {
+        let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_flashsale"))
+            .arg("up")
+            .env_clear()
+            .env("FLASHSALE_BIND", "127.0.0.1:0")
+            .env("FLASHSALE_DATA_DIR", &data)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+            .env(variable, value)
+            .output()
+            .await
+            .unwrap();
+        assert!(!refused.status.success(), "{variable}={value} was accepted");
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(said.contains(variable), "{said}");
+    }
+    let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+    let on = banner_until(&data, &[endpoint], "traces:").await;
+    assert!(
+        on.contains("traces: OTLP http/protobuf to http://127.0.0.1:4318"),
+        "{on}"
+    );
+    let off = banner_until(&data, &[endpoint, ("OTEL_SDK_DISABLED", "true")], "traces:").await;
+    assert!(off.contains("traces: off"), "{off}");
 }
 
 /// The admin token is printed once, when it is generated; later starts
