@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use flashsale_domain::SaleId;
-use flashsale_stack::redis::SaleKeys;
+use flashsale_stack::redis::{RedisConn, SaleKeys};
 use flashsale_testkit::stores::StoreEnv;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
@@ -101,7 +101,6 @@ impl View {
 pub struct Inspector {
     env: StoreEnv,
     pool: sqlx::PgPool,
-    redis: redis::Client,
     amqp: Option<Connection>,
 }
 
@@ -112,11 +111,9 @@ impl Inspector {
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy(&env.database)
             .map_err(|e| Error::new(format!("postgres: {e}")))?;
-        let redis = redis::Client::open(env.redis.as_str()).map_err(|e| Error::new(format!("redis: {e}")))?;
         Ok(Self {
             env: env.clone(),
             pool,
-            redis,
             amqp: None,
         })
     }
@@ -152,9 +149,11 @@ impl Inspector {
     pub async fn redis(&self, sale: &str) -> Result<RedisView, Error> {
         let keys = sale_keys(sale)?;
         let fail = |e: redis::RedisError| Error::new(format!("redis: {e}"));
+        // A connection per look (one Redis, or a cluster's nodes): after a
+        // restart or a failover it finds the store as it is now.
         let mut conn = tokio::time::timeout(
             Duration::from_secs(3),
-            self.redis.get_multiplexed_async_connection(),
+            RedisConn::connect(&self.env.redis, Duration::from_secs(3)),
         )
         .await
         .map_err(|_| Error::new("redis: no connection within 3 s"))?

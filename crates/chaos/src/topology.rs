@@ -30,6 +30,8 @@ pub struct Shape {
     pub second_inventory_amqp: Option<String>,
     /// Product processes (every gateway uses them all, round-robin).
     pub products: usize,
+    /// `FLASHSALE_REDIS_REPLICAS_ACK` of every process (0: unset).
+    pub redis_replicas_ack: usize,
 }
 
 impl Default for Shape {
@@ -42,6 +44,7 @@ impl Default for Shape {
             amqp: None,
             second_inventory_amqp: None,
             products: 1,
+            redis_replicas_ack: 0,
         }
     }
 }
@@ -71,18 +74,26 @@ impl Topology {
     pub async fn start(bin: &Path, dir: &Path, stores: &StoreEnv, shape: &Shape) -> Result<Self, Error> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("scenario folder", e))?;
         let base = |redis: &str, amqp: &str, db: &str| {
-            vec![
-                ("FLASHSALE_REDIS_URL".to_owned(), redis.to_owned()),
-                ("FLASHSALE_AMQP_URL".to_owned(), amqp.to_owned()),
-                ("FLASHSALE_DATABASE_URL".to_owned(), db.to_owned()),
-                ("FLASHSALE_AMQP_QUEUE".to_owned(), stores.queue.clone()),
-                // Above the suite's 5 s broker heartbeat (see `SweeperConfig::after`).
-                ("FLASHSALE_SWEEP_AFTER_MS".to_owned(), "10000".to_owned()),
+            let ack = (shape.redis_replicas_ack > 0).then(|| {
                 (
-                    "FLASHSALE_PAYMENT_WEBHOOK_SECRET".to_owned(),
-                    crate::payer::WEBHOOK_SECRET.to_owned(),
-                ),
-            ]
+                    "FLASHSALE_REDIS_REPLICAS_ACK".to_owned(),
+                    shape.redis_replicas_ack.to_string(),
+                )
+            });
+            ack.into_iter()
+                .chain([
+                    ("FLASHSALE_REDIS_URL".to_owned(), redis.to_owned()),
+                    ("FLASHSALE_AMQP_URL".to_owned(), amqp.to_owned()),
+                    ("FLASHSALE_DATABASE_URL".to_owned(), db.to_owned()),
+                    ("FLASHSALE_AMQP_QUEUE".to_owned(), stores.queue.clone()),
+                    // Above the suite's 5 s broker heartbeat (see `SweeperConfig::after`).
+                    ("FLASHSALE_SWEEP_AFTER_MS".to_owned(), "10000".to_owned()),
+                    (
+                        "FLASHSALE_PAYMENT_WEBHOOK_SECRET".to_owned(),
+                        crate::payer::WEBHOOK_SECRET.to_owned(),
+                    ),
+                ])
+                .collect::<Vec<_>>()
         };
         let amqp = shape.amqp.as_deref().unwrap_or(&stores.amqp);
         let product = Service::start(

@@ -288,6 +288,7 @@ pub(super) async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Inje
             figure
         }
         Scenario::Nemesis => nemesis(ctx).await?,
+        Scenario::RedisFailover | Scenario::RedisFailoverUnacked => failover(ctx, &mut peaks).await?,
     };
     trace(ctx, "healed");
     Ok(Injected {
@@ -396,4 +397,49 @@ pub(super) async fn hold(ctx: &mut Ctx<'_>, d: Duration, peaks: &mut Peaks) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     peaks.answered += ctx.live.units.load(Ordering::Relaxed) - units;
+}
+
+/// The sale's master lost with writes its replica never got: the master
+/// cut off from its replica (a partition, see
+/// [`RedisCluster::cut_off_replicas`]), 400 ms of stampede, the master
+/// `kill -9`ed; once the cluster promoted the replica, the old master
+/// starts again and rejoins as its replica.
+async fn failover(ctx: &mut Ctx<'_>, peaks: &mut Peaks) -> Result<String, Error> {
+    let cluster = ctx.cluster.expect("this scenario runs on a cluster");
+    let key = sale_keys(ctx.sale)?.state;
+    // A node may not have heard of every replica yet (gossip): ask again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (master, replica) = loop {
+        match cluster.slot_owner(&key).await? {
+            (master, replicas) if !replicas.is_empty() => break (master, replicas[0]),
+            (master, _) if Instant::now() > deadline => {
+                return Err(Error::new(format!("the sale's master :{master} has no replica")));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    cluster.cut_off_replicas(master).await?;
+    hold(ctx, Duration::from_millis(400), peaks).await;
+    cluster.kill9(master).await;
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(30);
+    loop {
+        match cluster.slot_owner(&key).await {
+            Ok((now, _)) if now != master => break,
+            _ if Instant::now() > deadline => {
+                return Err(Error::new(format!(
+                    "no replica took over from :{master} within 30 s"
+                )));
+            }
+            _ => hold(ctx, Duration::from_millis(100), peaks).await,
+        }
+    }
+    let promoted = killed.elapsed();
+    cluster.start_node(master).await?;
+    hold(ctx, Duration::from_secs(1), peaks).await;
+    Ok(format!(
+        "the sale's master :{master} cut off from its replica :{replica}, kill -9ed 400 ms later; the replica served the sale {} ms after the kill; {} units answered meanwhile",
+        promoted.as_millis(),
+        peaks.answered
+    ))
 }

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use flashsale_stack::redis::keys::RELAY_GROUP;
 use flashsale_testkit::http::Conn;
+use flashsale_testkit::stores::cluster::RedisCluster;
 use flashsale_testkit::stores::{StoreEnv, Stores};
 use hyper::Method;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -110,10 +111,17 @@ pub enum Scenario {
     ExpireUnderStampede,
     /// The same, and `kill -9` of the order service while orders expire.
     KillOrderWhileExpiring,
+    /// On a Redis Cluster (3 masters, a replica each) with
+    /// `FLASHSALE_REDIS_REPLICAS_ACK=1`: the sale's master `kill -9`ed
+    /// mid-stampede, its replica promoted; no answered order may be lost.
+    RedisFailover,
+    /// The same without the replicas' acknowledgement: what is lost is
+    /// measured, not judged.
+    RedisFailoverUnacked,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 21] = [
+    pub const ALL: [Scenario; 23] = [
         Scenario::KillGateway,
         Scenario::KillOrder,
         Scenario::Poison,
@@ -134,6 +142,8 @@ impl Scenario {
         Scenario::TwoProducts,
         Scenario::ExpireUnderStampede,
         Scenario::KillOrderWhileExpiring,
+        Scenario::RedisFailover,
+        Scenario::RedisFailoverUnacked,
         Scenario::Nemesis,
     ];
 
@@ -160,7 +170,21 @@ impl Scenario {
             Scenario::Nemesis => "nemesis",
             Scenario::ExpireUnderStampede => "expire-under-stampede",
             Scenario::KillOrderWhileExpiring => "kill-order-while-expiring",
+            Scenario::RedisFailover => "redis-failover",
+            Scenario::RedisFailoverUnacked => "redis-failover-unacked",
         }
+    }
+
+    /// Runs on a Redis Cluster of its own.
+    pub fn on_a_cluster(self) -> bool {
+        matches!(self, Scenario::RedisFailover | Scenario::RedisFailoverUnacked)
+    }
+
+    /// Measures the answered orders a store's crash loses, as the settings
+    /// it runs with allow (`appendfsync everysec`, no replicas'
+    /// acknowledgement), instead of failing on them.
+    pub fn measures_loss(self) -> bool {
+        matches!(self, Scenario::KillRedisEverysec | Scenario::RedisFailoverUnacked)
     }
 
     /// The payment window of the scenario's sale, in seconds (0: none).
@@ -242,6 +266,10 @@ impl Scenario {
             Scenario::KillOrderWhileExpiring => {
                 "the same, and kill -9 of the order service (the expiry) once orders expire, restarted 2 s later"
             }
+            Scenario::RedisFailover => {
+                "Redis Cluster, 3 masters + 1 replica each, FLASHSALE_REDIS_REPLICAS_ACK=1: the sale's master cut off from its replica (a partition), kill -9ed 400 ms later, the replica promoted, the old master back as its replica"
+            }
+            Scenario::RedisFailoverUnacked => "the same with FLASHSALE_REDIS_REPLICAS_ACK=0: the loss is measured",
         }
     }
 }
@@ -350,6 +378,8 @@ struct Ctx<'a> {
     proxy: Option<&'a Proxy>,
     /// kill-inventory's second proxy, on the inventories' Redis link.
     redis_proxy: Option<&'a Proxy>,
+    /// The scenario's own Redis Cluster (see [`Scenario::on_a_cluster`]).
+    cluster: Option<&'a RedisCluster>,
     inspector: &'a mut Inspector,
     live: &'a Live,
     started: Instant,

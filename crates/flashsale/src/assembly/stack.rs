@@ -239,6 +239,7 @@ pub(crate) fn relay(
 ) {
     let config = RelayConfig {
         metrics: metrics.clone(),
+        replicas_ack: stock.replicas_ack(),
         ..RelayConfig::default()
     };
     let relay = Relay::new(stock.connection(), publisher.clone(), config.clone());

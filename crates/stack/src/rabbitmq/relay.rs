@@ -55,6 +55,12 @@ pub struct RelayConfig {
     pub idle_wait: Duration,
     /// Where the relay counts what it did.
     pub metrics: Arc<PipelineMetrics>,
+    /// Replicas that must hold the entries read (`WAIT`) before they are
+    /// published; 0: none. With `FLASHSALE_REDIS_REPLICAS_ACK`, an order
+    /// reaches the ledger only once a replica that could be promoted holds
+    /// its reservation: a promoted replica then never lacks a stored order,
+    /// and never sells its units again.
+    pub replicas_ack: usize,
 }
 
 impl Default for RelayConfig {
@@ -65,6 +71,7 @@ impl Default for RelayConfig {
             claim_after: Duration::from_secs(30),
             idle_wait: Duration::from_millis(100),
             metrics: Arc::default(),
+            replicas_ack: 0,
         }
     }
 }
@@ -76,6 +83,8 @@ pub enum RelayError {
     Redis(#[from] redis::RedisError),
     #[error("publish failed: {0}")]
     Publish(#[from] flashsale_domain::QueueError),
+    #[error("{acked} of {wanted} replicas hold the outbox entries; not published yet")]
+    Unreplicated { acked: usize, wanted: usize },
 }
 
 /// The outbox relay.
@@ -368,6 +377,7 @@ impl Relay {
             return Ok(0);
         }
         let count = batch.reservations.len();
+        self.wait_for_replicas(outbox).await?;
         // An entry id is `<milliseconds of its XADD>-<sequence>`.
         let oldest = batch
             .ids
@@ -424,6 +434,34 @@ impl Relay {
                 .store(now.saturating_sub(oldest), std::sync::atomic::Ordering::Relaxed);
         }
         Ok(count)
+    }
+}
+
+impl Relay {
+    /// `WAIT` for [`RelayConfig::replicas_ack`] replicas, in a pipeline with
+    /// a read of `outbox` so that on a cluster it goes to the master that
+    /// served the read. The read of the entries changed their consumer
+    /// group on this connection after they were added, so the replicas
+    /// that acknowledge it hold the entries too. Too few: the entries stay
+    /// pending under this relay, published on a later pass.
+    async fn wait_for_replicas(&self, outbox: &str) -> Result<(), RelayError> {
+        let wanted = self.config.replicas_ack;
+        if wanted == 0 {
+            return Ok(());
+        }
+        let (acked,): (usize,) = redis::pipe()
+            .cmd("XLEN")
+            .arg(outbox)
+            .ignore()
+            .cmd("WAIT")
+            .arg(wanted)
+            .arg(crate::redis::REPLICAS_ACK_WAIT.as_millis() as u64)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        if acked < wanted {
+            return Err(RelayError::Unreplicated { acked, wanted });
+        }
+        Ok(())
     }
 }
 

@@ -146,6 +146,12 @@ impl RedisStock {
 
     /// The same store answering a reservation only once `replicas` replicas
     /// acknowledged it (`WAIT`; 0: at once). See [`ReserveOptions`].
+    /// Replicas that must acknowledge a write before it is answered (or,
+    /// for the relay, published): see [`ReserveOptions::replicas_ack`].
+    pub fn replicas_ack(&self) -> usize {
+        self.batches.options().replicas_ack
+    }
+
     pub fn with_replicas_ack(self, replicas: usize) -> Self {
         let options = ReserveOptions {
             replicas_ack: replicas,

@@ -251,21 +251,7 @@ fn signal(child: &tokio::process::Child, sig: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reservation_waits_for_its_replica() {
     let (_master, url) = support::private_redis(&[]).await;
-    let port = url.rsplit(':').next().unwrap().to_owned();
-    let (replica, replica_url) = support::private_redis(&["--replicaof", "127.0.0.1", &port]).await;
-    let replica_client = redis::Client::open(replica_url.as_str()).unwrap();
-    let mut on_replica = replica_client.get_multiplexed_async_connection().await.unwrap();
-    for _ in 0..200 {
-        let info: String = redis::cmd("INFO")
-            .arg("replication")
-            .query_async(&mut on_replica)
-            .await
-            .unwrap();
-        if info.contains("master_link_status:up") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let (replica, mut on_replica) = synced_replica(&url).await;
     let store = RedisStock::connect_with(&url, Duration::from_secs(2))
         .await
         .unwrap()
@@ -306,6 +292,93 @@ async fn a_reservation_waits_for_its_replica() {
         matches!(again, flashsale_domain::ReserveOutcome::Replayed(_)),
         "{again:?}"
     );
+}
+
+/// A replica of `master_url`'s Redis, started and in sync.
+async fn synced_replica(master_url: &str) -> (tokio::process::Child, redis::aio::MultiplexedConnection) {
+    let port = master_url.rsplit(':').next().unwrap().to_owned();
+    let (replica, replica_url) = support::private_redis(&["--replicaof", "127.0.0.1", &port]).await;
+    let replica_client = redis::Client::open(replica_url.as_str()).unwrap();
+    let mut on_replica = replica_client.get_multiplexed_async_connection().await.unwrap();
+    for _ in 0..200 {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut on_replica)
+            .await
+            .unwrap();
+        if info.contains("master_link_status:up") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    (replica, on_replica)
+}
+
+/// The order queue of a test: what was published, kept.
+#[derive(Default)]
+struct Kept(std::sync::Mutex<Vec<flashsale_domain::Reservation>>);
+
+#[async_trait::async_trait]
+impl flashsale_domain::OrderQueue for Kept {
+    async fn publish(
+        &self,
+        reservations: Vec<flashsale_domain::Reservation>,
+    ) -> Result<(), flashsale_domain::QueueError> {
+        self.0.lock().unwrap().extend(reservations);
+        Ok(())
+    }
+
+    fn depth(&self) -> u64 {
+        0
+    }
+}
+
+/// With the replicas' acknowledgement on, the relay publishes an outbox
+/// entry only once a replica holds it: an order in the ledger whose
+/// reservation a promoted replica lacks would have its units sold again
+/// (the `redis-failover` chaos scenario). With the replica stopped, a pass
+/// publishes nothing and keeps the entries; once it is back, the next pass
+/// publishes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_publishes_only_what_a_replica_holds() {
+    use flashsale_stack::rabbitmq::relay::RelayError;
+    use flashsale_stack::rabbitmq::{Relay, RelayConfig};
+    let (_master, url) = support::private_redis(&[]).await;
+    let (replica, _) = synced_replica(&url).await;
+    // Reservations answered without waiting: the relay is under test.
+    let store = RedisStock::connect_with(&url, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let terms = contract::sale(SaleState::Active, 10, 2).terms();
+    let sale = terms.id;
+    store.load(terms).await.unwrap();
+    let queue = std::sync::Arc::new(Kept::default());
+    let config = RelayConfig {
+        replicas_ack: 1,
+        ..RelayConfig::default()
+    };
+    let relay = Relay::new(store.connection(), queue.clone(), config);
+
+    signal(&replica, "-STOP");
+    for user in ["a", "b"] {
+        store
+            .reserve(contract::request(sale, user, 1, None))
+            .await
+            .unwrap();
+    }
+    let held_back = relay.pass(false).await;
+    signal(&replica, "-CONT");
+    assert!(
+        matches!(held_back, Err(RelayError::Unreplicated { acked: 0, wanted: 1 })),
+        "{held_back:?}"
+    );
+    assert!(
+        queue.0.lock().unwrap().is_empty(),
+        "published before a replica held it"
+    );
+
+    assert_eq!(relay.pass(false).await.unwrap(), 2);
+    assert_eq!(queue.0.lock().unwrap().len(), 2);
 }
 
 /// A release, a top-up and a flush are announced on the units-back channel.

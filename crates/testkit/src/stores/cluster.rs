@@ -169,6 +169,83 @@ impl RedisCluster {
     }
 }
 
+impl RedisCluster {
+    /// Cuts the master on `port` off from its replicas, as a partition
+    /// would, while its clients keep their connections: it starts requiring
+    /// a password its replicas do not have and drops their links, so they
+    /// cannot resynchronise. What it takes from then on exists only on it
+    /// (a restart clears the password: it is not in the node's
+    /// configuration file). Pausing the replica instead is no partition on
+    /// loopback: the master's last writes wait in the socket buffers and
+    /// reach it when it resumes.
+    pub async fn cut_off_replicas(&self, port: u16) -> Result<(), Error> {
+        let fail = |e: redis::RedisError| Error::new(format!("cut off the replicas of :{port}: {e}"));
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).map_err(fail)?;
+        let mut conn = client.get_multiplexed_async_connection().await.map_err(fail)?;
+        let password = format!("partition-{}", std::process::id());
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg(&password)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(fail)?;
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("replica")
+            .query_async::<i64>(&mut conn)
+            .await
+            .map_err(fail)?;
+        Ok(())
+    }
+
+    /// The port of the master serving `key`'s slot, and its replicas'
+    /// ports, as the first node that answers sees them.
+    pub async fn slot_owner(&self, key: &str) -> Result<(u16, Vec<u16>), Error> {
+        for port in &self.ports {
+            if let Some(owner) = slot_owner_seen_by(*port, key).await {
+                return Ok(owner);
+            }
+        }
+        Err(Error::new(format!("no cluster node says who serves {key}")))
+    }
+}
+
+/// [`RedisCluster::slot_owner`] as the node on `port` answers it.
+async fn slot_owner_seen_by(port: u16, key: &str) -> Option<(u16, Vec<u16>)> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    let mut conn = tokio::time::timeout(Duration::from_secs(1), client.get_multiplexed_async_connection())
+        .await
+        .ok()?
+        .ok()?;
+    let slot: i64 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    // Each range: from, to, its master (host, port, id), then its replicas.
+    let ranges: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    let int = |v: Option<&redis::Value>| match v {
+        Some(redis::Value::Int(n)) => Some(*n),
+        _ => None,
+    };
+    let port_of = |node: &redis::Value| match node {
+        redis::Value::Array(node) => int(node.get(1)).and_then(|p| u16::try_from(p).ok()),
+        _ => None,
+    };
+    let range = ranges.iter().find(
+        |r| matches!((int(r.first()), int(r.get(1))), (Some(from), Some(to)) if (from..=to).contains(&slot)),
+    )?;
+    let master = port_of(range.get(2)?)?;
+    Some((master, range[3..].iter().filter_map(port_of).collect()))
+}
+
 /// Whether the node on `port` is a master, or a replica whose link to its
 /// master is up.
 async fn replica_in_sync(port: u16) -> bool {
