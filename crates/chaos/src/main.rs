@@ -16,10 +16,11 @@ use flashsale_chaos::scenario::{self, Config, Scale, Scenario};
 use flashsale_testkit::stores::{Fsync, Stores};
 
 fn usage() -> String {
-    let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+    let names = |list: &[Scenario]| list.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ");
     format!(
-        "usage: flashsale-chaos [--bin PATH] [--scale small|full] [--seed N] [SCENARIO...]\nscenarios: {}",
-        names.join(" ")
+        "usage: flashsale-chaos [--bin PATH] [--scale small|full] [--seed N] [SCENARIO...]\nscenarios (all by default): {}\non demand only: {}",
+        names(&Scenario::ALL),
+        names(&Scenario::ON_DEMAND)
     )
 }
 

@@ -178,17 +178,10 @@ pub(super) async fn drive(
 
     let mut answered: Vec<Accepted> = outcome.accepted.clone();
     answered.extend(injected.answered.iter().cloned());
-    // Where a loss is measured, an order the store lost never arrives:
-    // settled means nothing left in flight anywhere.
-    let awaited = if scenario.measures_loss() {
-        &[][..]
-    } else {
-        &answered[..]
-    };
     let settled = settle(
         &mut inspector,
         &sale,
-        awaited,
+        Awaited::of(scenario, &answered),
         injected.healed,
         config.settle_bound,
     )
@@ -223,12 +216,14 @@ pub(super) async fn drive(
     } else {
         Duration::from_secs(10)
     };
-    let awaited = if scenario.measures_loss() {
-        &wave.accepted[..]
-    } else {
-        &answered[..]
-    };
-    let wave_settled = settle(&mut inspector, &sale, awaited, final_settle, wave_bound).await;
+    let wave_settled = settle(
+        &mut inspector,
+        &sale,
+        Awaited::of(scenario, &answered),
+        final_settle,
+        wave_bound,
+    )
+    .await;
 
     payer_live.stop.store(true, Ordering::Relaxed);
     let payments = match payer {
@@ -367,21 +362,46 @@ pub(super) async fn pipeline_counters(topo: &mut Topology) -> String {
     )
 }
 
+/// What settling waits for besides nothing left in flight.
+#[derive(Clone, Copy)]
+pub(super) enum Awaited<'a> {
+    /// Every one of these answered orders stored.
+    Orders(&'a [Accepted]),
+    /// Redis caught up with the ledger: a scenario that measures what a
+    /// store's crash loses waits for the engine's repair, not for orders
+    /// that may be lost.
+    CaughtUp,
+}
+
+impl<'a> Awaited<'a> {
+    fn of(scenario: Scenario, answered: &'a [Accepted]) -> Self {
+        match scenario.measures_loss() {
+            true => Awaited::CaughtUp,
+            false => Awaited::Orders(answered),
+        }
+    }
+}
+
 /// Waits until every answered order is a row and nothing is in flight;
 /// returns the time since `since`, or `None` past the bound.
 pub(super) async fn settle(
     inspector: &mut Inspector,
     sale: &str,
-    answered: &[Accepted],
+    wanted: Awaited<'_>,
     since: Instant,
     bound: Duration,
 ) -> Option<Duration> {
-    let wanted: HashSet<&str> = answered.iter().map(|a| a.order_id.as_str()).collect();
     let deadline = Instant::now() + bound;
     loop {
         if let Ok(view) = inspector.view(sale).await {
             let stored: HashSet<&str> = view.orders.iter().map(|o| o.order_id.as_str()).collect();
-            if view.quiet() && wanted.iter().all(|id| stored.contains(id)) {
+            // Where Redis lost writes, settled also means the engine found
+            // the sale behind the ledger and rebuilt it.
+            let done = match wanted {
+                Awaited::Orders(answered) => answered.iter().all(|a| stored.contains(a.order_id.as_str())),
+                Awaited::CaughtUp => view.redis.persisted + view.redis.in_flight >= view.sold(),
+            };
+            if view.quiet() && done {
                 return Some(since.elapsed());
             }
         }

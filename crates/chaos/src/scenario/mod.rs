@@ -115,13 +115,20 @@ pub enum Scenario {
     /// `FLASHSALE_REDIS_REPLICAS_ACK=1`: the sale's master `kill -9`ed
     /// mid-stampede, its replica promoted; no answered order may be lost.
     RedisFailover,
-    /// The same without the replicas' acknowledgement: what is lost is
-    /// measured, not judged.
+    /// The same without the replicas' acknowledgement (on demand): the
+    /// answered orders lost are measured. Units the lost master answered
+    /// and relayed may sell again before the engine finds the sale behind
+    /// the ledger: an invariant may fail, which is what the setting risks.
     RedisFailoverUnacked,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 23] = [
+    /// Run only when named: they measure what an unsafe setting costs,
+    /// and may fail an invariant by design.
+    pub const ON_DEMAND: [Scenario; 1] = [Scenario::RedisFailoverUnacked];
+
+    /// Every scenario `scripts/chaos` runs by default.
+    pub const ALL: [Scenario; 22] = [
         Scenario::KillGateway,
         Scenario::KillOrder,
         Scenario::Poison,
@@ -143,7 +150,6 @@ impl Scenario {
         Scenario::ExpireUnderStampede,
         Scenario::KillOrderWhileExpiring,
         Scenario::RedisFailover,
-        Scenario::RedisFailoverUnacked,
         Scenario::Nemesis,
     ];
 
@@ -196,7 +202,10 @@ impl Scenario {
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name() == name)
+        Self::ALL
+            .into_iter()
+            .chain(Self::ON_DEMAND)
+            .find(|s| s.name() == name)
     }
 
     /// How old the order queue must be before the fault. Found by this
