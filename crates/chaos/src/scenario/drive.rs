@@ -67,23 +67,27 @@ pub(super) async fn run_inner(scenario: Scenario, stores: &Stores, config: &Conf
             .collect();
         eprintln!("chaos: {} on {}", scenario.name(), names.join(", "));
     }
-    let proxies = (proxy.as_ref(), redis_proxy.as_ref());
-    let result = drive(
-        scenario,
-        stores,
-        config,
-        &scale,
-        &env,
-        &mut topo,
-        proxies,
-        cluster.as_ref(),
-    )
-    .await;
+    let levers = Levers {
+        proxy: proxy.as_ref(),
+        redis_proxy: redis_proxy.as_ref(),
+        cluster: cluster.as_ref(),
+    };
+    let result = drive(scenario, stores, config, &scale, &env, &mut topo, levers).await;
     topo.stop().await;
     if let Some(cluster) = cluster {
         cluster.stop().await;
     }
     result
+}
+
+/// What a fault acts on besides the processes and the shared stores.
+pub(super) struct Levers<'a> {
+    /// A proxy in front of a store (see `run_inner`).
+    proxy: Option<&'a Proxy>,
+    /// kill-inventory's second proxy, on the inventories' Redis link.
+    redis_proxy: Option<&'a Proxy>,
+    /// The scenario's own Redis Cluster.
+    cluster: Option<&'a RedisCluster>,
 }
 
 pub(super) fn nemesis_scale(scale: &Scale) -> Scale {
@@ -107,8 +111,11 @@ pub(super) async fn drive(
     scale: &Scale,
     env: &StoreEnv,
     topo: &mut Topology,
-    (proxy, redis_proxy): (Option<&Proxy>, Option<&Proxy>),
-    cluster: Option<&RedisCluster>,
+    Levers {
+        proxy,
+        redis_proxy,
+        cluster,
+    }: Levers<'_>,
 ) -> Result<Row, Error> {
     let window = scenario.payment_window();
     let sale = topo.open_sale(scale.stock, scale.limit, window).await?;
