@@ -114,7 +114,15 @@ pub(crate) async fn redis_checked(
 
 /// The banner's Redis line: what a 202 survives.
 pub(crate) fn redis_summary(settings: &Settings, profile: &RedisProfile) -> String {
-    match settings.redis_replicas_ack {
+    let ack = settings.redis_replicas_ack as usize;
+    if let Some(risk) = profile.failover_risk(ack) {
+        tracing::warn!(
+            message = "Answered purchases are at risk in a Redis failover.",
+            risk
+        );
+        return format!("redis: {}; WARNING: {risk}", profile.describe());
+    }
+    match ack {
         0 => format!("redis: {}", profile.describe()),
         n => format!(
             "redis: {}; every reservation acknowledged by {n} replica(s) before its 202 (WAIT)",

@@ -125,13 +125,19 @@ async fn stack_stampede_stores_every_202_exactly_once() {
 
 /// `flashsale up` on a Redis Cluster of three masters (`FLASHSALE_REDIS_URL`
 /// listing its nodes): two sales' stampedes, every 202 exactly one row in
-/// PostgreSQL, both ledgers balanced, Redis healthy.
+/// PostgreSQL, both ledgers balanced, Redis healthy. Without the replicas'
+/// acknowledgement its banner warns what a failover would cost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stack_stampede_on_a_redis_cluster() {
     let mut s = stack_settings("stack-cluster").await;
     s.redis_url = Some(testing::redis_cluster_url().await);
     let db = s.database_url.clone().unwrap();
     let app = TestApp::spawn(s).await;
+    let redis = app.summary.iter().find(|l| l.starts_with("redis:")).unwrap();
+    assert!(
+        redis.contains("WARNING") && redis.contains("FLASHSALE_REDIS_REPLICAS_ACK=1"),
+        "{redis}"
+    );
     let mut per_sale = Vec::new();
     for _ in 0..2 {
         let sale = app.active_sale(150, 2).await;
@@ -370,6 +376,9 @@ async fn graceful_stop_drains_relay_and_consumer() {
     let s = stack_settings("stack-drain").await;
     let db = s.database_url.clone().unwrap();
     let app = TestApp::spawn(s).await;
+    // One Redis without replicas: no failover to warn of.
+    let redis = app.summary.iter().find(|l| l.starts_with("redis:")).unwrap();
+    assert!(!redis.contains("WARNING"), "{redis}");
     let sale = app.active_sale(400, 1).await;
     let outcome = stampede(&app, &sale, 600, 1, 32).await;
     assert_eq!(outcome.accepted.len(), 400);

@@ -71,6 +71,8 @@ pub fn settings(name: &str) -> Settings {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// The engine's start-up summary (the banner's lines).
+    pub summary: Vec<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -80,6 +82,7 @@ impl TestApp {
         let data_dir = settings.data_dir.clone();
         let engine = Engine::start(&settings).await.expect("engine starts");
         let addr = engine.local_addr();
+        let summary = engine.summary().to_vec();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             engine
@@ -92,6 +95,7 @@ impl TestApp {
         Self {
             addr,
             data_dir,
+            summary,
             stop: Some(stop),
             task: Some(task),
         }

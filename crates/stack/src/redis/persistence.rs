@@ -62,6 +62,11 @@ pub struct RedisProfile {
     pub used_memory: u64,
     /// `maxmemory`, bytes; 0 when unlimited.
     pub maxmemory: u64,
+    /// Replicas connected to it (`connected_slaves`): with any, a failover
+    /// is possible, and safe only with the replicas' acknowledgement.
+    pub replicas: u64,
+    /// It is a node of a Redis Cluster (`cluster_enabled`).
+    pub cluster: bool,
 }
 
 impl RedisProfile {
@@ -92,7 +97,21 @@ impl RedisProfile {
             },
             used_memory: field("used_memory").parse().unwrap_or(0),
             maxmemory: field("maxmemory").parse().unwrap_or(0),
+            replicas: field("connected_slaves").parse().unwrap_or(0),
+            cluster: field("cluster_enabled") == "1",
         })
+    }
+
+    /// Why answered purchases are at risk in a failover, if they are: a
+    /// replica may be promoted (Redis has replicas, or is a cluster), and
+    /// `replicas_ack` is 0. A promoted replica lacks the writes it had not
+    /// received: their 202s have no order, and units already stored may
+    /// sell again (the chaos scenario `redis-failover-unacked`).
+    pub fn failover_risk(&self, replicas_ack: usize) -> Option<&'static str> {
+        (replicas_ack == 0 && (self.replicas > 0 || self.cluster)).then_some(
+            "replicas may be promoted, and FLASHSALE_REDIS_REPLICAS_ACK is 0: a failover may lose answered \
+             orders and sell units twice; set FLASHSALE_REDIS_REPLICAS_ACK=1",
+        )
     }
 
     fn major(&self) -> Option<u32> {
@@ -155,10 +174,34 @@ mod tests {
             maxmemory_policy: policy.into(),
             used_memory: 0,
             maxmemory: 0,
+            replicas: 0,
+            cluster: false,
             persistence: Persistence {
                 appendonly: true,
                 appendfsync: "always".into(),
             },
+        }
+    }
+
+    /// A Redis that may fail over is named a risk unless reservations wait
+    /// for a replica.
+    #[test]
+    fn a_failover_without_the_acknowledgement_is_named_a_risk() {
+        let alone = profile("7.0.15", "noeviction");
+        assert_eq!(alone.failover_risk(0), None);
+        let replicated = RedisProfile {
+            replicas: 1,
+            ..alone.clone()
+        };
+        let cluster = RedisProfile {
+            cluster: true,
+            ..alone
+        };
+        for p in [&replicated, &cluster] {
+            assert!(p
+                .failover_risk(0)
+                .is_some_and(|why| why.contains("FLASHSALE_REDIS_REPLICAS_ACK=1")));
+            assert_eq!(p.failover_risk(1), None);
         }
     }
 
