@@ -38,7 +38,7 @@ pub async fn assemble(settings: &Settings, service_token: &str) -> Result<Assemb
     ];
     if let Some(url) = &settings.redis_url {
         let stock = stack::redis(url, settings.redis_timeout()).await?;
-        let task = subscribe_events(stock.client().clone(), events.clone())
+        let task = subscribe_events(stock.nodes().clone(), events.clone())
             .await
             .map_err(|e| StartError::Store {
                 store: "redis",

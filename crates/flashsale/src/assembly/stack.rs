@@ -169,7 +169,7 @@ pub(crate) async fn inventory(
         u64::MAX,
     ));
     let flags = inventory.sold_out_flags().clone();
-    let units_back = subscribe_units_back(stock.client().clone(), move |sale| match sale {
+    let units_back = subscribe_units_back(stock.nodes().clone(), move |sale| match sale {
         Some(sale) => flags.clear(sale),
         None => flags.clear_all(),
     })

@@ -7,6 +7,8 @@
 //! the sale's hash tag (`fs:{sale:<id>}:…`), so each call runs on the
 //! master that owns that sale's slot, and sales spread over the masters.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -76,6 +78,76 @@ impl ConnectionLike for RedisConn {
             Self::Single(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
         }
+    }
+}
+
+/// Every node `FLASHSALE_REDIS_URL` names, for connections of their own
+/// (pub/sub, a node's `INFO`): each is tried in turn, from the last one that
+/// answered, so a node lost with its host does not take the subscriptions
+/// with it. Classic pub/sub reaches every node of a cluster: any node
+/// serves a subscription.
+#[derive(Clone, Debug)]
+pub struct RedisNodes {
+    clients: Vec<redis::Client>,
+    next: Arc<AtomicUsize>,
+}
+
+impl RedisNodes {
+    /// The nodes of `url` (see [`node_urls`]); fails on a malformed URL.
+    pub fn open(url: &str) -> RedisResult<Self> {
+        let clients = node_urls(url)
+            .into_iter()
+            .map(redis::Client::open)
+            .collect::<RedisResult<Vec<_>>>()?;
+        if clients.is_empty() {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "no Redis URL",
+            )));
+        }
+        Ok(Self {
+            clients,
+            next: Arc::default(),
+        })
+    }
+
+    /// The first node named.
+    pub fn first(&self) -> &redis::Client {
+        &self.clients[0]
+    }
+
+    /// `connect` on each node in turn until one answers; the error of the
+    /// last when none does.
+    async fn any<T, F, Fut>(&self, connect: F) -> RedisResult<T>
+    where
+        F: Fn(redis::Client) -> Fut,
+        Fut: std::future::Future<Output = RedisResult<T>>,
+    {
+        let start = self.next.load(Ordering::Relaxed);
+        let mut last = None;
+        for i in 0..self.clients.len() {
+            let at = (start + i) % self.clients.len();
+            match connect(self.clients[at].clone()).await {
+                Ok(done) => {
+                    self.next.store(at, Ordering::Relaxed);
+                    return Ok(done);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one node"))
+    }
+
+    /// A pub/sub connection to a node that answers.
+    pub async fn pubsub(&self) -> RedisResult<redis::aio::PubSub> {
+        self.any(|client| async move { client.get_async_pubsub().await })
+            .await
+    }
+
+    /// A connection of its own to a node that answers.
+    pub async fn connection(&self) -> RedisResult<redis::aio::MultiplexedConnection> {
+        self.any(|client| async move { client.get_multiplexed_async_connection().await })
+            .await
     }
 }
 

@@ -46,10 +46,10 @@ impl EventSink for RedisEvents {
 /// Feeds every event published on [`EVENTS_CHANNEL`] to `sink`, until the
 /// task is aborted; reconnects by itself. Subscribed before it returns.
 pub async fn subscribe_events(
-    client: redis::Client,
+    nodes: super::RedisNodes,
     sink: Arc<dyn EventSink>,
 ) -> redis::RedisResult<tokio::task::JoinHandle<()>> {
-    super::pubsub::subscribe(client, EVENTS_CHANNEL, move |raw| {
+    super::pubsub::subscribe(nodes, EVENTS_CHANNEL, move |raw| {
         let Some(raw) = raw else { return };
         match serde_json::from_str::<Event>(&raw) {
             Ok(event) => sink.emit(event),

@@ -27,7 +27,7 @@ pub mod units_back;
 pub use batch::{
     ReserveBatchStats, ReserveOptions, DEFAULT_BATCH as DEFAULT_RESERVE_BATCH, REPLICAS_ACK_WAIT,
 };
-pub use conn::RedisConn;
+pub use conn::{RedisConn, RedisNodes};
 pub use events::{subscribe_events, RedisEvents, EVENTS_CHANNEL};
 pub use keys::SaleKeys;
 pub use pending::RedisPending;

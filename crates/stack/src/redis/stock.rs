@@ -24,7 +24,7 @@ use flashsale_domain::{
 use redis::{RedisError, RedisResult};
 
 use super::batch::{ReserveBatchStats, ReserveBatches, ReserveOptions};
-use super::conn::{node_urls, RedisConn};
+use super::conn::{RedisConn, RedisNodes};
 use super::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
 use super::persistence::RedisProfile;
 use super::record::{self, micros};
@@ -44,9 +44,9 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// connection.
 #[derive(Clone)]
 pub struct RedisStock {
-    /// The first node named: pub/sub and blocking reads go there (on a
-    /// cluster, classic pub/sub reaches every node).
-    client: redis::Client,
+    /// Every node named, for connections of their own: pub/sub on any that
+    /// answers, the relay's blocking reads on the first (one Redis only).
+    nodes: RedisNodes,
     conn: RedisConn,
     scripts: Arc<Scripts>,
     batches: Arc<ReserveBatches>,
@@ -74,32 +74,36 @@ impl RedisStock {
     /// the buyer's retry with the same Idempotency-Key finds it). The
     /// connection reconnects by itself; calls made while Redis is away fail.
     pub async fn connect_with(url: &str, response_timeout: Duration) -> Result<Self, RedisSetupError> {
-        let first = node_urls(url).first().copied().unwrap_or_default();
-        let client = redis::Client::open(first).map_err(RedisSetupError::Url)?;
+        let nodes = RedisNodes::open(url).map_err(RedisSetupError::Url)?;
         let conn = RedisConn::connect(url, response_timeout)
             .await
             .map_err(|e| match e.kind() {
                 redis::ErrorKind::InvalidClientConfig => RedisSetupError::Url(e),
                 _ => RedisSetupError::Connect(e),
             })?;
-        Ok(Self::new(client, conn, ReserveOptions::default()))
+        Ok(Self::new(nodes, conn, ReserveOptions::default()))
     }
 
-    fn new(client: redis::Client, conn: RedisConn, options: ReserveOptions) -> Self {
+    fn new(nodes: RedisNodes, conn: RedisConn, options: ReserveOptions) -> Self {
         let scripts = scripts();
         let batches = Arc::new(ReserveBatches::new(conn.clone(), scripts.clone(), options));
         Self {
-            client,
+            nodes,
             conn,
             scripts,
             batches,
         }
     }
 
-    /// The client of the first node named, for components that need
-    /// connections of their own (the relay's blocking reads, pub/sub).
+    /// The client of the first node named: the relay's blocking reads on
+    /// one Redis.
     pub fn client(&self) -> &redis::Client {
-        &self.client
+        self.nodes.first()
+    }
+
+    /// Every node named, for subscriptions (see [`RedisNodes`]).
+    pub fn nodes(&self) -> &RedisNodes {
+        &self.nodes
     }
 
     /// A handle on the shared multiplexed connection.
@@ -118,11 +122,7 @@ impl RedisStock {
         match &self.conn {
             RedisConn::Single(conn) => RedisProfile::read(&mut conn.clone()).await,
             RedisConn::Cluster(_) => {
-                let mut node = self
-                    .client
-                    .get_multiplexed_async_connection()
-                    .await
-                    .map_err(store_error)?;
+                let mut node = self.nodes.connection().await.map_err(store_error)?;
                 RedisProfile::read(&mut node).await
             }
         }
@@ -141,7 +141,7 @@ impl RedisStock {
             max_batch,
             ..self.batches.options()
         };
-        Self::new(self.client, self.conn, options)
+        Self::new(self.nodes, self.conn, options)
     }
 
     /// The same store answering a reservation only once `replicas` replicas
@@ -157,7 +157,7 @@ impl RedisStock {
             replicas_ack: replicas,
             ..self.batches.options()
         };
-        Self::new(self.client, self.conn, options)
+        Self::new(self.nodes, self.conn, options)
     }
 
     /// Every sale loaded into Redis.
@@ -397,8 +397,16 @@ impl RedisStock {
     /// logged, not returned: the units are back either way, and subscribers
     /// clear every flag when they reconnect.
     pub async fn announce_units_back(&self, sale: SaleId) {
-        if let Err(error) = publish_units_back(&mut self.conn.clone(), sale).await {
-            tracing::warn!(message = "Failed to announce units back.", %error, %sale);
+        // On a cluster a keyless `PUBLISH` goes to any node, maybe one just
+        // lost: another try goes elsewhere.
+        let mut tries = 0;
+        while let Err(error) = publish_units_back(&mut self.conn.clone(), sale).await {
+            tries += 1;
+            if tries == 3 {
+                tracing::warn!(message = "Failed to announce units back.", %error, %sale);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

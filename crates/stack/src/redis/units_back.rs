@@ -25,10 +25,10 @@ pub async fn publish_units_back(conn: &mut impl ConnectionLike, sale: SaleId) ->
 /// since messages sent while it was away are lost. Reconnects by itself.
 /// The first subscription is made before this returns.
 pub async fn subscribe_units_back(
-    client: redis::Client,
+    nodes: super::RedisNodes,
     on_units_back: impl Fn(Option<SaleId>) + Send + Sync + 'static,
 ) -> redis::RedisResult<tokio::task::JoinHandle<()>> {
-    super::pubsub::subscribe(client, UNITS_BACK_CHANNEL, move |raw| match raw {
+    super::pubsub::subscribe(nodes, UNITS_BACK_CHANNEL, move |raw| match raw {
         None => on_units_back(None),
         Some(raw) => match SaleId::parse(&raw) {
             Ok(sale) => on_units_back(Some(sale)),

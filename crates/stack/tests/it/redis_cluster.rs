@@ -220,3 +220,55 @@ async fn a_master_lost_mid_stampede_loses_no_acknowledged_reservation() {
     assert_eq!(level.remaining, 1000 - held.len() as u64, "{level:?}");
     cluster.stop().await;
 }
+
+/// The units-back channel outlives the node it was subscribed on: with the
+/// first node named `kill -9`ed for good (a master: its replica takes
+/// over), the subscription moves to another node (and reports it: messages
+/// sent meanwhile are lost, so every flag is cleared), and a release
+/// announced afterwards reaches the subscriber. Before, every process kept
+/// knocking at the dead node, and inventories refused units that were back
+/// as sold out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_survive_losing_the_first_node() {
+    use std::time::Duration;
+    let cluster = support::private_redis_cluster(3, 1).await;
+    let store = RedisStock::connect_with(&cluster.url(), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _sub = flashsale_stack::redis::subscribe_units_back(store.nodes().clone(), move |sale| {
+        let _ = tx.send(sale);
+    })
+    .await
+    .unwrap();
+    let terms = contract::sale(SaleState::Active, 5, 2).terms();
+    let sale = terms.id;
+    store.load(terms).await.unwrap();
+    let r = store
+        .reserve(contract::request(sale, "a", 1, None))
+        .await
+        .unwrap()
+        .reservation()
+        .clone();
+    while rx.try_recv().is_ok() {}
+
+    cluster.kill9(cluster.ports()[0]).await;
+    let resubscribed = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+    assert_eq!(
+        resubscribed.ok(),
+        Some(Some(None)),
+        "no resubscription on another node"
+    );
+    // The release is retried until the cluster serves the sale again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while store.release(&r).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cluster never served the sale again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let heard = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+    assert_eq!(heard.ok(), Some(Some(Some(sale))), "the release was not heard");
+    cluster.stop().await;
+}

@@ -386,7 +386,7 @@ async fn the_relay_publishes_only_what_a_replica_holds() {
 async fn units_back_reaches_subscribers() {
     let store = stock().await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let _sub = flashsale_stack::redis::subscribe_units_back(store.client().clone(), move |sale| {
+    let _sub = flashsale_stack::redis::subscribe_units_back(store.nodes().clone(), move |sale| {
         let _ = tx.send(sale);
     })
     .await
