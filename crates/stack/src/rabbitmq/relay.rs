@@ -435,9 +435,7 @@ impl Relay {
         }
         Ok(count)
     }
-}
 
-impl Relay {
     /// `WAIT` for [`RelayConfig::replicas_ack`] replicas, in a pipeline with
     /// a read of `outbox` so that on a cluster it goes to the master that
     /// served the read. The read of the entries changed their consumer
