@@ -5,7 +5,8 @@
 # units, and Redis's CPU per accepted purchase, summed and per node. On a
 # 2-core machine a cluster cannot show scaling (its masters share the cores
 # with the engine and the generator); the per-master figures are what a
-# machine per master would run in parallel.
+# machine per master would run in parallel. Then the race lab, with the
+# engine's script on one Redis and on the cluster in the same table.
 # Usage: scripts/bench/cluster.sh [connections=256]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -65,3 +66,6 @@ run "one Redis" "$FLASHSALE_REDIS_URL" "$FLASHSALE_DATABASE_URL" orders-single
 second="${FLASHSALE_DATABASE_URL%/*}/cluster_bench"
 psql "$FLASHSALE_DATABASE_URL" -qc "CREATE DATABASE cluster_bench" >/dev/null
 run "Redis Cluster, 3 masters" "$cluster_url" "$second" orders-cluster
+echo "== the race lab (redis-lua on one Redis, redis-lua-cluster on the cluster)"
+"$bin" bench race --buyers 2000 --stock 1000 --attempts-per-buyer 3 --concurrency 64 \
+  --redis-url "$FLASHSALE_REDIS_URL" --database-url "$FLASHSALE_DATABASE_URL" --redis-cluster-url "$cluster_url"

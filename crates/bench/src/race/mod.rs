@@ -13,6 +13,7 @@
 //! | `redis-decr` | `DECR`, then `INCR` back when negative or over the limit: fast, but refuses buyers while units are only transiently taken |
 //! | `redis-lua` | this engine's reservation script: every check, then every write, in one step |
 //! | `memory` | the embedded engine's stock store |
+//! | `redis-lua-cluster` | with `--redis-cluster-url`: `redis-lua` on a Redis Cluster |
 //!
 //! Per strategy: attempts/s, p99, units sold, **oversold** units (orders
 //! past the stock), **lost** units (stock − remaining − sold: units neither
@@ -67,6 +68,10 @@ pub struct RaceArgs {
     pub concurrency: usize,
     #[arg(long, env = "FLASHSALE_REDIS_URL", hide_env_values = true)]
     pub redis_url: String,
+    /// A Redis Cluster's nodes, comma-separated: the engine's script runs
+    /// on it too, in a row of its own (`redis-lua-cluster`).
+    #[arg(long)]
+    pub redis_cluster_url: Option<String>,
     #[arg(long, env = "FLASHSALE_DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Write the bar chart here (SVG).
@@ -132,7 +137,7 @@ pub async fn run(args: &RaceArgs) -> Result<Vec<RaceRow>, RaceError> {
     let conn = redis::aio::ConnectionManager::new(redis).await.map_err(err)?;
     let run_id = uuid_suffix();
     let limit = args.limit;
-    let strategies: Vec<Box<dyn Strategy>> = vec![
+    let mut strategies: Vec<Box<dyn Strategy>> = vec![
         Box::new(Pg::new(pool.clone(), PgKind::Naive, &run_id, args.stock, limit).await?),
         Box::new(Pg::new(pool.clone(), PgKind::ForUpdate, &run_id, args.stock, limit).await?),
         Box::new(Pg::new(pool.clone(), PgKind::Conditional, &run_id, args.stock, limit).await?),
@@ -148,6 +153,15 @@ pub async fn run(args: &RaceArgs) -> Result<Vec<RaceRow>, RaceError> {
         ),
         Box::new(Engine::new(Arc::new(MemoryStock::new()), "memory", args.stock, limit).await?),
     ];
+    if let Some(cluster) = &args.redis_cluster_url {
+        let store = RedisStock::connect(cluster).await.map_err(err)?;
+        if !store.is_cluster() {
+            return Err(RaceError(format!("--redis-cluster-url names one Redis: {cluster}")));
+        }
+        strategies.push(Box::new(
+            Engine::new(Arc::new(store), "redis-lua-cluster", args.stock, limit).await?,
+        ));
+    }
     let mut rows = Vec::new();
     for strategy in strategies {
         eprintln!("racing {}...", strategy.name());
