@@ -156,7 +156,9 @@ pub async fn run(args: &RaceArgs) -> Result<Vec<RaceRow>, RaceError> {
     if let Some(cluster) = &args.redis_cluster_url {
         let store = RedisStock::connect(cluster).await.map_err(err)?;
         if !store.is_cluster() {
-            return Err(RaceError(format!("--redis-cluster-url names one Redis: {cluster}")));
+            return Err(RaceError(format!(
+                "--redis-cluster-url names one Redis: {cluster}"
+            )));
         }
         strategies.push(Box::new(
             Engine::new(Arc::new(store), "redis-lua-cluster", args.stock, limit).await?,
