@@ -19,35 +19,17 @@ async fn cluster_stock() -> RedisStock {
     store
 }
 
-/// The master port that owns `key`'s slot (`CLUSTER KEYSLOT`, then the
-/// slot ranges of `CLUSTER SLOTS`), as the node asked sees it.
-async fn owner(store: &RedisStock, key: &str) -> i64 {
-    try_owner(store, key).await.expect("the cluster answers").0
-}
-
-/// The master port of `key`'s slot, and its replicas' ports.
-async fn try_owner(store: &RedisStock, key: &str) -> redis::RedisResult<(i64, Vec<i64>)> {
-    let mut conn = store.connection();
-    let slot: i64 = redis::cmd("CLUSTER")
-        .arg("KEYSLOT")
-        .arg(key)
-        .query_async(&mut conn)
-        .await?;
-    // Each range: from, to, its master (host, port, id), then its replicas.
-    let ranges: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER").arg("SLOTS").query_async(&mut conn).await?;
-    let int = |v: Option<&redis::Value>| match v {
-        Some(redis::Value::Int(n)) => *n,
-        other => panic!("not a number: {other:?}"),
-    };
-    let port = |node: &redis::Value| match node {
-        redis::Value::Array(node) => int(node.get(1)),
-        other => panic!("not a node: {other:?}"),
-    };
-    let range = ranges
-        .iter()
-        .find(|r| (int(r.first())..=int(r.get(1))).contains(&slot))
-        .expect("every slot is served");
-    Ok((port(&range[2]), range[3..].iter().map(port).collect()))
+/// The master port that owns `key`'s slot, on the shared cluster.
+async fn owner(key: &str) -> u16 {
+    let url = support::redis_cluster_url().await;
+    let ports: Vec<u16> = url
+        .split(',')
+        .filter_map(|u| u.rsplit(':').next()?.parse().ok())
+        .collect();
+    flashsale_testkit::stores::cluster::slot_owner(&ports, key)
+        .await
+        .expect("the cluster answers")
+        .0
 }
 
 /// The domain's stock-store contract holds on a cluster.
@@ -66,7 +48,7 @@ async fn a_stampede_over_sales_on_several_masters_sells_each_exactly() {
     let mut masters = HashSet::new();
     while masters.len() < 2 || sales.len() < 6 {
         let terms = contract::sale(SaleState::Active, 40, 2).terms();
-        masters.insert(owner(&store, &SaleKeys::new(terms.id).state).await);
+        masters.insert(owner(&SaleKeys::new(terms.id).state).await);
         store.load(terms.clone()).await.unwrap();
         sales.push(terms.id);
     }
@@ -149,7 +131,8 @@ async fn a_master_lost_mid_stampede_loses_no_acknowledged_reservation() {
     let terms = contract::sale(SaleState::Active, 1000, 1).terms();
     let sale = terms.id;
     store.load(terms).await.unwrap();
-    let master = owner(&store, &SaleKeys::new(sale).state).await as u16;
+    let key = SaleKeys::new(sale).state;
+    let master = cluster.slot_owner(&key).await.unwrap().0;
 
     let answered = Arc::new(AtomicUsize::new(0));
     let buyers: Vec<_> = (0..300u64)
@@ -178,7 +161,7 @@ async fn a_master_lost_mid_stampede_loses_no_acknowledged_reservation() {
     while answered.load(Ordering::Relaxed) < 100 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let replica = try_owner(&store, &SaleKeys::new(sale).state).await.unwrap().1[0] as u16;
+    let replica = cluster.slot_owner(&key).await.unwrap().1[0];
     cluster.pause(replica).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     cluster.kill9(master).await;
@@ -187,10 +170,7 @@ async fn a_master_lost_mid_stampede_loses_no_acknowledged_reservation() {
     // master's replica: until then no reservation of the sale can be
     // acknowledged, and its buyers are told to retry.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while try_owner(&store, &SaleKeys::new(sale).state)
-        .await
-        .map_or(true, |(p, _)| p as u16 == master)
-    {
+    while cluster.slot_owner(&key).await.map_or(true, |(p, _)| p == master) {
         assert!(tokio::time::Instant::now() < deadline, "no failover");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -205,7 +185,7 @@ async fn a_master_lost_mid_stampede_loses_no_acknowledged_reservation() {
     let after = RedisStock::connect_with(&url, Duration::from_secs(2))
         .await
         .unwrap();
-    assert_ne!(owner(&after, &SaleKeys::new(sale).state).await as u16, master);
+    assert_ne!(cluster.slot_owner(&key).await.unwrap().0, master);
     let held: HashSet<_> = after
         .in_flight(sale)
         .await

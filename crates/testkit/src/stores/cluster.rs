@@ -203,13 +203,19 @@ impl RedisCluster {
     /// The port of the master serving `key`'s slot, and its replicas'
     /// ports, as the first node that answers sees them.
     pub async fn slot_owner(&self, key: &str) -> Result<(u16, Vec<u16>), Error> {
-        for port in &self.ports {
-            if let Some(owner) = slot_owner_seen_by(*port, key).await {
-                return Ok(owner);
-            }
-        }
-        Err(Error::new(format!("no cluster node says who serves {key}")))
+        slot_owner(&self.ports, key).await
     }
+}
+
+/// [`RedisCluster::slot_owner`] for a cluster known by its nodes' ports
+/// (a shared cluster: `127.0.0.1:<port>` each).
+pub async fn slot_owner(ports: &[u16], key: &str) -> Result<(u16, Vec<u16>), Error> {
+    for port in ports {
+        if let Some(owner) = slot_owner_seen_by(*port, key).await {
+            return Ok(owner);
+        }
+    }
+    Err(Error::new(format!("no cluster node says who serves {key}")))
 }
 
 /// [`RedisCluster::slot_owner`] as the node on `port` answers it.
