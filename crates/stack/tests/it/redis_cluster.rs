@@ -215,22 +215,8 @@ async fn subscriptions_survive_losing_the_first_node() {
     let store = RedisStock::connect_with(&cluster.url(), Duration::from_secs(1))
         .await
         .unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let _sub = flashsale_stack::redis::subscribe_units_back(store.nodes().clone(), move |sale| {
-        let _ = tx.send(sale);
-    })
-    .await
-    .unwrap();
-    let terms = contract::sale(SaleState::Active, 5, 2).terms();
-    let sale = terms.id;
-    store.load(terms).await.unwrap();
-    let r = store
-        .reserve(contract::request(sale, "a", 1, None))
-        .await
-        .unwrap()
-        .reservation()
-        .clone();
-    while rx.try_recv().is_ok() {}
+    let (_sub, mut rx, r) = support::listening_with_a_reservation(&store).await;
+    let sale = r.sale_id;
 
     cluster.kill9(cluster.ports()[0]).await;
     let resubscribed = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;

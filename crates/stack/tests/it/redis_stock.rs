@@ -385,21 +385,8 @@ async fn the_relay_publishes_only_what_a_replica_holds() {
 #[tokio::test]
 async fn units_back_reaches_subscribers() {
     let store = stock().await;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let _sub = flashsale_stack::redis::subscribe_units_back(store.nodes().clone(), move |sale| {
-        let _ = tx.send(sale);
-    })
-    .await
-    .unwrap();
-    let terms = contract::sale(SaleState::Active, 5, 2).terms();
-    let sale = terms.id;
-    store.load(terms).await.unwrap();
-    let r = store
-        .reserve(contract::request(sale, "a", 1, None))
-        .await
-        .unwrap()
-        .reservation()
-        .clone();
+    let (_sub, mut rx, r) = support::listening_with_a_reservation(&store).await;
+    let sale = r.sale_id;
     store.release(&r).await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
