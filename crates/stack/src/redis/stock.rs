@@ -34,6 +34,8 @@ use super::units_back::publish_units_back;
 
 /// How many times a transition retries when the state moved under it.
 const TRANSITION_ATTEMPTS: usize = 64;
+/// The most order ids or records one `settle.lua` call takes.
+const SETTLE_CHUNK: usize = 1000;
 
 /// How long a call waits for Redis's answer by default. Long enough for a
 /// slow link (hundreds of ms) to go on selling, shorter than the gateway's
@@ -349,30 +351,35 @@ impl RedisStock {
         self.settle_args(sale, &records).await.map(drop)
     }
 
-    /// Runs `settle.lua`; returns the ids whose record it wants.
+    /// Runs `settle.lua`; returns the ids whose record it wants. At most
+    /// [`SETTLE_CHUNK`] arguments per call: the script unpacks them into
+    /// one HMGET, and Lua unpacks at most some 8,000 values.
     async fn settle_args(&self, sale: SaleId, args: &[String]) -> Result<Vec<String>, StoreError> {
-        if args.is_empty() {
-            return Ok(Vec::new());
-        }
         let keys = SaleKeys::new(sale);
-        self.retrying(dropped, |mut conn| {
-            let mut invocation = self.scripts.settle.prepare_invoke();
-            invocation
-                .key(&keys.state)
-                .key(&keys.inflight)
-                .key(&keys.rebuild)
-                .key(&keys.settled)
-                .key(&keys.counted)
-                .key(&keys.stock)
-                .key(&keys.buyers)
-                .key(&keys.idem)
-                .key(&keys.given_back);
-            for arg in args {
-                invocation.arg(arg);
-            }
-            async move { invocation.invoke_async::<Vec<String>>(&mut conn).await }
-        })
-        .await
+        let mut wanted = Vec::new();
+        for chunk in args.chunks(SETTLE_CHUNK) {
+            let more = self
+                .retrying(dropped, |mut conn| {
+                    let mut invocation = self.scripts.settle.prepare_invoke();
+                    invocation
+                        .key(&keys.state)
+                        .key(&keys.inflight)
+                        .key(&keys.rebuild)
+                        .key(&keys.settled)
+                        .key(&keys.counted)
+                        .key(&keys.stock)
+                        .key(&keys.buyers)
+                        .key(&keys.idem)
+                        .key(&keys.given_back);
+                    for arg in chunk {
+                        invocation.arg(arg);
+                    }
+                    async move { invocation.invoke_async::<Vec<String>>(&mut conn).await }
+                })
+                .await?;
+            wanted.extend(more);
+        }
+        Ok(wanted)
     }
 
     /// The order ids still in `sale`'s outbox: answered, not yet published

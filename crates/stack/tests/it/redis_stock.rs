@@ -23,6 +23,33 @@ async fn contract_holds() {
     contract::stock_store(&stock().await).await;
 }
 
+/// A settle counts each reservation once however often it names it in one
+/// call, and past one script call's worth of ids (they go in chunks).
+#[tokio::test]
+async fn a_settle_counts_each_reservation_once() {
+    use flashsale_domain::{OrderId, ReserveOutcome};
+
+    let store = stock().await;
+    let terms = contract::sale(SaleState::Active, 10, 3).terms();
+    let sale = terms.id;
+    store.load(terms).await.unwrap();
+    let mut reserved = Vec::new();
+    for (user, q) in [("a", 1), ("b", 2)] {
+        match store.reserve(contract::request(sale, user, q, None)).await {
+            Ok(ReserveOutcome::Reserved(r)) => reserved.push(r.order_id),
+            other => panic!("{other:?}"),
+        }
+    }
+    let (a, b) = (reserved[0], reserved[1]);
+    let mut ids = vec![a, a];
+    ids.extend((0..2_500).map(|_| OrderId::generate()));
+    ids.extend([b, a, b]);
+    store.settle(sale, &ids).await.unwrap();
+    let level = store.level(sale).await.unwrap().unwrap();
+    assert_eq!((level.remaining, level.in_flight, level.persisted), (7, 0, 3));
+    assert_eq!(level.ledger_difference(), 0);
+}
+
 /// Thousands of concurrent reserves pipelined over one multiplexed
 /// connection on a small stock: exactly the stock is sold, nobody passes
 /// the limit, every unit is accounted for, and each sale gets one outbox

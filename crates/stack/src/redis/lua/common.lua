@@ -12,6 +12,14 @@ local function fields(rec)
   return out
 end
 
+-- A record's order id and quantity, without splitting the rest.
+local function id_of(rec)
+  return string.match(rec, '^[^\n]*')
+end
+local function quantity_of(rec)
+  return tonumber(string.match(rec, '^[^\n]*\n[^\n]*\n([^\n]*)'))
+end
+
 -- The state at `now` (microseconds): the same rule as the domain's
 -- `effective_state`.
 local function effective(state, starts_at, ends_at, now)

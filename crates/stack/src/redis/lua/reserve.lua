@@ -15,6 +15,11 @@
 -- holds), so the relay reads, acknowledges and deletes one entry per batch.
 -- When a request came with a trace context, the entry's `tps` holds one
 -- traceparent per record, in the same order, joined the same way.
+--
+-- Redis work is per batch, not per request: the batch's idempotency
+-- records and buyers' counts are read with one HMGET each, decided on in
+-- Lua tables (which is how a request sees an earlier one's writes), and
+-- written back with one HSET each.
 local n = (#ARGV - 1) / 5
 local out = {}
 local terms = redis.call('HMGET', KEYS[1], 'state', 'limit', 'starts_at', 'ends_at')
@@ -31,15 +36,52 @@ local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local active = effective(terms[1], terms[3], terms[4], now) == 'active'
 local at = time[1] .. string.format('%06d', tonumber(time[2]))
 local remaining = tonumber(redis.call('GET', KEYS[2]) or '0')
+
+-- The idempotency records the batch's keys already have.
+local firsts = {}
+local wanted = {}
+for i = 0, n - 1 do
+  local base = 2 + 5 * i
+  if ARGV[base + 3] ~= '' then
+    wanted[#wanted + 1] = ARGV[base + 1] .. '\n' .. ARGV[base + 3]
+  end
+end
+if #wanted > 0 then
+  local found = redis.call('HMGET', KEYS[4], unpack(wanted))
+  for i, field in ipairs(wanted) do
+    firsts[field] = found[i]
+  end
+end
+
+-- The buyers' counts, read only if some request can get that far.
+local bought = {}
+if active and remaining > 0 then
+  local users = {}
+  for i = 0, n - 1 do
+    users[#users + 1] = ARGV[3 + 5 * i]
+  end
+  local counts = redis.call('HMGET', KEYS[3], unpack(users))
+  for i, user in ipairs(users) do
+    bought[user] = tonumber(counts[i] or '0')
+  end
+end
+
 local taken = 0
 local records = {}
 local outbox = {}
 local traces = {}
 local traced = false
+local buyers = {}
+local counted = {}
+local keyed = {}
 
-local function decide(order, user, q, key, trace)
+-- Numbers are written with '%d': Lua's tostring formats them as floats,
+-- which showed in Redis's profile.
+local function decide(order, user, qs, key, trace)
+  local q = tonumber(qs)
+  local field = user .. '\n' .. key
   if key ~= '' then
-    local first = redis.call('HGET', KEYS[4], user .. '\n' .. key)
+    local first = firsts[field]
     if first then
       return 'replayed', first
     end
@@ -53,8 +95,7 @@ local function decide(order, user, q, key, trace)
   if remaining <= 0 then
     return 'sold_out', ''
   end
-  local bought = tonumber(redis.call('HGET', KEYS[3], user) or '0')
-  if bought + q > limit then
+  if bought[user] + q > limit then
     return 'limit_exceeded', tostring(limit)
   end
   if remaining < q then
@@ -63,10 +104,16 @@ local function decide(order, user, q, key, trace)
   -- Every check passed: take the units.
   remaining = remaining - q
   taken = taken + q
-  redis.call('HINCRBY', KEYS[3], user, q)
-  local rec = table.concat({order, user, tostring(q), key, tostring(remaining), at}, '\n')
+  if not counted[user] then
+    counted[user] = true
+    buyers[#buyers + 1] = user
+  end
+  bought[user] = bought[user] + q
+  local rec = table.concat({order, user, qs, key, string.format('%d', remaining), at}, '\n')
   if key ~= '' then
-    redis.call('HSET', KEYS[4], user .. '\n' .. key, rec)
+    firsts[field] = rec
+    keyed[#keyed + 1] = field
+    keyed[#keyed + 1] = rec
   end
   records[#records + 1] = order
   records[#records + 1] = rec
@@ -79,11 +126,20 @@ end
 for i = 0, n - 1 do
   local base = 2 + 5 * i
   local outcome, detail =
-    decide(ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2]), ARGV[base + 3], ARGV[base + 4])
+    decide(ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4])
   out[#out + 1] = outcome
   out[#out + 1] = detail
 end
 if taken > 0 then
+  local counts = {}
+  for _, user in ipairs(buyers) do
+    counts[#counts + 1] = user
+    counts[#counts + 1] = string.format('%d', bought[user])
+  end
+  redis.call('HSET', KEYS[3], unpack(counts))
+  if #keyed > 0 then
+    redis.call('HSET', KEYS[4], unpack(keyed))
+  end
   redis.call('DECRBY', KEYS[2], taken)
   redis.call('HINCRBY', KEYS[1], 'in_flight', taken)
   redis.call('HSET', KEYS[5], unpack(records))

@@ -14,6 +14,8 @@
 -- rebuild to count even if its ledger snapshot predates it.
 -- An order given back (expired or cancelled: KEYS[9]) is done with: never
 -- counted again.
+-- The in-flight records are read with one HMGET and removed with one HDEL
+-- per call, whatever the number of reservations.
 -- KEYS: state, inflight, rebuild flag, settled, counted, stock, buyers, idem, given_back
 -- ARGV: order ids or records
 -- Returns the bare ids whose record is needed.
@@ -21,24 +23,34 @@ local fenced = redis.call('EXISTS', KEYS[3]) == 1
 local rebuilt = redis.call('EXISTS', KEYS[5]) == 1
 -- Most sales never give units back: then no id needs the look-up.
 local any_given_back = redis.call('EXISTS', KEYS[9]) == 1
+local ids = {}
+for i, arg in ipairs(ARGV) do
+  ids[i] = id_of(arg)
+end
+local held = redis.call('HMGET', KEYS[2], unpack(ids))
 local units, late = 0, 0
+local done = {}
+local kept = {}
 local wanted = {}
-for _, arg in ipairs(ARGV) do
-  local f = fields(arg)
-  local id = f[1]
-  local rec = redis.call('HGET', KEYS[2], id)
-  if any_given_back and redis.call('SISMEMBER', KEYS[9], id) == 1 then
+local seen = {}
+for i, arg in ipairs(ARGV) do
+  local id, rec = ids[i], held[i]
+  if seen[id] then
+    -- the same reservation twice in one call: settled by the first
+  elseif any_given_back and redis.call('SISMEMBER', KEYS[9], id) == 1 then
     -- given back: nothing to settle
   elseif rec then
-    units = units + tonumber(fields(rec)[3])
-    redis.call('HDEL', KEYS[2], id)
+    units = units + quantity_of(rec)
+    done[#done + 1] = id
     if fenced then
-      redis.call('HSET', KEYS[4], id, rec)
+      kept[#kept + 1] = id
+      kept[#kept + 1] = rec
     end
-  elseif #f >= 6 then
+  elseif arg ~= id then
     if fenced then
       redis.call('HSET', KEYS[4], id, arg)
     elseif rebuilt and redis.call('SISMEMBER', KEYS[5], id) == 0 then
+      local f = fields(arg)
       local user, q, key = f[2], tonumber(f[3]), f[4]
       redis.call('DECRBY', KEYS[6], q)
       redis.call('HINCRBY', KEYS[7], user, q)
@@ -51,6 +63,13 @@ for _, arg in ipairs(ARGV) do
   elseif fenced or rebuilt then
     wanted[#wanted + 1] = id
   end
+  seen[id] = true
+end
+if #done > 0 then
+  redis.call('HDEL', KEYS[2], unpack(done))
+end
+if #kept > 0 then
+  redis.call('HSET', KEYS[4], unpack(kept))
 end
 if units > 0 then
   redis.call('HINCRBY', KEYS[1], 'in_flight', -units)
