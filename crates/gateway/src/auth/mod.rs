@@ -1,5 +1,6 @@
 //! Who is calling: buyers by JWT, operators by the admin token.
 
+mod hs256;
 pub mod jwks;
 pub mod jwt;
 pub mod tokens;

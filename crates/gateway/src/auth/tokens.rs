@@ -14,6 +14,8 @@ use flashsale_domain::UserId;
 pub use jsonwebtoken::Algorithm;
 use jsonwebtoken::{DecodingKey, Validation};
 
+use super::hs256::Hs256;
+
 use super::jwks::Jwks;
 #[cfg(test)]
 use super::jwks::DEFAULT_MIN_REFRESH;
@@ -74,7 +76,7 @@ fn name_of(algorithm: Algorithm) -> &'static str {
 /// Checks buyer tokens: the gateway's one door for buyers.
 pub struct BuyerTokens {
     algorithms: Vec<Algorithm>,
-    secret: DecodingKey,
+    secret: Hs256,
     jwks: Option<Arc<Jwks>>,
     rules: Rules,
     verified: VerifiedTokens,
@@ -104,7 +106,7 @@ impl BuyerTokens {
         }
         Ok(Self {
             algorithms,
-            secret: DecodingKey::from_secret(secret),
+            secret: Hs256::new(secret),
             jwks,
             rules,
             verified: VerifiedTokens::default(),
@@ -169,16 +171,16 @@ impl BuyerTokens {
     }
 
     /// An HS256 token, checked with the engine's secret (never remembered:
-    /// the check costs about what remembering it would).
+    /// the check costs less than remembering it would).
     fn verify_hs256(&self, token: &str, now: i64) -> Result<UserId, JwtError> {
-        let claims = decode(token, &self.secret, Algorithm::HS256)?;
+        let claims = self.secret.decode(token)?;
         claims.check(now, &self.rules).map(|verified| verified.user)
     }
 }
 
 /// The signature checked by `jsonwebtoken`, for `algorithm` only; the
 /// claims are checked by [`Claims::check`] against the caller's clock.
-fn decode(token: &str, key: &DecodingKey, algorithm: Algorithm) -> Result<Claims, JwtError> {
+pub(super) fn decode(token: &str, key: &DecodingKey, algorithm: Algorithm) -> Result<Claims, JwtError> {
     let mut validation = Validation::new(algorithm);
     validation.required_spec_claims.clear();
     validation.validate_exp = false;
