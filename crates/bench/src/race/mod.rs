@@ -14,12 +14,14 @@
 //! | `redis-lua` | this engine's reservation script: every check, then every write, in one step |
 //! | `memory` | the embedded engine's stock store |
 //! | `redis-lua-cluster` | with `--redis-cluster-url`: `redis-lua` on a Redis Cluster |
+//! | `redis-buckets-<B>` | one sale's stock in `B` buckets on their own slots (`docs/hot-sale-buckets.md`), `-cluster` on the cluster |
 //!
 //! Per strategy: attempts/s, p99, units sold, **oversold** units (orders
 //! past the stock), **lost** units (stock − remaining − sold: units neither
 //! sold nor on sale, or counted twice when negative), buyers wrongly
 //! refused (told "sold out" before another buyer's purchase even began: the
-//! units were there), and the lowest stock value any buyer saw.
+//! units were there), buyers above the limit where the strategy can count
+//! them, and the lowest stock value any buyer saw.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -35,6 +37,7 @@ use flashsale_domain::{
     StockStore, UserId,
 };
 use flashsale_embedded::MemoryStock;
+use flashsale_stack::redis::RedisConn;
 use flashsale_stack::RedisStock;
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -42,10 +45,12 @@ use sqlx::PgPool;
 
 mod engine;
 mod postgres;
+mod redis_buckets;
 mod redis_decr;
 
 use engine::Engine;
 use postgres::{Pg, PgKind};
+use redis_buckets::RedisBuckets;
 use redis_decr::RedisDecr;
 
 /// `flashsale bench race`.
@@ -93,6 +98,8 @@ pub struct RaceRow {
     pub oversold: u64,
     pub lost: i64,
     pub wrongly_refused: u64,
+    /// Buyers holding more than the limit; `None` where not counted.
+    pub over_limit: Option<u64>,
     pub lowest_stock_seen: i64,
 }
 
@@ -111,6 +118,11 @@ trait Strategy: Send + Sync {
     async fn attempt(&self, buyer: u64, seen: &AtomicI64) -> Result<Attempt, String>;
     /// Units still on sale, and units sold (orders recorded), once it is over.
     async fn settle(&self) -> Result<(i64, u64), String>;
+    /// Buyers above the limit once it is over, where the strategy keeps
+    /// the buyers' counts in more than one place.
+    async fn over_limit(&self) -> Result<Option<u64>, String> {
+        Ok(None)
+    }
 }
 
 fn seen_min(seen: &AtomicI64, value: i64) {
@@ -125,6 +137,19 @@ pub struct RaceError(String);
 fn err(e: impl ToString) -> RaceError {
     RaceError(e.to_string())
 }
+
+/// The bucket counts raced, on the single Redis and on the cluster.
+const BUCKETS: [(usize, &str); 3] = [
+    (1, "redis-buckets-1"),
+    (2, "redis-buckets-2"),
+    (4, "redis-buckets-4"),
+];
+const CLUSTER_BUCKETS: [(usize, &str); 3] = [
+    (1, "redis-buckets-1-cluster"),
+    (2, "redis-buckets-2-cluster"),
+    (4, "redis-buckets-4-cluster"),
+];
+const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs every strategy with the same workload; returns one row each.
 pub async fn run(args: &RaceArgs) -> Result<Vec<RaceRow>, RaceError> {
@@ -153,6 +178,14 @@ pub async fn run(args: &RaceArgs) -> Result<Vec<RaceRow>, RaceError> {
         ),
         Box::new(Engine::new(Arc::new(MemoryStock::new()), "memory", args.stock, limit).await?),
     ];
+    let single = RedisConn::connect(&args.redis_url, RESPONSE_TIMEOUT)
+        .await
+        .map_err(err)?;
+    for (buckets, name) in BUCKETS {
+        strategies.push(Box::new(
+            RedisBuckets::new(single.clone(), name, buckets, &run_id, args.stock, limit).await?,
+        ));
+    }
     if let Some(cluster) = &args.redis_cluster_url {
         let store = RedisStock::connect(cluster).await.map_err(err)?;
         if !store.is_cluster() {
@@ -163,6 +196,12 @@ pub async fn run(args: &RaceArgs) -> Result<Vec<RaceRow>, RaceError> {
         strategies.push(Box::new(
             Engine::new(Arc::new(store), "redis-lua-cluster", args.stock, limit).await?,
         ));
+        let conn = RedisConn::connect(cluster, RESPONSE_TIMEOUT).await.map_err(err)?;
+        for (buckets, name) in CLUSTER_BUCKETS {
+            strategies.push(Box::new(
+                RedisBuckets::new(conn.clone(), name, buckets, &run_id, args.stock, limit).await?,
+            ));
+        }
     }
     let mut rows = Vec::new();
     for strategy in strategies {
@@ -220,6 +259,7 @@ async fn race(strategy: &dyn Strategy, args: &RaceArgs) -> Result<RaceRow, RaceE
     }
     let seconds = started.elapsed().as_secs_f64();
     let (remaining, sold) = strategy.settle().await.map_err(err)?;
+    let over_limit = strategy.over_limit().await.map_err(err)?;
     Ok(RaceRow {
         strategy: strategy.name(),
         attempts: total,
@@ -237,6 +277,7 @@ async fn race(strategy: &dyn Strategy, args: &RaceArgs) -> Result<RaceRow, RaceE
                 .filter(|at| **at < last)
                 .count() as u64
         },
+        over_limit,
         lowest_stock_seen: seen.load(Ordering::Relaxed),
     })
 }
@@ -253,13 +294,13 @@ pub fn table(rows: &[RaceRow], args: &RaceArgs) -> String {
     );
     let _ = writeln!(
         out,
-        "| strategy | attempts/s | p99 ms | sold | oversold | lost | wrongly refused | lowest stock seen |"
+        "| strategy | attempts/s | p99 ms | sold | oversold | lost | wrongly refused | over the limit | lowest stock seen |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.2} | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} |",
             r.strategy,
             r.attempts_per_second,
             r.p99_ms,
@@ -267,6 +308,7 @@ pub fn table(rows: &[RaceRow], args: &RaceArgs) -> String {
             r.oversold,
             r.lost,
             r.wrongly_refused,
+            r.over_limit.map_or("—".to_owned(), |n| n.to_string()),
             r.lowest_stock_seen
         );
     }
@@ -295,7 +337,7 @@ fn svg(rows: &[RaceRow], args: &RaceArgs) -> String {
     for (i, r) in rows.iter().enumerate() {
         let y = top + i as f64 * (bar_h + 14.0);
         let w = (width - left - 230.0) * r.attempts_per_second.max(10.0).log10() / max;
-        let color = if r.oversold > 0 || r.lost != 0 {
+        let color = if r.oversold > 0 || r.lost != 0 || r.over_limit.unwrap_or(0) > 0 {
             "#d9480f"
         } else if r.wrongly_refused > 0 {
             "#f59f00"

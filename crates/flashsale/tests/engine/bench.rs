@@ -105,7 +105,9 @@ async fn bench_stampede_on_a_sold_out_sale() {
 /// The race lab on the private Redis and PostgreSQL: the correct designs
 /// sell exactly the stock; the naive read-then-write oversells (retried a
 /// few times, since a race may, rarely, not happen); `DECR` never
-/// oversells but lets the stock go negative.
+/// oversells but lets the stock go negative. The sale split into 1, 2 and
+/// 4 buckets sells exactly its stock too, nobody above the limit, units
+/// stranded in one bucket reaching buyers homed in another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn race_lab_shows_which_designs_oversell() {
     use flashsale_bench::race::{by_name, run, table, RaceArgs};
@@ -127,7 +129,15 @@ async fn race_lab_shows_which_designs_oversell() {
     for _ in 0..5 {
         let rows = run(&args).await.expect("the lab runs");
         let rows_by_name = by_name(&rows);
-        for exact in ["pg-for-update", "pg-conditional", "redis-lua", "memory"] {
+        for exact in [
+            "pg-for-update",
+            "pg-conditional",
+            "redis-lua",
+            "memory",
+            "redis-buckets-1",
+            "redis-buckets-2",
+            "redis-buckets-4",
+        ] {
             let r = rows_by_name[exact];
             assert_eq!(
                 (r.sold, r.oversold, r.lost),
@@ -136,6 +146,10 @@ async fn race_lab_shows_which_designs_oversell() {
                 table(&rows, &args)
             );
             assert!(r.lowest_stock_seen >= 0, "{exact} showed negative stock");
+        }
+        for buckets in ["redis-buckets-1", "redis-buckets-2", "redis-buckets-4"] {
+            let r = rows_by_name[buckets];
+            assert_eq!((r.wrongly_refused, r.over_limit), (0, Some(0)), "{buckets}");
         }
         let decr = rows_by_name["redis-decr"];
         assert_eq!(decr.oversold, 0, "DECR with INCR-back never oversells");
