@@ -137,9 +137,8 @@ impl ServiceProcess {
             }
         };
         let addr = settings.bind_or(kind.default_port());
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let listener =
+            flashsale_gateway::listen::listen(addr).map_err(|source| StartError::Bind { addr, source })?;
         let router = internal::router(service, service_token, probes, extra_metrics);
         Ok(Self {
             listener,

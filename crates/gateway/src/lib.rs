@@ -35,6 +35,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod internal;
+pub mod listen;
 pub mod live;
 pub mod openapi;
 pub mod pages;
@@ -65,7 +66,7 @@ pub struct Gateway {
 impl Gateway {
     /// Binds `addr` (port 0 picks a free port).
     pub async fn bind(addr: SocketAddr, config: GatewayConfig, services: Services) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = listen::listen(addr)?;
         let (stop, stopped) = watch::channel(false);
         Ok(Self {
             listener,
