@@ -9,6 +9,8 @@
 //!   POST) and what a stampede cost Redis and PostgreSQL.
 //! - [`checkout`]: `flashsale bench stampede --payment-window`: the
 //!   stampede on a sale held while buyers pay, until every unit is paid.
+//! - [`fairness`]: `flashsale bench fairness`: who wins a sale's opening
+//!   second, fast buyers against slow ones, against a fair draw's range.
 //! - [`history`]: `flashsale bench history`: a burst on a fresh engine, and
 //!   again after many ended sales were archived; the ratio.
 //! - [`race`]: `flashsale bench race`, the race-condition lab: six ways of
@@ -21,6 +23,7 @@
 
 pub mod ceiling;
 pub mod checkout;
+pub mod fairness;
 pub mod history;
 pub mod race;
 pub mod report;

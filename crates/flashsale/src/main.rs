@@ -99,6 +99,8 @@ enum Bench {
     Watchers(flashsale_bench::watchers::WatchersArgs),
     /// What verifying a buyer token costs: HS256, RS256, ES256, first time and remembered.
     Tokens(flashsale_bench::tokens::TokensArgs),
+    /// Who wins a sale's opening second: buyers firing at the start against buyers 0-500 ms later.
+    Fairness(flashsale_bench::fairness::FairnessArgs),
 }
 
 fn main() -> ExitCode {
@@ -168,6 +170,11 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Bench(Bench::Fairness(args)) => runtime().and_then(|rt| {
+            rt.block_on(flashsale_bench::fairness::run(&args))
+                .map(|report| print!("{}", report.table()))
+                .map_err(|e| e.to_string())
+        }),
         Command::Bench(Bench::Watchers(args)) => runtime().and_then(|rt| {
             rt.block_on(flashsale_bench::watchers::run(&args))
                 .map(|report| print!("{}", report.table()))

@@ -267,3 +267,31 @@ async fn bench_stampede_reports_the_cost_in_the_stores() {
     assert!(report.table().contains("a bare axum server"));
     app.stop().await;
 }
+
+/// `flashsale bench fairness` on a sale without a fair start: first come,
+/// first served hands buyers firing at the start far more than their share
+/// of the units, outside what a fair draw gives (issue 19's baseline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_opening_second_goes_to_the_fastest_without_a_draw() {
+    use flashsale_bench::fairness::{run, FairnessArgs};
+    let app = TestApp::start("bench-fairness").await;
+    let args = FairnessArgs {
+        target: format!("http://{}", app.addr),
+        stock: 20,
+        fast: 20,
+        slow: 200,
+        spread_ms: 500,
+        seed: 19,
+        secrets: flashsale_bench::stampede::EngineSecrets {
+            admin_token: Some(ADMIN.into()),
+            jwt_secret: Some(JWT_SECRET.into()),
+            data_dir: app.data_dir.clone(),
+        },
+    };
+    let report = run(&args).await.expect("the opening runs");
+    assert_eq!(report.fast_units + report.slow_units, 20, "{}", report.table());
+    assert_eq!(report.other_answers, 0, "{}", report.table());
+    assert!(report.fast_share_of_units() >= 0.5, "{}", report.table());
+    assert!(!report.within_fair_range(), "{}", report.table());
+    app.stop().await;
+}
