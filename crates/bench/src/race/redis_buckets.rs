@@ -241,6 +241,21 @@ impl RedisBuckets {
         Ok(all)
     }
 
+    /// Every buyer's units, over every bucket (a buyer's count lives in its
+    /// home bucket only).
+    async fn counts(&self) -> Result<Vec<u64>, String> {
+        let mut all = Vec::new();
+        for bucket in &self.buckets {
+            let counts: Vec<u64> = redis::cmd("HVALS")
+                .arg(&bucket.buyers)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            all.extend(counts);
+        }
+        Ok(all)
+    }
+
     /// Whether no unit is left anywhere, from two identical collections;
     /// `None` while units keep moving.
     async fn sold_out(&self) -> Result<Option<bool>, String> {
@@ -304,28 +319,16 @@ impl Strategy for RedisBuckets {
     async fn settle(&self) -> Result<(i64, u64), String> {
         let all = self.collect().await?;
         let remaining = all.iter().map(|(stock, moving, _)| stock + moving).sum();
-        let mut sold = 0;
-        for bucket in &self.buckets {
-            let counts: Vec<u64> = redis::cmd("HVALS")
-                .arg(&bucket.buyers)
-                .query_async(&mut self.conn.clone())
-                .await
-                .map_err(|e| e.to_string())?;
-            sold += counts.iter().sum::<u64>();
-        }
-        Ok((remaining, sold))
+        Ok((remaining, self.counts().await?.iter().sum()))
     }
 
     async fn over_limit(&self) -> Result<Option<u64>, String> {
-        let mut over = 0;
-        for bucket in &self.buckets {
-            let counts: Vec<u64> = redis::cmd("HVALS")
-                .arg(&bucket.buyers)
-                .query_async(&mut self.conn.clone())
-                .await
-                .map_err(|e| e.to_string())?;
-            over += counts.iter().filter(|n| **n > u64::from(self.limit)).count() as u64;
-        }
-        Ok(Some(over))
+        let over = self
+            .counts()
+            .await?
+            .iter()
+            .filter(|n| **n > u64::from(self.limit))
+            .count();
+        Ok(Some(over as u64))
     }
 }
