@@ -19,7 +19,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::report::{Check, CheckoutFigures, Latency, Report};
-use crate::stampede::{get_json, open_sale, send, token, BenchError, StampedeArgs};
+use crate::stampede::{error_code, get_json, open_sale, send, token, BenchError, StampedeArgs};
 use flashsale_testkit::http::{authority, Conn};
 
 /// The price of the sale the bench creates, in cents.
@@ -109,10 +109,7 @@ pub async fn run(args: StampedeArgs, window: Duration) -> Result<Report, BenchEr
                             "202".to_owned()
                         }
                         Ok((status, body)) => {
-                            let code = serde_json::from_slice::<Value>(&body)
-                                .ok()
-                                .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
-                                .unwrap_or_default();
+                            let code = error_code(&body);
                             if code == "sold_out" {
                                 tokio::time::sleep(Duration::from_millis(50)).await;
                             }

@@ -18,9 +18,9 @@ use clap::Args;
 use hyper::body::Bytes;
 use hyper::Method;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::stampede::{send, token, BenchError, EngineSecrets};
+use crate::stampede::{error_code, post_sale, send, token, BenchError, EngineSecrets};
 use flashsale_testkit::http::{authority, Conn};
 
 /// `flashsale bench fairness`.
@@ -150,19 +150,7 @@ pub async fn run(args: &FairnessArgs) -> Result<FairnessReport, BenchError> {
     let body = json!({"name": "bench fairness", "product": "opening", "price_cents": 1,
                       "stock": args.stock, "per_user_limit": 1,
                       "starts_at": starts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)});
-    let (status, answer) = send(
-        &mut conn,
-        Method::POST,
-        "/api/admin/sales",
-        Some(&admin),
-        Some(Bytes::from(body.to_string())),
-    )
-    .await?;
-    let sale = serde_json::from_slice::<Value>(&answer)
-        .ok()
-        .and_then(|v| v["id"].as_str().map(str::to_owned))
-        .filter(|_| status == 201)
-        .ok_or_else(|| BenchError::Setup(format!("creating the sale failed: {status}")))?;
+    let sale = post_sale(&mut conn, &admin, &body).await?;
     let start = tokio::time::Instant::now() + LEAD;
     let path = format!("/api/sales/{sale}/purchase");
     let buyers = (0..args.fast + args.slow).map(|i| {
@@ -184,10 +172,7 @@ pub async fn run(args: &FairnessArgs) -> Result<FairnessReport, BenchError> {
             loop {
                 let (status, answer) =
                     send(&mut conn, Method::POST, &path, Some(&bearer), Some(body.clone())).await?;
-                let code = serde_json::from_slice::<Value>(&answer)
-                    .ok()
-                    .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
-                    .unwrap_or_default();
+                let code = error_code(&answer);
                 // A clock a hair behind the engine's: try again at once.
                 if code == "sale_not_active" && tokio::time::Instant::now() < start + Duration::from_secs(2) {
                     tokio::time::sleep(Duration::from_millis(1)).await;

@@ -182,7 +182,8 @@ pub(crate) fn token(secret: &str, user: &str) -> String {
     flashsale_gateway::auth::jwt::sign(secret.as_bytes(), &user, now, now + 3600)
 }
 
-fn error_code(body: &[u8]) -> String {
+/// The `error.code` of an error body, "" if none.
+pub(crate) fn error_code(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
@@ -535,9 +536,9 @@ pub(crate) async fn create_sale(
     open_sale(conn, admin, &body).await
 }
 
-/// Creates the sale `body` describes (`POST /api/admin/sales`) and starts
-/// it; returns its id.
-pub(crate) async fn open_sale(conn: &mut Conn, admin: &str, body: &Value) -> Result<String, BenchError> {
+/// Creates the sale `body` describes (`POST /api/admin/sales`); returns
+/// its id.
+pub(crate) async fn post_sale(conn: &mut Conn, admin: &str, body: &Value) -> Result<String, BenchError> {
     let (status, answer) = send(
         conn,
         Method::POST,
@@ -547,12 +548,21 @@ pub(crate) async fn open_sale(conn: &mut Conn, admin: &str, body: &Value) -> Res
     )
     .await?;
     let sale: Value = serde_json::from_slice(&answer).unwrap_or_default();
-    let id = sale["id"].as_str().filter(|_| status == 201).ok_or_else(|| {
-        BenchError::Setup(format!(
-            "creating the sale failed: {status} {}",
-            String::from_utf8_lossy(&answer)
-        ))
-    })?;
+    sale["id"]
+        .as_str()
+        .filter(|_| status == 201)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            BenchError::Setup(format!(
+                "creating the sale failed: {status} {}",
+                String::from_utf8_lossy(&answer)
+            ))
+        })
+}
+
+/// Creates the sale `body` describes and starts it; returns its id.
+pub(crate) async fn open_sale(conn: &mut Conn, admin: &str, body: &Value) -> Result<String, BenchError> {
+    let id = post_sale(conn, admin, body).await?;
     let (status, answer) = send(
         conn,
         Method::POST,
@@ -567,7 +577,7 @@ pub(crate) async fn open_sale(conn: &mut Conn, admin: &str, body: &Value) -> Res
             String::from_utf8_lossy(&answer)
         )));
     }
-    Ok(id.to_owned())
+    Ok(id)
 }
 
 pub(crate) async fn get_json(conn: &mut Conn, path: &str, bearer: Option<&str>) -> Result<Value, BenchError> {

@@ -94,7 +94,7 @@ mod tests {
             let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, SECRET), signed.as_bytes());
             format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
         };
-        let rs256 = jsonwebtoken::encode(
+        let hs384 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS384),
             &serde_json::json!({"sub": "x", "exp": 2000}),
             &EncodingKey::from_secret(SECRET),
@@ -103,7 +103,7 @@ mod tests {
         let cases = [
             good.clone(),
             other,
-            rs256,
+            hs384,
             format!("{head}.{payload}.{}", &signature[1..]),
             format!("{head}.{payload}"),
             format!("{head}.{payload}.{signature}.x"),

@@ -15,7 +15,6 @@ pub use jsonwebtoken::Algorithm;
 use jsonwebtoken::{DecodingKey, Validation};
 
 use super::hs256::Hs256;
-
 use super::jwks::Jwks;
 #[cfg(test)]
 use super::jwks::DEFAULT_MIN_REFRESH;
