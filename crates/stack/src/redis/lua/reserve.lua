@@ -37,13 +37,16 @@ local active = effective(terms[1], terms[3], terms[4], now) == 'active'
 local at = time[1] .. string.format('%06d', tonumber(time[2]))
 local remaining = tonumber(redis.call('GET', KEYS[2]) or '0')
 
--- The idempotency records the batch's keys already have.
+-- The idempotency records the batch's keys already have, under their
+-- field (buyer "\n" key), made once per keyed request.
 local firsts = {}
+local field_of = {}
 local wanted = {}
 for i = 0, n - 1 do
   local base = 2 + 5 * i
   if ARGV[base + 3] ~= '' then
-    wanted[#wanted + 1] = ARGV[base + 1] .. '\n' .. ARGV[base + 3]
+    field_of[i] = ARGV[base + 1] .. '\n' .. ARGV[base + 3]
+    wanted[#wanted + 1] = field_of[i]
   end
 end
 if #wanted > 0 then
@@ -77,10 +80,9 @@ local keyed = {}
 
 -- Numbers are written with '%d': Lua's tostring formats them as floats,
 -- which showed in Redis's profile.
-local function decide(order, user, qs, key, trace)
+local function decide(order, user, qs, key, trace, field)
   local q = tonumber(qs)
-  local field = user .. '\n' .. key
-  if key ~= '' then
+  if field then
     local first = firsts[field]
     if first then
       return 'replayed', first
@@ -110,7 +112,7 @@ local function decide(order, user, qs, key, trace)
   end
   bought[user] = bought[user] + q
   local rec = table.concat({order, user, qs, key, string.format('%d', remaining), at}, '\n')
-  if key ~= '' then
+  if field then
     firsts[field] = rec
     keyed[#keyed + 1] = field
     keyed[#keyed + 1] = rec
@@ -126,7 +128,7 @@ end
 for i = 0, n - 1 do
   local base = 2 + 5 * i
   local outcome, detail =
-    decide(ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4])
+    decide(ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4], field_of[i])
   out[#out + 1] = outcome
   out[#out + 1] = detail
 end
