@@ -194,9 +194,11 @@ export function summary(exitCode) {
   const passed = results.filter((r) => r.ok).length;
   const failed = results.filter((r) => !r.ok && !r.soft).length;
   const warned = results.filter((r) => !r.ok && r.soft).length;
+  // A run stopped by an error no step caught counts that error as a failure.
+  const stopped = exitCode && failed === 0 ? 1 : 0;
   if (failed > 0) exitCode = 1;
   if (warned > 0) log(`${warned} soft check(s) failed (see WARN above)`);
-  console.log(`${tag}: ${passed} passed, ${failed + warned} failed`);
+  console.log(`${tag}: ${passed} passed, ${failed + stopped + warned} failed`);
   return exitCode || (warned > 0 ? 1 : 0);
 }
 

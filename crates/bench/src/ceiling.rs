@@ -2,27 +2,21 @@
 //! every figure: a bare axum server answering a purchase-shaped JSON POST
 //! (read the body, parse it, answer 202 with a small JSON), nothing else,
 //! on its own multi-threaded runtime as the engine runs (one worker per
-//! core), measured by the same generator with the same requests.
+//! core), measured by the stampede's own generator with the same tokens
+//! and the same work per answer.
 //!
 //! And what a stampede cost the stores, read from the stores themselves:
 //! Redis's own time per accepted purchase (`INFO commandstats`) and
 //! PostgreSQL's commits per 1,000 orders (`pg_stat_database`).
 
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use axum::routing::post;
-use axum::{Json, Router};
-use hyper::body::Bytes;
-use hyper::Method;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-
-use crate::stampede::send;
-use flashsale_testkit::http::Conn;
 
 #[derive(Deserialize)]
 struct Purchase {
@@ -94,41 +88,6 @@ impl Drop for BareServer {
             let _ = thread.join();
         }
     }
-}
-
-/// Requests/s of a purchase-shaped POST to the bare server, with a bearer
-/// header like a buyer's, over `concurrency` connections for `seconds`.
-pub async fn measure_bare(addr: SocketAddr, concurrency: usize, seconds: f64, bearer: &str) -> f64 {
-    let until = Instant::now() + Duration::from_secs_f64(seconds);
-    let count = Arc::new(AtomicU64::new(0));
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (count, bearer) = (count.clone(), bearer.to_owned());
-            tokio::spawn(async move {
-                let mut conn = Conn::new(addr);
-                let body = Bytes::from_static(br#"{"quantity":1}"#);
-                while Instant::now() < until {
-                    if send(
-                        &mut conn,
-                        Method::POST,
-                        "/purchase",
-                        Some(&bearer),
-                        Some(body.clone()),
-                    )
-                    .await
-                    .is_ok_and(|(status, _)| status == 202)
-                    {
-                        count.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
-    let started = Instant::now();
-    for w in workers {
-        let _ = w.await;
-    }
-    count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
 /// What Redis has done since it started: its main thread's CPU time and

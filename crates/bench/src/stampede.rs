@@ -184,16 +184,28 @@ pub(crate) fn token(secret: &str, user: &str) -> String {
 
 /// The `error.code` of an error body, "" if none.
 pub(crate) fn error_code(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
-        .unwrap_or_default()
+    string_field(body, "code").unwrap_or_default().to_owned()
+}
+
+/// The first string field `name` of a JSON answer, read without parsing
+/// the whole: the generator shares the machine with the engine, and reads
+/// every answer. The engine's ids and codes hold no escapes.
+fn string_field<'a>(body: &'a [u8], name: &str) -> Option<&'a str> {
+    let body = std::str::from_utf8(body).ok()?;
+    let start = body.match_indices(name).find_map(|(at, _)| {
+        let quoted = body[..at].ends_with('"') && body[at + name.len()..].starts_with("\":\"");
+        quoted.then_some(at + name.len() + 3)
+    })?;
+    let len = body[start..].find('"')?;
+    Some(&body[start..start + len])
 }
 
 /// What one worker saw.
 struct Tally {
     latency: Histogram<u64>,
-    answers: HashMap<String, u64>,
+    /// (status, error code) → answers; status 0 for a transport error. A
+    /// few rows, searched in place so that counting allocates nothing.
+    answers: Vec<(u16, String, u64)>,
     accepted: Vec<(String, u64)>,
     last_accepted: Option<Instant>,
 }
@@ -202,7 +214,7 @@ impl Tally {
     fn new() -> Self {
         Self {
             latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
-            answers: HashMap::new(),
+            answers: Vec::new(),
             accepted: Vec::new(),
             last_accepted: None,
         }
@@ -233,24 +245,6 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
         concurrency: args.concurrency,
         ..Report::default()
     };
-    if args.ceiling_seconds > 0.0 {
-        eprintln!(
-            "measuring the ceiling ({}) for {:.0} s...",
-            args.ceiling, args.ceiling_seconds
-        );
-        report.ceiling_kind = args.ceiling.clone();
-        report.ceiling_per_second = Some(if args.ceiling == "bare" {
-            let bare = crate::ceiling::BareServer::start()
-                .map_err(|e| BenchError::Setup(format!("the bare server: {e}")))?;
-            let bearer = token(&jwt, "bench-ceiling");
-            crate::ceiling::measure_bare(bare.addr, args.concurrency, args.ceiling_seconds, &bearer).await
-        } else {
-            let cpu_before = args.pid.and_then(process_cpu_seconds);
-            let (requests, seconds) = ceiling(&authorities, args.concurrency, args.ceiling_seconds).await;
-            report.ceiling_engine_cpu_us_per_request = cpu_per_request(args.pid, cpu_before, requests);
-            requests as f64 / seconds
-        });
-    }
     let redis_before = match &args.redis_url {
         Some(url) => Some(
             crate::ceiling::redis_stats(url)
@@ -286,76 +280,63 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
             .map(|b| token(&jwt, &format!("bench-{b}")))
             .collect(),
     );
+    if args.ceiling_seconds > 0.0 {
+        eprintln!(
+            "measuring the ceiling ({}) for {:.0} s...",
+            args.ceiling, args.ceiling_seconds
+        );
+        report.ceiling_kind = args.ceiling.clone();
+        report.ceiling_per_second = Some(if args.ceiling == "bare" {
+            let bare = crate::ceiling::BareServer::start()
+                .map_err(|e| BenchError::Setup(format!("the bare server: {e}")))?;
+            // The stampede's own generator, with the same tokens and the
+            // same work per answer, but for keeping each order id for the
+            // read-back (that would lower the ceiling, and flatter every
+            // ratio).
+            let started = Instant::now();
+            let until = started + Duration::from_secs_f64(args.ceiling_seconds);
+            let firing = Firing {
+                authorities: &[bare.addr.to_string()],
+                concurrency: args.concurrency,
+                path: "/purchase",
+                tokens: &tokens,
+                total: u64::MAX,
+                deadline: Some(until),
+                keep_orders: false,
+            };
+            let tallies = fire(firing, &Arc::default()).await?;
+            let requests: u64 = tallies.iter().map(|t| t.latency.len()).sum();
+            requests as f64 / started.elapsed().as_secs_f64()
+        } else {
+            let cpu_before = args.pid.and_then(process_cpu_seconds);
+            let (requests, seconds) = ceiling(&authorities, args.concurrency, args.ceiling_seconds).await;
+            report.ceiling_engine_cpu_us_per_request = cpu_per_request(args.pid, cpu_before, requests);
+            requests as f64 / seconds
+        });
+    }
     let total = args.buyers * u64::from(args.attempts_per_buyer);
-    let next = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicU64::new(0));
-    let accepted_count = Arc::new(AtomicU64::new(0));
+    let counters = Arc::new(Counters::default());
     let deadline = args.duration.map(|d| Instant::now() + Duration::from_secs_f64(d));
     let cpu_before = args.pid.and_then(process_cpu_seconds);
     let started = Instant::now();
     let stop_progress = Arc::new(AtomicBool::new(false));
-    let progress = tokio::spawn(show_progress(
-        total,
-        done.clone(),
-        accepted_count.clone(),
-        stop_progress.clone(),
-    ));
+    let progress = tokio::spawn(show_progress(total, counters.clone(), stop_progress.clone()));
     let watcher = PersistenceWatcher::start(
         authorities[0].clone(),
         admin.clone(),
         sale_id.clone(),
         args.database_url.clone(),
     );
-    let path = Arc::new(format!("/api/sales/{sale_id}/purchase"));
-    let workers: Vec<_> = (0..args.concurrency)
-        .map(|w| {
-            let authority = authorities[w % authorities.len()].clone();
-            let (next, done, accepted_count, path, tokens) = (
-                next.clone(),
-                done.clone(),
-                accepted_count.clone(),
-                path.clone(),
-                tokens.clone(),
-            );
-            let buyers = args.buyers;
-            tokio::spawn(async move {
-                let mut conn = Conn::new(authority);
-                let mut tally = Tally::new();
-                let body = Bytes::from_static(br#"{"quantity":1}"#);
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= total || deadline.is_some_and(|d| Instant::now() >= d) {
-                        return tally;
-                    }
-                    let buyer = n % buyers;
-                    let bearer = &tokens[buyer as usize];
-                    let sent = Instant::now();
-                    let answer = send(&mut conn, Method::POST, &path, Some(bearer), Some(body.clone())).await;
-                    let elapsed = sent.elapsed();
-                    let _ = tally.latency.record((elapsed.as_micros() as u64).max(1));
-                    let key = match answer {
-                        Ok((202, body)) => {
-                            let order = serde_json::from_slice::<Value>(&body)
-                                .ok()
-                                .and_then(|v| v["order_id"].as_str().map(str::to_owned));
-                            tally.accepted.push((order.unwrap_or_default(), buyer));
-                            tally.last_accepted = Some(Instant::now());
-                            accepted_count.fetch_add(1, Ordering::Relaxed);
-                            "202".to_owned()
-                        }
-                        Ok((status, body)) => format!("{status} {}", error_code(&body)),
-                        Err(_) => "transport error".to_owned(),
-                    };
-                    *tally.answers.entry(key).or_default() += 1;
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    let mut tallies = Vec::with_capacity(workers.len());
-    for w in workers {
-        tallies.push(w.await.map_err(|e| BenchError::Setup(e.to_string()))?);
-    }
+    let firing = Firing {
+        authorities: &authorities,
+        concurrency: args.concurrency,
+        path: &format!("/api/sales/{sale_id}/purchase"),
+        tokens: &tokens,
+        total,
+        deadline,
+        keep_orders: true,
+    };
+    let tallies = fire(firing, &counters).await?;
     report.seconds = started.elapsed().as_secs_f64();
     stop_progress.store(true, Ordering::Relaxed);
     let _ = progress.await;
@@ -366,8 +347,13 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
     let mut last_accepted: Option<Instant> = None;
     for t in tallies {
         let _ = latency.add(&t.latency);
-        for (k, v) in t.answers {
-            *answers.entry(k).or_default() += v;
+        for (status, code, count) in t.answers {
+            let key = match status {
+                0 => "transport error".to_owned(),
+                202 => "202".to_owned(),
+                _ => format!("{status} {code}"),
+            };
+            *answers.entry(key).or_default() += count;
         }
         accepted.extend(t.accepted);
         last_accepted = last_accepted.max(t.last_accepted);
@@ -591,6 +577,93 @@ pub(crate) async fn get_json(conn: &mut Conn, path: &str, bearer: Option<&str>) 
     serde_json::from_slice(&body).map_err(|e| BenchError::Setup(format!("GET {path}: {e}")))
 }
 
+/// Answers seen so far, for the progress line.
+#[derive(Default)]
+struct Counters {
+    next: AtomicU64,
+    done: AtomicU64,
+    accepted: AtomicU64,
+}
+
+/// What the generator fires: see [`fire`].
+struct Firing<'a> {
+    authorities: &'a [String],
+    concurrency: usize,
+    path: &'a str,
+    tokens: &'a Arc<Vec<String>>,
+    total: u64,
+    deadline: Option<Instant>,
+    /// Keep each 202's order id for the read-back.
+    keep_orders: bool,
+}
+
+/// `concurrency` keep-alive connections (spread over `authorities`) send
+/// attempt `n` for `n` in `0..total`, until `deadline`: a purchase of one
+/// unit at `path` with buyer `n % tokens.len()`'s token. Each answer is
+/// timed and counted by status and error code.
+async fn fire(firing: Firing<'_>, counters: &Arc<Counters>) -> Result<Vec<Tally>, BenchError> {
+    let Firing {
+        authorities,
+        concurrency,
+        path,
+        tokens,
+        total,
+        deadline,
+        keep_orders,
+    } = firing;
+    let path = Arc::new(path.to_owned());
+    let workers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let authority = authorities[w % authorities.len()].clone();
+            let (counters, path, tokens) = (counters.clone(), path.clone(), tokens.clone());
+            let buyers = tokens.len() as u64;
+            tokio::spawn(async move {
+                let mut conn = Conn::new(authority);
+                let mut tally = Tally::new();
+                let body = Bytes::from_static(br#"{"quantity":1}"#);
+                loop {
+                    let n = counters.next.fetch_add(1, Ordering::Relaxed);
+                    if n >= total || deadline.is_some_and(|d| Instant::now() >= d) {
+                        return tally;
+                    }
+                    let buyer = n % buyers;
+                    let bearer = &tokens[buyer as usize];
+                    let sent = Instant::now();
+                    let answer = send(&mut conn, Method::POST, &path, Some(bearer), Some(body.clone())).await;
+                    let elapsed = sent.elapsed();
+                    let _ = tally.latency.record((elapsed.as_micros() as u64).max(1));
+                    let (status, body) = answer.unwrap_or_default();
+                    let code = if status == 202 {
+                        if keep_orders {
+                            let order = string_field(&body, "order_id").unwrap_or_default();
+                            tally.accepted.push((order.to_owned(), buyer));
+                        }
+                        tally.last_accepted = Some(Instant::now());
+                        counters.accepted.fetch_add(1, Ordering::Relaxed);
+                        ""
+                    } else {
+                        string_field(&body, "code").unwrap_or_default()
+                    };
+                    match tally
+                        .answers
+                        .iter_mut()
+                        .find(|(s, c, _)| *s == status && c == code)
+                    {
+                        Some((_, _, count)) => *count += 1,
+                        None => tally.answers.push((status, code.to_owned(), 1)),
+                    }
+                    counters.done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let mut tallies = Vec::with_capacity(workers.len());
+    for w in workers {
+        tallies.push(w.await.map_err(|e| BenchError::Setup(e.to_string()))?);
+    }
+    Ok(tallies)
+}
+
 /// Requests/s of `GET /api/sales/x` (404, no store touched).
 async fn ceiling(authorities: &[String], concurrency: usize, seconds: f64) -> (u64, f64) {
     let until = Instant::now() + Duration::from_secs_f64(seconds);
@@ -733,7 +806,7 @@ pub(crate) async fn confirm_all(
 }
 
 /// A progress line on stderr: a bar on a terminal, a line every 2 s otherwise.
-async fn show_progress(total: u64, done: Arc<AtomicU64>, accepted: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
+async fn show_progress(total: u64, counters: Arc<Counters>, stop: Arc<AtomicBool>) {
     let tty = std::io::stderr().is_terminal();
     let every = if tty {
         Duration::from_millis(250)
@@ -743,7 +816,7 @@ async fn show_progress(total: u64, done: Arc<AtomicU64>, accepted: Arc<AtomicU64
     let started = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         tokio::time::sleep(every).await;
-        let d = done.load(Ordering::Relaxed);
+        let d = counters.done.load(Ordering::Relaxed);
         let share = d as f64 / total.max(1) as f64;
         let bar: String = (0..30)
             .map(|i| if (i as f64) < share * 30.0 { '#' } else { '.' })
@@ -752,7 +825,7 @@ async fn show_progress(total: u64, done: Arc<AtomicU64>, accepted: Arc<AtomicU64
         let line = format!(
             "[{bar}] {:>3.0}% {d}/{total} attempts, {rate:.0}/s, {} accepted",
             share * 100.0,
-            accepted.load(Ordering::Relaxed)
+            counters.accepted.load(Ordering::Relaxed)
         );
         let mut err = std::io::stderr();
         let _ = if tty {
@@ -807,6 +880,18 @@ pub fn proc_memory_mib(pid: u32, field: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_string_field_is_read_from_an_answer() {
+        let error = br#"{"error":{"code":"sold_out","message":"the sale is sold out"}}"#;
+        assert_eq!(string_field(error, "code"), Some("sold_out"));
+        assert_eq!(error_code(error), "sold_out");
+        let accepted = br#"{"remaining":3,"order_id":"0192","status":"pending"}"#;
+        assert_eq!(string_field(accepted, "order_id"), Some("0192"));
+        assert_eq!(string_field(br#"{"xcode":"a","code":"b"}"#, "code"), Some("b"));
+        assert_eq!(string_field(br#"{"code":3}"#, "code"), None);
+        assert_eq!(string_field(b"not json", "code"), None);
+    }
 
     #[test]
     fn this_process_has_used_some_cpu() {

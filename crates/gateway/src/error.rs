@@ -3,10 +3,12 @@
 //!
 //! Internal failures are logged here, once, and never shown to the client.
 
-use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use std::sync::OnceLock;
+
+use axum::body::Bytes;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use flashsale_domain::PurchaseRejection;
 use flashsale_inventory::PurchaseError;
 use flashsale_order::{OrderLookupError, OrderVoidError};
@@ -136,8 +138,10 @@ pub enum ApiError {
     #[error("method not allowed on this path")]
     MethodNotAllowed,
     /// 409 `sold_out`.
-    #[error("{0}")]
-    SoldOut(String),
+    /// `None`: the sale is sold out (the usual answer, its body made once);
+    /// otherwise the message says more ("only 2 units are left").
+    #[error("{}", .0.as_deref().unwrap_or(sold_out_message()))]
+    SoldOut(Option<String>),
     /// 409 `sale_not_active`.
     #[error("the sale is not open for purchases")]
     SaleNotActive,
@@ -251,7 +255,7 @@ impl ApiError {
             ErrorCode::OrderNotFound => ApiError::OrderNotFound,
             ErrorCode::NotFound => ApiError::NotFound,
             ErrorCode::MethodNotAllowed => ApiError::MethodNotAllowed,
-            ErrorCode::SoldOut => ApiError::SoldOut(message),
+            ErrorCode::SoldOut => ApiError::SoldOut(Some(message).filter(|m| m != sold_out_message())),
             ErrorCode::SaleNotActive => ApiError::SaleNotActive,
             ErrorCode::LimitExceeded => ApiError::LimitExceeded(message),
             ErrorCode::InvalidTransition => ApiError::InvalidTransition(message),
@@ -273,6 +277,47 @@ impl ApiError {
     }
 }
 
+/// The message of [`PurchaseRejection::SoldOut`], the answer of almost every
+/// request of a stampede.
+fn sold_out_message() -> &'static str {
+    static MESSAGE: OnceLock<String> = OnceLock::new();
+    MESSAGE.get_or_init(|| PurchaseRejection::SoldOut.to_string())
+}
+
+impl ApiError {
+    /// Whether the code alone decides the message.
+    fn fixed_message(&self) -> bool {
+        use ApiError::*;
+        matches!(
+            self,
+            SaleNotFound
+                | OrderNotFound
+                | NotFound
+                | MethodNotAllowed
+                | SoldOut(None)
+                | SaleNotActive
+                | StampedeRunning
+                | OrderPaid
+                | OrderExpired
+                | OrderCancelled
+                | Overloaded
+                | Unavailable(_)
+                | Internal(_)
+        )
+    }
+
+    /// The contract's error body.
+    fn body(&self) -> Vec<u8> {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        };
+        serde_json::to_vec(&body).expect("an error body serialises")
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.code();
@@ -283,13 +328,16 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code,
-                message: self.to_string(),
-            },
+        let body = if self.fixed_message() {
+            // The same bytes every time: rendered once per code.
+            static BODIES: [OnceLock<Vec<u8>>; ErrorCode::ALL.len()] =
+                [const { OnceLock::new() }; ErrorCode::ALL.len()];
+            Bytes::from_static(BODIES[code as usize].get_or_init(|| self.body()))
+        } else {
+            Bytes::from(self.body())
         };
-        let mut response = (code.status(), Json(body)).into_response();
+        let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+        let mut response = (code.status(), json, body).into_response();
         let headers = response.headers_mut();
         match &self {
             ApiError::RateLimited {
@@ -335,9 +383,8 @@ impl From<PurchaseRejection> for ApiError {
     fn from(r: PurchaseRejection) -> Self {
         match r {
             PurchaseRejection::SaleNotActive => ApiError::SaleNotActive,
-            PurchaseRejection::SoldOut | PurchaseRejection::NotEnoughStock { .. } => {
-                ApiError::SoldOut(r.to_string())
-            }
+            PurchaseRejection::SoldOut => ApiError::SoldOut(None),
+            PurchaseRejection::NotEnoughStock { .. } => ApiError::SoldOut(Some(r.to_string())),
             PurchaseRejection::LimitExceeded { .. } => ApiError::LimitExceeded(r.to_string()),
             PurchaseRejection::QuantityAboveLimit { .. } => ApiError::InvalidRequest(r.to_string()),
             PurchaseRejection::IdempotencyKeyReused => ApiError::IdempotencyKeyReused(r.to_string()),

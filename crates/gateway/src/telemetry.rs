@@ -78,7 +78,9 @@ pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 /// All counters of one gateway.
 pub struct Telemetry {
     started: Instant,
-    requests: RwLock<HashMap<(String, u16), AtomicU64>>,
+    /// Answers by route template, then status: looked up by the route's
+    /// `&str`, so counting an answer allocates nothing.
+    requests: RwLock<HashMap<String, HashMap<u16, AtomicU64>>>,
     /// Purchase attempts by outcome (see [`outcome_index`]).
     purchases: [AtomicU64; ErrorCode::ALL.len() + 1],
     /// Every error answer by code, on any route.
@@ -139,18 +141,20 @@ impl Telemetry {
     /// never the raw path, so the label set stays small.
     pub fn record_request(&self, route: &str, status: u16, error_code: Option<ErrorCode>) {
         self.slot(self.second()).requests.fetch_add(1, Relaxed);
-        let key = (route.to_owned(), status);
         let counted = self
             .requests
             .read()
             .expect("telemetry lock")
-            .get(&key)
+            .get(route)
+            .and_then(|statuses| statuses.get(&status))
             .map(|c| c.fetch_add(1, Relaxed));
         if counted.is_none() {
             self.requests
                 .write()
                 .expect("telemetry lock")
-                .entry(key)
+                .entry(route.to_owned())
+                .or_default()
+                .entry(status)
                 .or_default()
                 .fetch_add(1, Relaxed);
         }
@@ -230,9 +234,12 @@ impl Telemetry {
         );
         out.push_str("# TYPE flashsale_http_requests_total counter\n");
         let requests = self.requests.read().expect("telemetry lock");
-        let mut rows: Vec<_> = requests.iter().collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        for ((route, status), count) in rows {
+        let mut rows: Vec<_> = requests
+            .iter()
+            .flat_map(|(route, statuses)| statuses.iter().map(move |(status, count)| (route, status, count)))
+            .collect();
+        rows.sort_by_key(|&(route, status, _)| (route, *status));
+        for (route, status, count) in rows {
             let route = route.replace('\\', "\\\\").replace('"', "\\\"");
             let _ = writeln!(
                 out,

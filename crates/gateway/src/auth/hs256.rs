@@ -38,19 +38,34 @@ impl Hs256 {
     pub(crate) fn decode(&self, token: &str) -> Result<Claims, JwtError> {
         let (signed, signature) = token.rsplit_once('.').ok_or(JwtError::Malformed)?;
         let (header, payload) = signed.rsplit_once('.').ok_or(JwtError::Malformed)?;
-        let header = decode_part(header)?;
-        let header: JoseHeader = serde_json::from_slice(&header).map_err(|_| JwtError::Malformed)?;
+        let header: JoseHeader = with_part(header, |header| {
+            serde_json::from_slice(header).map_err(|_| JwtError::Malformed)
+        })?;
         if header.alg != Algorithm::HS256 {
             return Err(JwtError::Algorithm);
         }
-        let signature = decode_part(signature)?;
-        hmac::verify(&self.key, signed.as_bytes(), &signature).map_err(|_| JwtError::Signature)?;
-        serde_json::from_slice(&decode_part(payload)?).map_err(|_| JwtError::Malformed)
+        with_part(signature, |signature| {
+            hmac::verify(&self.key, signed.as_bytes(), signature).map_err(|_| JwtError::Signature)
+        })?;
+        with_part(payload, |claims| {
+            serde_json::from_slice(claims).map_err(|_| JwtError::Malformed)
+        })
     }
 }
 
-fn decode_part(part: &str) -> Result<Vec<u8>, JwtError> {
-    URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed)
+/// Hands `part`, base64url-decoded, to `read`: from a buffer on the stack
+/// when it fits (every part of a usual token does), so a check allocates
+/// only its claims.
+fn with_part<R>(part: &str, read: impl FnOnce(&[u8]) -> Result<R, JwtError>) -> Result<R, JwtError> {
+    const ON_STACK: usize = 384;
+    if part.len() > ON_STACK / 3 * 4 {
+        return read(&URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed)?);
+    }
+    let mut buffer = [0u8; ON_STACK];
+    let len = URL_SAFE_NO_PAD
+        .decode_slice(part, &mut buffer)
+        .map_err(|_| JwtError::Malformed)?;
+    read(&buffer[..len])
 }
 
 #[cfg(test)]
@@ -94,6 +109,7 @@ mod tests {
             let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, SECRET), signed.as_bytes());
             format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
         };
+        let long_claims = |n: usize| format!(r#"{{"sub":"x","exp":2000,"iss":"{}"}}"#, "i".repeat(n));
         let hs384 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS384),
             &serde_json::json!({"sub": "x", "exp": 2000}),
@@ -115,6 +131,12 @@ mod tests {
             resigned(r#"{"alg":"HS256","typ":"JWT"}"#, claims),
             resigned(r#"{"alg":"HS256"}"#, "not json"),
             resigned(r#"{"alg":"HS256"}"#, r#"{"sub":"x"}"#),
+            // Claims too long for the stack buffer, and as long as it holds.
+            resigned(r#"{"alg":"HS256"}"#, &long_claims(600)),
+            resigned(
+                r#"{"alg":"HS256"}"#,
+                &long_claims(384 - r#"{"sub":"x","exp":2000,"iss":""}"#.len()),
+            ),
             resigned(r#"{"typ":"JWT"}"#, claims),
             resigned("[]", claims),
             String::new(),

@@ -4,9 +4,10 @@
 use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::header::LINK;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flashsale_domain::{EventKind, IdempotencyKey, PurchaseRejection, Quantity, SaleId, SaleStatus, UserId};
@@ -19,7 +20,6 @@ use crate::auth::Buyer;
 use crate::dto::{ApiJson, OrderDto, PurchaseAccepted, PurchaseRequest, RawPath, SaleDto};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-use crate::telemetry::traceparent;
 
 fn sale_id(raw: Option<&str>) -> Result<SaleId, ApiError> {
     raw.and_then(|r| SaleId::parse(r).ok())
@@ -200,14 +200,14 @@ pub async fn purchase(
     State(state): State<AppState>,
     buyer: Result<Buyer, ApiError>,
     RawPath(id): RawPath<String>,
-    headers: HeaderMap,
+    headers: PurchaseHeaders,
     body: Result<ApiJson<PurchaseRequest>, ApiError>,
 ) -> Response {
     let started = Instant::now();
     let span = Span::start(
         "POST /api/sales/{id}/purchase",
         Kind::Server,
-        traceparent(&headers),
+        headers.traceparent.as_ref().and_then(|v| v.to_str().ok()),
     );
     let result = span
         .run(async {
@@ -250,7 +250,7 @@ async fn purchase_inner(
     state: &AppState,
     buyer: Result<Buyer, ApiError>,
     id: Option<&str>,
-    headers: &HeaderMap,
+    headers: &PurchaseHeaders,
     body: Result<ApiJson<PurchaseRequest>, ApiError>,
 ) -> Result<(PurchaseAccepted, bool), ApiError> {
     let Buyer(user) = buyer?;
@@ -268,7 +268,7 @@ async fn purchase_inner(
     let sale = sale_id(id)?;
     let ApiJson(body) = body?;
     let quantity = Quantity::parse(body.quantity).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-    let key = idempotency_key(headers)?;
+    let key = idempotency_key(headers.idempotency_key.as_ref())?;
     let _slot = state
         .0
         .purchase_slots
@@ -288,7 +288,14 @@ async fn purchase_inner(
         // Rare (an archived sale): the key is read again rather than kept
         // by a copy on every purchase.
         Err(ApiError::SaleNotFound) => {
-            archived_answer(state, sale, &user, quantity, idempotency_key(headers)?).await
+            archived_answer(
+                state,
+                sale,
+                &user,
+                quantity,
+                idempotency_key(headers.idempotency_key.as_ref())?,
+            )
+            .await
         }
         Err(e) => {
             if matches!(e, ApiError::LimitExceeded(_)) {
@@ -318,9 +325,27 @@ pub async fn get_order(
     Ok(Json(order.into()))
 }
 
+/// The two headers a purchase reads, taken alone: axum's `HeaderMap`
+/// extractor copies every header of the request.
+pub struct PurchaseHeaders {
+    traceparent: Option<HeaderValue>,
+    idempotency_key: Option<HeaderValue>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PurchaseHeaders {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            traceparent: parts.headers.get("traceparent").cloned(),
+            idempotency_key: parts.headers.get("idempotency-key").cloned(),
+        })
+    }
+}
+
 /// The `Idempotency-Key` header, if given and well formed.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(raw) = headers.get("idempotency-key") else {
+fn idempotency_key(raw: Option<&HeaderValue>) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = raw else {
         return Ok(None);
     };
     raw.to_str()

@@ -4,20 +4,18 @@
 pub mod admin;
 pub mod buyer;
 pub mod checkout;
+mod front_door;
 pub mod ops;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::response::Html;
 use axum::routing::{get, post};
 use axum::Router;
-use flashsale_domain::EventKind;
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::error::{ApiError, ErrorCode, ErrorInfo};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 const PURCHASE_ROUTE: &str = "/api/sales/{id}/purchase";
@@ -41,8 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route(PURCHASE_ROUTE, post(buyer::purchase))
         .route("/api/orders/{order_id}", get(buyer::get_order))
         .route("/api/orders/{order_id}/pay", post(checkout::pay_order))
-        .route("/api/orders/{order_id}/cancel", post(checkout::cancel_order))
-        .route_layer(middleware::from_fn_with_state(state.clone(), limit_per_ip));
+        .route("/api/orders/{order_id}/cancel", post(checkout::cancel_order));
     // The provider's own door: signed, not rate-limited per IP (a provider
     // sends from few addresses).
     let payments = Router::new().route("/api/payments/webhook", post(checkout::payment_webhook));
@@ -78,7 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops)
         .method_not_allowed_fallback(method_not_allowed)
         .fallback_service(dashboard)
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(front_door::FrontDoorLayer(state.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -117,60 +114,6 @@ fn dashboard(state: &AppState) -> Router {
             )
         }),
     }
-}
-
-fn client_ip(request: &Request) -> String {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |ConnectInfo(addr)| addr.ip().to_string())
-}
-
-/// Per-IP rate limit on buyer routes.
-async fn limit_per_ip(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(limiter) = &state.0.ip_limit {
-        let ip = client_ip(&request);
-        if let Err(wait) = limiter.check(&ip) {
-            state.events().count(EventKind::RateLimited, format!("ip {ip}"));
-            return ApiError::RateLimited {
-                retry_after_secs: wait.as_secs().max(1),
-                policy: limiter.policy(),
-            }
-            .into_response();
-        }
-    }
-    next.run(request).await
-}
-
-/// Counts every answer by route and status, and feeds auth failures to the
-/// event log.
-async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or_else(
-        || {
-            if request.uri().path().starts_with("/api") {
-                "unmatched"
-            } else {
-                "static"
-            }
-            .to_owned()
-        },
-        |p| p.as_str().to_owned(),
-    );
-    let ip = client_ip(&request);
-    let response = next.run(request).await;
-    let code = response.extensions().get::<ErrorInfo>().map(|e| e.code);
-    if code == Some(ErrorCode::Unauthorized) {
-        state
-            .events()
-            .count(EventKind::AuthFailure, format!("ip {ip} on {route}"));
-    }
-    // Purchases count their own outcome (simulated ones too); operator
-    // mistakes are not buyer rejections.
-    let rejection = code.filter(|_| route != PURCHASE_ROUTE && !route.starts_with("/api/admin"));
-    state
-        .telemetry()
-        .record_request(&route, response.status().as_u16(), rejection);
-    response
 }
 
 /// Runs the once-a-second chores until `stop` resolves: the event counts
