@@ -428,7 +428,29 @@ impl From<OrderVoidError> for ApiError {
 
 #[cfg(test)]
 mod tests {
-    use super::ErrorCode;
+    use super::{ApiError, ErrorCode};
+    use flashsale_domain::PurchaseRejection;
+
+    /// The sold-out answer rendered once is the contract's body with the
+    /// domain's message, from this process or relayed from a service's;
+    /// a message that says more is not the fixed one.
+    #[test]
+    fn a_sold_out_body_says_what_the_domain_says() {
+        let body = |e: &ApiError| serde_json::from_slice::<serde_json::Value>(&e.body()).unwrap();
+        let sold_out = ApiError::from(PurchaseRejection::SoldOut);
+        assert!(sold_out.fixed_message());
+        assert_eq!(
+            body(&sold_out),
+            serde_json::json!({"error": {"code": "sold_out", "message": "the sale is sold out"}})
+        );
+        let relayed = ApiError::from_code("sold_out", "the sale is sold out".into());
+        assert!(matches!(relayed, ApiError::SoldOut(None)));
+        let few = ApiError::from(PurchaseRejection::NotEnoughStock { remaining: 2 });
+        assert!(!few.fixed_message());
+        assert_eq!(body(&few)["error"]["message"], "only 2 units are left");
+        let relayed = ApiError::from_code("sold_out", "only 2 units are left".into());
+        assert_eq!(relayed.to_string(), "only 2 units are left");
+    }
 
     /// `ALL` lists every code once, in declaration order, each written as
     /// serde writes it in the error body, and read back by `parse`.
