@@ -6,11 +6,14 @@
 
 use chrono::{Duration, SubsecRound, Utc};
 
-use crate::ports::{OrderQueue, OrderStore, ReserveError, SaleCatalog, StockOpError, StockStore};
+use crate::ports::{
+    DrawAnswer, DrawEntry, DrawPhase, DrawStatus, DrawStore, Entered, OrderQueue, OrderStore, ReserveError,
+    SaleCatalog, StockOpError, StockStore,
+};
 use crate::{
-    Archived, Decision, IdempotencyKey, Order, OrderChange, OrderId, OrderStatus, PurchaseRejection,
-    Quantity, Reservation, ReserveOutcome, ReserveRequest, Sale, SaleDraft, SaleId, SaleState, SaleTerms,
-    Transition, UserId,
+    draw_order, Archived, Decision, DrawSeed, IdempotencyKey, Order, OrderChange, OrderId, OrderStatus,
+    PurchaseRejection, Quantity, Reservation, ReserveOutcome, ReserveRequest, Sale, SaleDraft, SaleId,
+    SaleState, SaleTerms, Transition, UserId,
 };
 
 /// A sale in `state` with `stock` units and a limit of `limit` per buyer.
@@ -783,4 +786,142 @@ where
     }
     let totals = store.totals(&[sale]).await.unwrap()[&sale];
     assert_eq!((totals.orders, totals.units), (3, 6), "republish is a no-op");
+}
+
+/// A draw entry of `quantity` units for `user`, with `key`.
+fn entry(user: &str, quantity: u32, key: &str) -> DrawEntry {
+    DrawEntry {
+        user_id: UserId::parse(user).expect("valid user"),
+        order_id: OrderId::generate(),
+        quantity: Quantity::parse(quantity.into()).expect("valid quantity"),
+        idempotency_key: IdempotencyKey::parse(key).expect("valid key"),
+    }
+}
+
+/// The promises of [`DrawStore`]: one entry per buyer, closed once with
+/// one seed, answers recorded once per position.
+pub async fn draw_store<D: DrawStore>(store: &D) {
+    let sale = SaleId::generate();
+    let seed = DrawSeed::from_bytes([7; 32]);
+    assert_eq!(store.status(sale).await.unwrap(), None, "a draw before any entry");
+    let empty = DrawStatus {
+        phase: DrawPhase::Served,
+        seed: Some(seed),
+        entrants: 0,
+        served: 0,
+    };
+    assert_eq!(
+        store.close(sale, seed).await.unwrap(),
+        empty,
+        "a draw nobody entered"
+    );
+    assert_eq!(store.status(sale).await.unwrap(), Some(empty));
+    assert_eq!(
+        store.enter(sale, entry("late", 1, "k")).await.unwrap(),
+        Entered::Closed,
+        "a draw closed before anyone entered takes no entry"
+    );
+
+    let sale = SaleId::generate();
+    let ann = entry("ann", 1, "ann-key");
+    assert_eq!(
+        store.enter(sale, ann.clone()).await.unwrap(),
+        Entered::Entry(ann.clone())
+    );
+    assert_eq!(
+        store.enter(sale, entry("ann", 1, "another-key")).await.unwrap(),
+        Entered::Entry(ann.clone()),
+        "a buyer's second attempt is the first entry"
+    );
+    assert_eq!(
+        store.enter(sale, entry("ann", 2, "ann-key")).await.unwrap(),
+        Entered::KeyReused,
+        "the entry's key with another quantity"
+    );
+    let others: Vec<DrawEntry> = (0..30)
+        .map(|i| entry(&format!("buyer-{i}"), 1, &format!("k{i}")))
+        .collect();
+    for e in &others {
+        assert_eq!(
+            store.enter(sale, e.clone()).await.unwrap(),
+            Entered::Entry(e.clone())
+        );
+    }
+    let open = DrawStatus {
+        phase: DrawPhase::Open,
+        seed: None,
+        entrants: 31,
+        served: 0,
+    };
+    assert_eq!(store.status(sale).await.unwrap(), Some(open));
+
+    let closed = DrawStatus {
+        phase: DrawPhase::Serving,
+        seed: Some(seed),
+        entrants: 31,
+        served: 0,
+    };
+    assert_eq!(store.close(sale, seed).await.unwrap(), closed);
+    assert_eq!(
+        store.close(sale, DrawSeed::from_bytes([9; 32])).await.unwrap(),
+        closed,
+        "a second close reads the first seed"
+    );
+    assert_eq!(
+        store.enter(sale, entry("late", 1, "k")).await.unwrap(),
+        Entered::Closed
+    );
+    let mut entries = store.entries(sale).await.unwrap();
+    entries.sort_by(|a, b| a.user_id.as_str().cmp(b.user_id.as_str()));
+    let mut expected: Vec<DrawEntry> = others.iter().cloned().chain([ann.clone()]).collect();
+    expected.sort_by(|a, b| a.user_id.as_str().cmp(b.user_id.as_str()));
+    assert_eq!(entries, expected, "the entries, as entered");
+
+    let order = draw_order(&seed, entries.iter().map(|e| e.user_id.clone()).collect());
+    let answer = |i: usize| match i {
+        0..10 => DrawAnswer::Accepted {
+            order_id: OrderId::generate(),
+            remaining: 9 - i as u64,
+        },
+        _ => DrawAnswer::Refused(PurchaseRejection::SoldOut),
+    };
+    let answers: Vec<(UserId, DrawAnswer)> = order
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, u)| (u, answer(i)))
+        .collect();
+    assert_eq!(store.record(sale, 0, &answers[..20]).await.unwrap(), 20);
+    let stale: Vec<(UserId, DrawAnswer)> = answers[..20]
+        .iter()
+        .map(|(u, _)| (u.clone(), DrawAnswer::Refused(PurchaseRejection::SaleNotActive)))
+        .collect();
+    assert_eq!(
+        store.record(sale, 0, &stale).await.unwrap(),
+        20,
+        "a server behind the served position records nothing"
+    );
+    let asked = [
+        order[0].clone(),
+        order[25].clone(),
+        UserId::parse("nobody").unwrap(),
+    ];
+    assert_eq!(
+        store.answers(sale, &asked).await.unwrap(),
+        vec![Some(answers[0].1.clone()), None, None],
+        "answers of a served entry, one not served yet and a buyer who did not enter"
+    );
+    assert_eq!(store.record(sale, 20, &answers[20..]).await.unwrap(), 31);
+    let served = DrawStatus {
+        phase: DrawPhase::Served,
+        served: 31,
+        ..closed
+    };
+    assert_eq!(store.status(sale).await.unwrap(), Some(served));
+    let all = store.answers(sale, &order).await.unwrap();
+    assert_eq!(
+        all,
+        answers.iter().map(|(_, a)| Some(a.clone())).collect::<Vec<_>>(),
+        "every entry's answer, as recorded"
+    );
 }

@@ -36,6 +36,13 @@ pub struct SaleKeys {
     /// Set: the stored orders whose units went back on sale (expired,
     /// cancelled), so that a give-back is once per order.
     pub given_back: String,
+    /// Hash: buyer → the buyer's entry in a fair start's draw (order id,
+    /// quantity, idempotency key).
+    pub draw: String,
+    /// Hash: the draw once closed: phase, seed, entrants, served.
+    pub draw_state: String,
+    /// Hash: buyer → the answer the buyer's entry got.
+    pub draw_answers: String,
 }
 
 impl SaleKeys {
@@ -52,12 +59,15 @@ impl SaleKeys {
             settled: format!("{tag}:settled"),
             counted: format!("{tag}:counted"),
             given_back: format!("{tag}:given_back"),
+            draw: format!("{tag}:draw"),
+            draw_state: format!("{tag}:draw:state"),
+            draw_answers: format!("{tag}:draw:answers"),
         }
     }
 
     /// Every key of the sale, in the order the scripts that take a whole
     /// sale (`rebuild.lua`, `forget.lua`) expect them.
-    pub fn all(&self) -> [&str; 10] {
+    pub fn all(&self) -> [&str; 13] {
         [
             &self.state,
             &self.stock,
@@ -69,6 +79,9 @@ impl SaleKeys {
             &self.settled,
             &self.counted,
             &self.given_back,
+            &self.draw,
+            &self.draw_state,
+            &self.draw_answers,
         ]
     }
 }

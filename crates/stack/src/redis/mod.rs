@@ -7,6 +7,7 @@
 //! - [`conn`]: one Redis or a Redis Cluster, behind one handle.
 //! - `batch`: reservations of one sale sent in batches, one script call each.
 //! - [`stock`]: [`RedisStock`], the [`StockStore`](flashsale_domain::StockStore).
+//! - `draw`: the [`DrawStore`](flashsale_domain::ports::DrawStore) of `RedisStock`.
 //! - [`pending`]: [`RedisPending`], the order service's pending orders.
 //! - [`units_back`]: the pub/sub channel that clears sold-out flags everywhere.
 //! - `pubsub`: the reconnecting subscription both channels use.
@@ -14,6 +15,7 @@
 
 mod batch;
 pub mod conn;
+mod draw;
 pub mod events;
 pub mod keys;
 pub mod pending;

@@ -21,6 +21,10 @@ pub struct Scripts {
     pub fence: Script,
     pub rebuild: Script,
     pub forget: Script,
+    pub draw_enter: Script,
+    pub draw_close: Script,
+    pub draw_record: Script,
+    pub draw_status: Script,
 }
 
 const COMMON: &str = include_str!("lua/common.lua");
@@ -48,6 +52,10 @@ pub fn scripts() -> Arc<Scripts> {
                 fence: compose(include_str!("lua/fence.lua")),
                 rebuild: compose(include_str!("lua/rebuild.lua")),
                 forget: compose(include_str!("lua/forget.lua")),
+                draw_enter: compose(include_str!("lua/draw_enter.lua")),
+                draw_close: compose(include_str!("lua/draw_close.lua")),
+                draw_record: compose(include_str!("lua/draw_record.lua")),
+                draw_status: compose(include_str!("lua/draw_status.lua")),
             })
         })
         .clone()

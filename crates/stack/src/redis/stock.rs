@@ -50,7 +50,7 @@ pub struct RedisStock {
     /// answers, the relay's blocking reads on the first (one Redis only).
     nodes: RedisNodes,
     conn: RedisConn,
-    scripts: Arc<Scripts>,
+    pub(super) scripts: Arc<Scripts>,
     batches: Arc<ReserveBatches>,
 }
 
@@ -248,7 +248,7 @@ impl RedisStock {
     /// dropped: the first call after Redis restarted meets the dead socket,
     /// and the connection manager has reconnected by the second. Only for
     /// calls that are safe to repeat; reservations and stock changes are left to the caller's retry.
-    async fn retrying<T, Fut>(
+    pub(super) async fn retrying<T, Fut>(
         &self,
         repeatable: fn(&RedisError) -> bool,
         call: impl Fn(RedisConn) -> Fut,
@@ -444,7 +444,7 @@ impl RedisStock {
 /// A dropped or refused connection: such a call may be repeated if it is
 /// idempotent. Reservations and stock changes are not repeated: the
 /// buyer's retry with an Idempotency-Key (or the operator's) is safe.
-fn dropped(e: &RedisError) -> bool {
+pub(super) fn dropped(e: &RedisError) -> bool {
     e.is_connection_dropped() || e.is_connection_refusal()
 }
 

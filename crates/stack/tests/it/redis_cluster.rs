@@ -238,3 +238,9 @@ async fn subscriptions_survive_losing_the_first_node() {
     assert_eq!(heard.ok(), Some(Some(Some(sale))), "the release was not heard");
     cluster.stop().await;
 }
+
+/// The domain's draw-store contract holds on a cluster.
+#[tokio::test]
+async fn the_draw_contract_holds_on_a_cluster() {
+    contract::draw_store(&cluster_stock().await).await;
+}

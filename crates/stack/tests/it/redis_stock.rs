@@ -429,3 +429,81 @@ async fn units_back_reaches_subscribers() {
     assert!(profile.persistence.appendonly, "the private redis runs with AOF");
     assert_eq!(profile.refusal(false), None, "{profile:?}");
 }
+
+/// The domain's draw-store contract holds on Redis.
+#[tokio::test]
+async fn the_draw_contract_holds() {
+    contract::draw_store(&stock().await).await;
+}
+
+/// Buyers entering twice each while the draw closes in the middle: every
+/// entry made before the close is counted by it, none after; a buyer's two
+/// attempts got the same entry; and the draw leaves with the sale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_racing_the_close_are_counted_once() {
+    use flashsale_domain::ports::{DrawEntry, DrawStore, Entered};
+    use flashsale_domain::{DrawSeed, IdempotencyKey, OrderId, Quantity, Transition, UserId};
+
+    let store = stock().await;
+    let terms = contract::sale(SaleState::Active, 10, 1).terms();
+    let sale = terms.id;
+    store.load(terms).await.unwrap();
+    let attempt = |i: usize| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let entry = DrawEntry {
+                user_id: UserId::parse(&format!("racer-{}", i % 150)).unwrap(),
+                order_id: OrderId::generate(),
+                quantity: Quantity::parse(1).unwrap(),
+                idempotency_key: IdempotencyKey::parse(&format!("attempt-{i}")).unwrap(),
+            };
+            (entry.user_id.clone(), store.enter(sale, entry).await.unwrap())
+        })
+    };
+    let first: Vec<_> = (0..150).map(attempt).collect();
+    let closer = {
+        let store = store.clone();
+        tokio::spawn(async move { store.close(sale, DrawSeed::from_bytes([1; 32])).await.unwrap() })
+    };
+    let second: Vec<_> = (150..300).map(attempt).collect();
+    let mut got: HashMap<UserId, Vec<Entered>> = HashMap::new();
+    for task in first.into_iter().chain(second) {
+        let (user, entered) = task.await.unwrap();
+        got.entry(user).or_default().push(entered);
+    }
+    let closed = closer.await.unwrap();
+    let entries = store.entries(sale).await.unwrap();
+    assert_eq!(
+        closed.entrants,
+        entries.len() as u64,
+        "the close counted every entry made before it"
+    );
+    let entered: Vec<&DrawEntry> = got
+        .values()
+        .filter_map(|answers| {
+            let mut firsts = answers.iter().filter_map(|a| match a {
+                Entered::Entry(e) => Some(e),
+                _ => None,
+            });
+            let one = firsts.next()?;
+            assert!(firsts.all(|e| e == one), "one buyer, two entries: {answers:?}");
+            Some(one)
+        })
+        .collect();
+    assert_eq!(entered.len(), entries.len(), "an entry answered is an entry kept");
+    for e in entered {
+        assert!(entries.contains(e), "{e:?} answered, not kept");
+    }
+
+    store
+        .transition(sale, Transition::End, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(store.forget(sale).await.unwrap().is_some());
+    assert_eq!(
+        store.status(sale).await.unwrap(),
+        None,
+        "the draw left with the sale"
+    );
+    assert!(store.entries(sale).await.unwrap().is_empty());
+}

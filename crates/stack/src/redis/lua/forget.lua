@@ -3,10 +3,12 @@
 -- flight nor waiting in the outbox (relays delete an entry once the broker
 -- confirmed it) and no rebuild is under way: its counters, buyers' counts,
 -- idempotency records, the outbox with its consumer group, what a rebuild
--- left and the orders given back. Its ledger, in the order store, stays.
+-- left, the orders given back and a fair start's draw. Its ledger, in the
+-- order store, stays.
 -- The caller then takes it out of the index of live sales (another slot on
 -- a cluster), so that no background loop walks it again.
--- KEYS: state, stock, buyers, idem, inflight, outbox, rebuild, settled, counted, given_back
+-- KEYS: state, stock, buyers, idem, inflight, outbox, rebuild, settled, counted, given_back,
+--       draw, draw state, draw answers
 -- Returns its last level (as `level`), or {} when it kept the sale.
 local l = level(KEYS[1], KEYS[2])
 if not l then
@@ -24,5 +26,5 @@ end
 if redis.call('EXISTS', KEYS[6]) == 1 and redis.call('XLEN', KEYS[6]) > 0 then
   return {}
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10])
+redis.call('DEL', unpack(KEYS))
 return l
