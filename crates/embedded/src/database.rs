@@ -119,6 +119,27 @@ const MIGRATIONS: &[Migration] = &[
               ) WITHOUT ROWID;
               CREATE INDEX shop_outbox_due ON shop_outbox (next_attempt_at) WHERE gave_up_at IS NULL;",
     },
+    Migration {
+        version: 6,
+        name: "0006_fair_start_draws",
+        // A fair start's draw (issue 19): one row per entry, keyed by sale
+        // and buyer (one entry each), with its answer once served; and the
+        // draw itself once closed. Rows leave with the sale.
+        sql: "CREATE TABLE draw_entries (
+                  sale_id TEXT NOT NULL,
+                  user_id TEXT NOT NULL,
+                  entry TEXT NOT NULL,
+                  answer TEXT,
+                  PRIMARY KEY (sale_id, user_id)
+              ) WITHOUT ROWID;
+              CREATE TABLE draws (
+                  sale_id TEXT PRIMARY KEY,
+                  phase TEXT NOT NULL,
+                  seed TEXT NOT NULL,
+                  entrants INTEGER NOT NULL,
+                  served INTEGER NOT NULL
+              ) WITHOUT ROWID;",
+    },
 ];
 
 /// The database file inside `data_dir`.

@@ -12,12 +12,14 @@
 //! - [`queue`]: [`EmbeddedQueue`], the `OrderQueue`: a bounded in-process
 //!   queue drained by one writer thread that commits whole batches (group
 //!   commit) and only then answers each publisher.
+//! - [`draw`]: [`SqliteDraws`], the `DrawStore` of a fair start.
 //! - [`cache`]: the stock rebuilt from the file, at start-up and on a flush.
 //! - [`probes`]: the health of each component.
 
 pub mod cache;
 pub mod catalog;
 pub mod database;
+pub mod draw;
 pub mod orders;
 pub mod probes;
 pub mod queue;
@@ -26,6 +28,7 @@ pub mod stock;
 pub use cache::{restore, EmbeddedCache, RestoreReport};
 pub use catalog::SqliteCatalog;
 pub use database::DbError;
+pub use draw::SqliteDraws;
 pub use orders::SqliteOrderStore;
 pub use queue::{EmbeddedQueue, QueueConfig};
 pub use stock::MemoryStock;

@@ -214,3 +214,37 @@ async fn totals_counted_on_demand_stay_exact() {
     assert_eq!(reopened.totals(&[sale]).await.unwrap()[&sale].orders, 300);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The SQLite draws keep every promise of the `DrawStore` port, and a
+/// draw reopened after the engine stopped mid-window has its entries.
+#[tokio::test]
+async fn sqlite_draws_pass_the_contract_and_survive_reopening() {
+    use flashsale_domain::ports::{DrawEntry, DrawPhase, DrawStore, Entered};
+    use flashsale_domain::{IdempotencyKey, OrderId, Quantity, UserId};
+    use flashsale_embedded::SqliteDraws;
+
+    let dir = fresh_dir("draws");
+    let path = database::database_path(&dir);
+    let draws = SqliteDraws::open(&path).unwrap();
+    contract::draw_store(&draws).await;
+
+    let sale = SaleId::generate();
+    let entry = DrawEntry {
+        user_id: UserId::parse("early").unwrap(),
+        order_id: OrderId::generate(),
+        quantity: Quantity::parse(2).unwrap(),
+        idempotency_key: IdempotencyKey::parse("early-key").unwrap(),
+    };
+    assert_eq!(
+        draws.enter(sale, entry.clone()).await.unwrap(),
+        Entered::Entry(entry.clone())
+    );
+    drop(draws);
+    let reopened = SqliteDraws::open(&path).unwrap();
+    assert_eq!(reopened.entries(sale).await.unwrap(), vec![entry]);
+    assert_eq!(
+        reopened.status(sale).await.unwrap().map(|s| s.phase),
+        Some(DrawPhase::Open)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -924,4 +924,11 @@ pub async fn draw_store<D: DrawStore>(store: &D) {
         answers.iter().map(|(_, a)| Some(a.clone())).collect::<Vec<_>>(),
         "every entry's answer, as recorded"
     );
+    store.forget_draw(sale).await.unwrap();
+    assert_eq!(store.status(sale).await.unwrap(), None, "a forgotten draw");
+    assert!(
+        store.entries(sale).await.unwrap().is_empty(),
+        "a forgotten draw's entries"
+    );
+    assert_eq!(store.answers(sale, &order[..1]).await.unwrap(), vec![None]);
 }

@@ -68,10 +68,42 @@ pub enum DrawAnswer {
     Refused(PurchaseRejection),
 }
 
-/// Why an answer could not be read back.
+/// Why an entry or an answer could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a draw answer: {0:?}")]
-pub struct DrawAnswerError(pub String);
+#[error("not a draw record: {0:?}")]
+pub struct DrawRecordError(pub String);
+
+impl DrawEntry {
+    /// One line, as the stores keep it beside the buyer's id: "<order id>
+    /// <quantity> <key>" (a key holds no space: visible ASCII only).
+    pub fn encode(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.order_id,
+            self.quantity.get(),
+            self.idempotency_key.as_str()
+        )
+    }
+
+    /// Reads `user`'s entry as [`DrawEntry::encode`] wrote it.
+    pub fn decode(user: &str, raw: &str) -> Result<Self, DrawRecordError> {
+        let bad = || DrawRecordError(format!("{user}: {raw}"));
+        let words: Vec<&str> = raw.split(' ').collect();
+        let [order, quantity, key] = words.as_slice() else {
+            return Err(bad());
+        };
+        Ok(Self {
+            user_id: UserId::parse(user).map_err(|_| bad())?,
+            order_id: OrderId::parse(order).map_err(|_| bad())?,
+            quantity: quantity
+                .parse()
+                .ok()
+                .and_then(|q| Quantity::parse(q).ok())
+                .ok_or_else(bad)?,
+            idempotency_key: IdempotencyKey::parse(key).map_err(|_| bad())?,
+        })
+    }
+}
 
 impl DrawAnswer {
     /// One line, as the stores keep it.
@@ -89,9 +121,9 @@ impl DrawAnswer {
     }
 
     /// Reads what [`DrawAnswer::encode`] wrote, and nothing else.
-    pub fn decode(raw: &str) -> Result<Self, DrawAnswerError> {
+    pub fn decode(raw: &str) -> Result<Self, DrawRecordError> {
         use PurchaseRejection::*;
-        let bad = || DrawAnswerError(raw.to_owned());
+        let bad = || DrawRecordError(raw.to_owned());
         let words: Vec<&str> = raw.split(' ').collect();
         let number = |i: usize| words.get(i).and_then(|w| w.parse::<u64>().ok()).ok_or_else(bad);
         let limit = |i: usize| number(i).and_then(|n| u32::try_from(n).map_err(|_| bad()));
@@ -154,11 +186,34 @@ pub trait DrawStore: Send + Sync + 'static {
     async fn answers(&self, sale: SaleId, users: &[UserId]) -> Result<Vec<Option<DrawAnswer>>, StoreError>;
     /// The draw of `sale`, if it has one.
     async fn status(&self, sale: SaleId) -> Result<Option<DrawStatus>, StoreError>;
+    /// Removes the draw of a sale that left the live stores.
+    async fn forget_draw(&self, sale: SaleId) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_reads_back_as_written() {
+        let entry = DrawEntry {
+            user_id: UserId::parse("ann b").unwrap(),
+            order_id: OrderId::generate(),
+            quantity: Quantity::parse(3).unwrap(),
+            idempotency_key: IdempotencyKey::parse("k-1").unwrap(),
+        };
+        assert_eq!(DrawEntry::decode("ann b", &entry.encode()), Ok(entry.clone()));
+        let order = entry.order_id;
+        for bad in [
+            "",
+            "x 1 k",
+            &format!("{order} 0 k"),
+            &format!("{order} 1"),
+            &format!("{order} 1 k x"),
+        ] {
+            assert!(DrawEntry::decode("ann b", bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn an_answer_reads_back_as_written() {

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use flashsale_domain::ports::{DrawAnswer, DrawEntry, DrawPhase, DrawStatus, DrawStore, Entered};
-use flashsale_domain::{DrawSeed, IdempotencyKey, OrderId, Quantity, SaleId, StoreError, UserId};
+use flashsale_domain::{DrawSeed, SaleId, StoreError, UserId};
 
 use super::keys::SaleKeys;
 use super::stock::{dropped, RedisStock};
@@ -14,37 +14,6 @@ use super::store_error;
 /// Answers per `draw_record.lua` call: the script unpacks them into one
 /// `HSET`, and Lua unpacks at most some 8,000 values.
 const RECORD_CHUNK: usize = 1_000;
-
-/// An entry as the scripts keep it: "<order id> <quantity> <key>" (a key
-/// holds no space: visible ASCII only).
-fn encode(entry: &DrawEntry) -> String {
-    format!(
-        "{} {} {}",
-        entry.order_id,
-        entry.quantity.get(),
-        entry.idempotency_key.as_str()
-    )
-}
-
-fn decode(user: &str, raw: &str) -> Result<DrawEntry, StoreError> {
-    let bad = || store_error(format!("a draw entry of {user:?} is unreadable: {raw:?}"));
-    let mut words = raw.split(' ');
-    let (Some(order), Some(quantity), Some(key), None) =
-        (words.next(), words.next(), words.next(), words.next())
-    else {
-        return Err(bad());
-    };
-    Ok(DrawEntry {
-        user_id: UserId::parse(user).map_err(|_| bad())?,
-        order_id: OrderId::parse(order).map_err(|_| bad())?,
-        quantity: quantity
-            .parse()
-            .ok()
-            .and_then(|q| Quantity::parse(q).ok())
-            .ok_or_else(bad)?,
-        idempotency_key: IdempotencyKey::parse(key).map_err(|_| bad())?,
-    })
-}
 
 /// phase, seed, entrants, served, as `draw_close.lua` and
 /// `draw_status.lua` answer them.
@@ -73,7 +42,7 @@ fn status(reply: &[String]) -> Result<DrawStatus, StoreError> {
 impl DrawStore for RedisStock {
     async fn enter(&self, sale: SaleId, entry: DrawEntry) -> Result<Entered, StoreError> {
         let keys = SaleKeys::new(sale);
-        let raw = encode(&entry);
+        let raw = entry.encode();
         let reply: Vec<String> = self
             .retrying(dropped, |mut conn| {
                 let mut invocation = self.scripts.draw_enter.prepare_invoke();
@@ -90,7 +59,9 @@ impl DrawStore for RedisStock {
         match reply.as_slice() {
             [closed] if closed == "closed" => Ok(Entered::Closed),
             [reused] if reused == "key_reused" => Ok(Entered::KeyReused),
-            [kind, first] if kind == "entry" => decode(entry.user_id.as_str(), first).map(Entered::Entry),
+            [kind, first] if kind == "entry" => DrawEntry::decode(entry.user_id.as_str(), first)
+                .map(Entered::Entry)
+                .map_err(store_error),
             other => Err(store_error(format!("draw_enter: unexpected reply {other:?}"))),
         }
     }
@@ -116,7 +87,9 @@ impl DrawStore for RedisStock {
                 async move { cmd.query_async(&mut conn).await }
             })
             .await?;
-        all.iter().map(|(user, raw)| decode(user, raw)).collect()
+        all.iter()
+            .map(|(user, raw)| DrawEntry::decode(user, raw).map_err(store_error))
+            .collect()
     }
 
     async fn record(
@@ -180,5 +153,19 @@ impl DrawStore for RedisStock {
             return Ok(None);
         }
         status(&reply).map(Some)
+    }
+
+    async fn forget_draw(&self, sale: SaleId) -> Result<(), StoreError> {
+        let keys = SaleKeys::new(sale);
+        self.retrying(dropped, |mut conn| {
+            let cmd = redis::cmd("DEL")
+                .arg(&keys.draw)
+                .arg(&keys.draw_state)
+                .arg(&keys.draw_answers)
+                .to_owned();
+            async move { cmd.query_async::<i64>(&mut conn).await }
+        })
+        .await
+        .map(drop)
     }
 }
