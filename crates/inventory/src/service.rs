@@ -124,6 +124,20 @@ impl InventoryService {
         quantity: Quantity,
         idempotency_key: Option<IdempotencyKey>,
     ) -> Result<PurchaseReceipt, PurchaseError> {
+        self.purchase_as(OrderId::generate(), sale, user, quantity, idempotency_key)
+            .await
+    }
+
+    /// [`Self::purchase`], the order to be `order_id` if it succeeds: a
+    /// fair start's entry, whose order id was made when it entered.
+    pub async fn purchase_as(
+        &self,
+        order_id: OrderId,
+        sale: SaleId,
+        user: UserId,
+        quantity: Quantity,
+        idempotency_key: Option<IdempotencyKey>,
+    ) -> Result<PurchaseReceipt, PurchaseError> {
         let sold_out = self.sold_out.is_sold_out(sale);
         // The stampede after the sell-out is refused from memory, before
         // any other work.
@@ -135,7 +149,7 @@ impl InventoryService {
             user_id: user,
             quantity,
             idempotency_key,
-            order_id: OrderId::generate(),
+            order_id,
             now: Utc::now(),
         };
         if let (true, Some(key)) = (sold_out, &request.idempotency_key) {
