@@ -59,23 +59,45 @@ async fn concurrent_buyers_never_oversell() {
     );
 }
 
-/// A fair start's draw, served: 40 entrants for 10 units (limit 1). The
-/// winners are the first 10 of the drawn order and the others are told
-/// sold out; serving again changes nothing; and a server that died after
-/// reserving the first entries, before recording them, is taken over with
-/// every entry decided once.
+/// A fair start's draw served on the embedded stores; see [`served_once_in_order`].
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draw_is_served_once_in_its_order() {
-    use flashsale_domain::ports::{DrawAnswer, DrawEntry, DrawPhase, DrawStore};
-    use flashsale_domain::{draw_order, IdempotencyKey, OrderId, SaleId};
     use flashsale_embedded::{database, SqliteDraws};
-    use flashsale_inventory::DrawServer;
 
     let dir = std::env::temp_dir().join(format!("flashsale-inventory-draw-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     database::migrate_dir(&dir).unwrap();
     let draws = Arc::new(SqliteDraws::open(&database::database_path(&dir)).unwrap());
-    let stock = Arc::new(MemoryStock::new());
+    served_once_in_order(Arc::new(MemoryStock::new()), draws, 40, 10).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The same on a private Redis, the stock and the draw in it, over several
+/// reservation batches and several runs of recorded positions: the order
+/// holds through the batching of the real stack's purchase path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draw_on_redis_is_served_once_in_its_order() {
+    let url = flashsale_testkit::stores::shared::redis_url().await;
+    let redis = Arc::new(flashsale_stack::RedisStock::connect(&url).await.unwrap());
+    served_once_in_order(redis.clone(), redis, 2_500, 1_000).await;
+}
+
+/// A fair start's draw, served: `entrants` buyers for `stock` units (limit
+/// 1). The winners are the first `stock` of the drawn order, with their
+/// entries' order ids, and the others are told sold out; serving again
+/// changes nothing; and a server that died after reserving the first
+/// entries, before recording them, is taken over with every entry decided
+/// once.
+async fn served_once_in_order(
+    stock: Arc<dyn StockStore>,
+    draws: Arc<dyn flashsale_domain::ports::DrawStore>,
+    entrants: usize,
+    units: u64,
+) {
+    use flashsale_domain::ports::{DrawAnswer, DrawEntry, DrawPhase};
+    use flashsale_domain::{draw_order, DrawSeed, IdempotencyKey, OrderId, SaleId};
+    use flashsale_inventory::DrawServer;
+
     let service = Arc::new(InventoryService::new(
         stock.clone(),
         Durability::Outbox,
@@ -83,14 +105,14 @@ async fn a_draw_is_served_once_in_its_order() {
         u64::MAX,
     ));
     let server = DrawServer::new(service.clone(), draws.clone());
-    let open_sale_with_entrants = |n: usize| {
+    let open_sale_with_entrants = || {
         let (stock, draws) = (stock.clone(), draws.clone());
         async move {
-            let terms = contract::sale(SaleState::Active, 10, 1).terms();
+            let terms = contract::sale(SaleState::Active, units, 1).terms();
             let sale = terms.id;
             stock.load(terms).await.unwrap();
             let mut entries = Vec::new();
-            for i in 0..n {
+            for i in 0..entrants {
                 let entry = DrawEntry {
                     user_id: UserId::parse(&format!("entrant-{i}")).unwrap(),
                     order_id: OrderId::generate(),
@@ -103,17 +125,18 @@ async fn a_draw_is_served_once_in_its_order() {
             (sale, entries)
         }
     };
-    let winners_and_refusals = |sale: SaleId, entries: Vec<DrawEntry>| {
+    // The winners, in the drawn order.
+    let winners = |sale: SaleId, entries: Vec<DrawEntry>, order: Vec<UserId>| {
         let draws = draws.clone();
         async move {
-            let users: Vec<UserId> = entries.iter().map(|e| e.user_id.clone()).collect();
-            let answers = draws.answers(sale, &users).await.unwrap();
+            let answers = draws.answers(sale, &order).await.unwrap();
             let mut winners = Vec::new();
-            for (entry, answer) in entries.iter().zip(answers) {
+            for (user, answer) in order.iter().zip(answers) {
+                let entry = entries.iter().find(|e| &e.user_id == user).unwrap();
                 match answer.expect("every entry answered") {
                     DrawAnswer::Accepted { order_id, .. } => {
                         assert_eq!(order_id, entry.order_id, "a winner's order is its entry's");
-                        winners.push(entry.user_id.clone());
+                        winners.push(user.clone());
                     }
                     DrawAnswer::Refused(PurchaseRejection::SoldOut) => {}
                     other => panic!("unexpected answer {other:?}"),
@@ -122,42 +145,40 @@ async fn a_draw_is_served_once_in_its_order() {
             winners
         }
     };
+    let units_left = |sale: SaleId| {
+        let stock = stock.clone();
+        async move {
+            let level = stock.level(sale).await.unwrap().unwrap();
+            (level.remaining, level.in_flight)
+        }
+    };
 
-    let (sale, entries) = open_sale_with_entrants(40).await;
+    let (sale, entries) = open_sale_with_entrants().await;
     let served = server.close_and_serve(sale).await.unwrap();
     assert_eq!(
         (served.phase, served.entrants, served.served),
-        (DrawPhase::Served, 40, 40)
+        (DrawPhase::Served, entrants as u64, entrants as u64)
     );
-    let seed = served.seed.unwrap();
-    let order = draw_order(&seed, entries.iter().map(|e| e.user_id.clone()).collect());
-    let mut winners = winners_and_refusals(sale, entries.clone()).await;
-    winners.sort_by(|a, b| {
-        order
-            .iter()
-            .position(|u| u == a)
-            .cmp(&order.iter().position(|u| u == b))
-    });
+    let order = draw_order(
+        &served.seed.unwrap(),
+        entries.iter().map(|e| e.user_id.clone()).collect(),
+    );
     assert_eq!(
-        winners,
-        order[..10].to_vec(),
-        "the first ten of the drawn order win"
+        winners(sale, entries, order.clone()).await,
+        order[..units as usize].to_vec(),
+        "the first of the drawn order win"
     );
     assert_eq!(
         server.close_and_serve(sale).await.unwrap(),
         served,
         "served again: nothing changes"
     );
-    let level = stock.level(sale).await.unwrap().unwrap();
-    assert_eq!((level.remaining, level.in_flight), (0, 10));
+    assert_eq!(units_left(sale).await, (0, units));
 
     // A server reserved the first five of the drawn order, then died
     // before recording them.
-    let (sale, entries) = open_sale_with_entrants(30).await;
-    let closed = draws
-        .close(sale, flashsale_domain::DrawSeed::from_bytes([3; 32]))
-        .await
-        .unwrap();
+    let (sale, entries) = open_sale_with_entrants().await;
+    let closed = draws.close(sale, DrawSeed::from_bytes([3; 32])).await.unwrap();
     let order = draw_order(
         &closed.seed.unwrap(),
         entries.iter().map(|e| e.user_id.clone()).collect(),
@@ -177,18 +198,14 @@ async fn a_draw_is_served_once_in_its_order() {
     }
     let served = server.close_and_serve(sale).await.unwrap();
     assert_eq!(served.seed, closed.seed, "the seed of the first close");
-    assert_eq!((served.phase, served.served), (DrawPhase::Served, 30));
-    let winners = winners_and_refusals(sale, entries).await;
-    assert_eq!(winners.len(), 10);
-    assert!(
-        order[..10].iter().all(|u| winners.contains(u)),
-        "the first ten of the drawn order win"
-    );
-    let level = stock.level(sale).await.unwrap().unwrap();
     assert_eq!(
-        (level.remaining, level.in_flight),
-        (0, 10),
-        "each entry decided once"
+        (served.phase, served.served),
+        (DrawPhase::Served, entrants as u64)
     );
-    std::fs::remove_dir_all(dir).unwrap();
+    assert_eq!(
+        winners(sale, entries, order.clone()).await,
+        order[..units as usize].to_vec(),
+        "the first of the drawn order win"
+    );
+    assert_eq!(units_left(sale).await, (0, units), "each entry decided once");
 }
