@@ -373,6 +373,8 @@ mod tests {
             per_user_limit: limit,
             starts_at: None,
             ends_at: None,
+            prequeue_seconds: 0,
+            fair_start_seconds: 0,
         }
     }
 

@@ -120,14 +120,38 @@ pub struct SaleTerms {
     pub per_user_limit: u32,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
+    /// A fair start (issue 19): see [`Sale::prequeue_seconds`].
+    #[serde(default)]
+    pub prequeue_seconds: u32,
+    /// See [`Sale::fair_start_seconds`].
+    #[serde(default)]
+    pub fair_start_seconds: u32,
 }
 
 impl SaleTerms {
+    /// The window of the sale's opening draw, when it has one: from
+    /// `prequeue_seconds` before `starts_at` to `fair_start_seconds` after.
+    pub fn draw_window(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        draw_window(self.starts_at, self.prequeue_seconds, self.fair_start_seconds)
+    }
+
     /// The state at `now`: a scheduled sale whose start has come is active,
     /// any open sale whose end has passed is ended.
     pub fn effective_state(&self, now: DateTime<Utc>) -> SaleState {
         effective_state(self.state, self.starts_at, self.ends_at, now)
     }
+}
+
+fn draw_window(
+    starts_at: Option<DateTime<Utc>>,
+    prequeue_seconds: u32,
+    fair_start_seconds: u32,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let start = starts_at.filter(|_| prequeue_seconds + fair_start_seconds > 0)?;
+    Some((
+        start - chrono::Duration::seconds(prequeue_seconds.into()),
+        start + chrono::Duration::seconds(fair_start_seconds.into()),
+    ))
 }
 
 /// The state after applying the schedule at `now`.
@@ -174,6 +198,15 @@ pub struct Sale {
     /// step, an order is final once stored.
     #[serde(default)]
     pub payment_window_seconds: u32,
+    /// Seconds before `starts_at` from which purchase attempts are entered
+    /// in the sale's opening draw rather than answered (issue 19).
+    #[serde(default)]
+    pub prequeue_seconds: u32,
+    /// Seconds after `starts_at` until which they are: when the window
+    /// closes the entries are served in a random order, then first come,
+    /// first served. 0 and 0: no draw.
+    #[serde(default)]
+    pub fair_start_seconds: u32,
     /// Set once the sale's life ended in the archive (see [`Archived`]).
     #[serde(default)]
     pub archived: Option<Archived>,
@@ -209,6 +242,8 @@ impl Sale {
             per_user_limit: self.per_user_limit,
             starts_at: self.starts_at,
             ends_at: self.ends_at,
+            prequeue_seconds: self.prequeue_seconds,
+            fair_start_seconds: self.fair_start_seconds,
         }
     }
 }
@@ -230,6 +265,11 @@ pub enum DraftError {
     Window,
     #[error("payment_window_seconds must be between 0 and {max}", max = SaleDraft::MAX_PAYMENT_WINDOW_SECONDS)]
     PaymentWindow,
+    #[error(
+        "prequeue_seconds and fair_start_seconds must be 0 or more, {max} together at most, and need starts_at",
+        max = SaleDraft::MAX_DRAW_WINDOW_SECONDS
+    )]
+    FairStart,
 }
 
 /// A validated request for a new sale: the only way to make a [`Sale`].
@@ -247,9 +287,16 @@ pub struct SaleDraft {
     ends_at: Option<DateTime<Utc>>,
     #[serde(default)]
     payment_window_seconds: u32,
+    #[serde(default)]
+    prequeue_seconds: u32,
+    #[serde(default)]
+    fair_start_seconds: u32,
 }
 
 impl SaleDraft {
+    /// A minute: a buyer's request waits through the whole window, and
+    /// clients give up on longer waits.
+    pub const MAX_DRAW_WINDOW_SECONDS: u32 = 60;
     pub const MAX_TEXT: usize = 120;
     /// A day: longer holds keep units off sale past any sale's life.
     pub const MAX_PAYMENT_WINDOW_SECONDS: u32 = 86_400;
@@ -296,7 +343,24 @@ impl SaleDraft {
             starts_at,
             ends_at,
             payment_window_seconds: 0,
+            prequeue_seconds: 0,
+            fair_start_seconds: 0,
         })
+    }
+
+    /// The same draft with an opening draw (a fair start): purchase
+    /// attempts from `prequeue` seconds before `starts_at` to `fair_start`
+    /// seconds after are entered in a draw (0 and 0: none).
+    pub fn with_fair_start(mut self, prequeue: i64, fair_start: i64) -> Result<Self, DraftError> {
+        let seconds = |n: i64| u32::try_from(n).map_err(|_| DraftError::FairStart);
+        let (prequeue, fair_start) = (seconds(prequeue)?, seconds(fair_start)?);
+        let window = prequeue.saturating_add(fair_start);
+        if window > Self::MAX_DRAW_WINDOW_SECONDS || (window > 0 && self.starts_at.is_none()) {
+            return Err(DraftError::FairStart);
+        }
+        self.prequeue_seconds = prequeue;
+        self.fair_start_seconds = fair_start;
+        Ok(self)
     }
 
     /// The same draft with a payment step: buyers get `seconds` to pay once
@@ -324,6 +388,8 @@ impl SaleDraft {
             state: SaleState::Scheduled,
             created_at: now.trunc_subsecs(6),
             payment_window_seconds: self.payment_window_seconds,
+            prequeue_seconds: self.prequeue_seconds,
+            fair_start_seconds: self.fair_start_seconds,
             archived: None,
         }
     }
@@ -340,6 +406,10 @@ struct RawDraft {
     ends_at: Option<DateTime<Utc>>,
     #[serde(default)]
     payment_window_seconds: i64,
+    #[serde(default)]
+    prequeue_seconds: i64,
+    #[serde(default)]
+    fair_start_seconds: i64,
 }
 
 impl TryFrom<RawDraft> for SaleDraft {
@@ -354,7 +424,8 @@ impl TryFrom<RawDraft> for SaleDraft {
             r.starts_at,
             r.ends_at,
         )?
-        .with_payment_window(r.payment_window_seconds)
+        .with_payment_window(r.payment_window_seconds)?
+        .with_fair_start(r.prequeue_seconds, r.fair_start_seconds)
     }
 }
 
@@ -371,6 +442,46 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_fair_start_is_a_short_window_around_a_scheduled_start() {
+        let start = Utc::now() + Duration::hours(1);
+        let draft = |starts_at| SaleDraft::parse("n", "p", 1, 10, 1, starts_at, None).unwrap();
+        let sale = draft(Some(start))
+            .with_fair_start(20, 10)
+            .unwrap()
+            .into_sale(SaleId::generate(), Utc::now());
+        let (opens, closes) = sale.terms().draw_window().unwrap();
+        assert_eq!(closes - opens, Duration::seconds(30));
+        assert_eq!(sale.starts_at.unwrap() - opens, Duration::seconds(20));
+        assert_eq!(
+            draft(Some(start))
+                .with_fair_start(0, 0)
+                .unwrap()
+                .into_sale(SaleId::generate(), start)
+                .terms()
+                .draw_window(),
+            None
+        );
+        for (prequeue, fair_start, starts_at) in [
+            (-1, 10, Some(start)),
+            (0, 61, Some(start)),
+            (31, 30, Some(start)),
+            (0, 5, None),
+        ] {
+            assert_eq!(
+                draft(starts_at).with_fair_start(prequeue, fair_start),
+                Err(DraftError::FairStart),
+                "{prequeue} {fair_start} {starts_at:?}"
+            );
+        }
+        let json = serde_json::json!({"name": "n", "product": "p", "price_cents": 1, "stock": 1, "per_user_limit": 1,
+            "starts_at": start, "ends_at": null, "fair_start_seconds": 90});
+        assert!(
+            serde_json::from_value::<SaleDraft>(json).is_err(),
+            "a draft read from JSON is checked too"
+        );
+    }
 
     #[test]
     fn state_machine_allows_only_the_documented_moves() {

@@ -47,7 +47,7 @@ fn text(t: Option<DateTime<Utc>>) -> Option<String> {
 /// The columns `sale_from` reads, in its order.
 const COLUMNS: &str =
     "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at, \
-     archived_at, archived_sold, payment_window_seconds";
+     archived_at, archived_sold, payment_window_seconds, prequeue_seconds, fair_start_seconds";
 
 fn sale_from(row: &Row<'_>) -> rusqlite::Result<Sale> {
     let archived = match time(row.get(10)?)? {
@@ -69,6 +69,8 @@ fn sale_from(row: &Row<'_>) -> rusqlite::Result<Sale> {
         state: SaleState::parse(&row.get::<_, String>(8)?).ok_or_else(|| bad("state"))?,
         created_at: time(row.get(9)?)?.ok_or_else(|| bad("created_at"))?,
         payment_window_seconds: row.get::<_, i64>(12)? as u32,
+        prequeue_seconds: row.get::<_, i64>(13)? as u32,
+        fair_start_seconds: row.get::<_, i64>(14)? as u32,
         archived,
     })
 }
@@ -118,6 +120,8 @@ impl SqliteCatalog {
                     row.state.as_str(),
                     text(Some(row.created_at)),
                     row.payment_window_seconds,
+                    row.prequeue_seconds,
+                    row.fair_start_seconds,
                 ],
             )
         })
@@ -138,8 +142,8 @@ impl SaleCatalog for SqliteCatalog {
         self.write(
             sale,
             "INSERT INTO sales (id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at,
-                payment_window_seconds)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                payment_window_seconds, prequeue_seconds, fair_start_seconds)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )
         .await
     }
@@ -148,7 +152,8 @@ impl SaleCatalog for SqliteCatalog {
         self.write(
             sale,
             "UPDATE sales SET name = ?2, product = ?3, price_cents = ?4, stock = ?5, per_user_limit = ?6,
-                starts_at = ?7, ends_at = ?8, state = ?9, created_at = ?10, payment_window_seconds = ?11
+                starts_at = ?7, ends_at = ?8, state = ?9, created_at = ?10, payment_window_seconds = ?11,
+                prequeue_seconds = ?12, fair_start_seconds = ?13
              WHERE id = ?1",
         )
         .await

@@ -121,11 +121,14 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 6,
-        name: "0006_fair_start_draws",
-        // A fair start's draw (issue 19): one row per entry, keyed by sale
-        // and buyer (one entry each), with its answer once served; and the
-        // draw itself once closed. Rows leave with the sale.
-        sql: "CREATE TABLE draw_entries (
+        name: "0006_fair_start",
+        // A fair start (issue 19): a sale's opening draw window; one row
+        // per entry, keyed by sale and buyer (one entry each), with its
+        // answer once served; and the draw itself once closed. Rows leave
+        // with the sale.
+        sql: "ALTER TABLE sales ADD COLUMN prequeue_seconds INTEGER NOT NULL DEFAULT 0;
+              ALTER TABLE sales ADD COLUMN fair_start_seconds INTEGER NOT NULL DEFAULT 0;
+              CREATE TABLE draw_entries (
                   sale_id TEXT NOT NULL,
                   user_id TEXT NOT NULL,
                   entry TEXT NOT NULL,

@@ -152,6 +152,10 @@ impl StockStore for MemoryStock {
         Ok(self.with_book(sale, |book| book.level()))
     }
 
+    async fn terms(&self, sale: SaleId) -> Result<Option<SaleTerms>, StoreError> {
+        Ok(self.with_book(sale, |book| book.terms().clone()))
+    }
+
     async fn forget(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {
         let mut sales = self.sales.write().expect("stock map lock poisoned");
         let Some(slot) = sales.get(&sale).cloned() else {

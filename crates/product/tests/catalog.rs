@@ -138,6 +138,13 @@ impl StockStore for LostFirstReply {
     ) -> Result<flashsale_domain::StockLevel, flashsale_domain::StockOpError> {
         self.inner.adjust(sale, delta, now).await
     }
+    async fn terms(
+        &self,
+        sale: flashsale_domain::SaleId,
+    ) -> Result<Option<flashsale_domain::SaleTerms>, StoreError> {
+        self.inner.terms(sale).await
+    }
+
     async fn level(
         &self,
         sale: flashsale_domain::SaleId,

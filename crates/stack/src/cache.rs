@@ -119,6 +119,8 @@ impl StackCacheRebuild {
             .arg(micros(sale.starts_at))
             .arg(micros(sale.ends_at))
             .arg(RELAY_GROUP)
+            .arg(sale.prequeue_seconds)
+            .arg(sale.fair_start_seconds)
             .arg(ledger.given_back.len());
         for id in &ledger.given_back {
             rebuild.arg(id.to_string());

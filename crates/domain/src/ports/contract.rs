@@ -69,6 +69,29 @@ fn reserved(outcome: Result<ReserveOutcome, ReserveError>) -> Reservation {
 /// The stock store's promises: atomic decisions, refusals that change
 /// nothing, replays, releases, transitions and stock changes.
 pub async fn stock_store<S: StockStore>(store: &S) {
+    // The terms read back as loaded, a fair start's window included.
+    let start = Utc::now().trunc_subsecs(6) + Duration::hours(1);
+    let fair = SaleDraft::parse(
+        "Fair",
+        "Widget",
+        100,
+        5,
+        1,
+        Some(start),
+        Some(start + Duration::hours(1)),
+    )
+    .and_then(|d| d.with_fair_start(20, 10))
+    .expect("valid draft")
+    .into_sale(SaleId::generate(), Utc::now())
+    .terms();
+    assert_eq!(
+        store.terms(fair.id).await.unwrap(),
+        None,
+        "terms of an unknown sale"
+    );
+    store.load(fair.clone()).await.unwrap();
+    assert_eq!(store.terms(fair.id).await.unwrap(), Some(fair));
+
     let terms = sale(SaleState::Active, 3, 2).terms();
     let id = terms.id;
     store.load(terms.clone()).await.expect("load");
@@ -304,6 +327,17 @@ pub async fn sale_catalog<C: SaleCatalog>(catalog: &C) {
     assert_eq!(catalog.get(sale.id).await.unwrap(), Some(sale.clone()));
     assert!(catalog.list().await.unwrap().contains(&sale));
     assert_eq!(catalog.get(SaleId::generate()).await.unwrap(), None);
+    let start = Utc::now().trunc_subsecs(6) + Duration::hours(1);
+    let fair = SaleDraft::parse("Fair", "Widget", 100, 5, 1, Some(start), None)
+        .and_then(|d| d.with_fair_start(15, 10))
+        .expect("valid draft")
+        .into_sale(SaleId::generate(), Utc::now());
+    catalog.insert(&fair).await.expect("insert");
+    assert_eq!(
+        catalog.get(fair.id).await.unwrap(),
+        Some(fair),
+        "a fair start's window is kept"
+    );
 
     // Pages follow the ids, each starting after the one given.
     let later: Vec<Sale> = (0..3).map(|_| self::sale(SaleState::Scheduled, 1, 1)).collect();

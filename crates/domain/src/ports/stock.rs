@@ -48,6 +48,9 @@ pub trait StockStore: Send + Sync + 'static {
     async fn adjust(&self, sale: SaleId, delta: i64, now: DateTime<Utc>) -> Result<StockLevel, StockOpError>;
     /// The sale's live counters, read in one consistent step.
     async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError>;
+    /// The terms the store holds for `sale` (its state as set, not as the
+    /// clock makes it), if it knows the sale.
+    async fn terms(&self, sale: SaleId) -> Result<Option<SaleTerms>, StoreError>;
     /// Removes an ended sale's live state (counters, buyers' counts,
     /// idempotency records, outbox) in one atomic step, but only once nothing
     /// of it is in flight nor waiting to be relayed; returns its last

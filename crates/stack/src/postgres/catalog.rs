@@ -17,7 +17,7 @@ pub struct PgCatalog {
 }
 
 const COLUMNS: &str = "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, \
-     created_at, archived_at, archived_sold, payment_window_seconds";
+     created_at, archived_at, archived_sold, payment_window_seconds, prequeue_seconds, fair_start_seconds";
 
 impl PgCatalog {
     /// A catalog on an already migrated database.
@@ -30,6 +30,10 @@ fn sale_from(row: &PgRow) -> Result<Sale, StoreError> {
     let unsigned = |column: &str| -> Result<u64, StoreError> {
         let n: i64 = row.try_get(column).map_err(store_error)?;
         u64::try_from(n).map_err(|_| store_error(format!("negative {column}")))
+    };
+    let seconds = |column: &str| -> Result<u32, StoreError> {
+        let n: i32 = row.try_get(column).map_err(store_error)?;
+        u32::try_from(n).map_err(|_| store_error(format!("negative {column}")))
     };
     let state: String = row.try_get("state").map_err(store_error)?;
     let limit: i32 = row.try_get("per_user_limit").map_err(store_error)?;
@@ -48,11 +52,9 @@ fn sale_from(row: &PgRow) -> Result<Sale, StoreError> {
             .map_err(store_error)?,
         state: SaleState::parse(&state).ok_or_else(|| store_error(format!("unknown state {state}")))?,
         created_at: row.try_get("created_at").map_err(store_error)?,
-        payment_window_seconds: u32::try_from(
-            row.try_get::<i32, _>("payment_window_seconds")
-                .map_err(store_error)?,
-        )
-        .map_err(store_error)?,
+        payment_window_seconds: seconds("payment_window_seconds")?,
+        prequeue_seconds: seconds("prequeue_seconds")?,
+        fair_start_seconds: seconds("fair_start_seconds")?,
         archived: match row
             .try_get::<Option<DateTime<Utc>>, _>("archived_at")
             .map_err(store_error)?
@@ -80,8 +82,8 @@ impl SaleCatalog for PgCatalog {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         sqlx::query(
             "INSERT INTO sales (id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at,
-                 payment_window_seconds)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 payment_window_seconds, prequeue_seconds, fair_start_seconds)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(sale.id.as_uuid())
         .bind(&sale.name)
@@ -94,6 +96,8 @@ impl SaleCatalog for PgCatalog {
         .bind(sale.state.as_str())
         .bind(sale.created_at)
         .bind(i32::try_from(sale.payment_window_seconds).map_err(store_error)?)
+        .bind(i32::try_from(sale.prequeue_seconds).map_err(store_error)?)
+        .bind(i32::try_from(sale.fair_start_seconds).map_err(store_error)?)
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;

@@ -73,6 +73,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_shop_outbox",
         sql: include_str!("../../migrations/0006_shop_outbox.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_fair_start",
+        sql: include_str!("../../migrations/0007_fair_start.sql"),
+    },
 ];
 
 /// An arbitrary constant: the advisory lock all FlashSale migrators share.

@@ -501,7 +501,9 @@ impl StockStore for RedisStock {
                 .arg(terms.per_user_limit)
                 .arg(micros(terms.starts_at))
                 .arg(micros(terms.ends_at))
-                .arg(RELAY_GROUP);
+                .arg(RELAY_GROUP)
+                .arg(terms.prequeue_seconds)
+                .arg(terms.fair_start_seconds);
             let index = redis::cmd("SADD")
                 .arg(SALES_INDEX)
                 .arg(terms.id.to_string())
@@ -688,6 +690,43 @@ impl StockStore for RedisStock {
         })
         .await?;
         Ok(forgotten)
+    }
+
+    async fn terms(&self, sale: SaleId) -> Result<Option<SaleTerms>, StoreError> {
+        let keys = SaleKeys::new(sale);
+        let fields: Vec<Option<String>> = self
+            .retrying(dropped, |mut conn| {
+                let cmd = redis::cmd("HMGET")
+                    .arg(&keys.state)
+                    .arg(&[
+                        "state",
+                        "stock",
+                        "limit",
+                        "starts_at",
+                        "ends_at",
+                        "prequeue",
+                        "fair_start",
+                    ])
+                    .to_owned();
+                async move { cmd.query_async(&mut conn).await }
+            })
+            .await?;
+        let [Some(state), stock, limit, starts, ends, prequeue, fair_start] = fields.as_slice() else {
+            return Ok(None);
+        };
+        let text = |f: &Option<String>| f.clone().unwrap_or_default();
+        // Sales loaded before fair starts existed have no window fields.
+        let seconds = |f: &Option<String>| f.as_deref().map_or(Ok(0), |raw| number(Some(&raw.to_owned())));
+        Ok(Some(SaleTerms {
+            id: sale,
+            state: parse_state(state)?,
+            stock: number(stock.as_ref())?,
+            per_user_limit: number(limit.as_ref())?,
+            starts_at: parse_time(&text(starts))?,
+            ends_at: parse_time(&text(ends))?,
+            prequeue_seconds: seconds(prequeue)?,
+            fair_start_seconds: seconds(fair_start)?,
+        }))
     }
 
     async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {

@@ -1,7 +1,7 @@
 #!lua
 -- Rebuilds one sale from the catalog's terms and the order ledger, keeping
 -- the reservations still in flight, in one atomic step (purchases wait).
--- Persisted = the ledger snapshot (ARGV[7..]) plus whatever `settle` moved
+-- Persisted = the ledger snapshot (ARGV[10..]) plus whatever `settle` moved
 -- since the fence was opened (KEYS[8]): an order committed after the
 -- snapshot is either still in flight or in that list, never missing.
 -- The ids it accounted for are kept in KEYS[9] for ten minutes (with an
@@ -11,17 +11,18 @@
 -- Orders given back (expired, cancelled), here (KEYS[10]) or in the
 -- ledger (ARGV), count nowhere and stay given back.
 -- KEYS: state, stock, buyers, idem, inflight, outbox, rebuild flag, settled, counted, given_back
--- ARGV: state, stock, per_user_limit, starts_at, ends_at, group, n, n given-back ids, records...
+-- ARGV: state, stock, per_user_limit, starts_at, ends_at, group, prequeue_seconds,
+--       fair_start_seconds, n, n given-back ids, records...
 local known = redis.call('EXISTS', KEYS[1]) == 1
 local persisted, inflight, gone = {}, {}, {}
-local n = tonumber(ARGV[7])
-for i = 8, 7 + n do
+local n = tonumber(ARGV[9])
+for i = 10, 9 + n do
   gone[ARGV[i]] = true
 end
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[10])) do
   gone[id] = true
 end
-for i = 8 + n, #ARGV do
+for i = 10 + n, #ARGV do
   local id = fields(ARGV[i])[1]
   if not gone[id] then
     persisted[id] = ARGV[i]
@@ -111,7 +112,8 @@ if remaining < 0 then
 end
 redis.call('SET', KEYS[2], remaining)
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'stock', ARGV[2], 'limit', ARGV[3],
-  'starts_at', ARGV[4], 'ends_at', ARGV[5], 'in_flight', units_in_flight,
+  'starts_at', ARGV[4], 'ends_at', ARGV[5], 'prequeue', ARGV[7], 'fair_start', ARGV[8],
+  'in_flight', units_in_flight,
   'persisted', units_persisted)
 redis.pcall('XGROUP', 'CREATE', KEYS[6], ARGV[6], '0', 'MKSTREAM')
 return {tostring(stock), tostring(remaining), tostring(units_in_flight), tostring(units_persisted)}
