@@ -133,7 +133,7 @@ function stats() {
 }
 
 function publicSale(s) {
-  return { payment_window_seconds: 0, ...s, sold: s.stock - s.remaining };
+  return { payment_window_seconds: 0, prequeue_seconds: 0, fair_start_seconds: 0, ...s, sold: s.stock - s.remaining };
 }
 
 /** Buys `quantity` units for `user`; the order id when accepted, else the error code. */
@@ -441,6 +441,8 @@ const server = http.createServer(async (req, res) => {
         starts_at: body.starts_at ?? null,
         ends_at: body.ends_at ?? null,
         payment_window_seconds: body.payment_window_seconds ?? 0,
+        prequeue_seconds: body.prequeue_seconds ?? 0,
+        fair_start_seconds: body.fair_start_seconds ?? 0,
         status: 'scheduled',
         created_at: new Date().toISOString(),
       };

@@ -17,6 +17,8 @@ export function sale(over: Partial<Sale> = {}): Sale {
     status: 'active',
     created_at: '2025-01-01T00:00:00Z',
     payment_window_seconds: 0,
+    prequeue_seconds: 0,
+    fair_start_seconds: 0,
     ...over,
   };
 }

@@ -98,11 +98,13 @@ impl ServiceProcess {
                     &settings.amqp_queue,
                 )
                 .await?;
-                let (inventory, units_back) = stack::inventory(&stock, events).await?;
+                let (inventory, tasks) = stack::inventory(&stock, events).await?;
                 probes.push(Arc::new(RabbitProbe(publisher.clone())));
                 probes.push(Arc::new(RelayProbe(stock.clone())));
                 stack::relay(&mut background, &stock, publisher, &metrics);
-                background.abort_on_stop("units-back subscription", units_back);
+                for (name, task) in tasks {
+                    background.abort_on_stop(name, task);
+                }
                 Service::Inventory(inventory)
             }
             Kind::Order => {

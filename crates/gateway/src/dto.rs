@@ -81,6 +81,13 @@ pub struct SaleDto {
     /// Seconds a buyer has to pay once the order is stored; 0: no payment
     /// step (orders are final once `confirmed`).
     pub payment_window_seconds: u32,
+    /// A fair start: purchase attempts from `prequeue_seconds` before
+    /// `starts_at` to `fair_start_seconds` after it enter the sale's
+    /// opening draw and wait; the entries are then served in a random
+    /// order, each answered as any purchase. 0 and 0: first come, first
+    /// served from the start.
+    pub prequeue_seconds: u32,
+    pub fair_start_seconds: u32,
     /// Present (true) while the engine rebuilds this sale's live copy,
     /// which it had lost: nothing is shown on sale meanwhile.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -110,6 +117,8 @@ impl From<&SaleView> for SaleDto {
             archived_at: v.sale.archived.map(|a| rfc3339(a.at)),
             created_at: rfc3339(v.sale.created_at),
             payment_window_seconds: v.sale.payment_window_seconds,
+            prequeue_seconds: v.sale.prequeue_seconds,
+            fair_start_seconds: v.sale.fair_start_seconds,
             degraded: v.degraded,
         }
     }
@@ -219,6 +228,16 @@ pub struct CreateSaleRequest {
     /// expire and their units go back on sale.
     #[schema(minimum = 0, maximum = 86_400)]
     pub payment_window_seconds: Option<i64>,
+    /// A fair start (default 0 and 0: none; needs `starts_at`; 60 together
+    /// at most): purchase attempts from `prequeue_seconds` before
+    /// `starts_at` to `fair_start_seconds` after it enter the sale's
+    /// opening draw and wait for its answer; when the window closes the
+    /// entries are served in a random order (one entry per buyer), then
+    /// first come, first served.
+    #[schema(minimum = 0, maximum = 60)]
+    pub prequeue_seconds: Option<i64>,
+    #[schema(minimum = 0, maximum = 60)]
+    pub fair_start_seconds: Option<i64>,
 }
 
 /// `POST /api/admin/sales/{id}/stock`.

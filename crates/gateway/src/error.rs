@@ -190,6 +190,12 @@ pub enum ApiError {
     /// 503 `overloaded`, with `Retry-After`: shed rather than queue.
     #[error("the engine is at capacity; retry shortly")]
     Overloaded,
+    /// The purchase is in the sale's opening draw. The gateway waits for
+    /// its answer; one that waited too long is answered as `overloaded`
+    /// (503, Retry-After), and the buyer's retry with the same key finds
+    /// the entry or its answer.
+    #[error("the purchase waits in the sale's opening draw; retry shortly with the same Idempotency-Key")]
+    InDraw,
     /// 503 `unavailable`: a store cannot be reached.
     #[error("a backing store is unavailable; retry shortly")]
     Unavailable(String),
@@ -235,7 +241,7 @@ impl ApiError {
             AmountMismatch(_) => ErrorCode::AmountMismatch,
             IdempotencyKeyReused(_) => ErrorCode::IdempotencyKeyReused,
             RateLimited { .. } => ErrorCode::RateLimited,
-            Overloaded => ErrorCode::Overloaded,
+            Overloaded | InDraw => ErrorCode::Overloaded,
             Unavailable(_) => ErrorCode::Unavailable,
             Internal(_) => ErrorCode::Internal,
         }
@@ -246,6 +252,9 @@ impl ApiError {
     /// The error a service process answered with `code` and `message`, as
     /// the gateway answers it in turn.
     pub fn from_code(code: &str, message: String) -> Self {
+        if code == IN_DRAW_CODE {
+            return ApiError::InDraw;
+        }
         let Some(code) = ErrorCode::parse(code) else {
             return ApiError::Internal(format!("{code}: {message}"));
         };
@@ -276,6 +285,10 @@ impl ApiError {
         }
     }
 }
+
+/// The code of [`ApiError::InDraw`] between a service process and the
+/// gateway (a buyer never sees it).
+pub const IN_DRAW_CODE: &str = "in_draw";
 
 /// The message of [`PurchaseRejection::SoldOut`], the answer of almost every
 /// request of a stampede.
@@ -355,7 +368,7 @@ impl IntoResponse for ApiError {
                     }
                 }
             }
-            ApiError::Overloaded | ApiError::Unavailable(_) => {
+            ApiError::Overloaded | ApiError::InDraw | ApiError::Unavailable(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::Unauthorized(_) => {
@@ -375,6 +388,7 @@ impl From<PurchaseError> for ApiError {
             PurchaseError::SaleNotFound => ApiError::SaleNotFound,
             PurchaseError::Overloaded => ApiError::Overloaded,
             PurchaseError::Unavailable(detail) => ApiError::Unavailable(detail),
+            PurchaseError::InDraw => ApiError::InDraw,
         }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,17 +23,18 @@ use flashsale_domain::{
     ComponentHealth, HealthProbe, Order, OrderChange, OrderId, OrderTotals, Reservation, SaleDraft, SaleId,
     Transition, UserId,
 };
-use flashsale_inventory::PurchaseReceipt;
 use flashsale_product::{SaleQuery, SaleView};
 use flashsale_trace::{Kind, Span};
 use serde::Deserialize;
 
 use crate::auth::same_secret;
 use crate::dto::ApiJson;
-use crate::error::{ApiError, ErrorInfo};
+use crate::error::{ApiError, ErrorInfo, IN_DRAW_CODE};
 use crate::state::Mode;
 use crate::telemetry::{traceparent, MetricsSource, Telemetry};
-use crate::upstream::remote::{FirstAnswerCall, OwnerCall, PurchaseCall, StockCall, INTERNAL_TOKEN_HEADER};
+use crate::upstream::remote::{
+    DrawWaitAnswer, DrawWaitCall, FirstAnswerCall, OwnerCall, PurchaseCall, StockCall, INTERNAL_TOKEN_HEADER,
+};
 use crate::upstream::{InventoryApi, OrderApi, ProductApi};
 
 /// Which service this process runs.
@@ -83,28 +84,53 @@ pub fn router(
     });
     let internal = match service {
         Service::Product(p) => product_routes(p),
-        Service::Inventory(i) => Router::new().route(
-            "/internal/purchase",
-            post(
-                move |headers: HeaderMap, body: Result<ApiJson<PurchaseCall>, ApiError>| {
-                    let inventory = i.clone();
-                    async move {
-                        let ApiJson(c) = body?;
-                        let span = Span::start("inventory purchase", Kind::Server, traceparent(&headers));
-                        if flashsale_trace::enabled() {
-                            span.set("flashsale.sale_id", c.sale_id.to_string());
+        Service::Inventory(i) => {
+            let wait = i.clone();
+            Router::new()
+                .route(
+                    "/internal/purchase",
+                    post(
+                        move |headers: HeaderMap, body: Result<ApiJson<PurchaseCall>, ApiError>| {
+                            let inventory = i.clone();
+                            async move {
+                                let ApiJson(c) = body?;
+                                let span =
+                                    Span::start("inventory purchase", Kind::Server, traceparent(&headers));
+                                if flashsale_trace::enabled() {
+                                    span.set("flashsale.sale_id", c.sale_id.to_string());
+                                }
+                                let receipt = span
+                                    .run(inventory.purchase(
+                                        c.sale_id,
+                                        c.user_id,
+                                        c.quantity,
+                                        c.idempotency_key,
+                                    ))
+                                    .await;
+                                if let (true, Err(e)) = (flashsale_trace::enabled(), &receipt) {
+                                    span.set("flashsale.outcome", e.to_string());
+                                }
+                                match receipt {
+                                    Ok(receipt) => Ok(Json(receipt).into_response()),
+                                    Err(ApiError::InDraw) => Ok(in_draw()),
+                                    Err(e) => Err(e),
+                                }
+                            }
+                        },
+                    ),
+                )
+                .route(
+                    "/internal/draw-wait",
+                    post(move |body: Result<ApiJson<DrawWaitCall>, ApiError>| {
+                        let inventory = wait.clone();
+                        async move {
+                            let ApiJson(c) = body?;
+                            let wait = inventory.draw_wait(c.sale_id, &c.user_id).await?;
+                            Ok::<_, ApiError>(Json(DrawWaitAnswer::from(wait)))
                         }
-                        let receipt = span
-                            .run(inventory.purchase(c.sale_id, c.user_id, c.quantity, c.idempotency_key))
-                            .await;
-                        if let (true, Err(e)) = (flashsale_trace::enabled(), &receipt) {
-                            span.set("flashsale.outcome", e.to_string());
-                        }
-                        Ok::<Json<PurchaseReceipt>, ApiError>(Json(receipt?))
-                    }
-                },
-            ),
-        ),
+                    }),
+                )
+        }
         Service::Order(o) => order_routes(o),
     }
     .route_layer(middleware::from_fn_with_state(shared.clone(), require_token));
@@ -118,6 +144,13 @@ pub fn router(
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn_with_state(shared, observe))
         .layer(DefaultBodyLimit::max(64 * 1024))
+}
+
+/// [`ApiError::InDraw`] as the gateway reads it: its own code, which no
+/// buyer's answer carries.
+fn in_draw() -> Response {
+    let body = serde_json::json!({"error": {"code": IN_DRAW_CODE, "message": ApiError::InDraw.to_string()}});
+    (StatusCode::CONFLICT, Json(body)).into_response()
 }
 
 fn product_routes(p: Arc<dyn ProductApi>) -> Router {

@@ -10,12 +10,18 @@
 //! entry is decided once).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
 
 use futures_util::{stream, StreamExt};
 
 use flashsale_domain::ports::{DrawAnswer, DrawEntry, DrawPhase, DrawStatus, DrawStore};
-use flashsale_domain::{draw_order, DrawSeed, SaleId, StoreError, UserId};
+use flashsale_domain::{
+    draw_order, DrawSeed, Event, EventKind, EventSink, SaleId, Severity, StoreError, UserId,
+};
 
 use crate::service::{InventoryService, PurchaseError};
 
@@ -77,9 +83,8 @@ impl DrawServer {
         while status.served < status.entrants {
             let from = status.served as usize;
             let run = &order[from..(from + RUN).min(order.len())];
-            let answers = self
-                .decide(sale, run.iter().filter_map(|u| entries.remove(u)))
-                .await?;
+            let run: Vec<DrawEntry> = run.iter().filter_map(|u| entries.remove(u)).collect();
+            let answers = self.decide(sale, run).await?;
             status.served = self.draws.record(sale, status.served, &answers).await?;
         }
         status.phase = DrawPhase::Served;
@@ -90,7 +95,7 @@ impl DrawServer {
     async fn decide(
         &self,
         sale: SaleId,
-        entries: impl Iterator<Item = DrawEntry>,
+        entries: Vec<DrawEntry>,
     ) -> Result<Vec<(UserId, DrawAnswer)>, ServeError> {
         let decided: Vec<(UserId, Result<DrawAnswer, PurchaseError>)> = stream::iter(entries)
             .map(|entry| async move {
@@ -121,6 +126,56 @@ impl DrawServer {
             .into_iter()
             .map(|(user, answer)| answer.map(|a| (user, a)).map_err(ServeError::Purchase))
             .collect()
+    }
+}
+
+/// How often [`run_draws`] looks for windows that closed.
+const DRAW_TICK: Duration = Duration::from_millis(100);
+
+/// Serves the draws of the fair starts this process has seen, as each
+/// window closes, until `stop` resolves; each served draw goes to the
+/// event log with its entrants and seed. Every process that took an entry
+/// or an attempt of a sale serves its draw: several at once are safe (see
+/// the module docs), and a draw nobody entered is closed all the same, so
+/// that the buyers who came after it buy.
+pub async fn run_draws(
+    inventory: Arc<InventoryService>,
+    events: Arc<dyn EventSink>,
+    stop: impl Future<Output = ()>,
+) {
+    let Some(fair) = inventory.fair_starts() else {
+        return;
+    };
+    let server = DrawServer::new(inventory.clone(), fair.draws().clone());
+    let mut tick = tokio::time::interval(DRAW_TICK);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        for sale in fair.due(Utc::now()) {
+            match server.close_and_serve(sale).await {
+                Ok(status) => {
+                    fair.served(sale);
+                    let seed = status.seed.map(|s| s.to_hex()).unwrap_or_default();
+                    events.emit(
+                        Event::new(
+                            EventKind::SaleState,
+                            Severity::Info,
+                            format!(
+                                "Opening draw served: {} entrants, in the order of seed {seed}.",
+                                status.entrants
+                            ),
+                        )
+                        .for_sale(sale),
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(message = "Could not serve a draw yet.", sale = %sale, %error);
+                }
+            }
+        }
     }
 }
 

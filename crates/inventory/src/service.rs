@@ -16,12 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use flashsale_domain::ports::DrawStore;
 use flashsale_domain::{
     Event, EventKind, EventSink, IdempotencyKey, OrderId, OrderQueue, OrderStore, PurchaseRejection,
     Quantity, QueueError, Reservation, ReserveError, ReserveOutcome, ReserveRequest, SaleId, Severity,
     StockStore, UserId,
 };
 
+use crate::fair::{DrawWait, FairStarts, Gated};
 use crate::sold_out::SoldOutFlags;
 
 /// How long an idempotent retry waits for the first request's commit before
@@ -71,6 +73,10 @@ pub enum PurchaseError {
     Overloaded,
     #[error("a store is unavailable: {0}")]
     Unavailable(String),
+    /// The attempt is in the sale's opening draw: its answer comes once the
+    /// draw is served ([`InventoryService::draw_wait`]).
+    #[error("the purchase waits in the sale's opening draw")]
+    InDraw,
 }
 
 /// The inventory service. Cheap to share behind an `Arc`.
@@ -81,6 +87,8 @@ pub struct InventoryService {
     events: Arc<dyn EventSink>,
     /// Queue depth (reservations) above which purchases are shed.
     queue_high_water: u64,
+    /// The draws of fair starts, when this process takes entries.
+    fair: Option<FairStarts>,
 }
 
 impl InventoryService {
@@ -96,6 +104,31 @@ impl InventoryService {
             sold_out: SoldOutFlags::default(),
             events,
             queue_high_water,
+            fair: None,
+        }
+    }
+
+    /// The same service taking the entries of fair starts into `draws`
+    /// (see [`crate::fair`]).
+    pub fn with_draws(mut self, draws: Arc<dyn DrawStore>) -> Self {
+        self.fair = Some(FairStarts::new(draws));
+        self
+    }
+
+    /// The fair starts' draws, when this service takes entries.
+    pub fn fair_starts(&self) -> Option<&FairStarts> {
+        self.fair.as_ref()
+    }
+
+    /// Where `user`'s attempt on `sale` stands in its opening draw (after
+    /// [`PurchaseError::InDraw`]).
+    pub async fn draw_wait(&self, sale: SaleId, user: &UserId) -> Result<DrawWait, PurchaseError> {
+        match &self.fair {
+            Some(fair) => fair
+                .wait(sale, user)
+                .await
+                .map_err(|e| PurchaseError::Unavailable(e.to_string())),
+            None => Ok(DrawWait::NotEntered),
         }
     }
 
@@ -124,6 +157,24 @@ impl InventoryService {
         quantity: Quantity,
         idempotency_key: Option<IdempotencyKey>,
     ) -> Result<PurchaseReceipt, PurchaseError> {
+        if let Some(fair) = &self.fair {
+            let gated = fair
+                .gate(
+                    &*self.stock,
+                    sale,
+                    &user,
+                    quantity,
+                    idempotency_key.as_ref(),
+                    Utc::now(),
+                )
+                .await
+                .map_err(|e| PurchaseError::Unavailable(e.to_string()))?;
+            match gated {
+                Gated::Decide => {}
+                Gated::InDraw => return Err(PurchaseError::InDraw),
+                Gated::Refused(refusal) => return Err(refusal.into()),
+            }
+        }
         self.purchase_as(OrderId::generate(), sale, user, quantity, idempotency_key)
             .await
     }

@@ -74,6 +74,15 @@ pub enum DrawAnswer {
 pub struct DrawRecordError(pub String);
 
 impl DrawEntry {
+    /// The key of an entry whose buyer sent none: the same for every
+    /// attempt of the buyer, so that serving it is keyed too.
+    pub fn key_for(user: &UserId) -> IdempotencyKey {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(user.as_str().as_bytes());
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        IdempotencyKey::parse(&format!("draw-{hex}")).expect("hex digits make a key")
+    }
+
     /// One line, as the stores keep it beside the buyer's id: "<order id>
     /// <quantity> <key>" (a key holds no space: visible ASCII only).
     pub fn encode(&self) -> String {

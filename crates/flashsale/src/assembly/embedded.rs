@@ -14,11 +14,11 @@ use std::time::Duration;
 use flashsale_domain::{Event, EventKind, EventSink, OrderId, Reservation, SaleId, Severity, UnitsBack};
 use flashsale_embedded::{
     database, probes, restore, EmbeddedCache, EmbeddedQueue, MemoryStock, QueueConfig, SqliteCatalog,
-    SqliteOrderStore,
+    SqliteDraws, SqliteOrderStore,
 };
 use flashsale_gateway::events::EventLog;
 use flashsale_gateway::{Mode, Services};
-use flashsale_inventory::{Durability, InventoryService};
+use flashsale_inventory::{run_draws, Durability, InventoryService};
 use flashsale_order::{Checkout, OrderService};
 use flashsale_product::ProductService;
 
@@ -60,14 +60,22 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
         }),
     ));
     let high_water = (settings.queue_capacity as u64 * 3 / 4).max(1);
-    let inventory = Arc::new(InventoryService::new(
-        Arc::new(stock.clone()),
-        Durability::GroupCommit {
-            queue: queue.clone(),
-            orders: Arc::new(orders.clone()),
-        },
+    let inventory = Arc::new(
+        InventoryService::new(
+            Arc::new(stock.clone()),
+            Durability::GroupCommit {
+                queue: queue.clone(),
+                orders: Arc::new(orders.clone()),
+            },
+            events.clone(),
+            high_water,
+        )
+        .with_draws(Arc::new(SqliteDraws::open(&db)?)),
+    );
+    let draws = tokio::spawn(run_draws(
+        inventory.clone(),
         events.clone(),
-        high_water,
+        std::future::pending(),
     ));
     let flags = inventory.sold_out_flags().clone();
     let back = flags.clone();
@@ -129,6 +137,7 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
     ));
     background.schedule(product);
     background.checkout(order_service);
+    background.abort_on_stop("draws", draws);
     background.add("order writer", Duration::from_secs(30), move || async move {
         // Every answered purchase is queued by now; commit them all.
         queue.shutdown().await;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use flashsale_domain::{Event, EventKind, EventSink, HealthProbe, Severity};
 use flashsale_gateway::events::EventLog;
 use flashsale_gateway::{MetricsSource, Mode, Services};
-use flashsale_inventory::{Durability, InventoryService};
+use flashsale_inventory::{run_draws, Durability, InventoryService};
 use flashsale_order::{Checkout, OrderService};
 use flashsale_product::ProductService;
 use flashsale_stack::probes::{
@@ -157,17 +157,23 @@ pub(crate) async fn rabbitmq(url: &str, queue: &str) -> Result<Arc<AmqpPublisher
 }
 
 /// The inventory service on Redis, its sold-out flags cleared by the
-/// units-back channel (the returned task).
+/// units-back channel, the draws of fair starts in Redis too and served as
+/// their windows close: its tasks are returned, to stop with the process
+/// (each step of either is safe to cut anywhere).
 pub(crate) async fn inventory(
     stock: &RedisStock,
     events: Arc<dyn EventSink>,
-) -> Result<(Arc<InventoryService>, JoinHandle<()>), StartError> {
-    let inventory = Arc::new(InventoryService::new(
-        Arc::new(stock.clone()),
-        Durability::Outbox,
-        events,
-        u64::MAX,
-    ));
+) -> Result<(Arc<InventoryService>, [(&'static str, JoinHandle<()>); 2]), StartError> {
+    let inventory = Arc::new(
+        InventoryService::new(
+            Arc::new(stock.clone()),
+            Durability::Outbox,
+            events.clone(),
+            u64::MAX,
+        )
+        .with_draws(Arc::new(stock.clone())),
+    );
+    let draws = tokio::spawn(run_draws(inventory.clone(), events, std::future::pending()));
     let flags = inventory.sold_out_flags().clone();
     let units_back = subscribe_units_back(stock.nodes().clone(), move |sale| match sale {
         Some(sale) => flags.clear(sale),
@@ -175,7 +181,10 @@ pub(crate) async fn inventory(
     })
     .await
     .map_err(|e| unreachable_store("redis")(e.to_string()))?;
-    Ok((inventory, units_back))
+    Ok((
+        inventory,
+        [("units-back subscription", units_back), ("draws", draws)],
+    ))
 }
 
 /// The product service on PostgreSQL and Redis, every sale warmed into
@@ -344,7 +353,7 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
     let (stock, profile) = redis_checked(settings, urls.redis).await?;
     let publisher = rabbitmq(urls.amqp, &settings.amqp_queue).await?;
     let events = Arc::new(EventLog::default());
-    let (inventory, units_back) = inventory(&stock, events.clone()).await?;
+    let (inventory, inventory_tasks) = inventory(&stock, events.clone()).await?;
     let (product, warmed) = product(
         &pool,
         &stock,
@@ -375,7 +384,9 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
         },
         events.clone(),
     );
-    background.abort_on_stop("units-back subscription", units_back);
+    for (name, task) in inventory_tasks {
+        background.abort_on_stop(name, task);
+    }
     let mut probes: Vec<Arc<dyn HealthProbe>> = vec![
         Arc::new(RedisProbe(stock.clone())),
         Arc::new(RabbitProbe(publisher.clone())),

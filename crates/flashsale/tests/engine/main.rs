@@ -9,6 +9,7 @@ mod chaos;
 mod checkout;
 mod contract;
 mod durability;
+mod fair_start;
 mod ledger;
 mod shop;
 mod stack;

@@ -49,6 +49,9 @@ pub async fn create_sale(
         b.ends_at,
     )
     .and_then(|draft| draft.with_payment_window(b.payment_window_seconds.unwrap_or(0)))
+    .and_then(|draft| {
+        draft.with_fair_start(b.prequeue_seconds.unwrap_or(0), b.fair_start_seconds.unwrap_or(0))
+    })
     .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     let view = state.services().product.create(draft).await?;
     Ok((StatusCode::CREATED, Json(SaleDto::from(&view))))

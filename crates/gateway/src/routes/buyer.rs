@@ -1,7 +1,7 @@
 //! Buyer routes: list sales, buy, read one's order. The purchase handler is
 //! the whole HTTP side of the hot path.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Query, State};
@@ -10,7 +10,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use flashsale_domain::ports::DrawAnswer;
 use flashsale_domain::{EventKind, IdempotencyKey, PurchaseRejection, Quantity, SaleId, SaleStatus, UserId};
+use flashsale_inventory::{DrawWait, PurchaseReceipt};
 use flashsale_product::SaleQuery;
 use flashsale_trace::{Kind, Span};
 use serde::de::IntoDeserializer;
@@ -20,6 +22,14 @@ use crate::auth::Buyer;
 use crate::dto::{ApiJson, OrderDto, PurchaseAccepted, PurchaseRequest, RawPath, SaleDto};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
+
+/// How long a purchase waits in a fair start's draw for its answer: the
+/// longest window and its serving. Past it the buyer is told to retry
+/// (503 `overloaded`, Retry-After), and the retry with the same key finds
+/// the entry.
+const DRAW_WAIT: Duration = Duration::from_secs(90);
+/// How often a waiting purchase asks for its entry's answer.
+const DRAW_POLL: Duration = Duration::from_millis(200);
 
 fn sale_id(raw: Option<&str>) -> Result<SaleId, ApiError> {
     raw.and_then(|r| SaleId::parse(r).ok())
@@ -269,14 +279,37 @@ async fn purchase_inner(
     let ApiJson(body) = body?;
     let quantity = Quantity::parse(body.quantity).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     let key = idempotency_key(headers.idempotency_key.as_ref())?;
-    let _slot = state
-        .0
-        .purchase_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded)?;
     let inventory = &state.services().inventory;
-    match inventory.purchase(sale, user.clone(), quantity, key).await {
+    let buy = || async {
+        let _slot = state
+            .0
+            .purchase_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Overloaded)?;
+        inventory
+            .purchase(sale, user.clone(), quantity, key.clone())
+            .await
+    };
+    // In a fair start's window the purchase is an entry in its draw: the
+    // request waits (holding no purchase slot) for the entry's answer.
+    let mut outcome = buy().await;
+    let waiting = Instant::now();
+    while matches!(outcome, Err(ApiError::InDraw)) && waiting.elapsed() < DRAW_WAIT {
+        tokio::time::sleep(DRAW_POLL).await;
+        outcome = match inventory.draw_wait(sale, &user).await {
+            Ok(DrawWait::Waiting) => Err(ApiError::InDraw),
+            Ok(DrawWait::Answered(DrawAnswer::Accepted { order_id, remaining })) => Ok(PurchaseReceipt {
+                order_id,
+                remaining,
+                replayed: false,
+            }),
+            Ok(DrawWait::Answered(DrawAnswer::Refused(refusal))) => Err(refusal.into()),
+            Ok(DrawWait::NotEntered) => buy().await,
+            Err(e) => Err(e),
+        };
+    }
+    match outcome {
         Ok(receipt) => Ok((
             PurchaseAccepted {
                 order_id: receipt.order_id.to_string(),

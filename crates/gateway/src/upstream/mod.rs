@@ -16,7 +16,7 @@ use flashsale_domain::{
     IdempotencyKey, Order, OrderChange, OrderId, OrderTotals, Quantity, Reservation, SaleDraft, SaleId,
     Transition, UserId,
 };
-use flashsale_inventory::{InventoryService, PurchaseReceipt};
+use flashsale_inventory::{DrawWait, InventoryService, PurchaseReceipt};
 use flashsale_order::OrderService;
 use flashsale_product::{ProductService, SalePage, SaleQuery, SaleView};
 
@@ -46,6 +46,9 @@ pub trait InventoryApi: Send + Sync + 'static {
         quantity: Quantity,
         key: Option<IdempotencyKey>,
     ) -> Result<PurchaseReceipt, ApiError>;
+    /// Where `user`'s attempt on `sale` stands in its opening draw, after
+    /// `purchase` answered [`ApiError::InDraw`].
+    async fn draw_wait(&self, sale: SaleId, user: &UserId) -> Result<DrawWait, ApiError>;
     /// Reservations waiting for the order store, where this process can see
     /// them (the embedded queue); 0 otherwise.
     fn queue_depth(&self) -> u64;
@@ -110,6 +113,9 @@ impl InventoryApi for InventoryService {
         key: Option<IdempotencyKey>,
     ) -> Result<PurchaseReceipt, ApiError> {
         Ok(InventoryService::purchase(self, sale, user, quantity, key).await?)
+    }
+    async fn draw_wait(&self, sale: SaleId, user: &UserId) -> Result<DrawWait, ApiError> {
+        Ok(InventoryService::draw_wait(self, sale, user).await?)
     }
     fn queue_depth(&self) -> u64 {
         InventoryService::queue_depth(self)

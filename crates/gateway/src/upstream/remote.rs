@@ -15,11 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use flashsale_domain::ports::DrawAnswer;
 use flashsale_domain::{
     IdempotencyKey, Order, OrderChange, OrderId, OrderTotals, Quantity, Reservation, SaleDraft, SaleId,
     Transition, UserId,
 };
-use flashsale_inventory::PurchaseReceipt;
+use flashsale_inventory::{DrawWait, PurchaseReceipt};
 use flashsale_product::{SalePage, SaleQuery, SaleView};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -58,6 +59,47 @@ pub struct PurchaseCall {
     pub user_id: UserId,
     pub quantity: Quantity,
     pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// Where a buyer's attempt stands in a sale's opening draw, as the
+/// inventory service is asked for it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DrawWaitCall {
+    pub sale_id: SaleId,
+    pub user_id: UserId,
+}
+
+/// [`DrawWait`] on the wire: an answer in its one-line form.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrawWaitAnswer {
+    Answered(String),
+    Waiting,
+    NotEntered,
+}
+
+impl From<DrawWait> for DrawWaitAnswer {
+    fn from(wait: DrawWait) -> Self {
+        match wait {
+            DrawWait::Answered(answer) => DrawWaitAnswer::Answered(answer.encode()),
+            DrawWait::Waiting => DrawWaitAnswer::Waiting,
+            DrawWait::NotEntered => DrawWaitAnswer::NotEntered,
+        }
+    }
+}
+
+impl TryFrom<DrawWaitAnswer> for DrawWait {
+    type Error = ApiError;
+    fn try_from(wait: DrawWaitAnswer) -> Result<Self, ApiError> {
+        Ok(match wait {
+            DrawWaitAnswer::Answered(raw) => DrawWait::Answered(
+                DrawAnswer::decode(&raw)
+                    .map_err(|e| ApiError::Internal(format!("inventory answered {e}")))?,
+            ),
+            DrawWaitAnswer::Waiting => DrawWait::Waiting,
+            DrawWaitAnswer::NotEntered => DrawWait::NotEntered,
+        })
+    }
 }
 
 /// A keyed retry's first answer, as the order service is asked for it.
@@ -289,6 +331,17 @@ impl InventoryApi for RemoteInventory {
             idempotency_key,
         };
         self.0.call(Method::POST, "/internal/purchase", json(&call)).await
+    }
+    async fn draw_wait(&self, sale_id: SaleId, user_id: &UserId) -> Result<DrawWait, ApiError> {
+        let call = DrawWaitCall {
+            sale_id,
+            user_id: user_id.clone(),
+        };
+        let answer: DrawWaitAnswer = self
+            .0
+            .call(Method::POST, "/internal/draw-wait", json(&call))
+            .await?;
+        answer.try_into()
     }
     fn queue_depth(&self) -> u64 {
         0

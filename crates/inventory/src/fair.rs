@@ -1,0 +1,182 @@
+//! The gate of a fair start (issue 19, `docs/fair-start.md`): which
+//! purchase attempts go to a sale's opening draw instead of being decided
+//! at once.
+//!
+//! A sale's draw window never changes once the sale exists, so each process
+//! reads a sale's terms once (the first purchase it sees) and keeps its
+//! gate; once it has seen the draw served, the gate is open for good and
+//! costs a map look-up.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use flashsale_domain::ports::{DrawAnswer, DrawEntry, DrawPhase, DrawStore, Entered};
+use flashsale_domain::{
+    IdempotencyKey, OrderId, PurchaseRejection, Quantity, SaleId, StockStore, StoreError, UserId,
+};
+
+/// What a sale's gate says of a purchase attempt now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// No draw, or its draw is served: decide at once.
+    Open,
+    /// The sale has a draw from `opens` to `closes`, not known served.
+    Draw {
+        opens: DateTime<Utc>,
+        closes: DateTime<Utc>,
+        per_user_limit: u32,
+    },
+}
+
+/// Where a buyer's attempt stands in a sale's draw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrawWait {
+    /// The entry was served: this is its answer.
+    Answered(DrawAnswer),
+    /// Not served yet.
+    Waiting,
+    /// The draw is served and the buyer has no entry (the window closed
+    /// before the attempt entered): buy the ordinary way.
+    NotEntered,
+}
+
+/// What the gate did with an attempt.
+pub(crate) enum Gated {
+    /// Decide it now, as any purchase.
+    Decide,
+    /// It is the buyer's entry in the draw (or waits for the draw to be
+    /// served): ask [`FairStarts::wait`] for its answer.
+    InDraw,
+    Refused(PurchaseRejection),
+}
+
+/// The draws of the sales this process has seen, and their gates.
+pub struct FairStarts {
+    draws: Arc<dyn DrawStore>,
+    gates: Mutex<HashMap<SaleId, Gate>>,
+}
+
+impl FairStarts {
+    pub fn new(draws: Arc<dyn DrawStore>) -> Self {
+        Self {
+            draws,
+            gates: Mutex::default(),
+        }
+    }
+
+    pub fn draws(&self) -> &Arc<dyn DrawStore> {
+        &self.draws
+    }
+
+    fn gate_of(&self, sale: SaleId) -> Option<Gate> {
+        self.gates
+            .lock()
+            .expect("gates lock poisoned")
+            .get(&sale)
+            .copied()
+    }
+
+    fn set_gate(&self, sale: SaleId, gate: Gate) {
+        self.gates.lock().expect("gates lock poisoned").insert(sale, gate);
+    }
+
+    /// Marks `sale`'s draw served: its gate is open for good.
+    pub fn served(&self, sale: SaleId) {
+        self.set_gate(sale, Gate::Open);
+    }
+
+    /// The sales this process saw whose window has closed at `now` and
+    /// whose draw it has not seen served: the ones to serve.
+    pub fn due(&self, now: DateTime<Utc>) -> Vec<SaleId> {
+        self.gates
+            .lock()
+            .expect("gates lock poisoned")
+            .iter()
+            .filter(|(_, gate)| matches!(gate, Gate::Draw { closes, .. } if *closes <= now))
+            .map(|(sale, _)| *sale)
+            .collect()
+    }
+
+    /// Decides where `user`'s attempt goes at `now`; enters it in the draw
+    /// when its window is open.
+    pub(crate) async fn gate(
+        &self,
+        stock: &dyn StockStore,
+        sale: SaleId,
+        user: &UserId,
+        quantity: Quantity,
+        key: Option<&IdempotencyKey>,
+        now: DateTime<Utc>,
+    ) -> Result<Gated, StoreError> {
+        let gate = match self.gate_of(sale) {
+            Some(gate) => gate,
+            None => {
+                let gate = match stock.terms(sale).await? {
+                    Some(terms) => match terms.draw_window() {
+                        Some((opens, closes)) => Gate::Draw {
+                            opens,
+                            closes,
+                            per_user_limit: terms.per_user_limit,
+                        },
+                        None => Gate::Open,
+                    },
+                    // Unknown here: the purchase path answers it.
+                    None => return Ok(Gated::Decide),
+                };
+                self.set_gate(sale, gate);
+                gate
+            }
+        };
+        let Gate::Draw {
+            opens,
+            closes,
+            per_user_limit,
+        } = gate
+        else {
+            return Ok(Gated::Decide);
+        };
+        if now < opens {
+            return Ok(Gated::Decide);
+        }
+        if now >= closes {
+            // Served by another process already?
+            if let Some(status) = self.draws.status(sale).await? {
+                if status.phase == DrawPhase::Served {
+                    self.served(sale);
+                    return Ok(Gated::Decide);
+                }
+            }
+        }
+        if quantity.get() > per_user_limit {
+            return Ok(Gated::Refused(PurchaseRejection::QuantityAboveLimit {
+                limit: per_user_limit,
+            }));
+        }
+        let entry = DrawEntry {
+            user_id: user.clone(),
+            order_id: OrderId::generate(),
+            quantity,
+            idempotency_key: key.cloned().unwrap_or_else(|| DrawEntry::key_for(user)),
+        };
+        Ok(match self.draws.enter(sale, entry).await? {
+            Entered::Entry(_) | Entered::Closed => Gated::InDraw,
+            Entered::KeyReused => Gated::Refused(PurchaseRejection::IdempotencyKeyReused),
+        })
+    }
+
+    /// Where `user`'s attempt on `sale` stands in its draw.
+    pub async fn wait(&self, sale: SaleId, user: &UserId) -> Result<DrawWait, StoreError> {
+        let answer = self.draws.answers(sale, std::slice::from_ref(user)).await?;
+        if let Some(Some(answer)) = answer.into_iter().next() {
+            return Ok(DrawWait::Answered(answer));
+        }
+        Ok(match self.draws.status(sale).await? {
+            Some(status) if status.phase == DrawPhase::Served => {
+                self.served(sale);
+                DrawWait::NotEntered
+            }
+            _ => DrawWait::Waiting,
+        })
+    }
+}
