@@ -251,7 +251,8 @@ mod tests {
                 "0002_void_orders",
                 "0003_archived_sales",
                 "0004_checkout",
-                "0005_shop_outbox"
+                "0005_shop_outbox",
+                "0006_fair_start"
             ]
         );
         assert!(migrate(&mut conn).unwrap().is_empty());
