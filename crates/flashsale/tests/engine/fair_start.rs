@@ -1,27 +1,38 @@
-//! A fair start (issue 19) end to end on the embedded engine: purchase
-//! attempts in the opening window wait, the draw serves them, each gets
-//! one answer with today's shapes.
+//! A fair start (issue 19) end to end: purchase attempts in the opening
+//! window wait, the draw serves them, each gets one answer with today's
+//! shapes; on the embedded engine here, and through several gateways and
+//! inventories of the real stack in `stack::production_topology_one_process_per_service`.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use serde_json::json;
+use hyper::Method;
+use serde_json::{json, Value};
 
-use crate::support::{code, settings, TestApp};
+use crate::support::{code, settings, Client, TestApp, ADMIN};
 
-/// 30 buyers try during the prequeue of a sale of 5 units (limit 1), one
-/// of them twice with another key: no answer comes before the window
-/// closes; then exactly 5 are accepted and the rest told sold out, the
-/// buyer who tried twice gets one answer for both, the units sold are the
-/// stock, and a buyer after the draw buys the ordinary way.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_opening_window_is_drawn_and_each_entry_answered_once() {
-    let app = TestApp::spawn(settings("fair-start")).await;
+/// What [`draw_round`] saw: each buyer's answers, and the sale.
+pub(crate) struct DrawRound {
+    pub sale: String,
+    pub answers: HashMap<String, Vec<(u16, Value)>>,
+}
+
+/// A sale of 5 units (limit 1) with a 2 s prequeue and a 1 s fair start;
+/// 30 buyers try during the prequeue, spread over `gateways`, one of them
+/// twice with another key. No answer comes before the window closes; then
+/// exactly 5 are accepted and the rest told sold out, with today's shapes,
+/// and the buyer who tried twice gets one answer for both.
+pub(crate) async fn draw_round(gateways: &[SocketAddr]) -> DrawRound {
     let starts_at = Utc::now() + chrono::Duration::seconds(2);
-    let sale = app
-        .admin(
+    let (status, _, sale) = Client::connect(gateways[0])
+        .await
+        .send(
+            Method::POST,
             "/api/admin/sales",
+            Some(ADMIN),
+            &[],
             Some(
                 json!({"name": "Fair", "product": "Widget", "price_cents": 100, "stock": 5,
                         "per_user_limit": 1, "starts_at": starts_at, "prequeue_seconds": 2,
@@ -29,6 +40,7 @@ async fn the_opening_window_is_drawn_and_each_entry_answered_once() {
             ),
         )
         .await;
+    assert_eq!(status, 201, "{sale}");
     assert_eq!(
         (
             sale["prequeue_seconds"].as_u64(),
@@ -38,23 +50,21 @@ async fn the_opening_window_is_drawn_and_each_entry_answered_once() {
     );
     let sale = sale["id"].as_str().unwrap().to_owned();
     let closes = starts_at + chrono::Duration::seconds(1);
-
     let attempts: Vec<_> = (0..31)
         .map(|i| {
-            let (addr, sale) = (app.addr, sale.clone());
+            let (addr, sale) = (gateways[i % gateways.len()], sale.clone());
             // Buyer 0 tries twice, with two keys.
             let (user, key) = match i {
                 30 => ("buyer-0".to_owned(), "second-try".to_owned()),
                 _ => (format!("buyer-{i}"), format!("first-try-{i}")),
             };
             tokio::spawn(async move {
-                let mut client = crate::support::Client::connect(addr).await;
-                let (status, body) = client.buy(&sale, &user, 1, Some(&key)).await;
+                let (status, body) = Client::connect(addr).await.buy(&sale, &user, 1, Some(&key)).await;
                 (user, status, body, Utc::now())
             })
         })
         .collect();
-    let mut answers: HashMap<String, Vec<(u16, serde_json::Value)>> = HashMap::new();
+    let mut answers: HashMap<String, Vec<(u16, Value)>> = HashMap::new();
     for attempt in attempts {
         let (user, status, body, at) = attempt.await.unwrap();
         assert!(
@@ -63,12 +73,8 @@ async fn the_opening_window_is_drawn_and_each_entry_answered_once() {
         );
         answers.entry(user).or_default().push((status, body));
     }
-    let accepted: Vec<&String> = answers
-        .iter()
-        .filter(|(_, a)| a[0].0 == 202)
-        .map(|(user, _)| user)
-        .collect();
-    assert_eq!(accepted.len(), 5, "winners = min(stock, entrants): {answers:?}");
+    let accepted = answers.values().filter(|a| a[0].0 == 202).count();
+    assert_eq!(accepted, 5, "winners = min(stock, entrants): {answers:?}");
     for (user, got) in &answers {
         for (status, body) in got {
             match status {
@@ -84,8 +90,17 @@ async fn the_opening_window_is_drawn_and_each_entry_answered_once() {
         twice[0], twice[1],
         "one entry per buyer: both attempts get its answer"
     );
-    assert_eq!(app.sale(&sale).await["sold"], 5);
+    DrawRound { sale, answers }
+}
 
+/// The round on the embedded engine; then the units sold are the stock, a
+/// buyer after the draw buys the ordinary way, and a retry with an entry's
+/// key gets the entry's answer at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_opening_window_is_drawn_and_each_entry_answered_once() {
+    let app = TestApp::spawn(settings("fair-start")).await;
+    let DrawRound { sale, answers } = draw_round(&[app.addr]).await;
+    assert_eq!(app.sale(&sale).await["sold"], 5);
     let (status, body) = app.client().await.buy(&sale, "after-the-draw", 1, None).await;
     assert_eq!(
         (status, code(&body)),

@@ -348,6 +348,17 @@ async fn production_topology_one_process_per_service() {
         (status, view["status"].as_str(), view["remaining"].as_u64()),
         (200, Some("sold_out"), Some(0))
     );
+    // A fair start over both gateways and both inventories: the draw lives
+    // in Redis, each inventory serves it, each entry is answered once.
+    let round = crate::fair_start::draw_round(&[gateway1, gateway2]).await;
+    let stored = orders_in_postgres(&db, 305).await;
+    assert_eq!(stored.len(), 305);
+    for (user, got) in &round.answers {
+        if got[0].0 == 202 {
+            let order = got[0].1["order_id"].as_str().unwrap();
+            assert_eq!(stored.get(order), Some(user), "a winner's order in PostgreSQL");
+        }
+    }
     // Probed last: a gateway keeps its services' health for a second, and
     // the footprint checked above must not be one read before the sales.
     // Every process answers the orchestrator's probes, without a token.
