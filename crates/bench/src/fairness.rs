@@ -8,7 +8,9 @@
 //! buyers, and with the range a fair draw would give (the winners drawn
 //! uniformly from everybody who came: a hypergeometric count, shown as its
 //! mean ± 3.29 standard deviations, 99.9%). First come, first served hands
-//! the fast buyers nearly every unit.
+//! the fast buyers nearly every unit; with `--fair-start-seconds` the
+//! opening is drawn, and their share of the units is their share of the
+//! buyers.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -43,6 +45,10 @@ pub struct FairnessArgs {
     /// Seed of the slow buyers' delays.
     #[arg(long, default_value_t = 19)]
     pub seed: u64,
+    /// The sale's fair start: attempts until this many seconds after the
+    /// start enter its opening draw (0: first come, first served).
+    #[arg(long, default_value_t = 0)]
+    pub fair_start_seconds: u64,
     #[command(flatten)]
     pub secrets: EngineSecrets,
 }
@@ -55,6 +61,7 @@ pub struct FairnessReport {
     pub fast: u64,
     pub slow: u64,
     pub spread_ms: u64,
+    pub fair_start_seconds: u64,
     pub fast_units: u64,
     pub slow_units: u64,
     /// Answers other than 202 and 409 `sold_out`.
@@ -84,7 +91,7 @@ impl FairnessReport {
 
     pub fn table(&self) -> String {
         format!(
-            "Opening of sale {}: {} units, {} fast buyers (at the start), {} slow (0-{} ms after)\n\
+            "Opening of sale {} ({}): {} units, {} fast buyers (at the start), {} slow (0-{} ms after)\n\
              | | fast buyers | slow buyers |\n|---|---:|---:|\n\
              | share of the buyers | {:.1}% | {:.1}% |\n\
              | units won | {} | {} |\n\
@@ -92,6 +99,10 @@ impl FairnessReport {
              | a fair draw: fast buyers' units | {:.1} ± {:.1} (99.9%) | |\n\
              fast buyers' units {} a fair draw's range; {} answers other than 202 and sold_out\n",
             self.sale_id,
+            match self.fair_start_seconds {
+                0 => "first come, first served".to_owned(),
+                f => format!("a fair start: the first {f} s drawn"),
+            },
             self.stock,
             self.fast,
             self.slow,
@@ -149,7 +160,8 @@ pub async fn run(args: &FairnessArgs) -> Result<FairnessReport, BenchError> {
     let starts = chrono::Utc::now() + chrono::Duration::from_std(LEAD).expect("seconds fit");
     let body = json!({"name": "bench fairness", "product": "opening", "price_cents": 1,
                       "stock": args.stock, "per_user_limit": 1,
-                      "starts_at": starts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)});
+                      "starts_at": starts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                      "fair_start_seconds": args.fair_start_seconds});
     let sale = post_sale(&mut conn, &admin, &body).await?;
     let start = tokio::time::Instant::now() + LEAD;
     let path = format!("/api/sales/{sale}/purchase");
@@ -199,6 +211,7 @@ pub async fn run(args: &FairnessArgs) -> Result<FairnessReport, BenchError> {
         fast: args.fast,
         slow: args.slow,
         spread_ms: args.spread_ms,
+        fair_start_seconds: args.fair_start_seconds,
         fast_units,
         slow_units,
         other_answers: other,

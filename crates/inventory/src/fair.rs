@@ -165,18 +165,21 @@ impl FairStarts {
         })
     }
 
-    /// Where `user`'s attempt on `sale` stands in its draw.
+    /// Where `user`'s attempt on `sale` stands in its draw. The status is
+    /// read before the answer: answers are recorded with the position that
+    /// completes the draw, so a draw seen served has every answer, and a
+    /// buyer with none did not enter (read the other way round, a winner
+    /// whose answer landed between the two reads would be sent to buy again).
     pub async fn wait(&self, sale: SaleId, user: &UserId) -> Result<DrawWait, StoreError> {
+        let served = matches!(self.draws.status(sale).await?, Some(s) if s.phase == DrawPhase::Served);
         let answer = self.draws.answers(sale, std::slice::from_ref(user)).await?;
         if let Some(Some(answer)) = answer.into_iter().next() {
             return Ok(DrawWait::Answered(answer));
         }
-        Ok(match self.draws.status(sale).await? {
-            Some(status) if status.phase == DrawPhase::Served => {
-                self.served(sale);
-                DrawWait::NotEntered
-            }
-            _ => DrawWait::Waiting,
-        })
+        if served {
+            self.served(sale);
+            return Ok(DrawWait::NotEntered);
+        }
+        Ok(DrawWait::Waiting)
     }
 }
