@@ -55,6 +55,10 @@ pub(crate) enum Gated {
 pub struct FairStarts {
     draws: Arc<dyn DrawStore>,
     gates: Mutex<HashMap<SaleId, Gate>>,
+    /// The sales whose draw this process has not seen served: what the
+    /// server looks through, so its work follows the open draws, not every
+    /// sale the process ever sold.
+    pending: Mutex<HashMap<SaleId, DateTime<Utc>>>,
 }
 
 impl FairStarts {
@@ -62,6 +66,7 @@ impl FairStarts {
         Self {
             draws,
             gates: Mutex::default(),
+            pending: Mutex::default(),
         }
     }
 
@@ -78,6 +83,11 @@ impl FairStarts {
     }
 
     fn set_gate(&self, sale: SaleId, gate: Gate) {
+        let mut pending = self.pending.lock().expect("pending draws lock poisoned");
+        match gate {
+            Gate::Draw { closes, .. } => pending.insert(sale, closes),
+            Gate::Open => pending.remove(&sale),
+        };
         self.gates.lock().expect("gates lock poisoned").insert(sale, gate);
     }
 
@@ -89,11 +99,11 @@ impl FairStarts {
     /// The sales this process saw whose window has closed at `now` and
     /// whose draw it has not seen served: the ones to serve.
     pub fn due(&self, now: DateTime<Utc>) -> Vec<SaleId> {
-        self.gates
+        self.pending
             .lock()
-            .expect("gates lock poisoned")
+            .expect("pending draws lock poisoned")
             .iter()
-            .filter(|(_, gate)| matches!(gate, Gate::Draw { closes, .. } if *closes <= now))
+            .filter(|(_, closes)| **closes <= now)
             .map(|(sale, _)| *sale)
             .collect()
     }
