@@ -75,11 +75,9 @@ fn status_row(tx: &Transaction<'_>, sale: &str) -> Result<Option<DrawStatus>, St
     };
     let bad = || store_error(format!("an unreadable draw of sale {sale}"));
     Ok(Some(DrawStatus {
-        phase: match phase.as_str() {
-            "serving" => DrawPhase::Serving,
-            "served" => DrawPhase::Served,
-            _ => return Err(bad()),
-        },
+        phase: DrawPhase::parse(&phase)
+            .filter(|p| *p != DrawPhase::Open)
+            .ok_or_else(bad)?,
         seed: Some(DrawSeed::parse(&seed).map_err(|_| bad())?),
         entrants,
         served,
@@ -136,7 +134,7 @@ impl DrawStore for SqliteDraws {
                 return Ok(closed);
             }
             let entrants = entrants(tx, &sale)?;
-            let phase = if entrants == 0 { "served" } else { "serving" };
+            let phase = DrawPhase::after(0, entrants).as_str();
             tx.execute(
                 "INSERT INTO draws (sale_id, phase, seed, entrants, served) VALUES (?1, ?2, ?3, ?4, 0)",
                 params![sale, phase, seed.to_hex(), entrants],
@@ -191,11 +189,7 @@ impl DrawStore for SqliteDraws {
                 write.execute(params![sale, user, answer]).map_err(store_error)?;
             }
             let position = served + answers.len() as u64;
-            let phase = if position >= draw.entrants {
-                "served"
-            } else {
-                "serving"
-            };
+            let phase = DrawPhase::after(position, draw.entrants).as_str();
             tx.execute(
                 "UPDATE draws SET phase = ?2, served = ?3 WHERE sale_id = ?1",
                 params![sale, phase, position],

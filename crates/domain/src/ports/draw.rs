@@ -49,6 +49,32 @@ pub enum DrawPhase {
     Served,
 }
 
+impl DrawPhase {
+    /// The name the stores keep.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrawPhase::Open => "open",
+            DrawPhase::Serving => "serving",
+            DrawPhase::Served => "served",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [DrawPhase::Open, DrawPhase::Serving, DrawPhase::Served]
+            .into_iter()
+            .find(|p| p.as_str() == raw)
+    }
+
+    /// The phase of a closed draw once `served` of its `entrants` are.
+    pub fn after(served: u64, entrants: u64) -> Self {
+        if served >= entrants {
+            DrawPhase::Served
+        } else {
+            DrawPhase::Serving
+        }
+    }
+}
+
 /// A sale's draw, for the servers and the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DrawStatus {

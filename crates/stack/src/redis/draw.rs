@@ -23,12 +23,7 @@ fn status(reply: &[String]) -> Result<DrawStatus, StoreError> {
         return Err(bad());
     };
     Ok(DrawStatus {
-        phase: match phase.as_str() {
-            "open" => DrawPhase::Open,
-            "serving" => DrawPhase::Serving,
-            "served" => DrawPhase::Served,
-            _ => return Err(bad()),
-        },
+        phase: DrawPhase::parse(phase).ok_or_else(bad)?,
         seed: match seed.as_str() {
             "" => None,
             hex => Some(DrawSeed::parse(hex).map_err(|_| bad())?),

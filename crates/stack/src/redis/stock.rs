@@ -716,7 +716,7 @@ impl StockStore for RedisStock {
         };
         let text = |f: &Option<String>| f.clone().unwrap_or_default();
         // Sales loaded before fair starts existed have no window fields.
-        let seconds = |f: &Option<String>| f.as_deref().map_or(Ok(0), |raw| number(Some(&raw.to_owned())));
+        let seconds = |f: &Option<String>| f.as_ref().map_or(Ok(0), |raw| number(Some(raw)));
         Ok(Some(SaleTerms {
             id: sale,
             state: parse_state(state)?,
