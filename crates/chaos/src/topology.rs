@@ -211,7 +211,16 @@ impl Topology {
     /// window of `window` seconds (0: none), and starts it; returns its id.
     /// Retries through each gateway for a while (a service may still be
     /// connecting).
-    pub async fn open_sale(&self, stock: u64, limit: u32, window: u64) -> Result<String, Error> {
+    /// Creates the sale and starts it; one with a fair start (`(prequeue,
+    /// draw)` seconds) starts `prequeue` seconds from now, on its schedule,
+    /// its draw window open from now.
+    pub async fn open_sale(
+        &self,
+        stock: u64,
+        limit: u32,
+        window: u64,
+        fair_start: Option<(u32, u32)>,
+    ) -> Result<String, Error> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let mut last = String::new();
         let mut sale: Option<String> = None;
@@ -222,11 +231,20 @@ impl Topology {
             let gateway = self.gateways[attempt % self.gateways.len()].addr;
             let mut conn = Conn::new(gateway);
             if sale.is_none() {
-                let body = json!({"name": "Chaos sale", "product": "Widget", "price_cents": Self::PRICE_CENTS,
+                let mut body = json!({"name": "Chaos sale", "product": "Widget", "price_cents": Self::PRICE_CENTS,
                                   "stock": stock, "per_user_limit": limit, "payment_window_seconds": window});
+                if let Some((prequeue, draw)) = fair_start {
+                    let starts_at = chrono::Utc::now() + chrono::Duration::seconds(prequeue.into());
+                    body["starts_at"] = json!(starts_at);
+                    body["prequeue_seconds"] = json!(prequeue);
+                    body["fair_start_seconds"] = json!(draw);
+                }
                 match conn.admin(Method::POST, "/api/admin/sales", Some(body)).await {
                     Ok(a) if a.status == 201 => {
                         sale = a.json()["id"].as_str().map(str::to_owned);
+                        if fair_start.is_some() {
+                            return sale.ok_or_else(|| Error::new("created without an id"));
+                        }
                     }
                     Ok(a) => last = format!("create: {} {}", a.status, String::from_utf8_lossy(&a.body)),
                     Err(e) => last = format!("create: {e}"),

@@ -57,6 +57,20 @@ impl fmt::Display for DrawSeed {
     }
 }
 
+/// Written as its 64 hex digits, as the operator sees it.
+impl serde::Serialize for DrawSeed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DrawSeed {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let hex = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse(&hex).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Debug for DrawSeed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "DrawSeed({})", self.to_hex())

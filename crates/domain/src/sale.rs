@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::book::StockLevel;
 use crate::ids::SaleId;
+use crate::ports::DrawStatus;
 
 /// The state an operator (or the schedule) put the sale in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -220,6 +221,10 @@ pub struct Archived {
     pub at: DateTime<Utc>,
     /// Units sold: the sale's stock less what remained.
     pub sold: u64,
+    /// The sale's opening draw, for audit: its seed and entrants (the
+    /// drawn order follows from them, `docs/fair-start.md`).
+    #[serde(default)]
+    pub draw: Option<DrawStatus>,
 }
 
 impl Sale {

@@ -47,13 +47,17 @@ fn text(t: Option<DateTime<Utc>>) -> Option<String> {
 /// The columns `sale_from` reads, in its order.
 const COLUMNS: &str =
     "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at, \
-     archived_at, archived_sold, payment_window_seconds, prequeue_seconds, fair_start_seconds";
+     archived_at, archived_sold, payment_window_seconds, prequeue_seconds, fair_start_seconds, archived_draw";
 
 fn sale_from(row: &Row<'_>) -> rusqlite::Result<Sale> {
     let archived = match time(row.get(10)?)? {
         Some(at) => Some(Archived {
             at,
             sold: row.get::<_, Option<i64>>(11)?.unwrap_or(0) as u64,
+            draw: row
+                .get::<_, Option<String>>(15)?
+                .map(|json| serde_json::from_str(&json).map_err(|_| bad("archived_draw")))
+                .transpose()?,
         }),
         None => None,
     };
@@ -222,8 +226,14 @@ impl SaleCatalog for SqliteCatalog {
         let done = self
             .read(move |conn| {
                 conn.execute(
-                    "UPDATE sales SET archived_at = ?2, archived_sold = ?3 WHERE id = ?1 AND archived_at IS NULL",
-                    params![id.to_string(), text(Some(archived.at)), archived.sold as i64],
+                    "UPDATE sales SET archived_at = ?2, archived_sold = ?3, archived_draw = ?4 \
+                     WHERE id = ?1 AND archived_at IS NULL",
+                    params![
+                        id.to_string(),
+                        text(Some(archived.at)),
+                        archived.sold as i64,
+                        archived.draw.map(|d| serde_json::json!(d).to_string())
+                    ],
                 )
             })
             .await?;

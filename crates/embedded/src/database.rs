@@ -143,6 +143,13 @@ const MIGRATIONS: &[Migration] = &[
                   served INTEGER NOT NULL
               ) WITHOUT ROWID;",
     },
+    Migration {
+        version: 7,
+        name: "0007_archived_draw",
+        // The draw kept with the archived sale, as JSON, for audit once its
+        // rows left with the sale.
+        sql: "ALTER TABLE sales ADD COLUMN archived_draw TEXT;",
+    },
 ];
 
 /// The database file inside `data_dir`.
@@ -252,7 +259,8 @@ mod tests {
                 "0003_archived_sales",
                 "0004_checkout",
                 "0005_shop_outbox",
-                "0006_fair_start"
+                "0006_fair_start",
+                "0007_archived_draw"
             ]
         );
         assert!(migrate(&mut conn).unwrap().is_empty());

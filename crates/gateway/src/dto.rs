@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use chrono::{DateTime, SecondsFormat, Utc};
+use flashsale_domain::ports::DrawStatus;
 use flashsale_domain::{ComponentHealth, Order, OrderStatus, SaleStatus};
 use flashsale_product::SaleView;
 use serde::de::DeserializeOwned;
@@ -98,6 +99,37 @@ pub struct SaleDto {
     #[schema(format = "date-time")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archived_at: Option<String>,
+    /// The sale's opening draw (a fair start): present once a buyer entered
+    /// it or its window closed, and kept in the archive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draw: Option<DrawDto>,
+}
+
+/// A fair start's draw, for buyers to see it is one and for audit: with
+/// the seed and the entrants anybody recomputes the drawn order
+/// (`docs/fair-start.md`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DrawDto {
+    /// `open` (taking entries), `serving` (closed, entries being answered
+    /// in the drawn order) or `served`.
+    pub phase: &'static str,
+    /// Buyers entered: so far while open, fixed once closed.
+    pub entrants: u64,
+    /// Entries answered, in the drawn order.
+    pub served: u64,
+    /// 64 hex digits, set when the window closed.
+    pub seed: Option<String>,
+}
+
+impl From<&DrawStatus> for DrawDto {
+    fn from(d: &DrawStatus) -> Self {
+        Self {
+            phase: d.phase.as_str(),
+            entrants: d.entrants,
+            served: d.served,
+            seed: d.seed.map(|s| s.to_hex()),
+        }
+    }
 }
 
 impl From<&SaleView> for SaleDto {
@@ -120,6 +152,7 @@ impl From<&SaleView> for SaleDto {
             prequeue_seconds: v.sale.prequeue_seconds,
             fair_start_seconds: v.sale.fair_start_seconds,
             degraded: v.degraded,
+            draw: v.draw.as_ref().map(DrawDto::from),
         }
     }
 }
@@ -316,6 +349,9 @@ pub struct SaleStats {
     /// `expired`, `cancelled`).
     pub orders_by_status: BTreeMap<String, u64>,
     pub ledger: LedgerCheck,
+    /// The sale's opening draw, as on the sale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draw: Option<DrawDto>,
 }
 
 /// Totals over every sale, and the live rates.

@@ -24,7 +24,7 @@ use crate::routes::{admin, buyer, checkout, ops};
     components(schemas(
         ErrorBody, ErrorDetail, ErrorCode, dto::SaleDto, dto::PurchaseRequest, dto::PurchaseAccepted, dto::OrderDto,
         dto::CreateSaleRequest, dto::StockChangeRequest, dto::StampedeRequest, dto::StampedeStarted,
-        dto::FlushResult, dto::Stats, dto::Totals, dto::SaleStats, dto::LedgerCheck, dto::Health, dto::Probe,
+        dto::FlushResult, dto::Stats, dto::Totals, dto::SaleStats, dto::DrawDto, dto::LedgerCheck, dto::Health, dto::Probe,
         ComponentHealth, HealthStatus, payments::PaymentEvent, payments::PaymentEventType,
         payments::PaymentEventOutcome, payments::PaymentEventAnswer,
     )),

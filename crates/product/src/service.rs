@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flashsale_domain::{
+    ports::{DrawStatus, DrawStore},
     Archived, CacheRebuild, ChangeGuard, ChangeLock, Event, EventKind, EventSink, Sale, SaleCatalog,
     SaleDraft, SaleId, SaleState, SaleStatus, Severity, StockChangeError, StockLevel, StockOpError,
     StockStore, StoreError, Transition, TransitionError, UnitsBack,
@@ -30,6 +31,10 @@ pub struct SaleView {
     /// shown as nothing remaining); it is being rebuilt from the ledger.
     #[serde(default)]
     pub degraded: bool,
+    /// The sale's opening draw (a fair start), once anybody entered it or
+    /// it closed; from the archive once the sale left the live stores.
+    #[serde(default)]
+    pub draw: Option<DrawStatus>,
 }
 
 impl SaleView {
@@ -126,6 +131,9 @@ pub struct ProductService {
     archive_after: Duration,
     /// When this process first saw each live sale ended.
     ended_seen: std::sync::Mutex<HashMap<SaleId, Instant>>,
+    /// The fair starts' draws, shown with their sales and kept in the
+    /// archive (none: sales are shown without their draws).
+    draws: Option<Arc<dyn DrawStore>>,
 }
 
 impl ProductService {
@@ -146,6 +154,22 @@ impl ProductService {
             rebuilding: Arc::default(),
             archive_after: Self::DEFAULT_ARCHIVE_AFTER,
             ended_seen: std::sync::Mutex::default(),
+            draws: None,
+        }
+    }
+
+    /// Shows each sale's draw with it, and keeps it in the archive.
+    pub fn with_draws(mut self, draws: Arc<dyn DrawStore>) -> Self {
+        self.draws = Some(draws);
+        self
+    }
+
+    /// The draw of a live sale with a fair start (one read; none for the
+    /// others, so a listing costs nothing more for sales without one).
+    async fn draw_of(&self, sale: &Sale) -> Result<Option<DrawStatus>, StoreError> {
+        match &self.draws {
+            Some(draws) if sale.terms().draw_window().is_some() => draws.status(sale.id).await,
+            _ => Ok(None),
         }
     }
 
@@ -195,17 +219,21 @@ impl ProductService {
     /// the dashboard.
     async fn view(&self, sale: Sale) -> Result<SaleView, ProductError> {
         if let Some(level) = sale.archived_level() {
+            let draw = sale.archived.and_then(|a| a.draw);
             return Ok(SaleView {
                 sale,
                 level,
                 degraded: false,
+                draw,
             });
         }
         if let Some(level) = self.stock.level(sale.id).await? {
+            let draw = self.draw_of(&sale).await?;
             return Ok(SaleView {
                 sale,
                 level,
                 degraded: false,
+                draw,
             });
         }
         self.rebuild_in_background(&sale);
@@ -220,6 +248,7 @@ impl ProductService {
             sale,
             level,
             degraded: true,
+            draw: None,
         })
     }
 
@@ -402,10 +431,12 @@ impl ProductService {
             ),
             id,
         );
+        let draw = self.draw_of(&sale).await?;
         Ok(SaleView {
             sale,
             level,
             degraded: false,
+            draw,
         })
     }
 
@@ -495,11 +526,19 @@ impl ProductService {
         };
         let mut archived = Vec::new();
         for sale in due {
+            // Read before the stock store forgets the sale (its draw's live
+            // records leave with it).
+            let draw = self.draw_of(&sale).await?;
             let Some(last) = self.stock.forget(sale.id).await? else {
                 continue;
             };
             let sold = last.stock.saturating_sub(last.remaining);
-            self.catalog.archive(sale.id, Archived { at: now, sold }).await?;
+            self.catalog
+                .archive(sale.id, Archived { at: now, sold, draw })
+                .await?;
+            if let Some(draws) = &self.draws {
+                draws.forget_draw(sale.id).await?;
+            }
             self.ended_seen
                 .lock()
                 .expect("ended sales lock poisoned")

@@ -118,7 +118,12 @@ pub(super) async fn drive(
     }: Levers<'_>,
 ) -> Result<Row, Error> {
     let window = scenario.payment_window();
-    let sale = topo.open_sale(scale.stock, scale.limit, window).await?;
+    let sale = topo
+        .open_sale(scale.stock, scale.limit, window, scenario.fair_start())
+        .await?;
+    let draw_closes = scenario
+        .fair_start()
+        .map(|(prequeue, draw)| Instant::now() + Duration::from_secs((prequeue + draw).into()));
     if let Some(age) = scenario.queue_age() {
         // See `Scenario::queue_age`.
         tokio::time::sleep(age).await;
@@ -158,9 +163,14 @@ pub(super) async fn drive(
         None
     };
 
-    // The trigger: a fifth of the stock answered (or the stampede over).
+    // The trigger: a fifth of the stock answered (or the stampede over);
+    // in a draw, where nothing is answered before it closes, a second of
+    // entries.
+    if draw_closes.is_some() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let trigger = (scale.stock / 5).max(1);
-    while live.units.load(Ordering::Relaxed) < trigger && !stampede.is_finished() {
+    while draw_closes.is_none() && live.units.load(Ordering::Relaxed) < trigger && !stampede.is_finished() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let injected = {
@@ -174,6 +184,7 @@ pub(super) async fn drive(
             cluster,
             inspector: &mut inspector,
             live: &live,
+            draw_closes,
             started,
             config,
         };

@@ -288,6 +288,7 @@ pub(super) async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Inje
             figure
         }
         Scenario::Nemesis => nemesis(ctx).await?,
+        Scenario::KillInDraw => kill_in_draw(ctx, &mut peaks, &mut problems).await?,
         Scenario::RedisFailover | Scenario::RedisFailoverUnacked => failover(ctx, &mut peaks).await?,
     };
     trace(ctx, "healed");
@@ -353,6 +354,60 @@ pub(super) async fn nemesis(ctx: &mut Ctx<'_>) -> Result<String, Error> {
         "seed {:#x}: {kills} kills, {pauses} pauses of services, {redis_pauses} of Redis ({})",
         ctx.config.seed,
         log.join(", ")
+    ))
+}
+
+/// `kill -9` of gateway 1 and inventory 1 while the buyers wait in the
+/// draw, restarted; then the draw must close, be served once, and have
+/// answered nobody before it closed.
+pub(super) async fn kill_in_draw(
+    ctx: &mut Ctx<'_>,
+    peaks: &mut Peaks,
+    problems: &mut Vec<String>,
+) -> Result<String, Error> {
+    let closes = ctx.draw_closes.expect("this scenario's sale has a fair start");
+    let victims = [Role::Gateway(0), Role::Inventory(0)];
+    for role in victims {
+        ctx.topo.get(role).kill9().await;
+    }
+    hold(ctx, Duration::from_millis(1500), peaks).await;
+    for role in victims {
+        ctx.topo.get(role).restart().await?;
+    }
+    // Just before the window closes, nobody may have been answered yet.
+    tokio::time::sleep_until(closes - Duration::from_millis(150)).await;
+    let early = ctx.live.units.load(Ordering::Relaxed);
+    if early > 0 {
+        problems.push(format!("{early} units answered before the draw closed"));
+    }
+    let sale_path = format!("/api/sales/{}", ctx.sale);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let draw = loop {
+        let mut conn = Conn::new(ctx.topo.gateways[1].addr);
+        if let Ok(a) = conn
+            .request(Method::GET, &sale_path, &[], None, Some(Duration::from_secs(2)))
+            .await
+        {
+            let draw = a.json()["draw"].clone();
+            if draw["phase"] == "served" {
+                break draw;
+            }
+        }
+        if Instant::now() > deadline {
+            problems.push("the draw was not served within 30 s of the kills".into());
+            break serde_json::Value::Null;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    Ok(format!(
+        "{} entrants drawn (seed {}…) and served, none answered before the window closed",
+        draw["entrants"],
+        draw["seed"]
+            .as_str()
+            .unwrap_or("none")
+            .chars()
+            .take(12)
+            .collect::<String>(),
     ))
 }
 

@@ -115,6 +115,10 @@ pub enum Scenario {
     /// `FLASHSALE_REDIS_REPLICAS_ACK=1`: the sale's master `kill -9`ed
     /// mid-stampede, its replica promoted; no answered order may be lost.
     RedisFailover,
+    /// A sale with a fair start: a gateway and an inventory `kill -9`ed
+    /// while the buyers wait in the draw, restarted; each entry must be
+    /// answered once, none before the window closes.
+    KillInDraw,
     /// The same without the replicas' acknowledgement (on demand): the
     /// answered orders lost are measured. Units the lost master answered
     /// and relayed may sell again before the engine finds the sale behind
@@ -128,7 +132,7 @@ impl Scenario {
     pub const ON_DEMAND: [Scenario; 1] = [Scenario::RedisFailoverUnacked];
 
     /// Every scenario `scripts/chaos` runs by default.
-    pub const ALL: [Scenario; 22] = [
+    pub const ALL: [Scenario; 23] = [
         Scenario::KillGateway,
         Scenario::KillOrder,
         Scenario::Poison,
@@ -150,6 +154,7 @@ impl Scenario {
         Scenario::ExpireUnderStampede,
         Scenario::KillOrderWhileExpiring,
         Scenario::RedisFailover,
+        Scenario::KillInDraw,
         Scenario::Nemesis,
     ];
 
@@ -178,6 +183,7 @@ impl Scenario {
             Scenario::KillOrderWhileExpiring => "kill-order-while-expiring",
             Scenario::RedisFailover => "redis-failover",
             Scenario::RedisFailoverUnacked => "redis-failover-unacked",
+            Scenario::KillInDraw => "kill-in-draw",
         }
     }
 
@@ -191,6 +197,12 @@ impl Scenario {
     /// acknowledgement), instead of failing on them.
     pub fn measures_loss(self) -> bool {
         matches!(self, Scenario::KillRedisEverysec | Scenario::RedisFailoverUnacked)
+    }
+
+    /// The scenario's sale has a fair start: its prequeue and draw seconds
+    /// (the window opens as the sale is created).
+    pub fn fair_start(self) -> Option<(u32, u32)> {
+        (self == Scenario::KillInDraw).then_some((3, 2))
     }
 
     /// The payment window of the scenario's sale, in seconds (0: none).
@@ -279,6 +291,9 @@ impl Scenario {
                 "Redis Cluster, 3 masters + 1 replica each, FLASHSALE_REDIS_REPLICAS_ACK=1: the sale's master cut off from its replica (a partition), kill -9ed 400 ms later, the replica promoted, the old master back as its replica"
             }
             Scenario::RedisFailoverUnacked => "the same with FLASHSALE_REDIS_REPLICAS_ACK=0: the loss is measured",
+            Scenario::KillInDraw => {
+                "a fair start (3 s prequeue, 2 s draw): kill -9 of gateway 1 and inventory 1 while the buyers wait in the draw, restarted 1.5 s later"
+            }
         }
     }
 }
@@ -391,6 +406,8 @@ struct Ctx<'a> {
     cluster: Option<&'a RedisCluster>,
     inspector: &'a mut Inspector,
     live: &'a Live,
+    /// When the sale's draw window closes (a fair start's scenario).
+    draw_closes: Option<Instant>,
     started: Instant,
     config: &'a Config,
 }

@@ -367,6 +367,12 @@ pub async fn sale_catalog<C: SaleCatalog>(catalog: &C) {
     let archived = Archived {
         at: Utc::now().trunc_subsecs(6),
         sold: 1,
+        draw: Some(DrawStatus {
+            phase: DrawPhase::Served,
+            seed: Some(crate::draw::DrawSeed::from_bytes([7; crate::draw::SEED_LEN])),
+            entrants: 12,
+            served: 12,
+        }),
     };
     assert!(catalog.archive(later[1].id, archived).await.unwrap());
     assert!(!catalog.archive(later[1].id, archived).await.unwrap(), "once");

@@ -39,7 +39,8 @@ pub enum Entered {
 }
 
 /// Where a sale's draw stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DrawPhase {
     /// Entries are taken.
     Open,
@@ -75,8 +76,9 @@ impl DrawPhase {
     }
 }
 
-/// A sale's draw, for the servers and the operator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A sale's draw, for the servers and the operator (who is shown it, and
+/// finds it in the archive once the sale left the live stores).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DrawStatus {
     pub phase: DrawPhase,
     /// Set when the window closed.

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flashsale_domain::ports::DrawStore;
 use flashsale_domain::{Event, EventKind, EventSink, OrderId, Reservation, SaleId, Severity, UnitsBack};
 use flashsale_embedded::{
     database, probes, restore, EmbeddedCache, EmbeddedQueue, MemoryStock, QueueConfig, SqliteCatalog,
@@ -60,6 +61,7 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
         }),
     ));
     let high_water = (settings.queue_capacity as u64 * 3 / 4).max(1);
+    let draw_store: Arc<dyn DrawStore> = Arc::new(SqliteDraws::open(&db)?);
     let inventory = Arc::new(
         InventoryService::new(
             Arc::new(stock.clone()),
@@ -70,7 +72,7 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
             events.clone(),
             high_water,
         )
-        .with_draws(Arc::new(SqliteDraws::open(&db)?)),
+        .with_draws(draw_store.clone()),
     );
     let draws = tokio::spawn(run_draws(
         inventory.clone(),
@@ -98,6 +100,7 @@ pub async fn assemble(settings: &Settings) -> Result<Assembled, StartError> {
             events.clone(),
             Arc::new(move |sale| flags.clear(sale)),
         )
+        .with_draws(draw_store)
         .with_archive_after(settings.archive_after),
     );
     let mut background = Background::default();

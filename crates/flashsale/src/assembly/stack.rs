@@ -213,6 +213,7 @@ pub(crate) async fn product(
             }),
         )
         .with_change_lock(Arc::new(PgChangeLock::new(pool.clone())))
+        .with_draws(Arc::new(stock.clone()))
         .with_archive_after(archive_after),
     );
     let warmed = product.warm().await.map_err(StartError::Restore)?;

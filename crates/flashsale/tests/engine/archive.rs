@@ -18,7 +18,7 @@ fn archiving_at_once(mut s: Settings) -> Settings {
 }
 
 /// Waits (at most 20 s) until `sale` reads archived; returns it.
-async fn archived(c: &mut Client, sale: &str) -> Value {
+pub(crate) async fn archived(c: &mut Client, sale: &str) -> Value {
     let path = format!("/api/sales/{sale}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {

@@ -2,7 +2,8 @@
 //! `scripts/chaos`):
 //!
 //! - a fast subset of the fault scenarios on the production topology
-//!   (kill -9 of a gateway, kill -9 of the order service, poison messages),
+//!   (kill -9 of a gateway, of the order service, of a gateway and an
+//!   inventory in a fair start's draw, poison messages),
 //!   each judged from PostgreSQL, Redis and RabbitMQ themselves;
 //! - a property test of the HTTP API with bad input of every kind: every
 //!   answer is the documented error, never a 5xx, and nothing changes;
@@ -21,8 +22,9 @@ use serde_json::{json, Value};
 
 use crate::support::{buyer, data_dir, settings, TestApp, ADMIN, JWT_SECRET};
 
-/// Kill -9 of a gateway and of the order service, and poison messages, on
-/// the production topology with small numbers: every 202 exactly one row in
+/// Kill -9 of a gateway and of the order service (also while orders
+/// expire, and of a gateway and an inventory while buyers wait in a fair
+/// start's draw), and poison messages, on the production topology with small numbers: every 202 exactly one row in
 /// PostgreSQL, nothing oversold or doubled, nobody above the limit, the
 /// sale sold out to exactly its stock afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,6 +34,7 @@ async fn chaos_fast_subset() {
         Scenario::KillOrder,
         Scenario::Poison,
         Scenario::KillOrderWhileExpiring,
+        Scenario::KillInDraw,
     ])
     .await;
 }

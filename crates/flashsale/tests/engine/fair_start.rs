@@ -11,6 +11,7 @@ use chrono::Utc;
 use hyper::Method;
 use serde_json::{json, Value};
 
+use crate::archive::archived;
 use crate::support::{code, settings, Client, TestApp, ADMIN};
 
 /// What [`draw_round`] saw: each buyer's answers, and the sale.
@@ -90,15 +91,52 @@ pub(crate) async fn draw_round(gateways: &[SocketAddr]) -> DrawRound {
         twice[0], twice[1],
         "one entry per buyer: both attempts get its answer"
     );
+    let mut client = Client::connect(gateways[0]).await;
+    let (_, _, view) = client
+        .send(Method::GET, &format!("/api/sales/{sale}"), None, &[], None)
+        .await;
+    assert_served_draw(&view["draw"], 30);
+    let (_, _, stats) = client
+        .send(Method::GET, "/api/admin/stats", Some(ADMIN), &[], None)
+        .await;
+    let figures = stats["sales"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["sale_id"] == sale.as_str())
+        .expect("the sale in the stats");
+    assert_eq!(figures["draw"], view["draw"], "the operator sees the same draw");
     DrawRound { sale, answers }
 }
 
+/// A served draw of `entrants`, as the API shows it: its seed (64 hex
+/// digits) and every entry answered.
+fn assert_served_draw(draw: &Value, entrants: u64) {
+    assert_eq!(
+        (
+            draw["phase"].as_str(),
+            draw["entrants"].as_u64(),
+            draw["served"].as_u64()
+        ),
+        (Some("served"), Some(entrants), Some(entrants)),
+        "{draw}"
+    );
+    let seed = draw["seed"].as_str().unwrap_or_default();
+    assert!(
+        seed.len() == 64 && seed.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{draw}"
+    );
+}
+
 /// The round on the embedded engine; then the units sold are the stock, a
-/// buyer after the draw buys the ordinary way, and a retry with an entry's
-/// key gets the entry's answer at once.
+/// buyer after the draw buys the ordinary way, a retry with an entry's key
+/// gets the entry's answer at once, and the draw stays with the sale in
+/// the archive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_opening_window_is_drawn_and_each_entry_answered_once() {
-    let app = TestApp::spawn(settings("fair-start")).await;
+    let mut s = settings("fair-start");
+    s.archive_after = Duration::ZERO;
+    let app = TestApp::spawn(s).await;
     let DrawRound { sale, answers } = draw_round(&[app.addr]).await;
     assert_eq!(app.sale(&sale).await["sold"], 5);
     let (status, body) = app.client().await.buy(&sale, "after-the-draw", 1, None).await;
@@ -121,5 +159,9 @@ async fn the_opening_window_is_drawn_and_each_entry_answered_once() {
         status, answers["buyer-1"][0].0,
         "a retry with the key gets the entry's answer"
     );
+    let drawn = app.sale(&sale).await["draw"].clone();
+    app.admin(&format!("/api/admin/sales/{sale}/end"), None).await;
+    let view = archived(&mut app.client().await, &sale).await;
+    assert_eq!(view["draw"], drawn, "the archive keeps the draw");
     app.stop().await;
 }

@@ -10,8 +10,8 @@ use flashsale_domain::{Event, EventKind, EventSink, OrderStatus, SaleDraft, Sale
 
 use crate::auth::Admin;
 use crate::dto::{
-    now_rfc3339, ApiJson, CreateSaleRequest, FlushResult, LedgerCheck, OrderDto, RawPath, SaleDto, SaleStats,
-    StampedeRequest, StampedeStarted, Stats, StockChangeRequest, Totals,
+    now_rfc3339, ApiJson, CreateSaleRequest, DrawDto, FlushResult, LedgerCheck, OrderDto, RawPath, SaleDto,
+    SaleStats, StampedeRequest, StampedeStarted, Stats, StockChangeRequest, Totals,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::stampede;
@@ -263,6 +263,7 @@ pub async fn collect_stats(state: &AppState) -> Result<Stats, ApiError> {
                 ok: difference == 0,
                 difference,
             },
+            draw: view.draw.as_ref().map(DrawDto::from),
         });
     }
     let rates = state.telemetry().rates();

@@ -17,7 +17,8 @@ pub struct PgCatalog {
 }
 
 const COLUMNS: &str = "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, \
-     created_at, archived_at, archived_sold, payment_window_seconds, prequeue_seconds, fair_start_seconds";
+     created_at, archived_at, archived_sold, archived_draw, payment_window_seconds, prequeue_seconds, \
+     fair_start_seconds";
 
 impl PgCatalog {
     /// A catalog on an already migrated database.
@@ -66,6 +67,11 @@ fn sale_from(row: &PgRow) -> Result<Sale, StoreError> {
                     .map_err(store_error)?
                     .unwrap_or(0)
                     .max(0) as u64,
+                draw: row
+                    .try_get::<Option<String>, _>("archived_draw")
+                    .map_err(store_error)?
+                    .map(|json| serde_json::from_str(&json).map_err(store_error))
+                    .transpose()?,
             }),
             None => None,
         },
@@ -165,17 +171,19 @@ impl SaleCatalog for PgCatalog {
     async fn archive(&self, id: SaleId, archived: Archived) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let done = sqlx::query(
-            "UPDATE sales SET archived_at = $2, archived_sold = $3 WHERE id = $1 AND archived_at IS NULL",
+            "UPDATE sales SET archived_at = $2, archived_sold = $3, archived_draw = $4 \
+             WHERE id = $1 AND archived_at IS NULL",
         )
         .bind(id.as_uuid())
         .bind(archived.at)
         .bind(signed(archived.sold, "sold")?)
+        .bind(archived.draw.map(|d| serde_json::json!(d).to_string()))
         .execute(&mut *tx)
         .await
         .map_err(store_error)?
         .rows_affected();
         if done == 1 {
-            let detail = serde_json::json!({ "sold": archived.sold });
+            let detail = serde_json::json!({ "sold": archived.sold, "draw": archived.draw });
             sqlx::query("INSERT INTO audit_log (sale_id, action, detail) VALUES ($1, 'archive', $2::jsonb)")
                 .bind(id.as_uuid())
                 .bind(detail.to_string())

@@ -78,6 +78,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0007_fair_start",
         sql: include_str!("../../migrations/0007_fair_start.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_archived_draw",
+        sql: include_str!("../../migrations/0008_archived_draw.sql"),
+    },
 ];
 
 /// An arbitrary constant: the advisory lock all FlashSale migrators share.
