@@ -125,8 +125,10 @@ pub fn router(
                         let inventory = wait.clone();
                         async move {
                             let ApiJson(c) = body?;
-                            let wait = inventory.draw_wait(c.sale_id, &c.user_id).await?;
-                            Ok::<_, ApiError>(Json(DrawWaitAnswer::from(wait)))
+                            let waits = inventory.draw_wait(c.sale_id, &c.user_ids).await?;
+                            let answers: Vec<DrawWaitAnswer> =
+                                waits.into_iter().map(DrawWaitAnswer::from).collect();
+                            Ok::<_, ApiError>(Json(answers))
                         }
                     }),
                 )

@@ -22,6 +22,8 @@
 //! - [`upstream`]: the services as the gateway sees them: in process, or
 //!   HTTP clients of the service processes ([`upstream::remote`]), whose
 //!   health the gateway reports ([`upstream::health`]).
+//! - [`draw_waiters`]: purchases waiting in a fair start's draw, one
+//!   question per sale for all of them.
 //! - [`live`]: the public live feed of a sale's figures, one reader per
 //!   watched sale shared by all its watchers.
 //! - [`internal`]: the HTTP API of a service process (product, inventory,
@@ -30,6 +32,7 @@
 //! [`Gateway::bind`] then [`Gateway::serve`]: binding port 0 is what tests do.
 
 pub mod auth;
+pub mod draw_waiters;
 pub mod dto;
 pub mod error;
 pub mod events;

@@ -81,6 +81,8 @@ pub(crate) struct Inner {
     pub ip_limit: Option<RateLimiter>,
     pub user_limit: Option<RateLimiter>,
     pub purchase_slots: Arc<Semaphore>,
+    /// Purchases waiting in a fair start's draw.
+    pub draw_waiters: Arc<crate::draw_waiters::DrawWaiters>,
     pub stampede_running: AtomicBool,
     /// Flips to true when the server starts shutting down; long-lived
     /// streams end on it so that graceful shutdown does not wait for them.
@@ -98,6 +100,7 @@ impl AppState {
             ip_limit: RateLimiter::new("per-ip", config.rate_per_ip, config.rate_per_ip),
             user_limit: RateLimiter::new("per-user", config.rate_per_user, config.rate_per_user),
             purchase_slots: Arc::new(Semaphore::new(config.max_in_flight)),
+            draw_waiters: Arc::default(),
             stampede_running: AtomicBool::new(false),
             telemetry: Telemetry::default(),
             feeds: Arc::default(),

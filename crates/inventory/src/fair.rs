@@ -175,21 +175,30 @@ impl FairStarts {
         })
     }
 
-    /// Where `user`'s attempt on `sale` stands in its draw. The status is
-    /// read before the answer: answers are recorded with the position that
-    /// completes the draw, so a draw seen served has every answer, and a
-    /// buyer with none did not enter (read the other way round, a winner
-    /// whose answer landed between the two reads would be sent to buy again).
-    pub async fn wait(&self, sale: SaleId, user: &UserId) -> Result<DrawWait, StoreError> {
-        let served = matches!(self.draws.status(sale).await?, Some(s) if s.phase == DrawPhase::Served);
-        let answer = self.draws.answers(sale, std::slice::from_ref(user)).await?;
-        if let Some(Some(answer)) = answer.into_iter().next() {
-            return Ok(DrawWait::Answered(answer));
+    /// Where these buyers' attempts on `sale` stand in its draw, in their
+    /// order: one read of the draw's status while it is open, whoever is
+    /// asked for. The status is read before the answers: answers are
+    /// recorded with the position that completes the draw, so a draw seen
+    /// served has every answer, and a buyer with none did not enter (read
+    /// the other way round, a winner whose answer landed between the two
+    /// reads would be sent to buy again).
+    pub async fn wait(&self, sale: SaleId, users: &[UserId]) -> Result<Vec<DrawWait>, StoreError> {
+        let phase = self.draws.status(sale).await?.map(|s| s.phase);
+        if matches!(phase, None | Some(DrawPhase::Open)) {
+            return Ok(vec![DrawWait::Waiting; users.len()]);
         }
+        let served = phase == Some(DrawPhase::Served);
         if served {
             self.served(sale);
-            return Ok(DrawWait::NotEntered);
         }
-        Ok(DrawWait::Waiting)
+        let answers = self.draws.answers(sale, users).await?;
+        Ok(answers
+            .into_iter()
+            .map(|answer| match answer {
+                Some(answer) => DrawWait::Answered(answer),
+                None if served => DrawWait::NotEntered,
+                None => DrawWait::Waiting,
+            })
+            .collect())
     }
 }

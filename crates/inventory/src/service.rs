@@ -120,15 +120,15 @@ impl InventoryService {
         self.fair.as_ref()
     }
 
-    /// Where `user`'s attempt on `sale` stands in its opening draw (after
-    /// [`PurchaseError::InDraw`]).
-    pub async fn draw_wait(&self, sale: SaleId, user: &UserId) -> Result<DrawWait, PurchaseError> {
+    /// Where these buyers' attempts on `sale` stand in its opening draw
+    /// (after [`PurchaseError::InDraw`]), in their order.
+    pub async fn draw_wait(&self, sale: SaleId, users: &[UserId]) -> Result<Vec<DrawWait>, PurchaseError> {
         match &self.fair {
             Some(fair) => fair
-                .wait(sale, user)
+                .wait(sale, users)
                 .await
                 .map_err(|e| PurchaseError::Unavailable(e.to_string())),
-            None => Ok(DrawWait::NotEntered),
+            None => Ok(vec![DrawWait::NotEntered; users.len()]),
         }
     }
 

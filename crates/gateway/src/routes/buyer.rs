@@ -28,8 +28,6 @@ use crate::state::AppState;
 /// (503 `overloaded`, Retry-After), and the retry with the same key finds
 /// the entry.
 const DRAW_WAIT: Duration = Duration::from_secs(90);
-/// How often a waiting purchase asks for its entry's answer.
-const DRAW_POLL: Duration = Duration::from_millis(200);
 
 fn sale_id(raw: Option<&str>) -> Result<SaleId, ApiError> {
     raw.and_then(|r| SaleId::parse(r).ok())
@@ -294,11 +292,15 @@ async fn purchase_inner(
     // In a fair start's window the purchase is an entry in its draw: the
     // request waits (holding no purchase slot) for the entry's answer.
     let mut outcome = buy().await;
-    let waiting = Instant::now();
-    while matches!(outcome, Err(ApiError::InDraw)) && waiting.elapsed() < DRAW_WAIT {
-        tokio::time::sleep(DRAW_POLL).await;
-        outcome = match inventory.draw_wait(sale, &user).await {
-            Ok(DrawWait::Waiting) => Err(ApiError::InDraw),
+    let deadline = tokio::time::Instant::now() + DRAW_WAIT;
+    while matches!(outcome, Err(ApiError::InDraw)) {
+        let waiters = &state.0.draw_waiters;
+        let Ok(settled) =
+            tokio::time::timeout_at(deadline, waiters.wait(inventory, sale, user.clone())).await
+        else {
+            break;
+        };
+        outcome = match settled {
             Ok(DrawWait::Answered(DrawAnswer::Accepted { order_id, remaining })) => Ok(PurchaseReceipt {
                 order_id,
                 remaining,
@@ -306,6 +308,7 @@ async fn purchase_inner(
             }),
             Ok(DrawWait::Answered(DrawAnswer::Refused(refusal))) => Err(refusal.into()),
             Ok(DrawWait::NotEntered) => buy().await,
+            Ok(DrawWait::Waiting) => Err(ApiError::InDraw),
             Err(e) => Err(e),
         };
     }

@@ -100,6 +100,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "flashsale_live_sales_watched {}\n",
         state.0.feeds.watched()
     ));
+    gauges.push_str("# HELP flashsale_draw_waiting Buyers waiting in a fair start's draw on this gateway.\n");
+    gauges.push_str("# TYPE flashsale_draw_waiting gauge\n");
+    gauges.push_str(&format!(
+        "flashsale_draw_waiting {}\n",
+        state.0.draw_waiters.waiting()
+    ));
     for source in &state.services().metrics {
         gauges.push_str(&source());
     }

@@ -46,9 +46,10 @@ pub trait InventoryApi: Send + Sync + 'static {
         quantity: Quantity,
         key: Option<IdempotencyKey>,
     ) -> Result<PurchaseReceipt, ApiError>;
-    /// Where `user`'s attempt on `sale` stands in its opening draw, after
-    /// `purchase` answered [`ApiError::InDraw`].
-    async fn draw_wait(&self, sale: SaleId, user: &UserId) -> Result<DrawWait, ApiError>;
+    /// Where these buyers' attempts on `sale` stand in its opening draw,
+    /// after `purchase` answered [`ApiError::InDraw`], in their order (one
+    /// question for every buyer a gateway holds: see `DrawWaiters`).
+    async fn draw_wait(&self, sale: SaleId, users: &[UserId]) -> Result<Vec<DrawWait>, ApiError>;
     /// Reservations waiting for the order store, where this process can see
     /// them (the embedded queue); 0 otherwise.
     fn queue_depth(&self) -> u64;
@@ -114,8 +115,8 @@ impl InventoryApi for InventoryService {
     ) -> Result<PurchaseReceipt, ApiError> {
         Ok(InventoryService::purchase(self, sale, user, quantity, key).await?)
     }
-    async fn draw_wait(&self, sale: SaleId, user: &UserId) -> Result<DrawWait, ApiError> {
-        Ok(InventoryService::draw_wait(self, sale, user).await?)
+    async fn draw_wait(&self, sale: SaleId, users: &[UserId]) -> Result<Vec<DrawWait>, ApiError> {
+        Ok(InventoryService::draw_wait(self, sale, users).await?)
     }
     fn queue_depth(&self) -> u64 {
         InventoryService::queue_depth(self)

@@ -61,12 +61,13 @@ pub struct PurchaseCall {
     pub idempotency_key: Option<IdempotencyKey>,
 }
 
-/// Where a buyer's attempt stands in a sale's opening draw, as the
-/// inventory service is asked for it.
+/// Where buyers' attempts stand in a sale's opening draw, as the inventory
+/// service is asked for it: answered with one [`DrawWaitAnswer`] per buyer,
+/// in their order.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DrawWaitCall {
     pub sale_id: SaleId,
-    pub user_id: UserId,
+    pub user_ids: Vec<UserId>,
 }
 
 /// [`DrawWait`] on the wire: an answer in its one-line form.
@@ -332,16 +333,23 @@ impl InventoryApi for RemoteInventory {
         };
         self.0.call(Method::POST, "/internal/purchase", json(&call)).await
     }
-    async fn draw_wait(&self, sale_id: SaleId, user_id: &UserId) -> Result<DrawWait, ApiError> {
+    async fn draw_wait(&self, sale_id: SaleId, users: &[UserId]) -> Result<Vec<DrawWait>, ApiError> {
         let call = DrawWaitCall {
             sale_id,
-            user_id: user_id.clone(),
+            user_ids: users.to_vec(),
         };
-        let answer: DrawWaitAnswer = self
+        let answers: Vec<DrawWaitAnswer> = self
             .0
             .call(Method::POST, "/internal/draw-wait", json(&call))
             .await?;
-        answer.try_into()
+        if answers.len() != users.len() {
+            return Err(ApiError::Internal(format!(
+                "inventory answered {} draw waits for {} buyers",
+                answers.len(),
+                users.len()
+            )));
+        }
+        answers.into_iter().map(DrawWait::try_from).collect()
     }
     fn queue_depth(&self) -> u64 {
         0
