@@ -5,7 +5,10 @@
 //   FLASHSALE_BIND=127.0.0.1:8080 FLASHSALE_ADMIN_TOKEN=secret node e2e/mock-engine.mjs up
 // It is NOT the engine: the end-to-end tests run against the real binary.
 // For the shop (/shop/): the sale's live stream, FlashSale-Server-Time,
-// Idempotency-Key replays, and the schedule (starts_at, ends_at).
+// Idempotency-Key replays, the schedule (starts_at, ends_at), and a fair
+// start's draw (prequeue_seconds, fair_start_seconds: the purchases of the
+// window wait, then are served in a seeded random order; `draw` on the sale
+// and its stats).
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -60,8 +63,8 @@ function log(kind, severity, message, sale_id) {
   for (const c of clients) c.write(`event: log\ndata: ${JSON.stringify(e)}\n\n`);
 }
 
-function err(res, status, code, message) {
-  json(res, status, { error: { code, message } });
+function err(res, status, code, message, headers = {}) {
+  json(res, status, { error: { code, message } }, headers);
 }
 function json(res, status, body, headers = {}) {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
@@ -106,6 +109,7 @@ function stats() {
       units_paid: paid,
       orders_by_status: { confirmed: count('confirmed'), paid: count('paid'), expired: count('expired'), cancelled: count('cancelled') },
       ledger: { ok: difference === 0, difference },
+      ...(drawDto(s) && { draw: drawDto(s) }),
     };
   });
   const sum = (k) => list.reduce((a, s) => a + s[k], 0);
@@ -133,7 +137,117 @@ function stats() {
 }
 
 function publicSale(s) {
-  return { payment_window_seconds: 0, prequeue_seconds: 0, fair_start_seconds: 0, ...s, sold: s.stock - s.remaining };
+  const draw = drawDto(s);
+  return { payment_window_seconds: 0, prequeue_seconds: 0, fair_start_seconds: 0, ...s, sold: s.stock - s.remaining, ...(draw && { draw }) };
+}
+
+// ---- a fair start: the draw of a sale's opening window (docs/fair-start.md)
+const draws = new Map(); // sale id -> { phase, seed, served, entries: Map(buyer -> { quantity, key, answer, waiters }) }
+const DRAW_WAIT_MS = 90_000;
+
+/** The window, Unix ms, or null without a fair start. */
+function drawWindowOf(s) {
+  const start = s.starts_at ? Date.parse(s.starts_at) : NaN;
+  const before = s.prequeue_seconds ?? 0;
+  const after = s.fair_start_seconds ?? 0;
+  if (Number.isNaN(start) || before + after <= 0) return null;
+  return { opens: start - before * 1000, closes: start + after * 1000 };
+}
+function drawOf(s) {
+  if (!draws.has(s.id)) draws.set(s.id, { phase: 'open', seed: null, served: 0, entries: new Map() });
+  return draws.get(s.id);
+}
+/** The sale's `draw`: once a buyer entered it or its window closed. */
+function drawDto(s) {
+  const d = draws.get(s.id);
+  if (!d) return undefined;
+  return { phase: d.phase, entrants: d.entries.size, served: d.served, seed: d.seed };
+}
+
+/** The engine's drawn order: a Fisher–Yates shuffle of the sorted buyers, driven by SHA-256(seed ‖ block). */
+function drawOrder(seedHex, entrants) {
+  const seed = Buffer.from(seedHex, 'hex');
+  let block = 0n;
+  const words = [];
+  const nextU64 = () => {
+    if (!words.length) {
+      const k = Buffer.alloc(8);
+      k.writeBigUInt64LE(block++);
+      const d = crypto.createHash('sha256').update(Buffer.concat([seed, k])).digest();
+      for (let i = 0; i < 32; i += 8) words.push(d.readBigUInt64LE(i));
+    }
+    return words.shift();
+  };
+  const MAX = 2n ** 64n - 1n;
+  const below = (n) => {
+    const limit = MAX - (MAX % n);
+    for (;;) {
+      const x = nextU64();
+      if (x < limit) return Number(x % n);
+    }
+  };
+  const order = [...new Set(entrants)].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = below(BigInt(i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+/** Answers a waiting request with its entry's answer. */
+function answerEntry(e, res) {
+  if (res.writableEnded) return;
+  json(res, e.answer.status, e.answer.body);
+}
+
+/** Closes the draws whose window ended and serves their entries in the drawn order. */
+function serveDraws() {
+  const now = Date.now();
+  for (const s of sales.values()) {
+    const w = drawWindowOf(s);
+    if (!w || now < w.closes) continue;
+    const d = drawOf(s);
+    if (d.phase === 'served') continue;
+    d.phase = 'serving';
+    d.seed = crypto.randomBytes(32).toString('hex');
+    applySchedule();
+    for (const user of drawOrder(d.seed, [...d.entries.keys()])) {
+      const e = d.entries.get(user);
+      const r = purchase(s, user, e.quantity);
+      e.answer = r.code
+        ? { status: 409, body: { error: { code: r.code, message: r.code.replace(/_/g, ' ') } } }
+        : { status: 202, body: { order_id: r.orderId, status: 'pending', remaining: s.remaining } };
+      keyed.set(`${user}\n${e.key}`, { saleId: s.id, quantity: e.quantity, status: e.answer.status, body: e.answer.body });
+      d.served += 1;
+      for (const res of e.waiters.splice(0)) answerEntry(e, res);
+    }
+    d.phase = 'served';
+    log('draw', 'info', `“${s.name}”: the draw is served, ${d.entries.size} entrants, seed ${d.seed}`, s.id);
+    save();
+  }
+}
+setInterval(serveDraws, 100);
+
+/** A purchase in a fair start's open window: the buyer's entry, answered when the draw is served (or 503 after 90 s). */
+function enterDraw(s, user, quantity, key, res) {
+  const d = drawOf(s);
+  let e = d.entries.get(user);
+  if (!e) {
+    e = { quantity, key: key || `entry-${user}`, answer: null, waiters: [] };
+    d.entries.set(user, e);
+  } else if (key && key === e.key && quantity !== e.quantity) {
+    return err(res, 422, 'idempotency_key_reused', 'this Idempotency-Key was already used with another request body');
+  }
+  if (e.answer) return answerEntry(e, res);
+  e.waiters.push(res);
+  const t = setTimeout(() => {
+    e.waiters = e.waiters.filter((r) => r !== res);
+    if (!res.writableEnded) err(res, 503, 'overloaded', 'still waiting for the draw: retry with the same Idempotency-Key', { 'retry-after': '1' });
+  }, DRAW_WAIT_MS);
+  res.on('close', () => {
+    clearTimeout(t);
+    e.waiters = e.waiters.filter((r) => r !== res);
+  });
 }
 
 /** Buys `quantity` units for `user`; the order id when accepted, else the error code. */
@@ -376,6 +490,12 @@ const server = http.createServer(async (req, res) => {
       const s = sales.get(m[1]);
       if (!s) return err(res, 404, 'sale_not_found', 'no such sale');
       applySchedule();
+      const w = drawWindowOf(s);
+      const now = Date.now();
+      if (w && now >= w.opens && now < w.closes && !['paused', 'ended'].includes(s.status) && (draws.get(s.id)?.phase ?? 'open') === 'open') {
+        if (body.quantity > s.per_user_limit) return err(res, 409, 'limit_exceeded', 'limit exceeded');
+        return enterDraw(s, user, body.quantity, key, res);
+      }
       const r = purchase(s, user, body.quantity);
       const [status, answer] = r.code
         ? [409, { error: { code: r.code, message: r.code.replace(/_/g, ' ') } }]

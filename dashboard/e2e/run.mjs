@@ -5,7 +5,8 @@
 //   FLASHSALE_BIN=/path/to/flashsale npm run e2e
 //
 // Starts `flashsale up` in embedded mode on a free port with a fresh data dir,
-// drives the page like an operator, and exits non-zero on any failed check.
+// drives the page like an operator (checkout and a fair start's draw
+// included), and exits non-zero on any failed check.
 // Builds nothing except `npm run build` when dist/ is missing.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -412,6 +413,51 @@ async function main() {
     await waitData(page, 'orders-paid', 'value', "v === '1'", 5000, 'paid orders');
     await waitData(page, 'ledger', 'ok', "v === 'true'", 10_000, 'ledger after paying');
     await shoot(page, 'checkout-dark.png');
+  });
+
+  await step("a fair start's draw: the sale's terms, then its phase, entrants, served and seed (the engine's)", async () => {
+    const admin = async (method, url, body) => {
+      const res = await fetch(`${base}${url}`, { method, headers: { Authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const text = await res.text();
+      assert(res.status === 201, `${method} ${url} answered ${res.status}: ${text}`);
+      return JSON.parse(text);
+    };
+    const now = Number((await fetch(`${base}/api/sales?limit=1`)).headers.get('flashsale-server-time'));
+    // the draw from now + 0.5 s to now + 3.5 s
+    const fair = await admin('POST', '/api/admin/sales', {
+      name: `E2E draw ${Date.now().toString(36)}`,
+      product: 'Drawn jacket',
+      price_cents: 500,
+      stock: 1,
+      per_user_limit: 1,
+      starts_at: new Date(now + 2500).toISOString(),
+      prequeue_seconds: 2,
+      fair_start_seconds: 1,
+    });
+    await page.waitForSelector(`${byTestId('sale-select')} option[value="${fair.id}"]`, { state: 'attached', timeout: 10_000 });
+    await page.selectOption(byTestId('sale-select'), fair.id);
+    await waitData(page, 'sale-fair-start', 'prequeue', "v === '2'", 5000, "the sale's fair start");
+    await new Promise((r) => setTimeout(r, Math.max(0, now + 700 - Date.now())));
+    // a buyer's purchase in the window: answered when the draw is served
+    const entry = asBuyer(base, buyerToken(jwtSecret, `e2e-drawn-${Date.now().toString(36)}`), 'POST', `/api/sales/${fair.id}/purchase`, { quantity: 1 }, 202);
+    await waitData(page, 'draw-entrants', 'value', "v === '1'", 8000, 'the entrants');
+    await entry;
+    await waitData(page, 'draw-phase', 'phase', "v === 'served'", 8000, 'the draw served');
+    const { draw } = await (await fetch(`${base}/api/sales/${fair.id}`)).json();
+    assert(draw && /^[0-9a-f]{64}$/.test(draw.seed ?? ''), `GET /api/sales/{id} draw: ${JSON.stringify(draw)}`);
+    await waitData(page, 'draw-seed', 'seed', `v === '${draw.seed}'`, 5000, 'the seed');
+    assert((await page.getAttribute(byTestId('draw-seed'), 'title')) === draw.seed, 'the seed is not whole in its title');
+    const served = await page.textContent(byTestId('draw-served'));
+    assert(served === 'served 1 / 1', `the draw's served reads "${served}"`);
+    assert((await page.getAttribute(byTestId('draw-seed-copy'), 'aria-label')) === "Copy the draw's seed", 'no copy button for the seed');
+    // the 64 digits fit a narrow screen (cut with an ellipsis, no sideways scrolling)
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(300);
+    const { sw, cw } = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth }));
+    assert(sw <= cw + 1, `the draw makes the page scroll sideways at 390 px (${sw} > ${cw})`);
+    const copyBox = await page.locator(byTestId('draw-seed-copy')).boundingBox();
+    assert(copyBox && copyBox.x + copyBox.width <= cw, `the copy button is off screen at 390 px (${JSON.stringify(copyBox)})`);
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   await step('no request left for another host', async () => {

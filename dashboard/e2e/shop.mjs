@@ -11,7 +11,11 @@
 // engine's clock and a disabled Buy, which enables at the start without a
 // reload; buyer 1 buys (confirmed, then paid), buyer 2 buys the last unit,
 // buyer 3 (signed in with the paste box) reads "sold out", buyer 2 clicking
-// again reads the limit; the engine is killed in the middle of an intent
+// again reads the limit; a fair start (1 unit, a draw from 5 s before the
+// start to 3 s after): buyers 1 and 2 press Buy in the prequeue, read "in
+// the draw" with the time left and the entrants, and after the close one is
+// accepted and the other sold out, the sale's draw served with its seed;
+// the engine is killed in the middle of an intent
 // (the first request went through, its answer was lost) and started again:
 // the page's retries, with the same Idempotency-Key, land on the same order.
 // Also: the list, My orders, a 360 px screen, keyboard, fonts, no request to
@@ -300,6 +304,101 @@ async function main() {
     assert(/Limit reached: each buyer may buy at most 1 unit of this sale, and you already have 1 unit/.test(a.text), `answer reads "${a.text}"`);
     assert(buys2.length === 1, `buyer 2 sent ${buys2.length} purchases in all`);
   });
+
+  // ---- a fair start: 1 unit, 2 buyers pressing Buy in the prequeue; the draw decides
+  {
+    const PREQUEUE = 5;
+    const FAIR_START = 3;
+    let fair;
+    let win;
+    const fairPages = [];
+    await step(`a fair start (draw ${PREQUEUE} s before the start to ${FAIR_START} s after, 1 unit): Buy opens in the prequeue, before the start`, async () => {
+      const now = await engineNow(base);
+      const startsAt = now + 7000;
+      win = { opens: startsAt - PREQUEUE * 1000, starts: startsAt, closes: startsAt + FAIR_START * 1000 };
+      fair = await admin('POST', '/api/admin/sales', {
+        name: `E2E fair start ${Date.now().toString(36)}`,
+        product: 'Drawn sneaker',
+        price_cents: 9900,
+        stock: 1,
+        per_user_limit: 1,
+        starts_at: new Date(startsAt).toISOString(),
+        prequeue_seconds: PREQUEUE,
+        fair_start_seconds: FAIR_START,
+      });
+      assert(fair.prequeue_seconds === PREQUEUE && fair.fair_start_seconds === FAIR_START, `created ${JSON.stringify(fair)}`);
+      // buyer 1's phone is an hour ahead (its context's clock): the window must still be the engine's
+      for (const [ctx, link, who] of [
+        [ctx1, links[0], 'buyer-1'],
+        [ctx2, links[1], 'buyer-2'],
+      ]) {
+        const p = watch(await ctx.newPage(), `${who} (fair start)`);
+        fairPages.push({ page: p, who, link, buys: purchasesOf(p) });
+      }
+      await Promise.all(fairPages.map(({ page, link }) => page.goto(`${base}/shop/sale/${fair.id}#token=${tokenOf(link)}`)));
+      for (const { page, who } of fairPages) {
+        await page.waitForSelector(byTestId('fair-start'), { timeout: 10_000 });
+        const text = await page.textContent(byTestId('fair-start'));
+        assert(/^Fair start: every buyer who presses Buy (between .* and )?\d\d:\d\d:\d\d is entered in a draw; the order is random, not by speed\.$/.test(text), `${who}'s notice reads "${text}"`);
+      }
+      const p1 = fairPages[0].page;
+      await p1.waitForFunction(() => document.querySelector('[data-testid="buy"]')?.disabled === false, null, { timeout: 10_000, polling: 50 });
+      const at = await engineNow(base);
+      log(`fair start: Buy enabled ${at - win.opens} ms after the draw opened, ${win.starts - at} ms before the start (engine clock)`);
+      assert(at >= win.opens - 400 && at < win.starts, `Buy enabled at ${at - win.starts} ms from the start (the draw opens at ${win.opens - win.starts} ms)`);
+      assert((await p1.getAttribute(byTestId('sale-status'), 'data-phase')) === 'draw', 'the badge does not say the draw is open');
+      assert((await p1.getAttribute(byTestId('sale-status'), 'data-status')) === 'scheduled', 'the sale is no longer scheduled: not the prequeue');
+      await fairPages[1].page.waitForFunction(() => document.querySelector('[data-testid="buy"]')?.disabled === false, null, { timeout: 5000 });
+    });
+
+    await step('both buyers press Buy in the prequeue: "in the draw", the time left on the engine\'s clock, the entrants; no answer before the close', async () => {
+      expected = [[/status of 409/, /\/purchase$/]]; // the loser's sold_out, which Chromium logs
+      for (const { page } of fairPages) await page.click(byTestId('buy'));
+      for (const { page, who } of fairPages) {
+        await page.waitForSelector(`${byTestId('in-draw')}[data-stage="entered"]`, { timeout: 5000 });
+        const left = Number(await page.getAttribute(byTestId('draw-countdown'), 'data-ms'));
+        const expectLeft = win.closes - (await engineNow(base));
+        assert(left > 0 && Math.abs(left - expectLeft) < 1500, `${who}'s draw countdown reads ${left} ms, the engine says ${expectLeft} ms`);
+        const a = await answer(page);
+        assert(a.draw === 'entered' && /^In the draw\. You are in the draw\./.test(a.text), `${who}'s answer reads "${a.text}" (draw ${a.draw})`);
+        assert((await page.getAttribute(byTestId('buy'), 'aria-busy')) === 'true', `${who}'s Buy is not busy`);
+      }
+      const p1 = fairPages[0].page;
+      await waitData(p1, 'draw-entrants', 'value', "v === '2'", 5000, 'the entrants, live');
+      assert(/^2 buyers in the draw so far$/.test(await p1.textContent(byTestId('draw-entrants'))), 'the entrants in words');
+      const before = Number(await p1.getAttribute(byTestId('draw-countdown'), 'data-ms'));
+      await p1.waitForTimeout(600);
+      const after = Number(await p1.getAttribute(byTestId('draw-countdown'), 'data-ms'));
+      assert(after < before, `the draw countdown does not run (${before} → ${after} ms)`);
+      await noHorizontalScroll(p1, 'the sale page in the draw');
+      await shoot(p1, 'shop-draw.png', { fullPage: true });
+      assert((await engineNow(base)) < win.closes, 'the window closed before the checks ended (machine too slow for this scenario)');
+      for (const { page, who } of fairPages) assert((await answer(page)).draw === 'entered', `${who} was answered before the window closed`);
+    });
+
+    await step('after the close: exactly one buyer accepted, the other sold out; the sale shows its draw served (2 entrants, a seed)', async () => {
+      const outcomes = [];
+      for (const { page, who, buys } of fairPages) {
+        await page.waitForFunction(() => {
+          const a = document.querySelector('[data-testid="answer"]');
+          return a && !a.dataset.draw && (a.dataset.orderId || a.dataset.code === 'sold_out');
+        }, null, { timeout: 20_000 });
+        const a = await answer(page);
+        outcomes.push(a.orderId ? 'accepted' : a.code);
+        assert(buys.length >= 1 && new Set(buys.map((b) => b.key)).size === 1, `${who}'s attempts: ${JSON.stringify(buys)}`);
+        log(`fair start: ${who} ${a.orderId ? `accepted (order ${a.orderId})` : a.code} after ${buys.length} request(s)`);
+      }
+      assert((await engineNow(base)) >= win.closes, 'answered before the window closed');
+      assert(outcomes.sort().join() === 'accepted,sold_out', `outcomes: ${outcomes.join(', ')}`);
+      const d = (await getSale(fair.id)).draw;
+      assert(d && d.phase === 'served' && d.entrants === 2 && d.served === 2 && /^[0-9a-f]{64}$/.test(d.seed ?? ''), `GET /api/sales/{id} draw: ${JSON.stringify(d)}`);
+      log(`fair start: seed ${d.seed}`);
+      const p1 = fairPages[0].page;
+      await p1.waitForFunction(() => /entered the draw/.test(document.querySelector('[data-testid="fair-start"]')?.textContent ?? ''), null, { timeout: 5000 });
+      expected = [];
+      for (const { page } of fairPages) await page.close();
+    });
+  }
 
   // ---- the list
   let saleB;

@@ -1,4 +1,4 @@
-import type { LogEvent, Sale, SaleStats, Stats } from '../src/lib/types';
+import type { Draw, LogEvent, Sale, SaleStats, Stats } from '../src/lib/types';
 
 export const SALE_ID = '6f1c1d7e-0000-4000-8000-000000000001';
 
@@ -78,6 +78,24 @@ export function checkoutSaleStats(over: Partial<SaleStats> = {}): SaleStats {
     orders_by_status: { confirmed: 20, paid: 15, expired: 4, cancelled: 1 },
     ...over,
   });
+}
+
+/** The seed of a closed draw: 64 hex digits. */
+export const DRAW_SEED = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08';
+
+/** A fair start's draw, served: 2 entrants, both answered. */
+export function draw(over: Partial<Draw> = {}): Draw {
+  return { phase: 'served', entrants: 2, served: 2, seed: DRAW_SEED, ...over };
+}
+
+/** A sale with a fair start (5 s before the start, 3 s after), its draw served. */
+export function fairStartSale(over: Partial<Sale> = {}): Sale {
+  return sale({ starts_at: '2025-01-01T00:00:10Z', prequeue_seconds: 5, fair_start_seconds: 3, stock: 1, remaining: 0, sold: 1, per_user_limit: 1, status: 'sold_out', draw: draw(), ...over });
+}
+
+/** The stats of that sale: its draw with them. */
+export function drawnSaleStats(over: Partial<SaleStats> = {}): SaleStats {
+  return saleStats({ sale_id: SALE_ID, stock: 1, remaining: 0, sold: 1, units_persisted: 1, orders_persisted: 1, in_flight: 0, orders_by_status: { confirmed: 1, paid: 0, expired: 0, cancelled: 0 }, status: 'sold_out', draw: draw(), ...over });
 }
 
 let nextId = 1;

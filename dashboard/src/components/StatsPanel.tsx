@@ -19,6 +19,8 @@ import { findSale, ledgerTerms, orderStatusRows, saleFigures, sortedRejections, 
 import type { Sale } from '../lib/types';
 import { fmtDateTime, fmtDuration, fmtInt, fmtMs, fmtPrice, fmtRate, statusLabel } from '../lib/format';
 import { Chart } from './Chart';
+import { DrawTile, FairStartTerms } from './DrawTile';
+import { Tile } from './Tile';
 
 interface Props {
   stats: StatsState;
@@ -29,35 +31,6 @@ interface Props {
   sale: Sale | null;
   salesError: string | null;
   now: number;
-}
-
-function Tile({
-  icon,
-  label,
-  children,
-  sub,
-  className = '',
-  testId,
-  wrapSub = false,
-}: {
-  wrapSub?: boolean;
-  icon: ReactNode;
-  label: string;
-  children: ReactNode;
-  sub?: ReactNode;
-  className?: string;
-  testId?: string;
-}) {
-  return (
-    <div className={`tile ${className}`} data-testid={testId}>
-      <div className="tile-label">
-        {icon}
-        {label}
-      </div>
-      {children}
-      {sub !== undefined && <div className={`tile-sub${wrapSub ? ' wrap' : ''}`}>{sub}</div>}
-    </div>
-  );
 }
 
 export function StatusBadge({ status }: { status: string }) {
@@ -138,6 +111,7 @@ export function StatsPanel({ stats, stale, sales, selectedId, onSelect, sale, sa
               Window <b>{fmtDateTime(sale.starts_at)}</b> → <b>{fmtDateTime(sale.ends_at)}</b>
             </span>
           )}
+          <FairStartTerms sale={sale} />
         </div>
       )}
       {stale && (
@@ -270,6 +244,7 @@ export function StatsPanel({ stats, stale, sales, selectedId, onSelect, sale, sa
           </div>
         </Tile>
         <OrdersByStatusTile f={main} scope={scope} />
+        {f && <DrawTile draw={live?.draw ?? sale?.draw} />}
       </div>
 
       <div className="chart-wrap">

@@ -7,6 +7,8 @@ type Schemas = components['schemas'];
 
 export type Sale = Schemas['SaleDto'];
 export type SaleStats = Schemas['SaleStats'];
+/** A fair start's draw, on a sale and on its stats: phase, entrants, served, seed. */
+export type Draw = Schemas['DrawDto'];
 export type Stats = Schemas['Stats'];
 export type Health = Schemas['Health'];
 export type HealthStatus = Schemas['HealthStatus'];

@@ -8,6 +8,8 @@ export interface AnswerData {
   orderId?: string;
   status?: string;
   replayed?: boolean;
+  /** the buyer's entry in a fair start's draw, while awaited: `entered` or `drawing` */
+  draw?: string;
 }
 
 const ICONS = { ok: CircleCheck, busy: LoaderCircle, warn: TriangleExclamationPoint, error: CircleX };
@@ -31,6 +33,7 @@ export function Answer({ words, data }: { words: Words | null; data: AnswerData 
       data-order-id={data.orderId}
       data-status={data.status}
       data-replayed={data.replayed ? 'true' : undefined}
+      data-draw={data.draw}
     >
       {words && Icon && (
         <div className={`result ${words.tone === 'ok' ? 'ok' : words.tone === 'busy' ? 'busy' : words.tone === 'warn' ? 'warn' : 'error'}`}>

@@ -11,11 +11,13 @@ interface Props {
   enabled: boolean;
   /** an intent is open */
   busy: boolean;
+  /** the button's words while busy ("Buying…") */
+  busyLabel?: string;
   hint: string;
 }
 
 /** The quantity (1 to the limit) and the Buy button. */
-export function BuyPanel({ quantity, max, onQuantity, onBuy, enabled, busy, hint }: Props) {
+export function BuyPanel({ quantity, max, onQuantity, onBuy, enabled, busy, busyLabel = 'Buying…', hint }: Props) {
   const id = useId();
   // Buy is disabled while busy, which drops the keyboard focus: give it back when the intent ends
   const button = useRef<HTMLButtonElement>(null);
@@ -65,7 +67,7 @@ export function BuyPanel({ quantity, max, onQuantity, onBuy, enabled, busy, hint
         data-testid="buy"
       >
         {busy ? <LoaderCircle size={18} className="spin" aria-hidden /> : <ShoppingCart size={18} aria-hidden />}
-        {busy ? 'Buying…' : quantity > 1 ? `Buy ${quantity} units` : 'Buy'}
+        {busy ? busyLabel : quantity > 1 ? `Buy ${quantity} units` : 'Buy'}
       </button>
       <p className="buy-hint" id={`${id}-hint`} data-testid="buy-hint">
         {hint}

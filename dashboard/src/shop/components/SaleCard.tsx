@@ -1,6 +1,7 @@
 import type { Sale } from '../../lib/types';
 import { fmtPrice } from '../../lib/format';
-import { fmtCountdown, msToStart, salePhase } from '../lib/countdown';
+import { fmtCountdown, msToBuy, salePhase } from '../lib/countdown';
+import { drawWindow } from '../lib/draw';
 import { saleHref } from '../lib/route';
 import { Link } from './Link';
 import { StatusBadge } from './StatusBadge';
@@ -9,7 +10,8 @@ import { UnitsLeft } from './UnitsLeft';
 /** One sale in the list; the product's name links to its page (the whole card is the link's target area). */
 export function SaleCard({ sale, serverNowMs }: { sale: Sale; serverNowMs: number }) {
   const phase = salePhase(sale, serverNowMs);
-  const toStart = msToStart(sale, serverNowMs);
+  const toBuy = msToBuy(sale, serverNowMs);
+  const win = drawWindow(sale);
   return (
     <li className="panel sale-card" data-testid="sale-card" data-sale-id={sale.id} data-status={sale.status}>
       <div className="card-top">
@@ -28,9 +30,14 @@ export function SaleCard({ sale, serverNowMs }: { sale: Sale; serverNowMs: numbe
       <UnitsLeft remaining={sale.remaining} stock={sale.stock} compact />
       <p className="card-foot">
         <span>Limit {sale.per_user_limit} per buyer</span>
-        {phase === 'upcoming' && toStart !== null && (
+        {phase === 'upcoming' && toBuy !== null && (
           <span className="card-starts" data-testid="card-countdown">
-            Starts in <b>{fmtCountdown(toStart)}</b>
+            {win ? 'Draw opens in' : 'Starts in'} <b>{fmtCountdown(toBuy)}</b>
+          </span>
+        )}
+        {phase === 'draw' && win && (
+          <span className="card-starts" data-testid="card-countdown">
+            Draw closes in <b>{fmtCountdown(win.closesAt - serverNowMs, true)}</b>
           </span>
         )}
       </p>

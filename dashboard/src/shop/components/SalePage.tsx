@@ -1,10 +1,12 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { ArrowLeft, Radio } from 'lucide-react';
-import { fmtDateTime, fmtDuration, fmtPrice } from '../../lib/format';
+import { fmtClock, fmtDateTime, fmtDuration, fmtPrice } from '../../lib/format';
 import type { Sale } from '../../lib/types';
-import { intentWords, limitHeldWords, type Words } from '../lib/answers';
+import { drawEntryWords, intentWords, limitHeldWords, type Words } from '../lib/answers';
 import { engineMs } from '../lib/clock';
-import { buyable, msToStart, salePhase, type SalePhase } from '../lib/countdown';
+import { buyable, msToBuy, salePhase, type SalePhase } from '../lib/countdown';
+import { drawWindow, entryStage, nextDrawBoundary, type DrawWindow } from '../lib/draw';
+import { isOpen } from '../lib/intent';
 import { unitsHeld } from '../lib/orders';
 import { SHOP_BASE } from '../lib/route';
 import { useLiveSale } from '../hooks/useLiveSale';
@@ -15,6 +17,8 @@ import { Answer, type AnswerData } from './Answer';
 import { BuyerSignIn } from './BuyerSignIn';
 import { BuyPanel } from './BuyPanel';
 import { Countdown } from './Countdown';
+import { DrawEntry } from './DrawEntry';
+import { FairStartNotice } from './FairStartNotice';
 import { Link } from './Link';
 import { MyOrders } from './MyOrders';
 import { OrderActions } from './OrderActions';
@@ -28,15 +32,27 @@ const CLOSED_HINT: Partial<Record<SalePhase, string>> = {
   ended: 'This sale is over.',
 };
 
+const ANNOUNCE: Partial<Record<string, string>> = {
+  'upcoming>open': 'The sale is open: you can buy now.',
+  'upcoming>draw': 'The draw is open: press Buy to enter it. The order is random, not by speed.',
+  'draw>open': 'The draw is closed: first come, first served from now.',
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
 /** One sale: its figures live, the countdown to its start, Buy, and the answer. */
 export function SalePage({ id }: { id: string }) {
   const { api, buyer, clockOffset, book } = useShop();
   const { sale, error, live, patch } = useLiveSale(api, id);
-  const now = useNow(sale?.status === 'scheduled' ? 250 : 1000);
+  const win = sale ? drawWindow(sale) : null;
+  // a countdown runs until the start, or until a fair start's draw closes
+  const soon = sale?.status === 'scheduled' || (win !== null && Date.now() + clockOffset < win.closesAt + 2000);
+  const now = useNow(soon ? 250 : 1000);
   const serverNowMs = now + clockOffset;
   const startMs = engineMs(sale?.starts_at);
-  // enable Buy at the very start, between two ticks
-  useWakeAt(sale?.status === 'scheduled' && startMs !== null ? startMs - clockOffset : null);
+  // enable Buy at the very start (or the draw's opening), and see the draw close, between two ticks
+  const wakeAt = win ? nextDrawBoundary(win, serverNowMs) : sale?.status === 'scheduled' ? startMs : null;
+  useWakeAt(wakeAt !== null ? wakeAt - clockOffset : null);
 
   const saleRef = useRef<Sale | null>(sale);
   saleRef.current = sale;
@@ -58,7 +74,8 @@ export function SalePage({ id }: { id: string }) {
   const lastPhase = useRef<SalePhase | null>(null);
   const phase = sale ? salePhase(sale, serverNowMs) : null;
   useEffect(() => {
-    if (lastPhase.current === 'upcoming' && phase === 'open') setAnnounce('The sale is open: you can buy now.');
+    const said = ANNOUNCE[`${lastPhase.current}>${phase}`];
+    if (said) setAnnounce(said);
     lastPhase.current = phase;
   }, [phase]);
 
@@ -91,7 +108,7 @@ export function SalePage({ id }: { id: string }) {
   const max = Math.max(1, allowance);
   const q = Math.min(quantity, max);
   const canBuy = !!buyer && !purchase.busy && buyable(phase);
-  const toStart = msToStart(sale, serverNowMs);
+  const toBuy = msToBuy(sale, serverNowMs);
 
   const onBuy = () => {
     if (!buyer || purchase.busy) return;
@@ -103,13 +120,15 @@ export function SalePage({ id }: { id: string }) {
       return;
     }
     setLocal(null);
-    purchase.buy(q);
+    // in a fair start's window the press is an entry in the draw: its request waits for the close
+    purchase.buy(q, phase === 'draw' && win ? { drawClosesAt: win.closesAt - clockOffset } : {});
   };
 
   const st = purchase.state;
   const orderId = st.phase === 'accepted' ? st.orderId : undefined;
   const order = orderId ? book.details[orderId]?.order : undefined;
-  const words = local ?? intentWords(st, sale, order, now);
+  const stage = entryStage(st, sale.draw, now);
+  const words = local ?? (stage ? drawEntryWords(stage, st, win ? iso(win.closesAt) : null) : intentWords(st, sale, order, now));
   const data: AnswerData = local
     ? { phase: 'local', code: 'limit_exceeded' }
     : {
@@ -118,11 +137,13 @@ export function SalePage({ id }: { id: string }) {
         orderId,
         status: orderId ? (order?.status ?? 'pending') : undefined,
         replayed: st.phase === 'accepted' && st.replayed,
+        draw: stage ?? undefined,
       };
 
   const hint = !buyer
     ? 'Sign in to buy.'
-    : (CLOSED_HINT[phase] ??
+    : (drawHint(phase, win, sale.per_user_limit) ??
+      CLOSED_HINT[phase] ??
       (held > 0
         ? `You have ${held} of the ${sale.per_user_limit} allowed per buyer.`
         : phase === 'sold_out'
@@ -176,9 +197,12 @@ export function SalePage({ id }: { id: string }) {
         <h2 id="buy-title" className="section-title">
           Your purchase
         </h2>
-        {phase === 'upcoming' && toStart !== null && <Countdown msLeft={toStart} />}
+        <FairStartNotice win={win} draw={sale.draw} serverNowMs={serverNowMs} />
+        {phase === 'upcoming' && toBuy !== null && <Countdown msLeft={toBuy} label={win ? 'Draw opens in' : 'Starts in'} />}
+        {phase === 'draw' && win && !stage && <Countdown msLeft={win.closesAt - serverNowMs} label="Draw closes in" testId="draw-window-countdown" compact />}
         {!buyer && <BuyerSignIn />}
-        <BuyPanel quantity={q} max={max} onQuantity={setQuantity} onBuy={onBuy} enabled={canBuy} busy={purchase.busy} hint={hint} />
+        <BuyPanel quantity={q} max={max} onQuantity={setQuantity} onBuy={onBuy} enabled={canBuy} busy={purchase.busy} busyLabel={stage ? 'In the draw…' : undefined} hint={hint} />
+        {stage && isOpen(st) && <DrawEntry stage={stage} msLeft={(st.intent.drawClosesAt ?? now) - now} draw={sale.draw} />}
         <p className="sr-only" aria-live="polite">
           {announce}
         </p>
@@ -189,6 +213,14 @@ export function SalePage({ id }: { id: string }) {
       {buyer && <MyOrders saleId={id} shownOrderId={order ? orderId : undefined} />}
     </div>
   );
+}
+
+/** The hint under Buy before and during a fair start's draw (null otherwise). */
+function drawHint(phase: SalePhase, win: DrawWindow | null, limit: number): string | null {
+  if (!win) return null;
+  if (phase === 'upcoming') return `Buy opens at ${fmtClock(iso(win.opensAt))}, when the draw opens.`;
+  if (phase === 'draw') return `Press Buy before ${fmtClock(iso(win.closesAt))} to enter the draw (up to ${limit} per buyer): one press is one entry, and pressing early gives no edge.`;
+  return null;
 }
 
 function BackLink() {

@@ -2,6 +2,7 @@ import type { SalePhase } from '../lib/countdown';
 
 const WORDS: Record<SalePhase, string> = {
   open: 'On sale',
+  draw: 'Draw open',
   upcoming: 'Starts soon',
   waiting: 'Not started',
   sold_out: 'Sold out',
@@ -10,6 +11,7 @@ const WORDS: Record<SalePhase, string> = {
 };
 const TONE: Record<SalePhase, string> = {
   open: 'ok',
+  draw: 'accent',
   upcoming: 'accent',
   waiting: 'accent',
   sold_out: 'crit',
@@ -21,7 +23,7 @@ const TONE: Record<SalePhase, string> = {
 export function StatusBadge({ phase, status, testId = 'sale-status' }: { phase: SalePhase; status: string; testId?: string }) {
   return (
     <span className={`badge ${TONE[phase]}`} data-testid={testId} data-status={status} data-phase={phase}>
-      <span className={`dot${phase === 'open' ? ' pulse' : ''}`} aria-hidden />
+      <span className={`dot${phase === 'open' || phase === 'draw' ? ' pulse' : ''}`} aria-hidden />
       {WORDS[phase]}
     </span>
   );

@@ -1,5 +1,5 @@
 import { useCallback, useRef, useState } from 'react';
-import { isOpen, newIdempotencyKey, runIntent, type FinalState, type Intent, type IntentState, type RunDeps } from '../lib/intent';
+import { attemptTimeoutMs, isOpen, newIdempotencyKey, runIntent, type FinalState, type Intent, type IntentState, type RunDeps } from '../lib/intent';
 import type { ShopApi } from '../lib/shopApi';
 
 export interface PurchaseOptions {
@@ -10,12 +10,20 @@ export interface PurchaseOptions {
   newKey?: () => string;
 }
 
+/** How a press of Buy is sent. */
+export interface BuyOptions {
+  /** pressed in a fair start's window: when it closes, client ms (the request waits for the draw) */
+  drawClosesAt?: number;
+}
+
 /**
  * Buy, as intents: `buy(quantity)` opens one (a fresh Idempotency-Key) and
  * runs it to its end; while it is open, further calls are ignored (a double
  * click is one purchase). An intent that ended without an answer (gave up)
  * is resumed by the next Buy of the same quantity, with its key: the first
- * request may have gone through, and must not become two purchases.
+ * request may have gone through, and must not become two purchases. A press
+ * in a fair start's window is a draw entry (`drawClosesAt`): its attempts
+ * wait for the draw, and its retries, with the key, find the same entry.
  */
 export function usePurchase(api: ShopApi, saleId: string, options: PurchaseOptions = {}) {
   const [state, setState] = useState<IntentState>({ phase: 'idle' });
@@ -25,20 +33,21 @@ export function usePurchase(api: ShopApi, saleId: string, options: PurchaseOptio
   opts.current = options;
 
   const buy = useCallback(
-    async (quantity: number): Promise<FinalState | null> => {
+    async (quantity: number, how: BuyOptions = {}): Promise<FinalState | null> => {
       // synchronous guard: two clicks in one frame see the same open intent
       if (open.current) return null;
       open.current = true;
       const now = opts.current.deps?.now ?? (() => Date.now());
       const previous = unresolved.current;
-      const intent: Intent =
+      const base =
         previous && previous.saleId === saleId && previous.quantity === quantity
-          ? { ...previous, startedAt: now() }
-          : { key: (opts.current.newKey ?? newIdempotencyKey)(), saleId, quantity, startedAt: now() };
+          ? previous
+          : { key: (opts.current.newKey ?? newIdempotencyKey)(), saleId, quantity };
+      const intent: Intent = { key: base.key, saleId, quantity, startedAt: now(), ...(how.drawClosesAt !== undefined && { drawClosesAt: how.drawClosesAt }) };
       try {
         const final = await runIntent(intent, {
           ...opts.current.deps,
-          send: (i, signal) => api.purchase(i.saleId, i.quantity, i.key, signal),
+          send: (i, signal) => api.purchase(i.saleId, i.quantity, i.key, signal, attemptTimeoutMs(i, now())),
           onState: setState,
         });
         unresolved.current = final.phase === 'gave_up' ? intent : null;

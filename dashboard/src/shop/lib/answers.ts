@@ -4,6 +4,7 @@
 import type { Order } from '../../lib/types';
 import { fmtClock } from '../../lib/format';
 import { countdownWords } from './countdown';
+import type { EntryStage } from './draw';
 import type { IntentState, RetryReason } from './intent';
 
 export interface SaleContext {
@@ -169,5 +170,30 @@ export function limitHeldWords(limit: number, held: number): Words {
     title: 'Limit reached',
     text: `Limit reached: each buyer may buy at most ${units(limit)} of this sale, and you already have ${units(held)}.`,
     tone: 'warn',
+  };
+}
+
+/**
+ * The buyer's entry in a fair start's draw while its answer is awaited
+ * (`s`: the open intent). Said once per change, not every second: the time
+ * left is shown apart (a timer, not announced). `closesAt`: the window's
+ * end, an engine time (ISO).
+ */
+export function drawEntryWords(stage: EntryStage, s: IntentState, closesAt: string | null): Words {
+  if (stage === 'drawing') {
+    return {
+      title: 'Drawing',
+      text: 'The draw is closed: the entries are answered in the drawn order. Your answer comes here in a moment.',
+      tone: 'busy',
+    };
+  }
+  const when = closesAt ? `It closes at ${fmtClock(closesAt)}` : 'It closes soon';
+  // the same words while waiting to retry and while retrying: not re-announced at each attempt
+  const again = s.phase === 'waiting' || (s.phase === 'sending' && s.attempt > 1);
+  const retry = again ? ' Still waiting: the page asks again with the same entry (it cannot buy twice).' : '';
+  return {
+    title: 'In the draw',
+    text: `You are in the draw. ${when}; then every entry is drawn in a random order, not by speed, and answered in turn. Keep this page open.${retry}`,
+    tone: 'busy',
   };
 }

@@ -2,6 +2,7 @@
 // (`serverNow` of clock.ts): pure, so the page and the tests agree.
 import type { Sale } from '../../lib/types';
 import { engineMs } from './clock';
+import { drawClosed, drawWindow, windowTime } from './draw';
 
 export interface Parts {
   days: number;
@@ -44,18 +45,29 @@ export function countdownWords(ms: number): string {
 
 /**
  * What the buyer can do with a sale now:
- * - `upcoming`: scheduled with a start time still ahead (count down);
+ * - `upcoming`: scheduled with a start time still ahead (count down; to the
+ *   draw's opening for a fair start);
  * - `waiting`: scheduled with no start time (opens when the operator starts it);
+ * - `draw`: a fair start's window is open: Buy enters the sale's draw, even
+ *   before the start (draw.ts);
  * - `open`: on sale (active, or scheduled and its start has come by the engine's clock);
  * - `sold_out`: none left for now (units come back when unpaid orders expire or are cancelled);
  * - `paused`, `ended`.
  */
-export type SalePhase = 'upcoming' | 'waiting' | 'open' | 'sold_out' | 'paused' | 'ended';
+export type SalePhase = 'upcoming' | 'waiting' | 'draw' | 'open' | 'sold_out' | 'paused' | 'ended';
 
-export function salePhase(sale: Pick<Sale, 'status' | 'starts_at' | 'ends_at'>, serverNowMs: number): SalePhase {
+type PhaseFields = Pick<Sale, 'status' | 'starts_at' | 'ends_at'> & Partial<Pick<Sale, 'prequeue_seconds' | 'fair_start_seconds' | 'draw'>>;
+
+export function salePhase(sale: PhaseFields, serverNowMs: number): SalePhase {
   const end = engineMs(sale.ends_at);
   if (sale.status === 'ended' || (end !== null && serverNowMs >= end)) return 'ended';
   if (sale.status === 'paused') return 'paused';
+  const w = drawWindow(sale);
+  if (w && ['scheduled', 'active', 'sold_out'].includes(sale.status)) {
+    const t = windowTime(w, serverNowMs);
+    if (t === 'open' && !drawClosed(sale.draw)) return 'draw';
+    if (t === 'before' && sale.status === 'scheduled') return 'upcoming';
+  }
   if (sale.status === 'sold_out') return 'sold_out';
   if (sale.status === 'active') return 'open';
   if (sale.status === 'scheduled') {
@@ -72,7 +84,15 @@ export function salePhase(sale: Pick<Sale, 'status' | 'starts_at' | 'ends_at'>, 
  * purchase either way.
  */
 export function buyable(phase: SalePhase): boolean {
-  return phase === 'open' || phase === 'sold_out';
+  return phase === 'open' || phase === 'sold_out' || phase === 'draw';
+}
+
+/** Milliseconds until Buy opens on the engine's clock: the draw's window for a fair start, else the start (null: none ahead). */
+export function msToBuy(sale: PhaseFields, serverNowMs: number): number | null {
+  if (sale.status !== 'scheduled') return null;
+  const w = drawWindow(sale);
+  if (w) return serverNowMs < w.opensAt ? w.opensAt - serverNowMs : null;
+  return msToStart(sale, serverNowMs);
 }
 
 /** Milliseconds until the sale starts on the engine's clock (null: no start ahead). */

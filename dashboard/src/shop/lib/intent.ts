@@ -4,12 +4,25 @@
 // so the engine answers a retry of a purchase it already made with that
 // purchase (`Idempotent-Replayed: true`) instead of making a second one.
 // Retries stop after `INTENT_BUDGET_MS`; the page then says so.
+//
+// A press in a fair start's window is an entry in the sale's draw: the
+// engine holds the request until the window closes and the draw is served
+// (at most 90 s, then 503 `overloaded` with Retry-After). Such an intent
+// carries `drawClosesAt`: each attempt may wait that long for its answer,
+// and the budget starts counting at the close. A retry with the key finds
+// the same entry (or its answer, once served).
 import type { PurchaseOutcome } from './shopApi';
 
 export const INTENT_BUDGET_MS = 60_000;
 /** first retry after a failure without Retry-After; doubles up to MAX_BACKOFF_MS */
 export const FIRST_BACKOFF_MS = 500;
 export const MAX_BACKOFF_MS = 8_000;
+/** an attempt without an answer after this long is given up and retried (ShopApi's default) */
+export const ATTEMPT_TIMEOUT_MS = 10_000;
+/** a draw entry's answer may come this long after the window closed (serving) before the attempt is retried */
+export const DRAW_SERVING_MARGIN_MS = 15_000;
+/** the engine holds a draw entry's request 90 s at most, then answers 503: never give up on it sooner */
+export const DRAW_ATTEMPT_MAX_MS = 95_000;
 
 export interface Intent {
   key: string;
@@ -17,6 +30,26 @@ export interface Intent {
   quantity: number;
   /** client ms when Buy was clicked */
   startedAt: number;
+  /**
+   * A draw entry (Buy pressed in a fair start's window): when the window
+   * closes, client ms (the engine's time less the clock offset at the press).
+   */
+  drawClosesAt?: number;
+}
+
+/** How long the intent may wait for the draw before its budget starts (0 for a plain purchase). */
+export function drawWaitMs(intent: Intent): number {
+  return intent.drawClosesAt === undefined ? 0 : Math.max(0, intent.drawClosesAt - intent.startedAt);
+}
+
+/**
+ * How long one attempt may wait for its answer, sent at client time `now`:
+ * 10 s, or for a draw entry until the window closes and its draw is served
+ * (then the attempt is retried, with its key: the same entry).
+ */
+export function attemptTimeoutMs(intent: Intent, now: number = Date.now()): number {
+  if (intent.drawClosesAt === undefined) return ATTEMPT_TIMEOUT_MS;
+  return Math.min(DRAW_ATTEMPT_MAX_MS, Math.max(ATTEMPT_TIMEOUT_MS, intent.drawClosesAt - now + DRAW_SERVING_MARGIN_MS));
 }
 
 /** Why an attempt is tried again. */
@@ -33,7 +66,7 @@ export type IntentState =
 export type FinalState = Extract<IntentState, { phase: 'accepted' | 'refused' | 'gave_up' }>;
 
 /** Whether the intent is still running (Buy is busy). */
-export function isOpen(s: IntentState): boolean {
+export function isOpen(s: IntentState): s is Extract<IntentState, { phase: 'sending' | 'waiting' }> {
   return s.phase === 'sending' || s.phase === 'waiting';
 }
 
@@ -132,15 +165,20 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Runs an intent to its end: attempts with its one key until an answer settles it or the budget is spent. */
+/**
+ * Runs an intent to its end: attempts with its one key until an answer
+ * settles it or the budget is spent (a draw entry's budget is extended by
+ * its wait for the window to close).
+ */
 export async function runIntent(intent: Intent, deps: RunDeps): Promise<FinalState> {
   const now = deps.now ?? (() => Date.now());
   const wait = deps.sleep ?? sleep;
+  const budgetMs = (deps.budgetMs ?? INTENT_BUDGET_MS) + drawWaitMs(intent);
   for (let attempt = 1; ; attempt++) {
     deps.onState?.({ phase: 'sending', intent, attempt });
     const outcome = await deps.send(intent, deps.signal);
     const t = now();
-    const d = decide(intent, outcome, attempt, t - intent.startedAt, { budgetMs: deps.budgetMs, rng: deps.rng, now: t });
+    const d = decide(intent, outcome, attempt, t - intent.startedAt, { budgetMs, rng: deps.rng, now: t });
     if (d.type === 'done') {
       deps.onState?.(d.state);
       return d.state;

@@ -34,7 +34,7 @@ export class ShopApi {
   }
 
   /** One request: the answer, with its clock sample taken. Throws ApiError(0, 'network_error') when none came. */
-  private async send(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; auth?: boolean; signal?: AbortSignal } = {}) {
+  private async send(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; auth?: boolean; signal?: AbortSignal; timeoutMs?: number } = {}) {
     const headers: Record<string, string> = { Accept: 'application/json', ...init.headers };
     if (init.auth) {
       const token = this.opts.getToken();
@@ -42,7 +42,7 @@ export class ShopApi {
     }
     if (init.body !== undefined) headers['Content-Type'] = 'application/json';
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.opts.timeoutMs);
+    const timer = setTimeout(() => timeout.abort(), init.timeoutMs ?? this.opts.timeoutMs);
     const onAbort = () => timeout.abort();
     init.signal?.addEventListener('abort', onAbort);
     const sentAt = this.opts.now();
@@ -96,8 +96,12 @@ export class ShopApi {
     return this.json<Order>('POST', `/api/orders/${encodeURIComponent(id)}/cancel`, { auth: true });
   }
 
-  /** One attempt of a purchase intent: always the intent's key, never throws (but on abort). */
-  async purchase(saleId: string, quantity: number, idempotencyKey: string, signal?: AbortSignal): Promise<PurchaseOutcome> {
+  /**
+   * One attempt of a purchase intent: always the intent's key, never throws
+   * (but on abort). `timeoutMs`: how long to wait for the answer (a draw
+   * entry's request is held until its window closes).
+   */
+  async purchase(saleId: string, quantity: number, idempotencyKey: string, signal?: AbortSignal, timeoutMs?: number): Promise<PurchaseOutcome> {
     let res: Response;
     try {
       res = await this.send('POST', `/api/sales/${encodeURIComponent(saleId)}/purchase`, {
@@ -105,6 +109,7 @@ export class ShopApi {
         body: { quantity },
         headers: { 'Idempotency-Key': idempotencyKey },
         signal,
+        timeoutMs,
       });
     } catch (e) {
       if (signal?.aborted) throw e;
