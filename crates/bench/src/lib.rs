@@ -11,6 +11,8 @@
 //!   stampede on a sale held while buyers pay, until every unit is paid.
 //! - [`fairness`]: `flashsale bench fairness`: who wins a sale's opening
 //!   second, fast buyers against slow ones, against a fair draw's range.
+//! - [`draw`]: `flashsale bench draw`: a fair start's draw with 100,000
+//!   waiting buyers: the engine's memory, the time to answer them all.
 //! - [`history`]: `flashsale bench history`: a burst on a fresh engine, and
 //!   again after many ended sales were archived; the ratio.
 //! - [`race`]: `flashsale bench race`, the race-condition lab: six ways of
@@ -23,6 +25,7 @@
 
 pub mod ceiling;
 pub mod checkout;
+pub mod draw;
 pub mod fairness;
 pub mod history;
 pub mod race;

@@ -15,6 +15,7 @@
 //!   over an assembled mode.
 //! - [`services`]: one service per process (`flashsale product|inventory|order`).
 //! - [`logs`]: log lines as text or JSON, with trace ids.
+//! - [`open_files`]: the open-file limit raised to what the system allows.
 //! - [`token`]: `flashsale token`, minting buyer JWTs.
 //! - [`pay`]: `flashsale pay`, a signed payment webhook as a provider sends it.
 //! - [`shop_webhooks`]: the ledger's events delivered to the shop.
@@ -25,6 +26,7 @@ pub mod engine;
 pub mod error;
 pub mod lifecycle;
 pub mod logs;
+pub mod open_files;
 pub mod pay;
 pub mod secrets;
 pub mod services;

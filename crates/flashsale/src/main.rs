@@ -101,6 +101,8 @@ enum Bench {
     Tokens(flashsale_bench::tokens::TokensArgs),
     /// Who wins a sale's opening second: buyers firing at the start against buyers 0-500 ms later.
     Fairness(flashsale_bench::fairness::FairnessArgs),
+    /// A fair start's draw with many entrants: the engine's memory while they wait, and the time to answer them all.
+    Draw(flashsale_bench::draw::DrawArgs),
 }
 
 fn main() -> ExitCode {
@@ -172,6 +174,11 @@ fn main() -> ExitCode {
         }
         Command::Bench(Bench::Fairness(args)) => runtime().and_then(|rt| {
             rt.block_on(flashsale_bench::fairness::run(&args))
+                .map(|report| print!("{}", report.table()))
+                .map_err(|e| e.to_string())
+        }),
+        Command::Bench(Bench::Draw(args)) => runtime().and_then(|rt| {
+            rt.block_on(flashsale_bench::draw::run(&args))
                 .map(|report| print!("{}", report.table()))
                 .map_err(|e| e.to_string())
         }),
@@ -270,6 +277,7 @@ fn migrate(data_dir: &std::path::Path, database_url: Option<&str>) -> Result<(),
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    flashsale::open_files::raise_limit();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
