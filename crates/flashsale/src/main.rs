@@ -179,7 +179,7 @@ fn main() -> ExitCode {
         }),
         Command::Bench(Bench::Draw(args)) => runtime().and_then(|rt| {
             rt.block_on(flashsale_bench::draw::run(&args))
-                .map(|report| print!("{}", report.table()))
+                .map(|out| print!("{out}"))
                 .map_err(|e| e.to_string())
         }),
         Command::Bench(Bench::Watchers(args)) => runtime().and_then(|rt| {

@@ -33,7 +33,7 @@ use crate::error::{ApiError, ErrorInfo, IN_DRAW_CODE};
 use crate::state::Mode;
 use crate::telemetry::{traceparent, MetricsSource, Telemetry};
 use crate::upstream::remote::{
-    DrawWaitAnswer, DrawWaitCall, FirstAnswerCall, OwnerCall, PurchaseCall, StockCall, INTERNAL_TOKEN_HEADER,
+    DrawWaitCall, DrawWaitsAnswer, FirstAnswerCall, OwnerCall, PurchaseCall, StockCall, INTERNAL_TOKEN_HEADER,
 };
 use crate::upstream::{InventoryApi, OrderApi, ProductApi};
 
@@ -126,9 +126,7 @@ pub fn router(
                         async move {
                             let ApiJson(c) = body?;
                             let waits = inventory.draw_wait(c.sale_id, &c.user_ids).await?;
-                            let answers: Vec<DrawWaitAnswer> =
-                                waits.into_iter().map(DrawWaitAnswer::from).collect();
-                            Ok::<_, ApiError>(Json(answers))
+                            Ok::<_, ApiError>(Json(DrawWaitsAnswer::from(waits)))
                         }
                     }),
                 )

@@ -41,6 +41,19 @@ pub enum DrawWait {
     NotEntered,
 }
 
+/// Where buyers' attempts stand in a sale's draw, and the draw itself: a
+/// caller asking for many buyers skips its other questions while the draw
+/// is open, or while the served position has not moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawWaits {
+    /// `None`: no draw yet (nobody entered).
+    pub phase: Option<DrawPhase>,
+    /// Entries served so far, in the drawn order.
+    pub served: u64,
+    /// One per buyer asked about, in their order.
+    pub waits: Vec<DrawWait>,
+}
+
 /// What the gate did with an attempt.
 pub(crate) enum Gated {
     /// Decide it now, as any purchase.
@@ -182,23 +195,30 @@ impl FairStarts {
     /// served has every answer, and a buyer with none did not enter (read
     /// the other way round, a winner whose answer landed between the two
     /// reads would be sent to buy again).
-    pub async fn wait(&self, sale: SaleId, users: &[UserId]) -> Result<Vec<DrawWait>, StoreError> {
-        let phase = self.draws.status(sale).await?.map(|s| s.phase);
-        if matches!(phase, None | Some(DrawPhase::Open)) {
-            return Ok(vec![DrawWait::Waiting; users.len()]);
-        }
-        let served = phase == Some(DrawPhase::Served);
-        if served {
-            self.served(sale);
-        }
-        let answers = self.draws.answers(sale, users).await?;
-        Ok(answers
-            .into_iter()
-            .map(|answer| match answer {
-                Some(answer) => DrawWait::Answered(answer),
-                None if served => DrawWait::NotEntered,
-                None => DrawWait::Waiting,
-            })
-            .collect())
+    pub async fn wait(&self, sale: SaleId, users: &[UserId]) -> Result<DrawWaits, StoreError> {
+        let status = self.draws.status(sale).await?;
+        let (phase, served_so_far) = (status.map(|s| s.phase), status.map_or(0, |s| s.served));
+        let waits = if matches!(phase, None | Some(DrawPhase::Open)) {
+            vec![DrawWait::Waiting; users.len()]
+        } else {
+            let served = phase == Some(DrawPhase::Served);
+            if served {
+                self.served(sale);
+            }
+            let answers = self.draws.answers(sale, users).await?;
+            answers
+                .into_iter()
+                .map(|answer| match answer {
+                    Some(answer) => DrawWait::Answered(answer),
+                    None if served => DrawWait::NotEntered,
+                    None => DrawWait::Waiting,
+                })
+                .collect()
+        };
+        Ok(DrawWaits {
+            phase,
+            served: served_so_far,
+            waits,
+        })
     }
 }

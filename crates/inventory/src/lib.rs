@@ -15,6 +15,6 @@ pub mod service;
 pub mod sold_out;
 
 pub use draw::{run_draws, DrawServer, ServeError};
-pub use fair::{DrawWait, FairStarts};
+pub use fair::{DrawWait, DrawWaits, FairStarts};
 pub use service::{Durability, InventoryService, PurchaseError, PurchaseReceipt};
 pub use sold_out::SoldOutFlags;

@@ -23,7 +23,7 @@ use flashsale_domain::{
     StockStore, UserId,
 };
 
-use crate::fair::{DrawWait, FairStarts, Gated};
+use crate::fair::{DrawWait, DrawWaits, FairStarts, Gated};
 use crate::sold_out::SoldOutFlags;
 
 /// How long an idempotent retry waits for the first request's commit before
@@ -122,13 +122,17 @@ impl InventoryService {
 
     /// Where these buyers' attempts on `sale` stand in its opening draw
     /// (after [`PurchaseError::InDraw`]), in their order.
-    pub async fn draw_wait(&self, sale: SaleId, users: &[UserId]) -> Result<Vec<DrawWait>, PurchaseError> {
+    pub async fn draw_wait(&self, sale: SaleId, users: &[UserId]) -> Result<DrawWaits, PurchaseError> {
         match &self.fair {
             Some(fair) => fair
                 .wait(sale, users)
                 .await
                 .map_err(|e| PurchaseError::Unavailable(e.to_string())),
-            None => Ok(vec![DrawWait::NotEntered; users.len()]),
+            None => Ok(DrawWaits {
+                phase: None,
+                served: 0,
+                waits: vec![DrawWait::NotEntered; users.len()],
+            }),
         }
     }
 

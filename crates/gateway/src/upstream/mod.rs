@@ -16,7 +16,7 @@ use flashsale_domain::{
     IdempotencyKey, Order, OrderChange, OrderId, OrderTotals, Quantity, Reservation, SaleDraft, SaleId,
     Transition, UserId,
 };
-use flashsale_inventory::{DrawWait, InventoryService, PurchaseReceipt};
+use flashsale_inventory::{DrawWaits, InventoryService, PurchaseReceipt};
 use flashsale_order::OrderService;
 use flashsale_product::{ProductService, SalePage, SaleQuery, SaleView};
 
@@ -49,7 +49,7 @@ pub trait InventoryApi: Send + Sync + 'static {
     /// Where these buyers' attempts on `sale` stand in its opening draw,
     /// after `purchase` answered [`ApiError::InDraw`], in their order (one
     /// question for every buyer a gateway holds: see `DrawWaiters`).
-    async fn draw_wait(&self, sale: SaleId, users: &[UserId]) -> Result<Vec<DrawWait>, ApiError>;
+    async fn draw_wait(&self, sale: SaleId, users: &[UserId]) -> Result<DrawWaits, ApiError>;
     /// Reservations waiting for the order store, where this process can see
     /// them (the embedded queue); 0 otherwise.
     fn queue_depth(&self) -> u64;
@@ -115,7 +115,7 @@ impl InventoryApi for InventoryService {
     ) -> Result<PurchaseReceipt, ApiError> {
         Ok(InventoryService::purchase(self, sale, user, quantity, key).await?)
     }
-    async fn draw_wait(&self, sale: SaleId, users: &[UserId]) -> Result<Vec<DrawWait>, ApiError> {
+    async fn draw_wait(&self, sale: SaleId, users: &[UserId]) -> Result<DrawWaits, ApiError> {
         Ok(InventoryService::draw_wait(self, sale, users).await?)
     }
     fn queue_depth(&self) -> u64 {

@@ -15,12 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use flashsale_domain::ports::DrawAnswer;
+use flashsale_domain::ports::{DrawAnswer, DrawPhase};
 use flashsale_domain::{
     IdempotencyKey, Order, OrderChange, OrderId, OrderTotals, Quantity, Reservation, SaleDraft, SaleId,
     Transition, UserId,
 };
-use flashsale_inventory::{DrawWait, PurchaseReceipt};
+use flashsale_inventory::{DrawWait, DrawWaits, PurchaseReceipt};
 use flashsale_product::{SalePage, SaleQuery, SaleView};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -68,6 +68,24 @@ pub struct PurchaseCall {
 pub struct DrawWaitCall {
     pub sale_id: SaleId,
     pub user_ids: Vec<UserId>,
+}
+
+/// [`DrawWaits`] on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DrawWaitsAnswer {
+    pub phase: Option<DrawPhase>,
+    pub served: u64,
+    pub waits: Vec<DrawWaitAnswer>,
+}
+
+impl From<DrawWaits> for DrawWaitsAnswer {
+    fn from(w: DrawWaits) -> Self {
+        Self {
+            phase: w.phase,
+            served: w.served,
+            waits: w.waits.into_iter().map(DrawWaitAnswer::from).collect(),
+        }
+    }
 }
 
 /// [`DrawWait`] on the wire: an answer in its one-line form.
@@ -333,23 +351,31 @@ impl InventoryApi for RemoteInventory {
         };
         self.0.call(Method::POST, "/internal/purchase", json(&call)).await
     }
-    async fn draw_wait(&self, sale_id: SaleId, users: &[UserId]) -> Result<Vec<DrawWait>, ApiError> {
+    async fn draw_wait(&self, sale_id: SaleId, users: &[UserId]) -> Result<DrawWaits, ApiError> {
         let call = DrawWaitCall {
             sale_id,
             user_ids: users.to_vec(),
         };
-        let answers: Vec<DrawWaitAnswer> = self
+        let answer: DrawWaitsAnswer = self
             .0
             .call(Method::POST, "/internal/draw-wait", json(&call))
             .await?;
-        if answers.len() != users.len() {
+        if answer.waits.len() != users.len() {
             return Err(ApiError::Internal(format!(
                 "inventory answered {} draw waits for {} buyers",
-                answers.len(),
+                answer.waits.len(),
                 users.len()
             )));
         }
-        answers.into_iter().map(DrawWait::try_from).collect()
+        Ok(DrawWaits {
+            phase: answer.phase,
+            served: answer.served,
+            waits: answer
+                .waits
+                .into_iter()
+                .map(DrawWait::try_from)
+                .collect::<Result<_, _>>()?,
+        })
     }
     fn queue_depth(&self) -> u64 {
         0
