@@ -50,7 +50,18 @@ pub struct Upstream {
     client: Client<HttpConnector, Full<Bytes>>,
     token: String,
     timeout: Duration,
+    /// Calls under way: past [`CONCURRENT_CALLS`] a call waits (within its
+    /// timeout) for one to end rather than open one more connection.
+    calls: tokio::sync::Semaphore,
 }
+
+/// Calls a gateway makes to one service at once. Each call in flight holds
+/// an HTTP/1 connection: uncapped, a stampede (or buyers entering a draw)
+/// opened thousands at once, the services' accept queues overflowed, and
+/// the gateways answered `503` to buyers whose calls could not connect
+/// within a second (100,000 buyers entering a draw over six gateways).
+/// Capped, the connections stay open and are reused.
+pub const CONCURRENT_CALLS: usize = 512;
 
 /// A purchase as the inventory service receives it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -188,6 +199,7 @@ impl Upstream {
             client,
             token: token.to_owned(),
             timeout,
+            calls: tokio::sync::Semaphore::new(CONCURRENT_CALLS),
         })
     }
 
@@ -204,6 +216,13 @@ impl Upstream {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<T, ApiError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let Ok(Ok(_call)) = tokio::time::timeout_at(deadline, self.calls.acquire()).await else {
+            return Err(ApiError::Unavailable(format!(
+                "{}: {CONCURRENT_CALLS} calls under way, none ended in time",
+                self.name
+            )));
+        };
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         // The caller's span, for the service to continue the trace.
         let traceparent = flashsale_trace::current_traceparent();
@@ -221,7 +240,7 @@ impl Upstream {
             let request = request
                 .body(Full::new(Bytes::from(body.clone().unwrap_or_default())))
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
-            let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+            let response = match tokio::time::timeout_at(deadline, self.client.request(request)).await {
                 Ok(Ok(response)) => response,
                 Ok(Err(e)) if e.is_connect() => {
                     last = format!("{base}: {e}");
