@@ -5,20 +5,21 @@
 //! counted, its memory idle and with every buyer waiting, and the time from
 //! the window's close to the first and the last answer.
 //!
-//! Every waiting buyer is one TCP connection on each side: raise the
-//! open-file limit of both processes first (`scripts/bench/draw.sh` does).
-//! One loopback source
-//! address has about 28,000 ephemeral ports towards one server port, so
-//! the buyers connect from 127.0.0.1, 127.0.0.2, …, `--per-source` each.
+//! Every waiting buyer is one TCP connection on each side, so one
+//! process's open-file limit caps the buyers it holds: the buyers are
+//! spread over several gateways (`--target a,b,…`) and generator processes
+//! (`--processes`), and `scripts/bench/draw.sh` raises the limit as far as
+//! allowed. One loopback source address has about 28,000 ephemeral ports
+//! towards one server port, so the buyers connect from 127.0.0.1,
+//! 127.0.0.2, …, `--per-source` each.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
