@@ -3,29 +3,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, render, screen, within } from '@testing-library/react';
 import { StatsPanel } from '../src/components/StatsPanel';
-import { initialStats, statsReducer, type StatsState } from '../src/lib/stats';
+import { initialStats } from '../src/lib/stats';
 import { fmtDuration } from '../src/lib/format';
-import type { Sale, Stats } from '../src/lib/types';
 import { checkoutSaleStats, SALE_ID, sale, saleStats, stats } from './fixtures';
+import { fed, panel } from './statsPanelHarness';
 
 afterEach(cleanup);
 
-const fed = (s: Stats): StatsState => statsReducer(initialStats, { type: 'stats', stats: s, at: 1_000 });
 
-function panel(live: Stats, shown: Sale | null, selectedId: string | null = shown?.id ?? null) {
-  return render(
-    <StatsPanel
-      stats={fed(live)}
-      stale={false}
-      sales={shown ? [shown] : []}
-      selectedId={selectedId}
-      onSelect={() => {}}
-      sale={shown}
-      salesError={null}
-      now={1_000}
-    />,
-  );
-}
 
 const value = (testId: string) => screen.getByTestId(testId).dataset.value;
 

@@ -1,33 +1,17 @@
 // A fair start's draw on the console: the phase, the entrants, the entries
 // served and the seed (copyable) of the selected sale, and its terms.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { act, cleanup, fireEvent, render, renderHook, screen } from '@testing-library/react';
-import { StatsPanel } from '../src/components/StatsPanel';
+import { act, cleanup, fireEvent, renderHook, screen } from '@testing-library/react';
 import { useCurrentSale } from '../src/hooks/useCurrentSale';
 import { drawPhaseLabel, fairStartTerms, isSeed, servedPct } from '../src/lib/draw';
-import { initialStats, statsReducer } from '../src/lib/stats';
-import type { Sale, Stats } from '../src/lib/types';
 import { DRAW_SEED, draw, drawnSaleStats, fairStartSale, sale, saleStats, SALE_ID, stats } from './fixtures';
+import { panel } from './statsPanelHarness';
 
 afterEach(() => {
   cleanup();
   vi.unstubAllGlobals();
 });
 
-function panel(live: Stats, shown: Sale | null, selectedId: string | null = shown?.id ?? null) {
-  return render(
-    <StatsPanel
-      stats={statsReducer(initialStats, { type: 'stats', stats: live, at: 1_000 })}
-      stale={false}
-      sales={shown ? [shown] : []}
-      selectedId={selectedId}
-      onSelect={() => {}}
-      sale={shown}
-      salesError={null}
-      now={1_000}
-    />,
-  );
-}
 
 const data = (testId: string) => screen.getByTestId(testId).dataset;
 

@@ -1,31 +1,14 @@
 // A fair start on the sale page: Buy open in the prequeue (before the start),
 // the press an entry in the draw with the time left and the entrants, the
 // same key on every retry while the request waits, then the usual answer.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
-import { ShopApp } from '../../src/shop/ShopApp';
-import { BUYER_TOKEN_KEY } from '../../src/shop/lib/token';
-import { SALE_ID } from '../fixtures';
-import { errorBody, fakeEngine, json, jwt, order } from './fakeEngine';
+import { describe, expect, it, vi } from 'vitest';
+import { act, fireEvent, screen } from '@testing-library/react';
+import { errorBody, fakeEngine, json, order } from './fakeEngine';
+import { advance, answer, buy, HOUR, openSale, T0, usePhoneClock } from './salePageHarness';
 
-const T0 = Date.parse('2026-11-30T10:00:00.000Z');
-const HOUR = 3_600_000;
+usePhoneClock();
 
-async function advance(ms = 0) {
-  await act(async () => {
-    await vi.advanceTimersByTimeAsync(ms);
-  });
-}
-
-const buy = () => screen.getByTestId('buy') as HTMLButtonElement;
-const answer = () => screen.getByTestId('answer');
 const ms = (testId: string) => Number(screen.getByTestId(testId).dataset.ms);
-
-function openSale(buyer = 'alice') {
-  sessionStorage.setItem(BUYER_TOKEN_KEY, jwt(buyer, Math.floor(T0 / 1000) + 3600));
-  window.history.replaceState(null, '', `/shop/sale/${SALE_ID}`);
-  return render(<ShopApp />);
-}
 
 /**
  * The engine's clock is an hour ahead of the phone's. The sale starts 8 s
@@ -38,17 +21,6 @@ function fairSale(over = {}) {
     HOUR,
   );
 }
-
-beforeEach(() => {
-  vi.useFakeTimers({ now: T0 });
-  sessionStorage.clear();
-  localStorage.clear();
-});
-afterEach(() => {
-  cleanup();
-  vi.useRealTimers();
-  vi.unstubAllGlobals();
-});
 
 describe('a fair start', () => {
   it('says the start is a draw, counts down to its opening, and opens Buy in the prequeue, before the start', async () => {

@@ -1,42 +1,13 @@
 // The sale page: the countdown on the engine's clock, Buy enabling at the
 // start without a reload, one intent per click, the answer and the order.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
-import { ShopApp } from '../../src/shop/ShopApp';
-import { BUYER_TOKEN_KEY } from '../../src/shop/lib/token';
+import { describe, expect, it, vi } from 'vitest';
+import { act, fireEvent, screen } from '@testing-library/react';
 import { ordersKey } from '../../src/shop/lib/orders';
 import { SALE_ID } from '../fixtures';
 import { errorBody, fakeEngine, json, jwt, order } from './fakeEngine';
+import { advance, answer, buy, HOUR, openSale, T0, usePhoneClock } from './salePageHarness';
 
-const T0 = Date.parse('2026-11-30T10:00:00.000Z');
-const HOUR = 3_600_000;
-
-/** lets fetch answers, effects and timers due by then run */
-async function advance(ms = 0) {
-  await act(async () => {
-    await vi.advanceTimersByTimeAsync(ms);
-  });
-}
-
-const buy = () => screen.getByTestId('buy') as HTMLButtonElement;
-const answer = () => screen.getByTestId('answer');
-
-function openSale(buyer: string | null = 'alice') {
-  if (buyer) sessionStorage.setItem(BUYER_TOKEN_KEY, jwt(buyer, Math.floor(T0 / 1000) + 3600));
-  window.history.replaceState(null, '', `/shop/sale/${SALE_ID}`);
-  return render(<ShopApp />);
-}
-
-beforeEach(() => {
-  vi.useFakeTimers({ now: T0 });
-  sessionStorage.clear();
-  localStorage.clear();
-});
-afterEach(() => {
-  cleanup();
-  vi.useRealTimers();
-  vi.unstubAllGlobals();
-});
+usePhoneClock();
 
 describe('before the start', () => {
   it("counts down on the engine's clock (FlashSale-Server-Time) and enables Buy at the start, without a reload", async () => {
