@@ -238,16 +238,16 @@ struct Share {
     delays: Vec<f64>,
 }
 
-/// Buyers `from..to` of `sale`'s draw, whose window closes at `closes`.
+/// Buyers `from..to` of `sale`'s draw over `gateways`, whose window
+/// closes at `closes`.
 async fn run_share(
     args: &DrawArgs,
+    gateways: &[(SocketAddr, String)],
     jwt: &str,
     sale: &str,
-    from: u64,
-    to: u64,
+    (from, to): (u64, u64),
     closes: Instant,
 ) -> Result<Share, BenchError> {
-    let gateways = gateways(&args.target)?;
     let connecting = Arc::new(Semaphore::new(args.connecting.max(1)));
     let entered = Arc::new(AtomicU64::new(0));
     let buyers: Vec<_> = (from..to)
@@ -333,7 +333,7 @@ pub async fn run(args: &DrawArgs) -> Result<String, BenchError> {
     let gateways = gateways(&args.target)?;
     let (admin, jwt) = args.secrets.read()?;
     if let Some(join) = &args.join {
-        let share = join_as_generator(args, &jwt, join).await?;
+        let share = join_as_generator(args, &gateways, &jwt, join).await?;
         return Ok(format!(
             "{}\n",
             serde_json::to_string(&share).expect("a share serialises")
@@ -366,10 +366,10 @@ pub async fn run(args: &DrawArgs) -> Result<String, BenchError> {
     let per_process = args.entrants.div_ceil(args.processes);
     let shares = (0..args.processes).map(|p| {
         let (from, to) = (p * per_process, ((p + 1) * per_process).min(args.entrants));
-        let (sale, jwt) = (sale.clone(), jwt.clone());
+        let (sale, jwt, gateways) = (sale.clone(), jwt.clone(), &gateways);
         async move {
             if args.processes == 1 {
-                return run_share(args, &jwt, &sale, from, to, closes).await;
+                return run_share(args, gateways, &jwt, &sale, (from, to), closes).await;
             }
             let exe = std::env::current_exe().map_err(|e| BenchError::Setup(e.to_string()))?;
             let output = tokio::process::Command::new(exe)
@@ -437,7 +437,12 @@ pub async fn run(args: &DrawArgs) -> Result<String, BenchError> {
 
 /// A generator process (`--join sale,closes at (Unix ms),from,to`): its
 /// buyers' share, for the process that spawned it.
-async fn join_as_generator(args: &DrawArgs, jwt: &str, join: &str) -> Result<Share, BenchError> {
+async fn join_as_generator(
+    args: &DrawArgs,
+    gateways: &[(SocketAddr, String)],
+    jwt: &str,
+    join: &str,
+) -> Result<Share, BenchError> {
     let bad = || BenchError::Setup(format!("--join {join}: sale,closes-at-ms,from,to"));
     let parts: Vec<&str> = join.split(',').collect();
     let [sale, closes_ms, from, to] = parts.as_slice() else {
@@ -446,5 +451,6 @@ async fn join_as_generator(args: &DrawArgs, jwt: &str, join: &str) -> Result<Sha
     let number = |s: &str| s.parse::<i64>().map_err(|_| bad());
     let wait = number(closes_ms)? - chrono::Utc::now().timestamp_millis();
     let closes = Instant::now() + Duration::from_millis(wait.max(0) as u64);
-    run_share(args, jwt, sale, number(from)? as u64, number(to)? as u64, closes).await
+    let share = (number(from)? as u64, number(to)? as u64);
+    run_share(args, gateways, jwt, sale, share, closes).await
 }

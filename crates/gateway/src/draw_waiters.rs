@@ -9,10 +9,11 @@
 //! the draw is open, or when the position has not moved since the last
 //! tick, the first batch's answer is the tick's only question. So 100,000
 //! buyers waiting cost five small questions a second, not half a million,
-//! and each buyer is looked up only when new entries were served. A question that fails is asked again at the next tick
-//! (a store that stalled must not send every waiter back at once); a
-//! waiter that gives up (its client left, or its time is up) just drops
-//! its receiver, and the poller forgets it.
+//! and each buyer is looked up only when new entries were served. A
+//! question that fails is asked again at the next tick (a store that
+//! stalled must not send every waiter back at once); a waiter that gives
+//! up (its client left, or its time is up) just drops its receiver, and
+//! the poller forgets it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -130,10 +131,10 @@ impl DrawWaiters {
                                 let _ = sender.send(answer.clone());
                             }
                         }
-                        if i == 0 && nothing_new {
-                            break;
-                        }
                         if i == 0 {
+                            if nothing_new {
+                                break;
+                            }
                             asked_at = Some(answers.served);
                         }
                     }
