@@ -460,6 +460,46 @@ async function main() {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
+  await step('create a sale with a fair start from the form; the engine has the pre-queue and fair start typed', async () => {
+    const name = `E2E fair form ${Date.now().toString(36)}`;
+    await page.fill('#sale-name', name);
+    await page.fill('#sale-product', 'Drawn cap');
+    await page.fill('#sale-price', '5');
+    await page.fill('#sale-stock', '2');
+    await page.fill('#sale-perUserLimit', '1');
+    await page.fill('#sale-prequeue', '7');
+    await page.fill('#sale-fairStart', '4');
+    // without a start time the page refuses it, and sends nothing
+    let posts = 0;
+    const count = (r) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/admin/sales') posts++;
+    };
+    page.on('request', count);
+    await page.click(byTestId('create-sale'));
+    await page.waitForSelector(byTestId('sale-startsAt-error'), { timeout: 3000 });
+    page.off('request', count);
+    assert(posts === 0, `the form sent ${posts} request(s) without a start time`);
+    // an hour from now, as a datetime-local value (the page's local time)
+    const startsAt = await page.evaluate(() => new Date(Date.now() + 3_600_000 - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 16));
+    await page.fill('#sale-startsAt', startsAt);
+    const [created] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === '/api/admin/sales' && r.request().method() === 'POST', { timeout: 10_000 }),
+      page.click(byTestId('create-sale')),
+    ]);
+    const { id } = await created.json();
+    assert(created.status() === 201 && id, `create answered ${created.status()}`);
+    const got = await (await fetch(`${base}/api/sales/${id}`)).json();
+    assert(got.prequeue_seconds === 7 && got.fair_start_seconds === 4, `GET /api/sales/{id}: ${JSON.stringify(got)}`);
+    assert(Date.parse(got.starts_at) === Date.parse(created.request().postDataJSON().starts_at), `starts_at ${got.starts_at}, typed ${startsAt}`);
+    await waitData(page, 'create-result', 'kind', "v === 'ok' || v === 'error'", 10_000, 'create result');
+    const text = await page.textContent(byTestId('create-result'));
+    assert(/fair start 7 s before the start → 4 s after/.test(text), `create result: ${text}`);
+    await page.waitForFunction((n) => document.querySelector('[data-testid="cc-sale-name"]')?.textContent === n, name, { timeout: 5000 });
+    await waitData(page, 'sale-fair-start', 'fairStart', "v === '4'", 5000, "the sale's fair start");
+    assert((await dataAttr(page, 'sale-fair-start', 'prequeue')) === '7', "the sale's pre-queue");
+    assert((await page.inputValue('#sale-fairStart')) === '0', 'the form did not reset the fair start');
+  });
+
   await step('no request left for another host', async () => {
     const bad = requests.filter((u) => {
       if (u.startsWith('data:') || u.startsWith('blob:')) return false;

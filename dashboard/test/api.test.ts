@@ -20,6 +20,8 @@ describe("the forms' limits are the schema's", () => {
     expect(LIMITS.stock).toEqual(range('CreateSaleRequest', 'stock'));
     expect(LIMITS.perUserLimit).toEqual(range('CreateSaleRequest', 'per_user_limit'));
     expect(LIMITS.paymentWindow).toEqual(range('CreateSaleRequest', 'payment_window_seconds'));
+    expect(LIMITS.prequeue).toEqual(range('CreateSaleRequest', 'prequeue_seconds'));
+    expect(LIMITS.fairStart).toEqual(range('CreateSaleRequest', 'fair_start_seconds'));
     expect(LIMITS.stockChange.max).toBe(range('StockChangeRequest', 'add').max);
     expect(LIMITS.buyers).toEqual(range('StampedeRequest', 'buyers'));
     expect(LIMITS.attempts).toEqual(range('StampedeRequest', 'attempts_per_buyer'));
@@ -50,6 +52,14 @@ describe("the forms' limits are the schema's", () => {
   it('create sale: payment window range, in seconds (0: none)', () => {
     exactly((n) => sale({ paymentWindow: String(n) }).paymentWindow, range('CreateSaleRequest', 'payment_window_seconds'));
     expect(validateSale({ ...good, paymentWindow: '0' }).body).not.toHaveProperty('payment_window_seconds');
+  });
+  it('create sale: pre-queue and fair start ranges, in seconds (0 and 0: none; the engine caps them together too)', () => {
+    const startsAt = '2030-01-02T10:00';
+    exactly((n) => sale({ startsAt, prequeue: String(n) }).prequeue, range('CreateSaleRequest', 'prequeue_seconds'));
+    exactly((n) => sale({ startsAt, fairStart: String(n) }).fairStart, range('CreateSaleRequest', 'fair_start_seconds'));
+    const max = LIMITS.drawWindow;
+    exactly((n) => sale({ startsAt, prequeue: String(n - Math.floor(n / 2)), fairStart: String(Math.floor(n / 2)) }).fairStart, { min: 0, max });
+    expect(validateSale({ ...good, prequeue: '0', fairStart: '0' }).body).not.toHaveProperty('fair_start_seconds');
   });
   it('stock change: up to the schema maximum either way (0 is refused by the engine)', () => {
     const { min, max } = range('StockChangeRequest', 'add');

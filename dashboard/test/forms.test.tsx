@@ -72,6 +72,34 @@ describe('validateSale', () => {
     expect(validateSale({ ...good, paymentWindow: '10m' }).errors.paymentWindow).toMatch(/whole number/);
     expect(validateSale({ ...good, paymentWindow: '10m' }).body).toBeUndefined();
   });
+  it('sends a fair start only when there is one (0 or empty: none, the default)', () => {
+    const startsAt = '2030-01-02T10:00';
+    expect(validateSale({ ...good, startsAt, prequeue: '5', fairStart: '3' }).body).toMatchObject({ prequeue_seconds: 5, fair_start_seconds: 3 });
+    const before = validateSale({ ...good, startsAt, prequeue: ' 10 ', fairStart: '' }).body;
+    expect(before?.prequeue_seconds).toBe(10);
+    expect(before).not.toHaveProperty('fair_start_seconds');
+    for (const none of ['0', '', '  ']) {
+      const { errors, body } = validateSale({ ...good, prequeue: none, fairStart: none });
+      expect(errors).toEqual({});
+      expect(body).not.toHaveProperty('prequeue_seconds');
+      expect(body).not.toHaveProperty('fair_start_seconds');
+    }
+    expect([emptySaleForm.prequeue, emptySaleForm.fairStart]).toEqual(['0', '0']);
+  });
+  it('says what is wrong with a fair start, as the engine would refuse it (the ranges themselves: test/api.test.ts)', () => {
+    const startsAt = '2030-01-02T10:00';
+    expect(validateSale({ ...good, startsAt, fairStart: '61' }).errors.fairStart).toMatch(/^Fair start must be between 0 and 60\.$/);
+    expect(validateSale({ ...good, startsAt, prequeue: '-1' }).errors.prequeue).toMatch(/^Pre-queue must be between 0 and 60\.$/);
+    expect(validateSale({ ...good, startsAt, prequeue: '5s' }).errors.prequeue).toMatch(/whole number/);
+    const long = validateSale({ ...good, startsAt, prequeue: '40', fairStart: '30' });
+    expect(long.errors).toEqual({ fairStart: 'Pre-queue and fair start must be 60 s together at most.' });
+    expect(long.body).toBeUndefined();
+    for (const [prequeue, fairStart] of [['5', '0'], ['0', '3']]) {
+      const unscheduled = validateSale({ ...good, prequeue, fairStart });
+      expect(unscheduled.errors).toEqual({ startsAt: 'A fair start needs a start time.' });
+      expect(unscheduled.body).toBeUndefined();
+    }
+  });
   it('checks the window and sends RFC 3339 times', () => {
     const bad = validateSale({ ...good, startsAt: '2030-01-02T10:00', endsAt: '2030-01-02T09:00' });
     expect(bad.errors.endsAt).toMatch(/after the start/);
@@ -126,6 +154,7 @@ describe('<CreateSaleForm>', () => {
     type('Stock', '100');
     type('Per-user limit', '2');
     fireEvent.click(screen.getByTestId('create-sale'));
+    // no payment window and no fair start by default: neither is sent
     expect(create).toHaveBeenCalledWith({ name: 'Drop', product: 'Shoe', price_cents: 1999, stock: 100, per_user_limit: 2 });
     await waitFor(() => expect(screen.getByTestId('create-result').dataset.kind).toBe('ok'));
     expect(screen.getByTestId('create-result').textContent).toMatch(/Drop.*created/);
@@ -168,6 +197,66 @@ describe('<CreateSaleForm>', () => {
     expect(document.activeElement).toBe(field);
     type('Payment window', '0');
     expect(screen.queryByTestId('sale-paymentWindow-error')).toBeNull();
+  });
+
+  it('has pre-queue and fair start fields in seconds, 0 by default, sent with the start time', async () => {
+    const created = sale({ status: 'scheduled', remaining: 100, sold: 0, starts_at: '2030-01-02T10:00:00Z', prequeue_seconds: 5, fair_start_seconds: 3 });
+    const create = vi.fn().mockResolvedValue(created);
+    render(<CreateSaleForm create={create} onCreated={() => {}} />);
+    for (const [label, hint] of [['Pre-queue', '0 – 60 s before the start'], ['Fair start', '0 – 60 s after the start']]) {
+      const field = screen.getByLabelText(label) as HTMLInputElement;
+      expect(field.value).toBe('0');
+      const [own, draw] = field.getAttribute('aria-describedby')!.split(' ').map((id) => document.getElementById(id)?.textContent);
+      expect(own).toBe(hint);
+      expect(draw).toMatch(/draw, served in random order/);
+    }
+    type('Name', 'Drop');
+    type('Product', 'Shoe');
+    type('Price', '19.99');
+    type('Stock', '100');
+    type('Starts at (optional)', '2030-01-02T10:00');
+    type('Pre-queue', '5');
+    type('Fair start', '3');
+    fireEvent.click(screen.getByTestId('create-sale'));
+    expect(create).toHaveBeenCalledWith({
+      name: 'Drop',
+      product: 'Shoe',
+      price_cents: 1999,
+      stock: 100,
+      per_user_limit: 1,
+      starts_at: new Date('2030-01-02T10:00').toISOString(),
+      prequeue_seconds: 5,
+      fair_start_seconds: 3,
+    });
+    await waitFor(() => expect(screen.getByTestId('create-result').dataset.kind).toBe('ok'));
+    expect(screen.getByTestId('create-result').textContent).toMatch(/Drop.*created.*fair start 5 s before the start → 3 s after/);
+    expect((screen.getByLabelText('Fair start') as HTMLInputElement).value).toBe('0');
+  });
+
+  it('refuses a fair start out of range, over 60 s together or without a start time, next to the field, and sends nothing', () => {
+    const create = vi.fn();
+    render(<CreateSaleForm create={create} onCreated={() => {}} />);
+    type('Name', 'Drop');
+    type('Product', 'Shoe');
+    type('Price', '1');
+    type('Stock', '5');
+    type('Fair start', '10');
+    fireEvent.click(screen.getByTestId('create-sale'));
+    const startsAt = screen.getByLabelText('Starts at (optional)');
+    expect(screen.getByTestId('sale-startsAt-error').textContent).toBe('A fair start needs a start time.');
+    expect(document.activeElement).toBe(startsAt);
+    type('Starts at (optional)', '2030-01-02T10:00');
+    expect(screen.queryByTestId('sale-startsAt-error')).toBeNull();
+    type('Pre-queue', '61');
+    expect(screen.getByTestId('sale-prequeue-error').textContent).toBe('Pre-queue must be between 0 and 60.');
+    type('Pre-queue', '55');
+    expect(screen.queryByTestId('sale-prequeue-error')).toBeNull();
+    fireEvent.click(screen.getByTestId('create-sale'));
+    const fairStart = screen.getByLabelText('Fair start');
+    expect(fairStart.getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByTestId('sale-fairStart-error').textContent).toBe('Pre-queue and fair start must be 60 s together at most.');
+    expect(document.activeElement).toBe(fairStart);
+    expect(create).not.toHaveBeenCalled();
   });
 
   it("shows the API's error message and code", async () => {

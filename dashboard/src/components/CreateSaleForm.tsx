@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { Plus } from 'lucide-react';
 import { emptySaleForm, LIMITS, rangeHint, validateSale, type Errors, type SaleField, type SaleFormValues } from '../lib/validation';
 import { fmtDuration } from '../lib/format';
+import { fairStartTerms } from '../lib/draw';
 import type { NewSale, Sale } from '../lib/types';
 import { useAction } from '../hooks/useAction';
 import { Field } from './Field';
@@ -12,11 +13,13 @@ interface Props {
   onCreated: (sale: Sale) => void;
 }
 
-const ORDER: SaleField[] = ['name', 'product', 'price', 'stock', 'perUserLimit', 'paymentWindow', 'startsAt', 'endsAt'];
+const ORDER: SaleField[] = ['name', 'product', 'price', 'stock', 'perUserLimit', 'paymentWindow', 'startsAt', 'endsAt', 'prequeue', 'fairStart'];
 
 function createdMessage(s: Sale): string {
   const pay = s.payment_window_seconds ? `, ${fmtDuration(s.payment_window_seconds)} to pay` : '';
-  return `Sale “${s.name}” created (${s.status}, ${s.stock} units${pay}).`;
+  const terms = fairStartTerms(s.prequeue_seconds, s.fair_start_seconds);
+  const fair = terms ? `, fair start ${terms}` : '';
+  return `Sale “${s.name}” created (${s.status}, ${s.stock} units${pay}${fair}).`;
 }
 
 export function CreateSaleForm({ create, onCreated }: Props) {
@@ -70,6 +73,31 @@ export function CreateSaleForm({ create, onCreated }: Props) {
         />
         <Field id="sale-startsAt" label="Starts at (optional)" type="datetime-local" value={v.startsAt} onChange={set('startsAt')} error={errors.startsAt} />
         <Field id="sale-endsAt" label="Ends at (optional)" type="datetime-local" value={v.endsAt} onChange={set('endsAt')} error={errors.endsAt} />
+        <Field
+          id="sale-prequeue"
+          label="Pre-queue"
+          value={v.prequeue}
+          onChange={set('prequeue')}
+          error={errors.prequeue}
+          inputMode="numeric"
+          hint={`${rangeHint(LIMITS.prequeue)} s before the start`}
+          describedBy="sale-draw-hint"
+          title={`Purchase attempts from this many seconds before the start enter the opening draw. With the fair start, ${LIMITS.drawWindow} s at most; needs a start time.`}
+        />
+        <Field
+          id="sale-fairStart"
+          label="Fair start"
+          value={v.fairStart}
+          onChange={set('fairStart')}
+          error={errors.fairStart}
+          inputMode="numeric"
+          hint={`${rangeHint(LIMITS.fairStart)} s after the start`}
+          describedBy="sale-draw-hint"
+          title={`Purchase attempts until this many seconds after the start enter the opening draw. With the pre-queue, ${LIMITS.drawWindow} s at most; needs a start time.`}
+        />
+        <p className="muted wide" id="sale-draw-hint" style={{ margin: 0, fontSize: 12 }}>
+          Buys in this window enter a draw, served in random order · 0 = none
+        </p>
       </div>
       <div className="btn-row" style={{ marginTop: 10 }}>
         <button type="submit" className="btn primary" disabled={busy} data-testid="create-sale">

@@ -7,12 +7,14 @@ interface Props extends Omit<InputHTMLAttributes<HTMLInputElement>, 'onChange'> 
   onChange: (v: string) => void;
   error?: string;
   hint?: string;
+  /** ids of further descriptions, e.g. a hint shared by several fields */
+  describedBy?: string;
   className?: string;
 }
 
 /** A labelled input with its validation message wired through aria-describedby. */
-export function Field({ id, label, value, onChange, error, hint, className = '', ...rest }: Props) {
-  const describedBy = [error ? `${id}-error` : null, hint ? `${id}-hint` : null].filter(Boolean).join(' ') || undefined;
+export function Field({ id, label, value, onChange, error, hint, describedBy: more, className = '', ...rest }: Props) {
+  const describedBy = [error ? `${id}-error` : null, hint ? `${id}-hint` : null, more].filter(Boolean).join(' ') || undefined;
   return (
     <div className={`field ${className}`}>
       <label htmlFor={id}>{label}</label>

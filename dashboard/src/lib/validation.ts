@@ -23,6 +23,12 @@ export const LIMITS = {
   perUserLimit: range(sale.properties.per_user_limit),
   /** Seconds a buyer has to pay once the order is stored; 0: no payment step. */
   paymentWindow: range(sale.properties.payment_window_seconds),
+  /** A fair start: seconds of the opening draw before the start (prequeue) and after it; 0 and 0: none. */
+  prequeue: range(sale.properties.prequeue_seconds),
+  fairStart: range(sale.properties.fair_start_seconds),
+  // Written by hand, as the schema cannot say them: the engine also caps the
+  // two together at that same maximum (60 s), and wants a start time with them.
+  drawWindow: sale.properties.fair_start_seconds.maximum,
   // Written by hand: the schema bounds `add` to -max..max, and the engine also
   // refuses 0, which the schema cannot say; the form asks for a positive amount
   // and the button gives the sign.
@@ -51,6 +57,9 @@ export interface SaleFormValues {
   /** `datetime-local` values (local time), optional */
   startsAt: string;
   endsAt: string;
+  /** a fair start: seconds of the draw before and after `startsAt`; "0" (or empty) and "0": none */
+  prequeue: string;
+  fairStart: string;
 }
 
 export const emptySaleForm: SaleFormValues = {
@@ -62,6 +71,8 @@ export const emptySaleForm: SaleFormValues = {
   paymentWindow: '0',
   startsAt: '',
   endsAt: '',
+  prequeue: '0',
+  fairStart: '0',
 };
 
 const INT = /^[+-]?\d+$/;
@@ -141,6 +152,14 @@ export function validateSale(v: SaleFormValues): { errors: Errors<SaleField>; bo
   if (v.endsAt && !endsAt) errors.endsAt = 'End is not a valid date and time.';
   if (startsAt && endsAt && new Date(endsAt) <= new Date(startsAt)) errors.endsAt = 'End must be after the start.';
 
+  const [prequeue, prequeueErr] = intInRange(v.prequeue.trim() || '0', 'Pre-queue', LIMITS.prequeue);
+  if (prequeueErr) errors.prequeue = prequeueErr;
+  const [fairStart, fairStartErr] = intInRange(v.fairStart.trim() || '0', 'Fair start', LIMITS.fairStart);
+  if (fairStartErr) errors.fairStart = fairStartErr;
+  const drawWindow = (prequeue ?? 0) + (fairStart ?? 0);
+  if (drawWindow > LIMITS.drawWindow) errors.fairStart ??= `Pre-queue and fair start must be ${LIMITS.drawWindow} s together at most.`;
+  if (drawWindow > 0 && !v.startsAt) errors.startsAt = 'A fair start needs a start time.';
+
   if (Object.keys(errors).length > 0) return { errors };
   const body: NewSale = {
     name,
@@ -153,6 +172,9 @@ export function validateSale(v: SaleFormValues): { errors: Errors<SaleField>; bo
   if (paymentWindow) body.payment_window_seconds = paymentWindow;
   if (startsAt) body.starts_at = startsAt;
   if (endsAt) body.ends_at = endsAt;
+  // likewise 0 and 0: no fair start
+  if (prequeue) body.prequeue_seconds = prequeue;
+  if (fairStart) body.fair_start_seconds = fairStart;
   return { errors, body };
 }
 
