@@ -8,20 +8,15 @@
 //! - The **pool** holds what no bucket has leased yet. A home found empty
 //!   leases a chunk from the pool; when the pool is empty too it **steals**
 //!   half of the fullest bucket (at most a chunk).
-//! - Units move by **transfers**: a debit on the source (its units move to
-//!   the source's `moving` hash under the transfer's id), a credit on the
-//!   destination (once per id: the `applied` set), then the source forgets
-//!   the id. A unit is always in exactly one of a stock, a `moving` entry,
-//!   or a buyer's count (between the credit and the forgetting it is in two
-//!   places, which can only delay a "sold out", never cause a wrong one).
-//! - **Sold out** is answered only from a consistent view of every place:
-//!   each place's stock, units moving out, and a version bumped by every
-//!   debit and credit, collected twice over every place; two identical
-//!   collections with nothing anywhere prove there was a moment with no
-//!   unit left. Reading the places once each, in any order, is not enough:
-//!   a steal can move a unit into a bucket already read out of one not yet
-//!   read, and the buyer would be told "sold out" beside a stranded unit.
+//! - Units move by the engine's own **transfers**
+//!   (`flashsale_stack::redis::transfers`: a debit on the source, a credit
+//!   on the destination once per id, the id forgotten), and **sold out**
+//!   is answered only from its consistent view of every place
+//!   ([`Transfers::nothing_left`]): reading the places once each, in any
+//!   order, is not enough, as a steal can move a unit into a bucket already
+//!   read out of one not yet read.
 
+use flashsale_stack::redis::{Amount, Place, PlaceLook, Transfers};
 use redis::Script;
 
 use super::*;
@@ -38,52 +33,17 @@ redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 return left - 1
 ";
 
-/// Debits a transfer from a place: at most ARGV[2] units, and at most half
-/// (rounded up) of its stock when ARGV[3] is 'half'. Returns the units.
-const DEBIT: &str = r"
-local left = tonumber(redis.call('GET', KEYS[1]) or '0')
-local n = math.min(tonumber(ARGV[2]), left)
-if ARGV[3] == 'half' then n = math.min(n, math.ceil(left / 2)) end
-if n <= 0 then return 0 end
-redis.call('DECRBY', KEYS[1], n)
-redis.call('HSET', KEYS[2], ARGV[1], n)
-redis.call('INCR', KEYS[3])
-return n
-";
-
-/// Credits a transfer to a bucket, once per transfer id.
-const CREDIT: &str = r"
-if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
-  redis.call('INCRBY', KEYS[1], ARGV[2])
-  redis.call('INCR', KEYS[3])
-end
-return 0
-";
-
-/// A place's stock, the units moving out of it, and its version.
-const LOOK: &str = r"
-local moving = 0
-for _, n in ipairs(redis.call('HVALS', KEYS[2])) do moving = moving + tonumber(n) end
-return {tonumber(redis.call('GET', KEYS[1]) or '0'), moving, tonumber(redis.call('GET', KEYS[3]) or '0')}
-";
-
-/// The keys of one place (a bucket or the pool), under one hash tag.
-struct Place {
-    stock: String,
+/// A bucket: a place units move in and out of, and its buyers' counts.
+struct Bucket {
+    place: Place,
     buyers: String,
-    moving: String,
-    applied: String,
-    version: String,
 }
 
-impl Place {
+impl Bucket {
     fn new(tag: String) -> Self {
         Self {
-            stock: format!("{{{tag}}}:stock"),
             buyers: format!("{{{tag}}}:buyers"),
-            moving: format!("{{{tag}}}:moving"),
-            applied: format!("{{{tag}}}:applied"),
-            version: format!("{{{tag}}}:version"),
+            place: Place::new(tag),
         }
     }
 }
@@ -96,19 +56,18 @@ pub(super) struct RedisBuckets {
     conn: RedisConn,
     name: &'static str,
     run: String,
-    buckets: Vec<Place>,
-    pool: Place,
+    buckets: Vec<Bucket>,
+    /// The pool and then every bucket's place: what a "sold out" reads.
+    places: Vec<Place>,
     chunk: u64,
     limit: u32,
-    transfers: AtomicU64,
+    transfers_made: AtomicU64,
     /// Set once a consistent view found nothing left: units never come
     /// back in the lab, so later buyers are refused from memory, as the
     /// engine's local sold-out flag does.
     gone: std::sync::atomic::AtomicBool,
     reserve: Script,
-    debit: Script,
-    credit: Script,
-    look: Script,
+    transfers: Transfers,
 }
 
 impl RedisBuckets {
@@ -123,30 +82,32 @@ impl RedisBuckets {
         limit: u32,
     ) -> Result<Self, RaceError> {
         let run = format!("{run}{}", uuid_suffix());
+        let buckets: Vec<Bucket> = (0..buckets)
+            .map(|k| Bucket::new(format!("rb:{run}:{k}")))
+            .collect();
+        let places = std::iter::once(Place::new(format!("rb:{run}:pool")))
+            .chain(buckets.iter().map(|b| b.place.clone()))
+            .collect();
         let this = Self {
-            buckets: (0..buckets)
-                .map(|k| Place::new(format!("rb:{run}:{k}")))
-                .collect(),
-            pool: Place::new(format!("rb:{run}:pool")),
-            chunk: (stock / (4 * buckets as u64)).max(1),
+            transfers: Transfers::new(conn.clone()),
+            places,
+            chunk: (stock / (4 * buckets.len() as u64)).max(1),
+            buckets,
             conn,
             name,
             run,
             limit,
-            transfers: AtomicU64::new(0),
+            transfers_made: AtomicU64::new(0),
             gone: std::sync::atomic::AtomicBool::new(false),
             reserve: Script::new(RESERVE),
-            debit: Script::new(DEBIT),
-            credit: Script::new(CREDIT),
-            look: Script::new(LOOK),
         };
         redis::cmd("SET")
-            .arg(&this.pool.stock)
+            .arg(&this.pool().stock)
             .arg(stock)
             .query_async::<()>(&mut this.conn.clone())
             .await
             .map_err(err)?;
-        for home in 0..buckets {
+        for home in 0..this.buckets.len() {
             this.lease(home, false).await.map_err(RaceError)?;
         }
         Ok(this)
@@ -161,22 +122,27 @@ impl RedisBuckets {
         (h % self.buckets.len() as u64) as usize
     }
 
+    fn pool(&self) -> &Place {
+        &self.places[0]
+    }
+
     /// Moves units into bucket `home`: from the pool, or (`steal`) half of
     /// the fullest other bucket. Whether any moved.
     async fn lease(&self, home: usize, steal: bool) -> Result<bool, String> {
+        let e = |e: redis::RedisError| e.to_string();
         let source = if !steal {
-            &self.pool
+            self.pool()
         } else {
             let mut fullest = None;
             let mut most = 0;
-            for (k, place) in self.buckets.iter().enumerate() {
+            for (k, bucket) in self.buckets.iter().enumerate() {
                 if k == home {
                     continue;
                 }
-                let (stock, _, _) = self.look(place).await?;
+                let stock = self.transfers.look(&bucket.place).await.map_err(e)?.stock;
                 if stock > most {
                     most = stock;
-                    fullest = Some(place);
+                    fullest = Some(&bucket.place);
                 }
             }
             match fullest {
@@ -184,61 +150,22 @@ impl RedisBuckets {
                 None => return Ok(false),
             }
         };
-        let id = format!("{}-{}", self.run, self.transfers.fetch_add(1, Ordering::Relaxed));
-        let mut c = self.conn.clone();
-        let e = |e: redis::RedisError| e.to_string();
-        let n: i64 = self
-            .debit
-            .key(&source.stock)
-            .key(&source.moving)
-            .key(&source.version)
-            .arg(&id)
-            .arg(self.chunk)
-            .arg(if steal { "half" } else { "all" })
-            .invoke_async(&mut c)
+        let id = format!(
+            "{}-{}",
+            self.run,
+            self.transfers_made.fetch_add(1, Ordering::Relaxed)
+        );
+        let amount = if steal {
+            Amount::HalfUpTo(self.chunk)
+        } else {
+            Amount::UpTo(self.chunk)
+        };
+        let moved = self
+            .transfers
+            .transfer(&id, source, &self.buckets[home].place, amount)
             .await
             .map_err(e)?;
-        if n == 0 {
-            return Ok(false);
-        }
-        let dest = &self.buckets[home];
-        let _: i64 = self
-            .credit
-            .key(&dest.stock)
-            .key(&dest.applied)
-            .key(&dest.version)
-            .arg(&id)
-            .arg(n)
-            .invoke_async(&mut c)
-            .await
-            .map_err(e)?;
-        let _: i64 = redis::cmd("HDEL")
-            .arg(&source.moving)
-            .arg(&id)
-            .query_async(&mut c)
-            .await
-            .map_err(e)?;
-        Ok(true)
-    }
-
-    async fn look(&self, place: &Place) -> Result<(i64, i64, i64), String> {
-        let v: Vec<i64> = self
-            .look
-            .key(&place.stock)
-            .key(&place.moving)
-            .key(&place.version)
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok((v[0], v[1], v[2]))
-    }
-
-    async fn collect(&self) -> Result<Vec<(i64, i64, i64)>, String> {
-        let mut all = Vec::with_capacity(self.buckets.len() + 1);
-        for place in std::iter::once(&self.pool).chain(&self.buckets) {
-            all.push(self.look(place).await?);
-        }
-        Ok(all)
+        Ok(moved > 0)
     }
 
     /// Every buyer's units, over every bucket (a buyer's count lives in its
@@ -256,19 +183,12 @@ impl RedisBuckets {
         Ok(all)
     }
 
-    /// Whether no unit is left anywhere, from two identical collections;
-    /// `None` while units keep moving.
+    /// Whether no unit is left anywhere (see [`Transfers::nothing_left`]).
     async fn sold_out(&self) -> Result<Option<bool>, String> {
-        for _ in 0..COLLECTIONS {
-            let first = self.collect().await?;
-            if first.iter().any(|(stock, moving, _)| stock + moving > 0) {
-                return Ok(Some(false));
-            }
-            if self.collect().await? == first {
-                return Ok(Some(true));
-            }
-        }
-        Ok(None)
+        self.transfers
+            .nothing_left(&self.places, COLLECTIONS)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -287,7 +207,7 @@ impl Strategy for RedisBuckets {
             }
             let left: i64 = self
                 .reserve
-                .key(&bucket.stock)
+                .key(&bucket.place.stock)
                 .key(&bucket.buyers)
                 .arg(buyer)
                 .arg(self.limit)
@@ -317,8 +237,12 @@ impl Strategy for RedisBuckets {
     }
 
     async fn settle(&self) -> Result<(i64, u64), String> {
-        let all = self.collect().await?;
-        let remaining = all.iter().map(|(stock, moving, _)| stock + moving).sum();
+        let all = self
+            .transfers
+            .look_all(&self.places)
+            .await
+            .map_err(|e| e.to_string())?;
+        let remaining = all.iter().map(PlaceLook::units).sum();
         Ok((remaining, self.counts().await?.iter().sum()))
     }
 

@@ -12,6 +12,8 @@
 //! - [`units_back`]: the pub/sub channel that clears sold-out flags everywhere.
 //! - `pubsub`: the reconnecting subscription both channels use.
 //! - [`persistence`]: what a 202 survives, as Redis is configured.
+//! - [`transfers`]: units of a sale moved between slots exactly once (the
+//!   buckets of a hot sale).
 
 mod batch;
 pub mod conn;
@@ -24,6 +26,7 @@ mod pubsub;
 pub mod record;
 pub mod scripts;
 pub mod stock;
+pub mod transfers;
 pub mod units_back;
 
 pub use batch::{
@@ -35,6 +38,7 @@ pub use keys::SaleKeys;
 pub use pending::RedisPending;
 pub use persistence::{Persistence, RedisProfile};
 pub use stock::RedisStock;
+pub use transfers::{Amount, Place, PlaceLook, Transfers};
 pub use units_back::{publish_units_back, subscribe_units_back, UNITS_BACK_CHANNEL};
 
 /// The store name in [`flashsale_domain::StoreError`]s from Redis.

@@ -25,6 +25,9 @@ pub struct Scripts {
     pub draw_close: Script,
     pub draw_record: Script,
     pub draw_status: Script,
+    pub transfer_debit: Script,
+    pub transfer_credit: Script,
+    pub place_look: Script,
 }
 
 const COMMON: &str = include_str!("lua/common.lua");
@@ -56,6 +59,9 @@ pub fn scripts() -> Arc<Scripts> {
                 draw_close: compose(include_str!("lua/draw_close.lua")),
                 draw_record: compose(include_str!("lua/draw_record.lua")),
                 draw_status: compose(include_str!("lua/draw_status.lua")),
+                transfer_debit: compose(include_str!("lua/transfer_debit.lua")),
+                transfer_credit: compose(include_str!("lua/transfer_credit.lua")),
+                place_look: compose(include_str!("lua/place_look.lua")),
             })
         })
         .clone()

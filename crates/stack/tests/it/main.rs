@@ -8,3 +8,4 @@ mod postgres;
 mod product;
 mod redis_cluster;
 mod redis_stock;
+mod transfers;
