@@ -124,6 +124,13 @@ describe('validateStock and validateStampede', () => {
 });
 
 const type = (label: RegExp | string, value: string) => fireEvent.change(screen.getByLabelText(label), { target: { value } });
+/** Fills the sale's required fields: "Drop" of "Shoe" at `price`, `stock` units. */
+const fillSale = (price: string, stock: string) => {
+  type('Name', 'Drop');
+  type('Product', 'Shoe');
+  type('Price', price);
+  type('Stock', stock);
+};
 
 describe('<CreateSaleForm>', () => {
   it('shows the errors next to the fields, marks them invalid, focuses the first, sends nothing', () => {
@@ -148,10 +155,7 @@ describe('<CreateSaleForm>', () => {
     const create = vi.fn().mockResolvedValue(created);
     const onCreated = vi.fn();
     render(<CreateSaleForm create={create} onCreated={onCreated} />);
-    type('Name', 'Drop');
-    type('Product', 'Shoe');
-    type('Price', '19.99');
-    type('Stock', '100');
+    fillSale('19.99', '100');
     type('Per-user limit', '2');
     fireEvent.click(screen.getByTestId('create-sale'));
     // no payment window and no fair start by default: neither is sent
@@ -169,10 +173,7 @@ describe('<CreateSaleForm>', () => {
     const field = screen.getByLabelText('Payment window') as HTMLInputElement;
     expect(field.value).toBe('0');
     expect(document.getElementById(field.getAttribute('aria-describedby')!)?.textContent).toBe('0 – 86,400 s · 0 = none');
-    type('Name', 'Drop');
-    type('Product', 'Shoe');
-    type('Price', '19.99');
-    type('Stock', '100');
+    fillSale('19.99', '100');
     type('Payment window', '600');
     fireEvent.click(screen.getByTestId('create-sale'));
     expect(create).toHaveBeenCalledWith({ name: 'Drop', product: 'Shoe', price_cents: 1999, stock: 100, per_user_limit: 1, payment_window_seconds: 600 });
@@ -184,10 +185,7 @@ describe('<CreateSaleForm>', () => {
   it('refuses a payment window out of range next to the field, and focuses it', () => {
     const create = vi.fn();
     render(<CreateSaleForm create={create} onCreated={() => {}} />);
-    type('Name', 'Drop');
-    type('Product', 'Shoe');
-    type('Price', '1');
-    type('Stock', '5');
+    fillSale('1', '5');
     type('Payment window', '100000');
     fireEvent.click(screen.getByTestId('create-sale'));
     expect(create).not.toHaveBeenCalled();
@@ -210,10 +208,7 @@ describe('<CreateSaleForm>', () => {
       expect(own).toBe(hint);
       expect(draw).toMatch(/draw, served in random order/);
     }
-    type('Name', 'Drop');
-    type('Product', 'Shoe');
-    type('Price', '19.99');
-    type('Stock', '100');
+    fillSale('19.99', '100');
     type('Starts at (optional)', '2030-01-02T10:00');
     type('Pre-queue', '5');
     type('Fair start', '3');
@@ -236,10 +231,7 @@ describe('<CreateSaleForm>', () => {
   it('refuses a fair start out of range, over 60 s together or without a start time, next to the field, and sends nothing', () => {
     const create = vi.fn();
     render(<CreateSaleForm create={create} onCreated={() => {}} />);
-    type('Name', 'Drop');
-    type('Product', 'Shoe');
-    type('Price', '1');
-    type('Stock', '5');
+    fillSale('1', '5');
     type('Fair start', '10');
     fireEvent.click(screen.getByTestId('create-sale'));
     const startsAt = screen.getByLabelText('Starts at (optional)');
@@ -262,10 +254,7 @@ describe('<CreateSaleForm>', () => {
   it("shows the API's error message and code", async () => {
     const create = vi.fn().mockRejectedValue(new ApiError(400, 'invalid_request', 'stock must be at most 10000000'));
     render(<CreateSaleForm create={create} onCreated={() => {}} />);
-    type('Name', 'Drop');
-    type('Product', 'Shoe');
-    type('Price', '1');
-    type('Stock', '5');
+    fillSale('1', '5');
     fireEvent.click(screen.getByTestId('create-sale'));
     await waitFor(() => expect(screen.getByTestId('create-result').dataset.kind).toBe('error'));
     expect(screen.getByRole('alert').textContent).toMatch(/stock must be at most 10000000.*invalid_request/);
