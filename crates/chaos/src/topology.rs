@@ -30,6 +30,9 @@ pub struct Shape {
     pub second_inventory_amqp: Option<String>,
     /// Product processes (every gateway uses them all, round-robin).
     pub products: usize,
+    /// Order processes (every gateway uses them all; each consumes the
+    /// queue and runs the expiry).
+    pub orders: usize,
     /// `FLASHSALE_REDIS_REPLICAS_ACK` of every process (0: unset).
     pub redis_replicas_ack: usize,
 }
@@ -44,6 +47,7 @@ impl Default for Shape {
             amqp: None,
             second_inventory_amqp: None,
             products: 1,
+            orders: 1,
             redis_replicas_ack: 0,
         }
     }
@@ -55,6 +59,8 @@ pub struct Topology {
     /// Product processes beside `product` (see [`Shape::products`]).
     pub extra_products: Vec<Service>,
     pub order: Service,
+    /// Order processes beside `order` (see [`Shape::orders`]).
+    pub extra_orders: Vec<Service>,
     pub inventories: Vec<Service>,
     pub gateways: Vec<Service>,
     pub dir: PathBuf,
@@ -117,18 +123,18 @@ impl Topology {
                 .await?,
             );
         }
-        let order = Service::start(
-            "order".into(),
-            "order",
-            bin,
-            dir,
+        let order_env = || {
             base(
                 &stores.redis,
                 amqp,
                 shape.order_database.as_deref().unwrap_or(&stores.database),
-            ),
-        )
-        .await?;
+            )
+        };
+        let order = Service::start("order".into(), "order", bin, dir, order_env()).await?;
+        let mut extra_orders = Vec::new();
+        for i in 2..=shape.orders {
+            extra_orders.push(Service::start(format!("order-{i}"), "order", bin, dir, order_env()).await?);
+        }
         let mut inventories = Vec::new();
         for i in 1..=shape.inventories {
             inventories.push(
@@ -149,27 +155,25 @@ impl Topology {
                 .await?,
             );
         }
-        let urls = |services: &[Service]| {
+        fn urls<'a>(services: impl Iterator<Item = &'a Service>) -> String {
             services
-                .iter()
                 .map(|s| format!("http://{}", s.addr))
                 .collect::<Vec<_>>()
                 .join(",")
-        };
+        }
         let mut gateways = Vec::new();
         for i in 1..=shape.gateways {
             let mut env = base(&stores.redis, &stores.amqp, &stores.database);
             env.extend([
                 (
                     "FLASHSALE_PRODUCT_URL".to_owned(),
-                    std::iter::once(&product)
-                        .chain(&extra_products)
-                        .map(|s| format!("http://{}", s.addr))
-                        .collect::<Vec<_>>()
-                        .join(","),
+                    urls(std::iter::once(&product).chain(&extra_products)),
                 ),
-                ("FLASHSALE_INVENTORY_URL".to_owned(), urls(&inventories)),
-                ("FLASHSALE_ORDER_URL".to_owned(), format!("http://{}", order.addr)),
+                ("FLASHSALE_INVENTORY_URL".to_owned(), urls(inventories.iter())),
+                (
+                    "FLASHSALE_ORDER_URL".to_owned(),
+                    urls(std::iter::once(&order).chain(&extra_orders)),
+                ),
             ]);
             gateways.push(Service::start(format!("gateway-{i}"), "gateway", bin, dir, env).await?);
         }
@@ -177,6 +181,7 @@ impl Topology {
             product,
             extra_products,
             order,
+            extra_orders,
             inventories,
             gateways,
             dir: dir.to_owned(),
@@ -277,6 +282,9 @@ impl Topology {
         self.product.stop().await;
         for p in &mut self.extra_products {
             p.stop().await;
+        }
+        for o in &mut self.extra_orders {
+            o.stop().await;
         }
         self.order.stop().await;
     }

@@ -48,6 +48,7 @@ pub(super) async fn run_inner(scenario: Scenario, stores: &Stores, config: &Conf
         Scenario::RabbitLatencyCut => shape.amqp = via(&env.amqp, stores.rabbit.port),
         Scenario::RelayRefused => shape.second_inventory_amqp = via(&env.amqp, stores.rabbit.port),
         Scenario::TwoProducts => shape.products = 2,
+        Scenario::TwoOrders => shape.orders = 2,
         Scenario::RedisFailover => shape.redis_replicas_ack = 1,
         Scenario::KillInventory => {
             shape.amqp = via(&env.amqp, stores.rabbit.port);

@@ -57,7 +57,7 @@ pub(super) async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Inje
             .await;
             "expiries under the stampede".to_owned()
         }
-        Scenario::KillOrderWhileExpiring => {
+        Scenario::KillOrderWhileExpiring | Scenario::TwoOrders => {
             // Once the first orders are overdue: the expiry is at work.
             hold(
                 ctx,

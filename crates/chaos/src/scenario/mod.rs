@@ -111,6 +111,9 @@ pub enum Scenario {
     ExpireUnderStampede,
     /// The same, and `kill -9` of the order service while orders expire.
     KillOrderWhileExpiring,
+    /// The same with two order processes, both consuming and expiring:
+    /// the first `kill -9`ed while orders expire, the second going on.
+    TwoOrders,
     /// On a Redis Cluster (3 masters, a replica each) with
     /// `FLASHSALE_REDIS_REPLICAS_ACK=1`: the sale's master `kill -9`ed
     /// mid-stampede, its replica promoted; no answered order may be lost.
@@ -132,7 +135,7 @@ impl Scenario {
     pub const ON_DEMAND: [Scenario; 1] = [Scenario::RedisFailoverUnacked];
 
     /// Every scenario `scripts/chaos` runs by default.
-    pub const ALL: [Scenario; 23] = [
+    pub const ALL: [Scenario; 24] = [
         Scenario::KillGateway,
         Scenario::KillOrder,
         Scenario::Poison,
@@ -153,6 +156,7 @@ impl Scenario {
         Scenario::TwoProducts,
         Scenario::ExpireUnderStampede,
         Scenario::KillOrderWhileExpiring,
+        Scenario::TwoOrders,
         Scenario::RedisFailover,
         Scenario::KillInDraw,
         Scenario::Nemesis,
@@ -181,6 +185,7 @@ impl Scenario {
             Scenario::Nemesis => "nemesis",
             Scenario::ExpireUnderStampede => "expire-under-stampede",
             Scenario::KillOrderWhileExpiring => "kill-order-while-expiring",
+            Scenario::TwoOrders => "two-orders",
             Scenario::RedisFailover => "redis-failover",
             Scenario::RedisFailoverUnacked => "redis-failover-unacked",
             Scenario::KillInDraw => "kill-in-draw",
@@ -208,7 +213,7 @@ impl Scenario {
     /// The payment window of the scenario's sale, in seconds (0: none).
     pub fn payment_window(self) -> u64 {
         match self {
-            Scenario::ExpireUnderStampede | Scenario::KillOrderWhileExpiring => 3,
+            Scenario::ExpireUnderStampede | Scenario::KillOrderWhileExpiring | Scenario::TwoOrders => 3,
             _ => 0,
         }
     }
@@ -286,6 +291,9 @@ impl Scenario {
             }
             Scenario::KillOrderWhileExpiring => {
                 "the same, and kill -9 of the order service (the expiry) once orders expire, restarted 2 s later"
+            }
+            Scenario::TwoOrders => {
+                "two order processes, the same payment window: kill -9 of the first once orders expire, restarted 2 s later, the second consuming and expiring throughout"
             }
             Scenario::RedisFailover => {
                 "Redis Cluster, 3 masters + 1 replica each, FLASHSALE_REDIS_REPLICAS_ACK=1: the sale's master cut off from its replica (a partition), kill -9ed 400 ms later, the replica promoted, the old master back as its replica"
