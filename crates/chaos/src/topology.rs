@@ -69,8 +69,10 @@ pub struct Topology {
 /// Which process, for the nemesis and the scenarios.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    Product,
-    Order,
+    /// 0: `product`, then the extra product processes.
+    Product(usize),
+    /// 0: `order`, then the extra order processes.
+    Order(usize),
     Inventory(usize),
     Gateway(usize),
 }
@@ -194,7 +196,8 @@ impl Topology {
 
     /// Every role of this topology.
     pub fn roles(&self) -> Vec<Role> {
-        let mut roles = vec![Role::Product, Role::Order];
+        let mut roles: Vec<Role> = (0..=self.extra_products.len()).map(Role::Product).collect();
+        roles.extend((0..=self.extra_orders.len()).map(Role::Order));
         roles.extend((0..self.inventories.len()).map(Role::Inventory));
         roles.extend((0..self.gateways.len()).map(Role::Gateway));
         roles
@@ -202,8 +205,10 @@ impl Topology {
 
     pub fn get(&mut self, role: Role) -> &mut Service {
         match role {
-            Role::Product => &mut self.product,
-            Role::Order => &mut self.order,
+            Role::Product(0) => &mut self.product,
+            Role::Product(i) => &mut self.extra_products[i - 1],
+            Role::Order(0) => &mut self.order,
+            Role::Order(i) => &mut self.extra_orders[i - 1],
             Role::Inventory(i) => &mut self.inventories[i],
             Role::Gateway(i) => &mut self.gateways[i],
         }

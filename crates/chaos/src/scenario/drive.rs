@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) async fn run_inner(scenario: Scenario, stores: &Stores, config: &Config) -> Result<Row, Error> {
-    let scale = if scenario == Scenario::Nemesis {
+    let scale = if matches!(scenario, Scenario::Nemesis | Scenario::NemesisReplicas) {
         nemesis_scale(&config.scale)
     } else {
         config.scale.clone()
@@ -49,6 +49,7 @@ pub(super) async fn run_inner(scenario: Scenario, stores: &Stores, config: &Conf
         Scenario::RelayRefused => shape.second_inventory_amqp = via(&env.amqp, stores.rabbit.port),
         Scenario::TwoProducts => shape.products = 2,
         Scenario::TwoOrders => shape.orders = 2,
+        Scenario::NemesisReplicas => (shape.products, shape.orders) = (2, 2),
         Scenario::RedisFailover => shape.redis_replicas_ack = 1,
         Scenario::KillInventory => {
             shape.amqp = via(&env.amqp, stores.rabbit.port);
@@ -348,7 +349,7 @@ pub(super) async fn drive(
 pub(super) async fn pipeline_counters(topo: &mut Topology) -> String {
     let mut sums: HashMap<String, u64> = HashMap::new();
     for role in topo.roles() {
-        if !matches!(role, Role::Order | Role::Inventory(_)) {
+        if !matches!(role, Role::Order(_) | Role::Inventory(_)) {
             continue;
         }
         let mut conn = Conn::new(topo.get(role).addr);

@@ -287,7 +287,7 @@ pub(super) async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Inje
             extra = answered;
             figure
         }
-        Scenario::Nemesis => nemesis(ctx).await?,
+        Scenario::Nemesis | Scenario::NemesisReplicas => nemesis(ctx).await?,
         Scenario::KillInDraw => kill_in_draw(ctx, &mut peaks, &mut problems).await?,
         Scenario::RedisFailover | Scenario::RedisFailoverUnacked => failover(ctx, &mut peaks).await?,
     };

@@ -105,6 +105,8 @@ pub enum Scenario {
     TwoProducts,
     /// Random kills and pauses of any service for a while.
     Nemesis,
+    /// The same over two processes of every service.
+    NemesisReplicas,
     /// A sale with a payment window: 70% of the orders paid (a fifth of
     /// those at their deadline, racing the expiry), the rest expiring and
     /// resold under the stampede.
@@ -135,7 +137,7 @@ impl Scenario {
     pub const ON_DEMAND: [Scenario; 1] = [Scenario::RedisFailoverUnacked];
 
     /// Every scenario `scripts/chaos` runs by default.
-    pub const ALL: [Scenario; 24] = [
+    pub const ALL: [Scenario; 25] = [
         Scenario::KillGateway,
         Scenario::KillOrder,
         Scenario::Poison,
@@ -160,6 +162,7 @@ impl Scenario {
         Scenario::RedisFailover,
         Scenario::KillInDraw,
         Scenario::Nemesis,
+        Scenario::NemesisReplicas,
     ];
 
     pub fn name(self) -> &'static str {
@@ -183,6 +186,7 @@ impl Scenario {
             Scenario::RedisRollback => "redis-rollback",
             Scenario::TwoProducts => "two-products",
             Scenario::Nemesis => "nemesis",
+            Scenario::NemesisReplicas => "nemesis-replicas",
             Scenario::ExpireUnderStampede => "expire-under-stampede",
             Scenario::KillOrderWhileExpiring => "kill-order-while-expiring",
             Scenario::TwoOrders => "two-orders",
@@ -286,6 +290,9 @@ impl Scenario {
                 "two product processes; 4 rounds of two concurrent cache flushes, a pause and a resume, spread over both"
             }
             Scenario::Nemesis => "random kill -9 / SIGSTOP of any service and pauses of Redis, one every 2-5 s",
+            Scenario::NemesisReplicas => {
+                "the same over two processes of every service (products, orders, inventories, gateways)"
+            }
             Scenario::ExpireUnderStampede => {
                 "a 3 s payment window: 70% of orders paid by webhook (a fifth of those within 40 ms of their deadline), the rest expire and resell mid-stampede"
             }
