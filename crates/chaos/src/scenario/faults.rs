@@ -170,6 +170,15 @@ pub(super) async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Inje
             ctx.stores.redis.resume().await;
             "Redis paused 5 s".to_owned()
         }
+        Scenario::PausePostgres => {
+            ctx.stores.postgres.pause().await;
+            hold(ctx, Duration::from_secs(10), &mut peaks).await;
+            ctx.stores.postgres.resume().await;
+            format!(
+                "{} units answered while PostgreSQL was stalled; queue peak {}",
+                peaks.answered, peaks.queue
+            )
+        }
         Scenario::KillRedis => {
             // Redis dies while the order service works through a backlog:
             // it stores the backlog in PostgreSQL while Redis is away.

@@ -83,6 +83,8 @@ pub enum Scenario {
     PauseOrder,
     /// `SIGSTOP` of Redis for 5 s.
     PauseRedis,
+    /// `SIGSTOP` of every PostgreSQL process for 10 s: a stalled database.
+    PausePostgres,
     /// `kill -9` of Redis (`appendfsync always`), started again.
     KillRedis,
     /// `kill -9` of Redis running `appendfsync everysec`, started again,
@@ -137,7 +139,7 @@ impl Scenario {
     pub const ON_DEMAND: [Scenario; 1] = [Scenario::RedisFailoverUnacked];
 
     /// Every scenario `scripts/chaos` runs by default.
-    pub const ALL: [Scenario; 25] = [
+    pub const ALL: [Scenario; 26] = [
         Scenario::KillGateway,
         Scenario::KillOrder,
         Scenario::Poison,
@@ -151,6 +153,7 @@ impl Scenario {
         Scenario::RabbitLatencyCut,
         Scenario::PauseOrder,
         Scenario::PauseRedis,
+        Scenario::PausePostgres,
         Scenario::KillRedis,
         Scenario::KillRedisEverysec,
         Scenario::RelayRefused,
@@ -178,6 +181,7 @@ impl Scenario {
             Scenario::RabbitLatencyCut => "rabbitmq-latency-cut",
             Scenario::PauseOrder => "pause-order",
             Scenario::PauseRedis => "pause-redis",
+            Scenario::PausePostgres => "pause-postgres",
             Scenario::KillRedis => "kill-redis",
             Scenario::KillRedisEverysec => "kill-redis-everysec",
             Scenario::Poison => "poison",
@@ -268,6 +272,7 @@ impl Scenario {
             }
             Scenario::PauseOrder => "SIGSTOP of the order service for 15 s (heartbeat 5 s), SIGCONT",
             Scenario::PauseRedis => "SIGSTOP of Redis for 5 s, SIGCONT",
+            Scenario::PausePostgres => "SIGSTOP of every PostgreSQL process for 10 s (connections open, nothing answered), SIGCONT",
             Scenario::KillRedis => {
                 "kill -9 of Redis (appendfsync always) while the order service stores a backlog, started again"
             }

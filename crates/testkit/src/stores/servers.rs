@@ -465,6 +465,46 @@ impl PostgresServer {
     pub fn pid(&self) -> Option<u32> {
         read_pid(&self.data().join("postmaster.pid"))
     }
+
+    /// `SIGSTOP` of every PostgreSQL process (the postmaster first, so it
+    /// starts no backend meanwhile): a stalled database, whose connections
+    /// stay open and answer nothing.
+    pub async fn pause(&self) {
+        if let Some(pid) = self.pid() {
+            signal(pid, "STOP").await;
+            for child in children(pid) {
+                signal(child, "STOP").await;
+            }
+        }
+    }
+
+    /// `SIGCONT` of every PostgreSQL process, the postmaster last.
+    pub async fn resume(&self) {
+        if let Some(pid) = self.pid() {
+            for child in children(pid) {
+                signal(child, "CONT").await;
+            }
+            signal(pid, "CONT").await;
+        }
+    }
+}
+
+/// The processes whose parent is `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
+                // pid (comm) state ppid …: comm may hold spaces, so read after its ')'.
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
 }
 
 /// The private RabbitMQ node. Its heartbeat is 5 s (the default is 60 s), so
