@@ -162,6 +162,7 @@ impl From<&SaleView> for SaleDto {
 #[serde(deny_unknown_fields)]
 pub struct PurchaseRequest {
     /// Units to buy: 1 up to the sale's per-user limit.
+    #[schema(minimum = 1, maximum = 1_000)]
     pub quantity: i64,
 }
 

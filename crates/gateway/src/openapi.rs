@@ -88,6 +88,50 @@ mod tests {
         );
     }
 
+    /// The bounds the document states are the ones the domain enforces: a
+    /// client that validates by the document (the dashboard's forms do)
+    /// sends nothing the engine refuses for a bound, and misses none.
+    #[test]
+    fn documented_bounds_are_the_domains() {
+        use flashsale_domain::{Quantity, SaleDraft};
+        let doc: serde_json::Value = serde_json::from_str(&super::document()).unwrap();
+        let bounds = |schema: &str, field: &str| {
+            let f = &doc["components"]["schemas"][schema]["properties"][field];
+            (f["minimum"].as_i64(), f["maximum"].as_i64())
+        };
+        let draw = i64::from(SaleDraft::MAX_DRAW_WINDOW_SECONDS);
+        let stock = SaleDraft::MAX_STOCK as i64;
+        for (schema, field, expected) in [
+            ("CreateSaleRequest", "stock", (1, stock)),
+            (
+                "CreateSaleRequest",
+                "per_user_limit",
+                (1, i64::from(SaleDraft::MAX_PER_USER_LIMIT)),
+            ),
+            (
+                "CreateSaleRequest",
+                "price_cents",
+                (0, SaleDraft::MAX_PRICE_CENTS as i64),
+            ),
+            (
+                "CreateSaleRequest",
+                "payment_window_seconds",
+                (0, i64::from(SaleDraft::MAX_PAYMENT_WINDOW_SECONDS)),
+            ),
+            ("CreateSaleRequest", "prequeue_seconds", (0, draw)),
+            ("CreateSaleRequest", "fair_start_seconds", (0, draw)),
+            ("StockChangeRequest", "add", (-stock, stock)),
+            ("PurchaseRequest", "quantity", (1, i64::from(Quantity::MAX))),
+            ("StampedeRequest", "quantity", (1, i64::from(Quantity::MAX))),
+        ] {
+            assert_eq!(
+                bounds(schema, field),
+                (Some(expected.0), Some(expected.1)),
+                "{schema}.{field}"
+            );
+        }
+    }
+
     /// Code generators (the dashboard's among them) name a function per
     /// operation: two handlers of one name would clash.
     #[test]
