@@ -3,7 +3,7 @@
 //! The operator moves a sale along `scheduled → active ⇄ paused → ended`;
 //! `sold_out` is never stored, it is what an active or paused sale with no
 //! remaining units is shown as. `starts_at` and `ends_at` move the sale by
-//! themselves: [`Sale::effective_state`] applies them at a given instant, so
+//! themselves: [`SaleTerms::effective_state`] applies them at a given instant, so
 //! every replica that evaluates the same sale at the same time agrees.
 
 use chrono::{DateTime, SubsecRound, Utc};

@@ -111,8 +111,8 @@ impl DrawEntry {
         IdempotencyKey::parse(&format!("draw-{hex}")).expect("hex digits make a key")
     }
 
-    /// One line, as the stores keep it beside the buyer's id: "<order id>
-    /// <quantity> <key>" (a key holds no space: visible ASCII only).
+    /// One line, as the stores keep it beside the buyer's id: `<order id>
+    /// <quantity> <key>` (a key holds no space: visible ASCII only).
     pub fn encode(&self) -> String {
         format!(
             "{} {} {}",

@@ -1,7 +1,7 @@
 //! The identity provider's signing keys, fetched from its JWKS URL.
 //!
 //! Fetched at start, again when a token names a key the set does not hold
-//! (a rotation) but at most once per [`Jwks::min_refresh`] so a flood of
+//! (a rotation) but at most once per `Jwks::min_refresh` so a flood of
 //! made-up `kid`s cannot turn the gateway against the provider, and in the
 //! background once the set is older than [`MAX_AGE`] so a withdrawn key
 //! stops being accepted. A failed fetch keeps the keys already held.

@@ -141,7 +141,7 @@ impl BuyerTokens {
     /// The buyer named by a token valid at `now` (Unix seconds).
     ///
     /// A public-key token verified before is answered from memory until it
-    /// expires (see [`super::verified`]).
+    /// expires (see `verified`).
     pub async fn verify(&self, token: &str, now: i64) -> Result<UserId, JwtError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(JwtError::Malformed);

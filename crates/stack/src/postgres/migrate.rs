@@ -9,7 +9,7 @@
 //! waits for one (a long report reading `orders`, say), every writer of
 //! that table queues behind it: the order consumers would stall. So each
 //! attempt waits at most [`LOCK_WAIT`] for a lock, then gives up, lets the
-//! writers through, and tries again, saying so, for [`PATIENCE`].
+//! writers through, and tries again, saying so, for `PATIENCE`.
 
 use std::time::{Duration, Instant};
 

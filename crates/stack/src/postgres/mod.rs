@@ -2,7 +2,7 @@
 //! audit log.
 //!
 //! # Layout
-//! - [`migrate`]: the schema, applied once by whichever process starts first.
+//! - [`mod@migrate`]: the schema, applied once by whichever process starts first.
 //! - [`catalog`]: [`PgCatalog`], the [`SaleCatalog`](flashsale_domain::SaleCatalog).
 //! - [`orders`]: [`PgOrderStore`], the [`OrderStore`](flashsale_domain::OrderStore).
 //! - [`lock`]: [`PgChangeLock`], the product service's changes serialised

@@ -137,7 +137,7 @@ impl RedisStock {
     }
 
     /// The same store deciding at most `max_batch` reservations of a sale
-    /// per script call (1: each alone). See [`super::batch`].
+    /// per script call (1: each alone). See the `batch` module.
     pub fn with_reserve_batch(self, max_batch: usize) -> Self {
         let options = ReserveOptions {
             max_batch,
