@@ -50,6 +50,14 @@ async function asBuyer(base, token, method, url, body, expect) {
   return JSON.parse(text);
 }
 
+/** Fills the create-sale form's required fields (the limit is 1 unit per buyer). */
+async function fillSaleForm(page, { name, product, price, stock }) {
+  await page.fill('#sale-name', name);
+  await page.fill('#sale-product', product);
+  await page.fill('#sale-price', price);
+  await page.fill('#sale-stock', stock);
+  await page.fill('#sale-perUserLimit', '1');
+}
 
 /** The engine's data folder for this run, removed at the end. */
 let dataDir = null;
@@ -163,11 +171,7 @@ async function main() {
 
   const saleName = `E2E drop ${Date.now().toString(36)}`;
   await step(`create a sale (${STOCK} units, limit 1) from the form`, async () => {
-    await page.fill('#sale-name', saleName);
-    await page.fill('#sale-product', 'Neon sneakers');
-    await page.fill('#sale-price', '19.99');
-    await page.fill('#sale-stock', String(STOCK));
-    await page.fill('#sale-perUserLimit', '1');
+    await fillSaleForm(page, { name: saleName, product: 'Neon sneakers', price: '19.99', stock: String(STOCK) });
     await page.click(byTestId('create-sale'));
     await waitData(page, 'create-result', 'kind', "v === 'ok' || v === 'error'", 10_000, 'create result');
     const kind = await dataAttr(page, 'create-result', 'kind');
@@ -353,11 +357,7 @@ async function main() {
   const checkoutName = `E2E checkout ${Date.now().toString(36)}`;
   let checkoutSale = null;
   await step('create a sale with a payment window from the form; the page shows the window', async () => {
-    await page.fill('#sale-name', checkoutName);
-    await page.fill('#sale-product', 'Neon jacket');
-    await page.fill('#sale-price', '5');
-    await page.fill('#sale-stock', '3');
-    await page.fill('#sale-perUserLimit', '1');
+    await fillSaleForm(page, { name: checkoutName, product: 'Neon jacket', price: '5', stock: '3' });
     await page.fill('#sale-paymentWindow', '86401');
     await page.click(byTestId('create-sale'));
     await page.waitForSelector(byTestId('sale-paymentWindow-error'), { timeout: 3000 });
@@ -462,11 +462,7 @@ async function main() {
 
   await step('create a sale with a fair start from the form; the engine has the pre-queue and fair start typed', async () => {
     const name = `E2E fair form ${Date.now().toString(36)}`;
-    await page.fill('#sale-name', name);
-    await page.fill('#sale-product', 'Drawn cap');
-    await page.fill('#sale-price', '5');
-    await page.fill('#sale-stock', '2');
-    await page.fill('#sale-perUserLimit', '1');
+    await fillSaleForm(page, { name, product: 'Drawn cap', price: '5', stock: '2' });
     await page.fill('#sale-prequeue', '7');
     await page.fill('#sale-fairStart', '4');
     // without a start time the page refuses it, and sends nothing
