@@ -66,6 +66,23 @@ pub struct Topology {
     pub dir: PathBuf,
 }
 
+/// `count` processes (at least one) of the service `command`: the first
+/// named after it, the others `<command>-2`, `<command>-3`, ….
+async fn start_replicas(
+    command: &'static str,
+    count: usize,
+    bin: &Path,
+    dir: &Path,
+    env: impl Fn() -> Vec<(String, String)>,
+) -> Result<(Service, Vec<Service>), Error> {
+    let first = Service::start(command.into(), command, bin, dir, env()).await?;
+    let mut others = Vec::new();
+    for i in 2..=count {
+        others.push(Service::start(format!("{command}-{i}"), command, bin, dir, env()).await?);
+    }
+    Ok((first, others))
+}
+
 /// Which process, for the nemesis and the scenarios.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -104,39 +121,18 @@ impl Topology {
                 .collect::<Vec<_>>()
         };
         let amqp = shape.amqp.as_deref().unwrap_or(&stores.amqp);
-        let product = Service::start(
-            "product".into(),
-            "product",
-            bin,
-            dir,
-            base(&stores.redis, &stores.amqp, &stores.database),
-        )
+        let (product, extra_products) = start_replicas("product", shape.products, bin, dir, || {
+            base(&stores.redis, &stores.amqp, &stores.database)
+        })
         .await?;
-        let mut extra_products = Vec::new();
-        for i in 2..=shape.products {
-            extra_products.push(
-                Service::start(
-                    format!("product-{i}"),
-                    "product",
-                    bin,
-                    dir,
-                    base(&stores.redis, &stores.amqp, &stores.database),
-                )
-                .await?,
-            );
-        }
-        let order_env = || {
+        let (order, extra_orders) = start_replicas("order", shape.orders, bin, dir, || {
             base(
                 &stores.redis,
                 amqp,
                 shape.order_database.as_deref().unwrap_or(&stores.database),
             )
-        };
-        let order = Service::start("order".into(), "order", bin, dir, order_env()).await?;
-        let mut extra_orders = Vec::new();
-        for i in 2..=shape.orders {
-            extra_orders.push(Service::start(format!("order-{i}"), "order", bin, dir, order_env()).await?);
-        }
+        })
+        .await?;
         let mut inventories = Vec::new();
         for i in 1..=shape.inventories {
             inventories.push(
