@@ -496,13 +496,9 @@ fn children(pid: u32) -> Vec<u32> {
     };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|child| {
-            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
-                // pid (comm) state ppid …: comm may hold spaces, so read after its ')'.
-                stat.rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
-                    == Some(pid)
-            })
+        .filter(|&child| {
+            stat_after_comm(child).and_then(|rest| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                == Some(pid)
         })
         .collect()
 }
@@ -699,9 +695,14 @@ pub async fn signal(pid: u32, name: &str) {
 
 fn process_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
-            .unwrap_or(true)
+        && !stat_after_comm(pid).is_none_or(|rest| rest.trim_start().starts_with('Z'))
+}
+
+/// `/proc/<pid>/stat` after the command name (`pid (comm) state ppid …`;
+/// the name may hold spaces and parentheses, so after its last `)`).
+fn stat_after_comm(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.to_owned())
 }
 
 pub(super) fn read_pid(path: &Path) -> Option<u32> {
