@@ -375,6 +375,7 @@ mod tests {
             ends_at: None,
             prequeue_seconds: 0,
             fair_start_seconds: 0,
+            stock_buckets: 1,
         }
     }
 

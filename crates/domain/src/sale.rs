@@ -127,6 +127,13 @@ pub struct SaleTerms {
     /// See [`Sale::fair_start_seconds`].
     #[serde(default)]
     pub fair_start_seconds: u32,
+    /// See [`Sale::stock_buckets`].
+    #[serde(default = "one_bucket")]
+    pub stock_buckets: u32,
+}
+
+fn one_bucket() -> u32 {
+    1
 }
 
 impl SaleTerms {
@@ -208,6 +215,12 @@ pub struct Sale {
     /// first served. 0 and 0: no draw.
     #[serde(default)]
     pub fair_start_seconds: u32,
+    /// Slots the sale's live stock is split over on the real stack, so a
+    /// hot sale can sell on several Redis Cluster masters at once (issue 17,
+    /// `docs/hot-sale-buckets.md`); 1: one slot. Set at creation only. The
+    /// embedded engine keeps it and sells from one book whatever it says.
+    #[serde(default = "one_bucket")]
+    pub stock_buckets: u32,
     /// Set once the sale's life ended in the archive (see [`Archived`]).
     #[serde(default)]
     pub archived: Option<Archived>,
@@ -249,6 +262,7 @@ impl Sale {
             ends_at: self.ends_at,
             prequeue_seconds: self.prequeue_seconds,
             fair_start_seconds: self.fair_start_seconds,
+            stock_buckets: self.stock_buckets,
         }
     }
 }
@@ -275,6 +289,8 @@ pub enum DraftError {
         max = SaleDraft::MAX_DRAW_WINDOW_SECONDS
     )]
     FairStart,
+    #[error("stock_buckets must be between 1 and {max}", max = SaleDraft::MAX_STOCK_BUCKETS)]
+    StockBuckets,
 }
 
 /// A validated request for a new sale: the only way to make a [`Sale`].
@@ -296,6 +312,8 @@ pub struct SaleDraft {
     prequeue_seconds: u32,
     #[serde(default)]
     fair_start_seconds: u32,
+    #[serde(default = "one_bucket")]
+    stock_buckets: u32,
 }
 
 impl SaleDraft {
@@ -308,6 +326,8 @@ impl SaleDraft {
     pub const MAX_STOCK: u64 = 10_000_000;
     pub const MAX_PER_USER_LIMIT: u32 = 1_000;
     pub const MAX_PRICE_CENTS: u64 = 1_000_000_000_000;
+    /// Beyond a cluster's masters more buckets only add steals.
+    pub const MAX_STOCK_BUCKETS: u32 = 16;
 
     /// Checks every field; text is trimmed and must not contain control
     /// characters.
@@ -350,7 +370,18 @@ impl SaleDraft {
             payment_window_seconds: 0,
             prequeue_seconds: 0,
             fair_start_seconds: 0,
+            stock_buckets: 1,
         })
+    }
+
+    /// The same draft with its live stock split over `buckets` slots (see
+    /// [`Sale::stock_buckets`]); no more buckets than units.
+    pub fn with_stock_buckets(mut self, buckets: i64) -> Result<Self, DraftError> {
+        self.stock_buckets = u32::try_from(buckets)
+            .ok()
+            .filter(|b| (1..=Self::MAX_STOCK_BUCKETS).contains(b) && u64::from(*b) <= self.stock)
+            .ok_or(DraftError::StockBuckets)?;
+        Ok(self)
     }
 
     /// The same draft with an opening draw (a fair start): purchase
@@ -395,6 +426,7 @@ impl SaleDraft {
             payment_window_seconds: self.payment_window_seconds,
             prequeue_seconds: self.prequeue_seconds,
             fair_start_seconds: self.fair_start_seconds,
+            stock_buckets: self.stock_buckets,
             archived: None,
         }
     }
@@ -415,6 +447,12 @@ struct RawDraft {
     prequeue_seconds: i64,
     #[serde(default)]
     fair_start_seconds: i64,
+    #[serde(default = "one_bucket_raw")]
+    stock_buckets: i64,
+}
+
+fn one_bucket_raw() -> i64 {
+    1
 }
 
 impl TryFrom<RawDraft> for SaleDraft {
@@ -430,7 +468,8 @@ impl TryFrom<RawDraft> for SaleDraft {
             r.ends_at,
         )?
         .with_payment_window(r.payment_window_seconds)?
-        .with_fair_start(r.prequeue_seconds, r.fair_start_seconds)
+        .with_fair_start(r.prequeue_seconds, r.fair_start_seconds)?
+        .with_stock_buckets(r.stock_buckets)
     }
 }
 
@@ -447,6 +486,38 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
+
+    #[test]
+    fn stock_buckets_are_one_to_sixteen_and_never_more_than_the_units() {
+        let draft = |stock| SaleDraft::parse("n", "p", 1, stock, 1, None, None).unwrap();
+        for (stock, buckets, ok) in [
+            (10, 1, true),
+            (10, 4, true),
+            (100, 16, true),
+            (3, 4, false),
+            (100, 17, false),
+            (10, 0, false),
+            (10, -1, false),
+        ] {
+            assert_eq!(
+                draft(stock).with_stock_buckets(buckets).is_ok(),
+                ok,
+                "{stock} {buckets}"
+            );
+        }
+        let sale = draft(10)
+            .with_stock_buckets(4)
+            .unwrap()
+            .into_sale(SaleId::generate(), Utc::now());
+        assert_eq!(sale.terms().stock_buckets, 4);
+        let json = serde_json::json!({"name": "n", "product": "p", "price_cents": 1, "stock": 10,
+            "per_user_limit": 1, "starts_at": null, "ends_at": null});
+        let plain: SaleDraft = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(plain.stock_buckets, 1, "absent means one bucket");
+        let mut json = json;
+        json["stock_buckets"] = 17.into();
+        assert!(serde_json::from_value::<SaleDraft>(json).is_err());
+    }
 
     #[test]
     fn a_fair_start_is_a_short_window_around_a_scheduled_start() {

@@ -47,7 +47,8 @@ fn text(t: Option<DateTime<Utc>>) -> Option<String> {
 /// The columns `sale_from` reads, in its order.
 const COLUMNS: &str =
     "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at, \
-     archived_at, archived_sold, payment_window_seconds, prequeue_seconds, fair_start_seconds, archived_draw";
+     archived_at, archived_sold, payment_window_seconds, prequeue_seconds, fair_start_seconds, archived_draw, \
+     stock_buckets";
 
 fn sale_from(row: &Row<'_>) -> rusqlite::Result<Sale> {
     let archived = match time(row.get(10)?)? {
@@ -75,6 +76,7 @@ fn sale_from(row: &Row<'_>) -> rusqlite::Result<Sale> {
         payment_window_seconds: row.get::<_, i64>(12)? as u32,
         prequeue_seconds: row.get::<_, i64>(13)? as u32,
         fair_start_seconds: row.get::<_, i64>(14)? as u32,
+        stock_buckets: row.get::<_, i64>(16)? as u32,
         archived,
     })
 }
@@ -126,6 +128,7 @@ impl SqliteCatalog {
                     row.payment_window_seconds,
                     row.prequeue_seconds,
                     row.fair_start_seconds,
+                    row.stock_buckets,
                 ],
             )
         })
@@ -146,8 +149,8 @@ impl SaleCatalog for SqliteCatalog {
         self.write(
             sale,
             "INSERT INTO sales (id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at,
-                payment_window_seconds, prequeue_seconds, fair_start_seconds)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                payment_window_seconds, prequeue_seconds, fair_start_seconds, stock_buckets)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )
         .await
     }
@@ -157,7 +160,7 @@ impl SaleCatalog for SqliteCatalog {
             sale,
             "UPDATE sales SET name = ?2, product = ?3, price_cents = ?4, stock = ?5, per_user_limit = ?6,
                 starts_at = ?7, ends_at = ?8, state = ?9, created_at = ?10, payment_window_seconds = ?11,
-                prequeue_seconds = ?12, fair_start_seconds = ?13
+                prequeue_seconds = ?12, fair_start_seconds = ?13, stock_buckets = ?14
              WHERE id = ?1",
         )
         .await

@@ -150,6 +150,13 @@ const MIGRATIONS: &[Migration] = &[
         // rows left with the sale.
         sql: "ALTER TABLE sales ADD COLUMN archived_draw TEXT;",
     },
+    Migration {
+        version: 8,
+        name: "0008_stock_buckets",
+        // A hot sale's bucket count (issue 17): kept so the sale reads back
+        // as created; the embedded engine sells from one book whatever it is.
+        sql: "ALTER TABLE sales ADD COLUMN stock_buckets INTEGER NOT NULL DEFAULT 1;",
+    },
 ];
 
 /// The database file inside `data_dir`.
@@ -260,7 +267,8 @@ mod tests {
                 "0004_checkout",
                 "0005_shop_outbox",
                 "0006_fair_start",
-                "0007_archived_draw"
+                "0007_archived_draw",
+                "0008_stock_buckets"
             ]
         );
         assert!(migrate(&mut conn).unwrap().is_empty());

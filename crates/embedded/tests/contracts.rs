@@ -31,6 +31,13 @@ async fn memory_stock_passes_the_stock_store_contract() {
     contract::stock_store(&MemoryStock::new()).await;
 }
 
+/// The embedded store sells a hot sale from one book: the buckets change
+/// nothing, and every promise of a bucketed sale holds.
+#[tokio::test]
+async fn memory_stock_keeps_a_hot_sales_promises() {
+    contract::hot_sale(&MemoryStock::new()).await;
+}
+
 /// The SQLite catalog keeps every promise of the `SaleCatalog` port, and a
 /// reopened catalog reads back what was written.
 #[tokio::test]

@@ -89,6 +89,9 @@ pub struct SaleDto {
     /// served from the start.
     pub prequeue_seconds: u32,
     pub fair_start_seconds: u32,
+    /// Slots the sale's live stock is split over on the real stack (a hot
+    /// sale on several Redis Cluster masters); 1: one slot.
+    pub stock_buckets: u32,
     /// Present (true) while the engine rebuilds this sale's live copy,
     /// which it had lost: nothing is shown on sale meanwhile.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -151,6 +154,7 @@ impl From<&SaleView> for SaleDto {
             payment_window_seconds: v.sale.payment_window_seconds,
             prequeue_seconds: v.sale.prequeue_seconds,
             fair_start_seconds: v.sale.fair_start_seconds,
+            stock_buckets: v.sale.stock_buckets,
             degraded: v.degraded,
             draw: v.draw.as_ref().map(DrawDto::from),
         }
@@ -272,6 +276,15 @@ pub struct CreateSaleRequest {
     pub prequeue_seconds: Option<i64>,
     #[schema(minimum = 0, maximum = 60)]
     pub fair_start_seconds: Option<i64>,
+    /// 1 to 16, and no more than `stock` (default 1). On the real stack a
+    /// hot sale's live stock is split over this many Redis slots, so on a
+    /// Redis Cluster it sells on several masters at once; every buyer's
+    /// purchases stay in one of them (the limit stays exact) and units move
+    /// to where buyers are, so the sale still sells out to exactly its
+    /// stock. A 202's `remaining` is then its bucket's. The embedded engine
+    /// keeps the setting and sells from one book.
+    #[schema(minimum = 1, maximum = 16)]
+    pub stock_buckets: Option<i64>,
 }
 
 /// `POST /api/admin/sales/{id}/stock`.

@@ -120,6 +120,11 @@ mod tests {
             ),
             ("CreateSaleRequest", "prequeue_seconds", (0, draw)),
             ("CreateSaleRequest", "fair_start_seconds", (0, draw)),
+            (
+                "CreateSaleRequest",
+                "stock_buckets",
+                (1, i64::from(SaleDraft::MAX_STOCK_BUCKETS)),
+            ),
             ("StockChangeRequest", "add", (-stock, stock)),
             ("PurchaseRequest", "quantity", (1, i64::from(Quantity::MAX))),
             ("StampedeRequest", "quantity", (1, i64::from(Quantity::MAX))),

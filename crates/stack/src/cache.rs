@@ -31,10 +31,11 @@ use flashsale_domain::{CacheRebuild, OrderStore, Sale, StoreError};
 
 use crate::postgres::PgOrderStore;
 use crate::rabbitmq::AmqpPublisher;
+use crate::redis::buckets::home;
 use crate::redis::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
 use crate::redis::record::{self, micros};
 use crate::redis::scripts::scripts;
-use crate::redis::{store_error, RedisStock};
+use crate::redis::{store_error, RedisStock, Transfers};
 
 /// How long a fence lasts if the rebuild dies before closing it.
 const FENCE: Duration = Duration::from_secs(120);
@@ -94,44 +95,70 @@ impl StackCacheRebuild {
         }
     }
 
-    /// Rebuilds one sale; see the module docs.
+    /// Rebuilds one sale; see the module docs. A sale split into buckets
+    /// is rebuilt whole: every bucket fenced (no transfer leaves a fenced
+    /// bucket), the transfers under way delivered, each bucket rebuilt
+    /// from its buyers' orders with nothing to sell, then bucket 0 given
+    /// what the ledger says is left. A rolled-back Redis may have undone a
+    /// debit whose credit another master kept, so no bucket's own count
+    /// of units left is trusted.
     pub async fn rebuild_sale(&self, sale: &Sale) -> Result<(), StoreError> {
-        let keys = SaleKeys::new(sale.id);
+        let buckets = sale.stock_buckets.max(1);
+        let keys = SaleKeys::buckets(sale.id, buckets);
         let scripts = scripts();
         let mut conn = self.stock.connection();
-        scripts
-            .fence
-            .key(&keys.rebuild)
-            .key(&keys.settled)
-            .arg(FENCE.as_secs())
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map_err(store_error)?;
+        for bucket in &keys {
+            scripts
+                .fence
+                .key(&bucket.rebuild)
+                .key(&bucket.settled)
+                .arg(FENCE.as_secs())
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map_err(store_error)?;
+        }
+        if buckets > 1 {
+            let transfers = Transfers::new(conn.clone());
+            for bucket in &keys {
+                transfers
+                    .finish_pending(&bucket.place)
+                    .await
+                    .map_err(store_error)?;
+            }
+        }
         let ledger = self.orders.reservations_of(sale.id).await?;
-        let mut rebuild = scripts.rebuild.prepare_invoke();
-        for key in keys.all() {
-            rebuild.key(key);
+        let mut others = 0;
+        for (k, bucket) in keys.iter().enumerate().rev() {
+            let records = ledger
+                .orders
+                .iter()
+                .filter(|r| home(&r.user_id, buckets) as usize == k);
+            let stock = (k == 0).then(|| sale.stock.saturating_sub(others));
+            let mut rebuild = scripts.rebuild.prepare_invoke();
+            for key in &bucket.all()[..10] {
+                rebuild.key(*key);
+            }
+            rebuild
+                .arg(sale.state.as_str())
+                .arg(stock.map_or_else(String::new, |s| s.to_string()))
+                .arg(sale.per_user_limit)
+                .arg(micros(sale.starts_at))
+                .arg(micros(sale.ends_at))
+                .arg(RELAY_GROUP)
+                .arg(sale.prequeue_seconds)
+                .arg(sale.fair_start_seconds)
+                .arg(buckets)
+                .arg(ledger.given_back.len());
+            for id in &ledger.given_back {
+                rebuild.arg(id.to_string());
+            }
+            for r in records {
+                rebuild.arg(record::encode(r));
+            }
+            let reply: Vec<String> = rebuild.invoke_async(&mut conn).await.map_err(store_error)?;
+            let rebuilt: u64 = reply.first().and_then(|s| s.parse().ok()).unwrap_or(0);
+            others += rebuilt;
         }
-        rebuild
-            .arg(sale.state.as_str())
-            .arg(sale.stock)
-            .arg(sale.per_user_limit)
-            .arg(micros(sale.starts_at))
-            .arg(micros(sale.ends_at))
-            .arg(RELAY_GROUP)
-            .arg(sale.prequeue_seconds)
-            .arg(sale.fair_start_seconds)
-            .arg(ledger.given_back.len());
-        for id in &ledger.given_back {
-            rebuild.arg(id.to_string());
-        }
-        for r in &ledger.orders {
-            rebuild.arg(record::encode(r));
-        }
-        rebuild
-            .invoke_async::<Vec<String>>(&mut conn)
-            .await
-            .map_err(store_error)?;
         redis::cmd("SADD")
             .arg(SALES_INDEX)
             .arg(sale.id.to_string())

@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use flashsale_domain::{ComponentHealth, HealthProbe, SaleCatalog};
 use sqlx::PgPool;
 
-use crate::redis::SaleKeys;
 use crate::{AmqpPublisher, PgCatalog, PgOrderStore, PipelineMetrics, RedisStock};
 
 fn millis(since: Instant) -> f64 {
@@ -118,13 +117,19 @@ impl HealthProbe for RelayProbe {
             Err(e) => return ComponentHealth::down(e.to_string()),
         };
         for sale in sales {
-            match ::redis::cmd("XLEN")
-                .arg(SaleKeys::new(sale).outbox)
-                .query_async::<u64>(&mut conn)
-                .await
-            {
-                Ok(n) => backlog += n,
+            let buckets = match self.0.bucket_keys(sale).await {
+                Ok(buckets) => buckets,
                 Err(e) => return ComponentHealth::down(e.to_string()),
+            };
+            for keys in buckets {
+                match ::redis::cmd("XLEN")
+                    .arg(keys.outbox)
+                    .query_async::<u64>(&mut conn)
+                    .await
+                {
+                    Ok(n) => backlog += n,
+                    Err(e) => return ComponentHealth::down(e.to_string()),
+                }
             }
         }
         ComponentHealth::ok(format!("{backlog} reservations waiting in the outboxes"))

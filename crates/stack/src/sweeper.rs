@@ -189,6 +189,9 @@ impl Sweeper {
         let mut unaccounted = Vec::new();
         report.rebuilt = self.check_rollbacks().await?;
         for sale in self.stock.sales().await? {
+            // Transfers between a hot sale's buckets left half-way by a
+            // process that died (nothing to do for a sale of one bucket).
+            self.stock.finish_transfers(sale).await?;
             if self.stock.level(sale).await?.is_some_and(|l| l.in_flight > 0) {
                 self.sweep_sale(sale, &mut undecided, &mut unaccounted, &mut report)
                     .await?;

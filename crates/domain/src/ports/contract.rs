@@ -316,6 +316,164 @@ async fn give_back<S: StockStore>(store: &S) {
     );
 }
 
+/// A hot sale split into `stock_buckets` (issue 17) keeps every promise of
+/// a sale of one: it sells exactly its stock, a buyer's limit is exact, a
+/// unit released, given back or added reaches whoever buys next wherever
+/// it lies, "sold out" means nothing is left, and the whole sale pauses,
+/// ends and leaves the store. A 202's `remaining` may be its bucket's, so
+/// only the sale's level is checked here. A store that ignores the setting
+/// (the embedded one) keeps these promises too.
+pub async fn hot_sale<S: StockStore>(store: &S) {
+    let bucketed = |stock: u64, limit: u32, buckets: u32| {
+        let mut terms = sale(SaleState::Active, stock, limit).terms();
+        terms.stock_buckets = buckets;
+        terms
+    };
+    let terms = bucketed(12, 3, 4);
+    let id = terms.id;
+    store.load(terms.clone()).await.unwrap();
+    assert_eq!(store.terms(id).await.unwrap(), Some(terms), "terms read back");
+
+    // The limit is exact, and a keyed retry gets its first answer.
+    let first = reserved(store.reserve(request(id, "alice", 1, Some("k"))).await);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(reserved(store.reserve(request(id, "alice", 1, None)).await));
+    }
+    assert_eq!(
+        store.reserve(request(id, "alice", 1, None)).await,
+        Err(ReserveError::Rejected(PurchaseRejection::LimitExceeded {
+            limit: 3
+        }))
+    );
+    assert_eq!(
+        store.reserve(request(id, "alice", 1, Some("k"))).await,
+        Ok(ReserveOutcome::Replayed(first.clone()))
+    );
+    let alice = UserId::parse("alice").unwrap();
+    let key = IdempotencyKey::parse("k").unwrap();
+    assert_eq!(
+        store.first_answer(id, &alice, &key).await,
+        Ok(Some(first.clone()))
+    );
+
+    // Every unit reaches a buyer, whichever bucket it started in.
+    let mut sold = Vec::new();
+    for i in 0..9 {
+        sold.push(reserved(
+            store.reserve(request(id, &format!("b{i}"), 1, None)).await,
+        ));
+    }
+    assert_eq!(
+        store.reserve(request(id, "late", 1, None)).await,
+        Err(ReserveError::Rejected(PurchaseRejection::SoldOut))
+    );
+    let level = store.level(id).await.unwrap().unwrap();
+    assert_eq!((level.stock, level.remaining, level.in_flight), (12, 0, 12));
+
+    // A released unit is bought by the next buyer, wherever it lies.
+    store.release(&sold[4]).await.unwrap();
+    let resold = reserved(store.reserve(request(id, "later", 1, None)).await);
+    assert_eq!(
+        store.reserve(request(id, "last", 1, None)).await,
+        Err(ReserveError::Rejected(PurchaseRejection::SoldOut))
+    );
+    let mut stored: Vec<OrderId> = sold.iter().map(|r| r.order_id).collect();
+    stored.remove(4);
+    stored.extend([first.order_id, resold.order_id]);
+    store.settle(id, &stored).await.unwrap();
+    let level = store.level(id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            level.remaining,
+            level.in_flight,
+            level.persisted,
+            level.ledger_difference()
+        ),
+        (0, 2, 10, 0),
+        "alice's two unkeyed units are still in flight"
+    );
+
+    // The whole sale pauses and resumes.
+    let now = Utc::now();
+    store.transition(id, Transition::Pause, now).await.unwrap();
+    store.adjust(id, 8, now).await.expect("top-up");
+    for i in 0..8 {
+        assert_eq!(
+            store.reserve(request(id, &format!("p{i}"), 1, None)).await,
+            Err(ReserveError::Rejected(PurchaseRejection::SaleNotActive)),
+            "paused"
+        );
+    }
+    store.transition(id, Transition::Resume, now).await.unwrap();
+    // Units added go where buyers are; a withdrawal takes them back from
+    // wherever they went, and is refused only when the sale is short.
+    for i in 0..2 {
+        held.push(reserved(
+            store.reserve(request(id, &format!("p{i}"), 1, None)).await,
+        ));
+    }
+    assert!(matches!(
+        store.adjust(id, -7, now).await,
+        Err(StockOpError::Change(_))
+    ));
+    let level = store.adjust(id, -6, now).await.expect("withdraw what is left");
+    assert_eq!((level.stock, level.remaining, level.in_flight), (14, 0, 4));
+
+    // Ended, with work left, it stays; settled, its level sums every bucket.
+    store.transition(id, Transition::End, now).await.unwrap();
+    assert_eq!(
+        store.reserve(request(id, "after", 1, None)).await,
+        Err(ReserveError::Rejected(PurchaseRejection::SaleNotActive))
+    );
+    assert_eq!(store.forget(id).await, Ok(None), "units in flight keep it");
+    store
+        .settle(id, &held.iter().map(|r| r.order_id).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let level = store.level(id).await.unwrap().unwrap();
+    assert_eq!(
+        (level.stock, level.remaining, level.in_flight, level.persisted),
+        (14, 0, 0, 14)
+    );
+
+    // An ended, idle sale leaves the store whole, its last level the sum
+    // of its buckets.
+    let idle = bucketed(10, 1, 4);
+    store.load(idle.clone()).await.unwrap();
+    store.transition(idle.id, Transition::End, now).await.unwrap();
+    let last = store
+        .forget(idle.id)
+        .await
+        .unwrap()
+        .expect("an ended, idle sale goes");
+    assert_eq!((last.stock, last.remaining, last.in_flight), (10, 10, 0));
+    assert_eq!(store.level(idle.id).await, Ok(None));
+    assert_eq!(store.terms(idle.id).await, Ok(None));
+    assert_eq!(
+        store.forget(idle.id).await,
+        Ok(None),
+        "forgetting twice changes nothing"
+    );
+
+    // A buyer wanting more than their bucket holds gets units from the
+    // others; more than the sale holds is refused.
+    let terms = bucketed(4, 4, 4);
+    let id = terms.id;
+    store.load(terms).await.unwrap();
+    reserved(store.reserve(request(id, "q", 2, None)).await);
+    assert!(matches!(
+        store.reserve(request(id, "r", 3, None)).await,
+        Err(ReserveError::Rejected(PurchaseRejection::NotEnoughStock { remaining })) if remaining < 3
+    ));
+    let given = reserved(store.reserve(request(id, "s", 2, None)).await);
+    let level = store.level(id).await.unwrap().unwrap();
+    assert_eq!((level.remaining, level.in_flight), (0, 4));
+    // Units given back free the buyer's limit in their bucket.
+    assert_eq!(store.give_back(&Order::confirmed(&given)).await, Ok(2));
+    reserved(store.reserve(request(id, "s", 2, None)).await);
+}
+
 /// The catalog's promises: what is inserted or updated is read back.
 pub async fn sale_catalog<C: SaleCatalog>(catalog: &C) {
     let mut sale = sale(SaleState::Scheduled, 10, 2);

@@ -52,6 +52,7 @@ pub async fn create_sale(
     .and_then(|draft| {
         draft.with_fair_start(b.prequeue_seconds.unwrap_or(0), b.fair_start_seconds.unwrap_or(0))
     })
+    .and_then(|draft| draft.with_stock_buckets(b.stock_buckets.unwrap_or(1)))
     .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     let view = state.services().product.create(draft).await?;
     Ok((StatusCode::CREATED, Json(SaleDto::from(&view))))

@@ -18,7 +18,7 @@ pub struct PgCatalog {
 
 const COLUMNS: &str = "id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, \
      created_at, archived_at, archived_sold, archived_draw, payment_window_seconds, prequeue_seconds, \
-     fair_start_seconds";
+     fair_start_seconds, stock_buckets";
 
 impl PgCatalog {
     /// A catalog on an already migrated database.
@@ -56,6 +56,7 @@ fn sale_from(row: &PgRow) -> Result<Sale, StoreError> {
         payment_window_seconds: seconds("payment_window_seconds")?,
         prequeue_seconds: seconds("prequeue_seconds")?,
         fair_start_seconds: seconds("fair_start_seconds")?,
+        stock_buckets: seconds("stock_buckets")?,
         archived: match row
             .try_get::<Option<DateTime<Utc>>, _>("archived_at")
             .map_err(store_error)?
@@ -88,8 +89,8 @@ impl SaleCatalog for PgCatalog {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         sqlx::query(
             "INSERT INTO sales (id, name, product, price_cents, stock, per_user_limit, starts_at, ends_at, state, created_at,
-                 payment_window_seconds, prequeue_seconds, fair_start_seconds)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 payment_window_seconds, prequeue_seconds, fair_start_seconds, stock_buckets)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(sale.id.as_uuid())
         .bind(&sale.name)
@@ -104,6 +105,7 @@ impl SaleCatalog for PgCatalog {
         .bind(i32::try_from(sale.payment_window_seconds).map_err(store_error)?)
         .bind(i32::try_from(sale.prequeue_seconds).map_err(store_error)?)
         .bind(i32::try_from(sale.fair_start_seconds).map_err(store_error)?)
+        .bind(i32::try_from(sale.stock_buckets).map_err(store_error)?)
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;

@@ -83,6 +83,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0008_archived_draw",
         sql: include_str!("../../migrations/0008_archived_draw.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_stock_buckets",
+        sql: include_str!("../../migrations/0009_stock_buckets.sql"),
+    },
 ];
 
 /// An arbitrary constant: the advisory lock all FlashSale migrators share.

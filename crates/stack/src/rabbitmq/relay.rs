@@ -23,6 +23,7 @@
 //! group gone with its stream, a record the broker refuses) is logged and
 //! retried, and the others go on. A missing group is created again.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ use crate::redis::RedisConn;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 
 use crate::metrics::PipelineMetrics;
+use crate::redis::buckets::BucketCounts;
 use crate::redis::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
 use crate::redis::record;
 
@@ -95,6 +97,9 @@ pub struct Relay {
     waiter: Option<ConnectionManager>,
     queue: Arc<dyn OrderQueue>,
     config: RelayConfig,
+    /// Each sale's bucket count: a sale split into buckets has an outbox
+    /// per bucket.
+    buckets: BucketCounts,
 }
 
 /// Entries read from one outbox: their ids and the reservations they carry.
@@ -114,6 +119,7 @@ impl Relay {
             waiter: None,
             queue,
             config,
+            buckets: BucketCounts::default(),
         }
     }
 
@@ -168,14 +174,10 @@ impl Relay {
             .arg(SALES_INDEX)
             .query_async(&mut self.conn.clone())
             .await;
-        let outboxes: Vec<String> = match sales {
-            Ok(sales) => sales
-                .iter()
-                .filter_map(|s| SaleId::parse(s).ok())
-                .map(|sale| SaleKeys::new(sale).outbox)
-                .collect(),
-            Err(_) => Vec::new(),
-        };
+        let mut outboxes = Vec::new();
+        for sale in sales.iter().flatten().filter_map(|s| SaleId::parse(s).ok()) {
+            outboxes.extend(self.outboxes(sale).await.unwrap_or_default());
+        }
         if outboxes.is_empty() {
             tokio::time::sleep(idle).await;
             return;
@@ -224,13 +226,26 @@ impl Relay {
             .query_async(&mut self.conn.clone())
             .await?;
         let (mut relayed, mut failed, mut last_error) = (0, 0, None);
-        for sale in sales.iter().filter_map(|s| SaleId::parse(s).ok()) {
-            match self.relay_sale(sale, claim).await {
-                Ok(n) => relayed += n,
+        let live: HashSet<SaleId> = sales.iter().filter_map(|s| SaleId::parse(s).ok()).collect();
+        self.buckets.keep_only(&live);
+        for &sale in &live {
+            let outboxes = match self.outboxes(sale).await {
+                Ok(outboxes) => outboxes,
                 Err(error) => {
-                    tracing::warn!(message = "Relaying one outbox failed; the others go on.", %sale, %error);
+                    tracing::warn!(message = "Reading a sale's buckets failed; the others go on.", %sale, %error);
                     failed += 1;
-                    last_error = Some(error);
+                    last_error = Some(RelayError::Redis(error));
+                    continue;
+                }
+            };
+            for outbox in outboxes {
+                match self.relay_sale(sale, &outbox, claim).await {
+                    Ok(n) => relayed += n,
+                    Err(error) => {
+                        tracing::warn!(message = "Relaying one outbox failed; the others go on.", %sale, %error);
+                        failed += 1;
+                        last_error = Some(error);
+                    }
                 }
             }
         }
@@ -240,10 +255,19 @@ impl Relay {
         }
     }
 
-    /// One sale's outbox: this relay's own pending entries, then (if
+    /// The outbox of every bucket of `sale`.
+    async fn outboxes(&self, sale: SaleId) -> redis::RedisResult<Vec<String>> {
+        let buckets = self.buckets.of(&self.conn, sale).await?;
+        Ok(SaleKeys::buckets(sale, buckets)
+            .into_iter()
+            .map(|keys| keys.outbox)
+            .collect())
+    }
+
+    /// One outbox of a sale: this relay's own pending entries, then (if
     /// `claim`) entries abandoned by silent relays, then new ones.
-    async fn relay_sale(&self, sale: SaleId, claim: bool) -> Result<usize, RelayError> {
-        let outbox = SaleKeys::new(sale).outbox;
+    async fn relay_sale(&self, sale: SaleId, outbox: &str, claim: bool) -> Result<usize, RelayError> {
+        let outbox = outbox.to_owned();
         let mut batch = self.own_pending(sale, &outbox).await?;
         if batch.ids.is_empty() && claim {
             batch = self.claim(sale, &outbox).await?;

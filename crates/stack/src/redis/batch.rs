@@ -96,7 +96,10 @@ struct Waiter {
     answer: oneshot::Sender<Result<Answer, StoreError>>,
 }
 
-/// The requests of one sale not yet sent, and its batches under way.
+/// A sale's bucket (0 for a sale of one): batches are per lane.
+type LaneId = (SaleId, u32);
+
+/// The requests of one sale's bucket not yet sent, and its batches under way.
 #[derive(Default)]
 struct Lane {
     waiting: Vec<Waiter>,
@@ -108,7 +111,7 @@ pub(super) struct ReserveBatches {
     conn: RedisConn,
     scripts: Arc<Scripts>,
     options: ReserveOptions,
-    lanes: Mutex<HashMap<SaleId, Lane>>,
+    lanes: Mutex<HashMap<LaneId, Lane>>,
     calls: AtomicU64,
     requests: AtomicU64,
 }
@@ -139,10 +142,15 @@ impl ReserveBatches {
         }
     }
 
-    /// Decides `request` in the next batch of its sale; with batches of 1,
-    /// at once and alone, with no bound on the calls under way.
-    pub(super) async fn reserve(self: &Arc<Self>, request: ReserveRequest) -> Result<Answer, StoreError> {
-        let sale = request.sale_id;
+    /// Decides `request` in the next batch of bucket `bucket` of its sale;
+    /// with batches of 1, at once and alone, with no bound on the calls
+    /// under way.
+    pub(super) async fn reserve(
+        self: &Arc<Self>,
+        request: ReserveRequest,
+        bucket: u32,
+    ) -> Result<Answer, StoreError> {
+        let sale = (request.sale_id, bucket);
         let trace = flashsale_trace::current_traceparent().unwrap_or_default();
         if self.options.max_batch == 1 {
             let mut answers = self.call(sale, &[(&request, &trace)]).await?;
@@ -181,7 +189,7 @@ impl ReserveBatches {
     /// requests were never sent (nothing was reserved for them), and
     /// behind a stalled Redis each batch would wait out the whole timeout
     /// in turn.
-    async fn run(self: Arc<Self>, sale: SaleId, mut batch: Vec<Waiter>) {
+    async fn run(self: Arc<Self>, sale: LaneId, mut batch: Vec<Waiter>) {
         loop {
             let failed = self.send(sale, batch).await.err();
             let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
@@ -208,7 +216,7 @@ impl ReserveBatches {
     /// or the call's error (the reservations may still have been made: a
     /// timeout is no proof that the script did not run); the error is
     /// returned too.
-    async fn send(&self, sale: SaleId, batch: Vec<Waiter>) -> Result<(), StoreError> {
+    async fn send(&self, sale: LaneId, batch: Vec<Waiter>) -> Result<(), StoreError> {
         let requests: Vec<_> = batch.iter().map(|w| (&w.request, w.trace.as_str())).collect();
         match self.call(sale, &requests).await {
             Ok(answers) => {
@@ -230,12 +238,12 @@ impl ReserveBatches {
     /// ""): one answer each, in order.
     async fn call(
         &self,
-        sale: SaleId,
+        (sale, bucket): LaneId,
         requests: &[(&ReserveRequest, &str)],
     ) -> Result<Vec<Answer>, StoreError> {
         self.calls.fetch_add(1, Relaxed);
         self.requests.fetch_add(requests.len() as u64, Relaxed);
-        let keys = SaleKeys::new(sale);
+        let keys = SaleKeys::bucket(sale, bucket);
         let mut call = self.scripts.reserve.prepare_invoke();
         call.key(&keys.state)
             .key(&keys.stock)

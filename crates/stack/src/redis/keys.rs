@@ -1,8 +1,12 @@
 //! Key names. Every key of one sale carries the hash tag `{sale:<id>}`, so
 //! a sale lives on one Redis Cluster slot and one script can touch all its
 //! keys atomically. The index of sales is the only key outside a sale's tag.
+//! A hot sale split into buckets (issue 17) has one such key space per
+//! bucket: bucket 0 is the sale's own, bucket `k` carries `{sale:<id>:<k>}`.
 
 use flashsale_domain::SaleId;
+
+use super::transfers::Place;
 
 /// The set of every sale id loaded into Redis: the relay's list of outboxes.
 pub const SALES_INDEX: &str = "fs:sales";
@@ -43,11 +47,25 @@ pub struct SaleKeys {
     pub draw_state: String,
     /// Hash: buyer → the answer the buyer's entry got.
     pub draw_answers: String,
+    /// The bucket as a place units move between (`moving`, `applied`,
+    /// `version`; its `stock` and `fence` are the keys above).
+    pub place: Place,
 }
 
 impl SaleKeys {
+    /// The sale's own keys: bucket 0.
     pub fn new(sale: SaleId) -> Self {
-        let tag = format!("fs:{{sale:{sale}}}");
+        Self::bucket(sale, 0)
+    }
+
+    /// The keys of bucket `k` of the sale (0: the sale's own).
+    pub fn bucket(sale: SaleId, k: u32) -> Self {
+        let place = if k == 0 {
+            Place::new(format!("sale:{sale}"))
+        } else {
+            Place::new(format!("sale:{sale}:{k}"))
+        };
+        let tag = format!("fs:{{{}}}", place.tag);
         Self {
             state: format!("{tag}:state"),
             stock: format!("{tag}:stock"),
@@ -62,12 +80,19 @@ impl SaleKeys {
             draw: format!("{tag}:draw"),
             draw_state: format!("{tag}:draw:state"),
             draw_answers: format!("{tag}:draw:answers"),
+            place,
         }
     }
 
-    /// Every key of the sale, in the order the scripts that take a whole
+    /// The keys of every bucket of a sale split into `buckets`, bucket 0
+    /// first.
+    pub fn buckets(sale: SaleId, buckets: u32) -> Vec<Self> {
+        (0..buckets.max(1)).map(|k| Self::bucket(sale, k)).collect()
+    }
+
+    /// Every key of the bucket, in the order the scripts that take a whole
     /// sale (`rebuild.lua`, `forget.lua`) expect them.
-    pub fn all(&self) -> [&str; 13] {
+    pub fn all(&self) -> [&str; 16] {
         [
             &self.state,
             &self.stock,
@@ -82,6 +107,9 @@ impl SaleKeys {
             &self.draw,
             &self.draw_state,
             &self.draw_answers,
+            &self.place.moving,
+            &self.place.applied,
+            &self.place.version,
         ]
     }
 }
@@ -98,5 +126,13 @@ mod tests {
         for key in keys.all() {
             assert!(key.starts_with(&format!("fs:{{sale:{id}}}:")), "{key}");
         }
+        assert_eq!(keys.place.stock, keys.stock);
+        assert_eq!(keys.place.fence, keys.rebuild);
+        let third = SaleKeys::bucket(id, 3);
+        for key in third.all() {
+            assert!(key.starts_with(&format!("fs:{{sale:{id}:3}}:")), "{key}");
+        }
+        assert_eq!(third.place.stock, third.stock);
+        assert_eq!(SaleKeys::buckets(id, 4)[0], keys);
     }
 }

@@ -16,6 +16,7 @@
 //!   buckets of a hot sale).
 
 mod batch;
+pub mod buckets;
 pub mod conn;
 mod draw;
 pub mod events;

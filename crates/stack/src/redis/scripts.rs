@@ -28,6 +28,7 @@ pub struct Scripts {
     pub transfer_debit: Script,
     pub transfer_credit: Script,
     pub place_look: Script,
+    pub spread: Script,
 }
 
 const COMMON: &str = include_str!("lua/common.lua");
@@ -62,6 +63,7 @@ pub fn scripts() -> Arc<Scripts> {
                 transfer_debit: compose(include_str!("lua/transfer_debit.lua")),
                 transfer_credit: compose(include_str!("lua/transfer_credit.lua")),
                 place_look: compose(include_str!("lua/place_look.lua")),
+                spread: compose(include_str!("lua/spread.lua")),
             })
         })
         .clone()

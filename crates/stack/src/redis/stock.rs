@@ -24,12 +24,14 @@ use flashsale_domain::{
 use redis::{RedisError, RedisResult};
 
 use super::batch::{ReserveBatchStats, ReserveBatches, ReserveOptions};
+use super::buckets::{home, BucketCounts, StealLocks};
 use super::conn::{RedisConn, RedisNodes};
 use super::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
 use super::persistence::RedisProfile;
 use super::record::{self, micros};
 use super::scripts::{scripts, Scripts};
 use super::store_error;
+use super::transfers::Transfers;
 use super::units_back::publish_units_back;
 
 /// How many times a transition retries when the state moved under it.
@@ -52,6 +54,9 @@ pub struct RedisStock {
     conn: RedisConn,
     pub(super) scripts: Arc<Scripts>,
     batches: Arc<ReserveBatches>,
+    /// Each sale's bucket count (see the `buckets` module).
+    buckets: Arc<BucketCounts>,
+    steal_locks: Arc<StealLocks>,
 }
 
 /// Why the store could not be opened.
@@ -94,7 +99,33 @@ impl RedisStock {
             conn,
             scripts,
             batches,
+            buckets: Arc::default(),
+            steal_locks: Arc::default(),
         }
+    }
+
+    /// How many buckets `sale`'s live stock is split into (1 for most).
+    pub async fn buckets_of(&self, sale: SaleId) -> Result<u32, StoreError> {
+        self.buckets.of(&self.conn, sale).await.map_err(store_error)
+    }
+
+    /// The keys of every bucket of `sale`, bucket 0 first.
+    pub async fn bucket_keys(&self, sale: SaleId) -> Result<Vec<SaleKeys>, StoreError> {
+        Ok(SaleKeys::buckets(sale, self.buckets_of(sale).await?))
+    }
+
+    /// The keys of `user`'s home bucket in `sale`.
+    async fn home_keys(&self, sale: SaleId, user: &UserId) -> Result<SaleKeys, StoreError> {
+        let buckets = self.buckets_of(sale).await?;
+        Ok(SaleKeys::bucket(sale, home(user, buckets)))
+    }
+
+    pub(super) fn transfers(&self) -> Transfers {
+        Transfers::new(self.conn.clone())
+    }
+
+    pub(super) fn steal_locks(&self) -> &StealLocks {
+        &self.steal_locks
     }
 
     /// The client of the first node named: the relay's blocking reads on
@@ -216,14 +247,27 @@ impl RedisStock {
         sale: SaleId,
         before: DateTime<Utc>,
     ) -> Result<Vec<Reservation>, StoreError> {
-        let inflight = SaleKeys::new(sale).inflight;
-        let mut cursor = 0_u64;
         let mut old = Vec::new();
+        for keys in self.bucket_keys(sale).await? {
+            self.in_flight_of(&keys.inflight, sale, before, &mut old).await?;
+        }
+        Ok(old)
+    }
+
+    /// [`Self::in_flight_before`] on one bucket's in-flight hash.
+    async fn in_flight_of(
+        &self,
+        inflight: &str,
+        sale: SaleId,
+        before: DateTime<Utc>,
+        old: &mut Vec<Reservation>,
+    ) -> Result<(), StoreError> {
+        let mut cursor = 0_u64;
         loop {
             let (next, page): (u64, Vec<(String, String)>) = self
                 .retrying(dropped, |mut conn| {
                     let cmd = redis::cmd("HSCAN")
-                        .arg(&inflight)
+                        .arg(inflight)
                         .arg(cursor)
                         .arg("COUNT")
                         .arg(1000)
@@ -238,7 +282,7 @@ impl RedisStock {
                 }
             }
             if next == 0 {
-                return Ok(old);
+                return Ok(());
             }
             cursor = next;
         }
@@ -272,25 +316,28 @@ impl RedisStock {
         sale: SaleId,
         order: OrderId,
     ) -> Result<Option<Reservation>, StoreError> {
-        let inflight = SaleKeys::new(sale).inflight;
-        let rec: Option<String> = self
-            .retrying(dropped, |mut conn| {
-                let cmd = redis::cmd("HGET")
-                    .arg(&inflight)
-                    .arg(order.to_string())
-                    .to_owned();
-                async move { cmd.query_async(&mut conn).await }
-            })
-            .await?;
-        rec.map(|rec| record::decode(sale, &rec).map_err(store_error))
-            .transpose()
+        for keys in self.bucket_keys(sale).await? {
+            let rec: Option<String> = self
+                .retrying(dropped, |mut conn| {
+                    let cmd = redis::cmd("HGET")
+                        .arg(&keys.inflight)
+                        .arg(order.to_string())
+                        .to_owned();
+                    async move { cmd.query_async(&mut conn).await }
+                })
+                .await?;
+            if let Some(rec) = rec {
+                return record::decode(sale, &rec).map(Some).map_err(store_error);
+            }
+        }
+        Ok(None)
     }
 
     /// Gives back the units of a reservation still in flight; returns how
     /// many (0 if it is not in flight). Only for a reservation the ledger
     /// decided void, or one never answered: see [`crate::Sweeper`].
     pub async fn release_in_flight(&self, reservation: &Reservation) -> Result<u64, StoreError> {
-        let keys = SaleKeys::new(reservation.sale_id);
+        let keys = self.home_keys(reservation.sale_id, &reservation.user_id).await?;
         let units: i64 = self
             .retrying(dropped, |mut conn| {
                 let mut invocation = self.scripts.release.prepare_invoke();
@@ -314,7 +361,7 @@ impl RedisStock {
 
     /// Runs `give_back.lua`; see [`StockStore::give_back`].
     async fn give_back_units(&self, order: &Order) -> Result<u64, StoreError> {
-        let keys = SaleKeys::new(order.sale_id);
+        let keys = self.home_keys(order.sale_id, &order.user_id).await?;
         let units: i64 = self
             .retrying(dropped, |mut conn| {
                 let mut invocation = self.scripts.give_back.prepare_invoke();
@@ -337,25 +384,36 @@ impl RedisStock {
     /// Settles reservations the consumer stored. One Redis forgot (it lost
     /// data while the consumer held it) is counted too, from its record,
     /// sent only when the script asks for it (see `lua/settle.lua`).
+    /// Each reservation is settled in its buyer's home bucket.
     pub async fn settle_stored(&self, sale: SaleId, stored: &[Reservation]) -> Result<(), StoreError> {
-        let ids: Vec<String> = stored.iter().map(|r| r.order_id.to_string()).collect();
-        let wanted = self.settle_args(sale, &ids).await?;
-        if wanted.is_empty() {
-            return Ok(());
+        let buckets = self.buckets_of(sale).await?;
+        for (k, keys) in SaleKeys::buckets(sale, buckets).iter().enumerate() {
+            let here: Vec<&Reservation> = stored
+                .iter()
+                .filter(|r| home(&r.user_id, buckets) as usize == k)
+                .collect();
+            if here.is_empty() {
+                continue;
+            }
+            let ids: Vec<String> = here.iter().map(|r| r.order_id.to_string()).collect();
+            let wanted = self.settle_args(keys, &ids).await?;
+            if wanted.is_empty() {
+                continue;
+            }
+            let records: Vec<String> = here
+                .iter()
+                .filter(|r| wanted.contains(&r.order_id.to_string()))
+                .map(|r| record::encode(r))
+                .collect();
+            self.settle_args(keys, &records).await?;
         }
-        let records: Vec<String> = stored
-            .iter()
-            .filter(|r| wanted.contains(&r.order_id.to_string()))
-            .map(record::encode)
-            .collect();
-        self.settle_args(sale, &records).await.map(drop)
+        Ok(())
     }
 
     /// Runs `settle.lua`; returns the ids whose record it wants. At most
     /// [`SETTLE_CHUNK`] arguments per call: the script unpacks them into
     /// one HMGET, and Lua unpacks at most some 8,000 values.
-    async fn settle_args(&self, sale: SaleId, args: &[String]) -> Result<Vec<String>, StoreError> {
-        let keys = SaleKeys::new(sale);
+    async fn settle_args(&self, keys: &SaleKeys, args: &[String]) -> Result<Vec<String>, StoreError> {
         let mut wanted = Vec::new();
         for chunk in args.chunks(SETTLE_CHUNK) {
             let more = self
@@ -385,19 +443,27 @@ impl RedisStock {
     /// The order ids still in `sale`'s outbox: answered, not yet published
     /// (or published by a relay that died before acknowledging them).
     pub async fn outbox_orders(&self, sale: SaleId) -> Result<HashSet<OrderId>, StoreError> {
-        let outbox = SaleKeys::new(sale).outbox;
-        let reply: redis::streams::StreamRangeReply = self
-            .retrying(dropped, |mut conn| {
-                let cmd = redis::cmd("XRANGE").arg(&outbox).arg("-").arg("+").to_owned();
-                async move { cmd.query_async(&mut conn).await }
-            })
-            .await?;
-        Ok(reply
-            .ids
-            .iter()
-            .flat_map(record::outbox_records)
-            .filter_map(|rec| rec.split('\n').next().and_then(|id| OrderId::parse(id).ok()))
-            .collect())
+        let mut orders = HashSet::new();
+        for keys in self.bucket_keys(sale).await? {
+            let reply: redis::streams::StreamRangeReply = self
+                .retrying(dropped, |mut conn| {
+                    let cmd = redis::cmd("XRANGE")
+                        .arg(&keys.outbox)
+                        .arg("-")
+                        .arg("+")
+                        .to_owned();
+                    async move { cmd.query_async(&mut conn).await }
+                })
+                .await?;
+            orders.extend(
+                reply
+                    .ids
+                    .iter()
+                    .flat_map(record::outbox_records)
+                    .filter_map(|rec| rec.split('\n').next().and_then(|id| OrderId::parse(id).ok())),
+            );
+        }
+        Ok(orders)
     }
 
     /// Tells every replica that units of `sale` came back. A failure is
@@ -486,10 +552,41 @@ pub(crate) fn parse_level(raw: &[String]) -> Result<StockLevel, StoreError> {
     })
 }
 
-#[async_trait]
-impl StockStore for RedisStock {
-    async fn load(&self, terms: SaleTerms) -> Result<(), StoreError> {
-        let keys = SaleKeys::new(terms.id);
+/// The share of `stock` bucket `k` of `buckets` starts with.
+fn share(stock: u64, buckets: u32, k: u32) -> u64 {
+    let b = u64::from(buckets.max(1));
+    stock / b + u64::from(u64::from(k) < stock % b)
+}
+
+/// The calls of the store on one bucket of a sale.
+impl RedisStock {
+    /// The bucket count `sale` has in Redis, without the cache: `None`
+    /// when Redis does not hold the sale.
+    async fn stored_buckets(&self, sale: SaleId) -> Result<Option<u32>, StoreError> {
+        let state = SaleKeys::new(sale).state;
+        let (known, buckets): (Option<String>, Option<u32>) = self
+            .retrying(dropped, |mut conn| {
+                let cmd = redis::cmd("HMGET")
+                    .arg(&state)
+                    .arg("state")
+                    .arg("buckets")
+                    .to_owned();
+                async move { cmd.query_async(&mut conn).await }
+            })
+            .await?;
+        Ok(known.map(|_| buckets.unwrap_or(1).max(1)))
+    }
+
+    /// `load.lua` on one bucket: `share` puts `stock` in only if the
+    /// bucket is new.
+    async fn load_bucket(
+        &self,
+        keys: &SaleKeys,
+        terms: &SaleTerms,
+        stock: u64,
+        buckets: u32,
+        share: bool,
+    ) -> Result<(), StoreError> {
         self.retrying(dropped, |mut conn| {
             let mut invocation = self.scripts.load.prepare_invoke();
             invocation
@@ -497,29 +594,29 @@ impl StockStore for RedisStock {
                 .key(&keys.stock)
                 .key(&keys.outbox)
                 .arg(terms.state.as_str())
-                .arg(terms.stock)
+                .arg(stock)
                 .arg(terms.per_user_limit)
                 .arg(micros(terms.starts_at))
                 .arg(micros(terms.ends_at))
                 .arg(RELAY_GROUP)
                 .arg(terms.prequeue_seconds)
-                .arg(terms.fair_start_seconds);
-            let index = redis::cmd("SADD")
-                .arg(SALES_INDEX)
-                .arg(terms.id.to_string())
-                .to_owned();
-            async move {
-                invocation.invoke_async::<i64>(&mut conn).await?;
-                index.query_async::<i64>(&mut conn).await
-            }
+                .arg(terms.fair_start_seconds)
+                .arg(buckets)
+                .arg(if share { "share" } else { "" });
+            async move { invocation.invoke_async::<i64>(&mut conn).await }
         })
-        .await?;
-        Ok(())
+        .await
+        .map(drop)
     }
 
-    async fn reserve(&self, request: ReserveRequest) -> Result<ReserveOutcome, ReserveError> {
+    /// A purchase decided in bucket `k` of its sale.
+    pub(super) async fn reserve_in(
+        &self,
+        request: ReserveRequest,
+        k: u32,
+    ) -> Result<ReserveOutcome, ReserveError> {
         let sale = request.sale_id;
-        let (outcome, detail) = self.batches.reserve(request).await?;
+        let (outcome, detail) = self.batches.reserve(request, k).await?;
         let detail = Some(&detail);
         let decode = |rec: Option<&String>| {
             let rec = rec.ok_or_else(|| store_error("reserve: missing record"))?;
@@ -545,24 +642,8 @@ impl StockStore for RedisStock {
         }
     }
 
-    async fn release(&self, reservation: &Reservation) -> Result<(), StoreError> {
-        self.release_in_flight(reservation).await.map(drop)
-    }
-
-    async fn give_back(&self, order: &Order) -> Result<u64, StoreError> {
-        let units = self.give_back_units(order).await?;
-        // Even for 0: a first attempt whose reply was lost may have given
-        // the units back (see `release_in_flight`).
-        self.announce_units_back(order.sale_id).await;
-        Ok(units)
-    }
-
-    async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError> {
-        let ids: Vec<String> = orders.iter().map(OrderId::to_string).collect();
-        self.settle_args(sale, &ids).await.map(drop)
-    }
-
-    async fn transition(
+    /// The compare-and-set of the state on bucket 0 (the sale's own).
+    async fn transition_own(
         &self,
         sale: SaleId,
         t: Transition,
@@ -599,10 +680,15 @@ impl StockStore for RedisStock {
         Err(store_error("transition: the state kept changing").into())
     }
 
-    async fn adjust(&self, sale: SaleId, delta: i64, now: DateTime<Utc>) -> Result<StockLevel, StockOpError> {
+    /// `adjust.lua` on bucket 0: the reply, as the script gives it.
+    async fn adjust_own(
+        &self,
+        sale: SaleId,
+        delta: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
         let keys = SaleKeys::new(sale);
-        let reply: Vec<String> = self
-            .scripts
+        self.scripts
             .adjust
             .key(&keys.state)
             .key(&keys.stock)
@@ -611,15 +697,177 @@ impl StockStore for RedisStock {
             .arg(SaleDraft::MAX_STOCK)
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(store_error)?;
+            .map_err(store_error)
+    }
+
+    /// `forget.lua` on one bucket; `keep_level` keeps its state and stock
+    /// (a bucket forgotten before bucket 0, whose level the sale's last
+    /// level still sums).
+    async fn forget_bucket(
+        &self,
+        keys: &SaleKeys,
+        keep_level: bool,
+    ) -> Result<Option<StockLevel>, StoreError> {
+        let reply: Vec<String> = self
+            .retrying(dropped, |mut conn| {
+                let mut invocation = self.scripts.forget.prepare_invoke();
+                for key in keys.all() {
+                    invocation.key(key);
+                }
+                invocation.arg(if keep_level { "keep_level" } else { "" });
+                async move { invocation.invoke_async(&mut conn).await }
+            })
+            .await?;
+        if reply.is_empty() {
+            Ok(None)
+        } else {
+            parse_level(&reply).map(Some)
+        }
+    }
+
+    /// `level.lua` on one bucket, the units moving out of it counted as
+    /// remaining.
+    async fn level_of(&self, keys: &SaleKeys) -> Result<Option<StockLevel>, StoreError> {
+        let reply: Vec<String> = self
+            .retrying(dropped, |mut conn| {
+                let mut invocation = self.scripts.level.prepare_invoke();
+                invocation
+                    .key(&keys.state)
+                    .key(&keys.stock)
+                    .key(&keys.place.moving);
+                async move { invocation.invoke_async(&mut conn).await }
+            })
+            .await?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        parse_level(&reply).map(Some)
+    }
+}
+
+/// The sum of the buckets' levels, in bucket 0's state.
+fn summed(levels: impl IntoIterator<Item = StockLevel>) -> Option<StockLevel> {
+    levels.into_iter().reduce(|sum, l| StockLevel {
+        state: sum.state,
+        stock: sum.stock + l.stock,
+        remaining: sum.remaining + l.remaining,
+        in_flight: sum.in_flight + l.in_flight,
+        persisted: sum.persisted + l.persisted,
+    })
+}
+
+#[async_trait]
+impl StockStore for RedisStock {
+    /// A new sale of several buckets gets its stock shared among them; a
+    /// known one keeps its units where they are, a change of its total
+    /// going to bucket 0. Bucket 0 is written last: once it holds the
+    /// sale, every bucket does.
+    async fn load(&self, terms: SaleTerms) -> Result<(), StoreError> {
+        let buckets = match self.stored_buckets(terms.id).await? {
+            Some(n) => n,
+            None => terms.stock_buckets.clamp(1, SaleDraft::MAX_STOCK_BUCKETS),
+        };
+        let keys = SaleKeys::buckets(terms.id, buckets);
+        let mut others = 0;
+        for (k, bucket) in keys.iter().enumerate().skip(1) {
+            self.load_bucket(
+                bucket,
+                &terms,
+                share(terms.stock, buckets, k as u32),
+                buckets,
+                true,
+            )
+            .await?;
+            let stock: Option<u64> = self
+                .retrying(dropped, |mut conn| {
+                    let cmd = redis::cmd("HGET").arg(&bucket.state).arg("stock").to_owned();
+                    async move { cmd.query_async(&mut conn).await }
+                })
+                .await?;
+            others += stock.unwrap_or(0);
+        }
+        self.load_bucket(
+            &keys[0],
+            &terms,
+            terms.stock.saturating_sub(others),
+            buckets,
+            false,
+        )
+        .await?;
+        self.retrying(dropped, |mut conn| {
+            let index = redis::cmd("SADD")
+                .arg(SALES_INDEX)
+                .arg(terms.id.to_string())
+                .to_owned();
+            async move { index.query_async::<i64>(&mut conn).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn reserve(&self, request: ReserveRequest) -> Result<ReserveOutcome, ReserveError> {
+        match self.buckets_of(request.sale_id).await? {
+            1 => self.reserve_in(request, 0).await,
+            buckets => self.reserve_bucketed(request, buckets).await,
+        }
+    }
+
+    async fn release(&self, reservation: &Reservation) -> Result<(), StoreError> {
+        self.release_in_flight(reservation).await.map(drop)
+    }
+
+    async fn give_back(&self, order: &Order) -> Result<u64, StoreError> {
+        let units = self.give_back_units(order).await?;
+        // Even for 0: a first attempt whose reply was lost may have given
+        // the units back (see `release_in_flight`).
+        self.announce_units_back(order.sale_id).await;
+        Ok(units)
+    }
+
+    /// Without the buyers, each bucket is asked: a bucket settles only the
+    /// ids it holds in flight.
+    async fn settle(&self, sale: SaleId, orders: &[OrderId]) -> Result<(), StoreError> {
+        let ids: Vec<String> = orders.iter().map(OrderId::to_string).collect();
+        for keys in self.bucket_keys(sale).await? {
+            self.settle_args(&keys, &ids).await?;
+        }
+        Ok(())
+    }
+
+    /// On bucket 0, then copied to the other buckets (also after a refused
+    /// transition, which mends a copy a crash left behind).
+    async fn transition(
+        &self,
+        sale: SaleId,
+        t: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<SaleState, StockOpError> {
+        let result = self.transition_own(sale, t, now).await;
+        let buckets = self.buckets_of(sale).await?;
+        if buckets > 1 && !matches!(result, Err(StockOpError::SaleNotFound)) {
+            self.spread_terms(sale, buckets).await?;
+        }
+        result
+    }
+
+    /// Decided on bucket 0; a withdrawal first gathers every bucket's
+    /// units there, so it is refused only when the whole sale is short.
+    async fn adjust(&self, sale: SaleId, delta: i64, now: DateTime<Utc>) -> Result<StockLevel, StockOpError> {
+        let buckets = self.buckets_of(sale).await?;
+        if buckets > 1 && delta < 0 {
+            self.gather(sale, buckets).await?;
+        }
+        let reply = self.adjust_own(sale, delta, now).await?;
         let change = |e: StockChangeError| Err(StockOpError::Change(e));
         match reply.first().map(String::as_str) {
             Some("ok") => {
-                let level = parse_level(&reply[1..])?;
                 if delta > 0 {
                     self.announce_units_back(sale).await;
                 }
-                Ok(level)
+                if buckets > 1 {
+                    return self.level(sale).await?.ok_or(StockOpError::SaleNotFound);
+                }
+                Ok(parse_level(&reply[1..])?)
             }
             Some("not_found") => Err(StockOpError::SaleNotFound),
             Some("ended") => change(StockChangeError::Ended),
@@ -639,7 +887,7 @@ impl StockStore for RedisStock {
         user: &UserId,
         key: &IdempotencyKey,
     ) -> Result<Option<Reservation>, StoreError> {
-        let idem = SaleKeys::new(sale).idem;
+        let idem = self.home_keys(sale, user).await?.idem;
         let field = format!("{user}\n{}", key.as_str());
         let rec: Option<String> = self
             .retrying(dropped, |mut conn| {
@@ -651,26 +899,41 @@ impl StockStore for RedisStock {
             .transpose()
     }
 
+    /// Buckets 1.. first, keeping their counters, then bucket 0 (the
+    /// sale's own keys, which say how many buckets there are), then the
+    /// counters of the others: a call cut anywhere is finished by the next,
+    /// and the last level sums every bucket.
     async fn forget(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {
-        let keys = SaleKeys::new(sale);
-        let reply: Vec<String> = self
-            .retrying(dropped, |mut conn| {
-                let mut invocation = self.scripts.forget.prepare_invoke();
-                for key in keys.all() {
-                    invocation.key(key);
-                }
-                async move { invocation.invoke_async(&mut conn).await }
-            })
-            .await?;
-        let forgotten = if reply.is_empty() {
-            None
-        } else {
-            Some(parse_level(&reply)?)
+        let keys = self.bucket_keys(sale).await?;
+        for bucket in &keys[1..] {
+            if self.forget_bucket(bucket, true).await?.is_none() {
+                return Ok(None);
+            }
+        }
+        let mut levels = Vec::with_capacity(keys.len());
+        for bucket in &keys[1..] {
+            levels.extend(self.level_of(bucket).await?);
+        }
+        let forgotten = match self.forget_bucket(&keys[0], false).await? {
+            Some(own) => summed(std::iter::once(own).chain(levels)),
+            None => None,
         };
+        if forgotten.is_some() && keys.len() > 1 {
+            let counters: Vec<&String> = keys[1..].iter().flat_map(|k| [&k.state, &k.stock]).collect();
+            for pair in counters.chunks(2) {
+                // One bucket's keys per call: on a cluster they share a slot.
+                self.retrying(dropped, |mut conn| {
+                    let cmd = redis::cmd("DEL").arg(pair).to_owned();
+                    async move { cmd.query_async::<i64>(&mut conn).await }
+                })
+                .await?;
+            }
+            self.steal_locks().forget(sale);
+        }
         // Apart from the script: on a cluster the index lives in another
         // slot. A sale whose keys are gone (forgotten now, or by an earlier
         // call whose answer was lost) leaves the index.
-        let state = keys.state.clone();
+        let state = keys[0].state.clone();
         self.retrying(dropped, |mut conn| {
             let state = state.clone();
             async move {
@@ -706,41 +969,63 @@ impl StockStore for RedisStock {
                         "ends_at",
                         "prequeue",
                         "fair_start",
+                        "buckets",
                     ])
                     .to_owned();
                 async move { cmd.query_async(&mut conn).await }
             })
             .await?;
-        let [Some(state), stock, limit, starts, ends, prequeue, fair_start] = fields.as_slice() else {
+        let [Some(state), stock, limit, starts, ends, prequeue, fair_start, buckets] = fields.as_slice()
+        else {
             return Ok(None);
         };
         let text = |f: &Option<String>| f.clone().unwrap_or_default();
-        // Sales loaded before fair starts existed have no window fields.
+        // Sales loaded before fair starts (or buckets) existed have no such
+        // fields.
         let seconds = |f: &Option<String>| f.as_ref().map_or(Ok(0), |raw| number(Some(raw)));
+        let stock_buckets: u32 = buckets.as_ref().map_or(Ok(1), |raw| number(Some(raw)))?;
+        let stock = match self.level(sale).await? {
+            Some(level) if stock_buckets > 1 => level.stock,
+            _ => number(stock.as_ref())?,
+        };
         Ok(Some(SaleTerms {
             id: sale,
             state: parse_state(state)?,
-            stock: number(stock.as_ref())?,
+            stock,
             per_user_limit: number(limit.as_ref())?,
             starts_at: parse_time(&text(starts))?,
             ends_at: parse_time(&text(ends))?,
             prequeue_seconds: seconds(prequeue)?,
             fair_start_seconds: seconds(fair_start)?,
+            stock_buckets,
         }))
     }
 
+    /// Summed over the buckets, units moving between them counted as
+    /// remaining; the state is bucket 0's.
     async fn level(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {
-        let keys = SaleKeys::new(sale);
-        let reply: Vec<String> = self
-            .retrying(dropped, |mut conn| {
-                let mut invocation = self.scripts.level.prepare_invoke();
-                invocation.key(&keys.state).key(&keys.stock);
-                async move { invocation.invoke_async(&mut conn).await }
-            })
-            .await?;
-        if reply.is_empty() {
+        let keys = self.bucket_keys(sale).await?;
+        let Some(own) = self.level_of(&keys[0]).await? else {
             return Ok(None);
+        };
+        let mut levels = vec![own];
+        for bucket in &keys[1..] {
+            levels.extend(self.level_of(bucket).await?);
         }
-        parse_level(&reply).map(Some)
+        Ok(summed(levels))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_to_the_stock() {
+        for (stock, buckets) in [(10, 4), (3, 3), (1_000_001, 16), (7, 1)] {
+            let shares: Vec<u64> = (0..buckets).map(|k| share(stock, buckets, k)).collect();
+            assert_eq!(shares.iter().sum::<u64>(), stock);
+            assert!(shares.iter().max().unwrap() - shares.iter().min().unwrap() <= 1);
+        }
     }
 }

@@ -27,7 +27,8 @@ use redis::RedisResult;
 use super::conn::RedisConn;
 use super::scripts::{scripts, Scripts};
 
-/// The keys of one place (a bucket, or a sale's pool), under one hash tag.
+/// The keys of one place (a bucket, or a sale's pool), under one hash tag:
+/// `fs:{<tag>}:…`, so a sale's bucket is a place with the sale's own keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Place {
     /// The hash tag, without its braces: a transfer's entry names its
@@ -41,6 +42,8 @@ pub struct Place {
     pub applied: String,
     /// Integer: bumped by every debit and credit here.
     pub version: String,
+    /// Present while the place is being rebuilt: nothing is debited then.
+    pub fence: String,
 }
 
 impl Place {
@@ -48,10 +51,11 @@ impl Place {
     pub fn new(tag: impl Into<String>) -> Self {
         let tag = tag.into();
         Self {
-            stock: format!("{{{tag}}}:stock"),
-            moving: format!("{{{tag}}}:moving"),
-            applied: format!("{{{tag}}}:applied"),
-            version: format!("{{{tag}}}:version"),
+            stock: format!("fs:{{{tag}}}:stock"),
+            moving: format!("fs:{{{tag}}}:moving"),
+            applied: format!("fs:{{{tag}}}:applied"),
+            version: format!("fs:{{{tag}}}:version"),
+            fence: format!("fs:{{{tag}}}:rebuild"),
             tag,
         }
     }
@@ -123,6 +127,7 @@ impl Transfers {
             .key(&from.moving)
             .key(&from.applied)
             .key(&from.version)
+            .key(&from.fence)
             .arg(id)
             .arg(most)
             .arg(how)

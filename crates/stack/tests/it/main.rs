@@ -3,6 +3,7 @@
 
 mod support;
 
+mod buckets;
 mod pipeline;
 mod postgres;
 mod product;

@@ -38,6 +38,12 @@ async fn contract_holds_on_a_cluster() {
     contract::stock_store(&cluster_stock().await).await;
 }
 
+/// A hot sale's buckets on several masters keep the same promises.
+#[tokio::test]
+async fn hot_sale_contract_holds_on_a_cluster() {
+    contract::hot_sale(&cluster_stock().await).await;
+}
+
 /// Concurrent reserves over sales spread across the masters: each sale
 /// sells exactly its stock, nobody passes the limit, one outbox entry per
 /// reservation, every unit accounted for.

@@ -23,6 +23,12 @@ async fn contract_holds() {
     contract::stock_store(&stock().await).await;
 }
 
+/// A hot sale split into buckets keeps the same promises on Redis.
+#[tokio::test]
+async fn hot_sale_contract_holds() {
+    contract::hot_sale(&stock().await).await;
+}
+
 /// A settle counts each reservation once however often it names it in one
 /// call, and past one script call's worth of ids (they go in chunks).
 #[tokio::test]

@@ -7,8 +7,11 @@
 -- order store, stays.
 -- The caller then takes it out of the index of live sales (another slot on
 -- a cluster), so that no background loop walks it again.
+-- `keep_level` keeps the state and stock (a bucket of a sale split into
+-- buckets, forgotten before bucket 0: see `RedisStock::forget`).
 -- KEYS: state, stock, buyers, idem, inflight, outbox, rebuild, settled, counted, given_back,
---       draw, draw state, draw answers
+--       draw, draw state, draw answers, moving, applied, version
+-- ARGV: 'keep_level' or ''
 -- Returns its last level (as `level`), or {} when it kept the sale.
 local l = level(KEYS[1], KEYS[2])
 if not l then
@@ -26,5 +29,9 @@ end
 if redis.call('EXISTS', KEYS[6]) == 1 and redis.call('XLEN', KEYS[6]) > 0 then
   return {}
 end
-redis.call('DEL', unpack(KEYS))
+if ARGV[1] == 'keep_level' then
+  redis.call('DEL', unpack(KEYS, 3))
+else
+  redis.call('DEL', unpack(KEYS))
+end
 return l

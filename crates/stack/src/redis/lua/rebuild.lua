@@ -10,19 +10,22 @@
 -- snapshot, gets it counted by `settle`.
 -- Orders given back (expired, cancelled), here (KEYS[10]) or in the
 -- ledger (ARGV), count nowhere and stay given back.
+-- A bucket of a sale split into buckets is rebuilt alone from its buyers'
+-- records: given stock "" it keeps no unit to sell (its stock is what its
+-- buyers hold), and bucket 0, rebuilt last, gets the rest.
 -- KEYS: state, stock, buyers, idem, inflight, outbox, rebuild flag, settled, counted, given_back
--- ARGV: state, stock, per_user_limit, starts_at, ends_at, group, prequeue_seconds,
---       fair_start_seconds, n, n given-back ids, records...
+-- ARGV: state, stock (or ""), per_user_limit, starts_at, ends_at, group, prequeue_seconds,
+--       fair_start_seconds, buckets, n, n given-back ids, records...
 local known = redis.call('EXISTS', KEYS[1]) == 1
 local persisted, inflight, gone = {}, {}, {}
-local n = tonumber(ARGV[9])
-for i = 10, 9 + n do
+local n = tonumber(ARGV[10])
+for i = 11, 10 + n do
   gone[ARGV[i]] = true
 end
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[10])) do
   gone[id] = true
 end
-for i = 10 + n, #ARGV do
+for i = 11 + n, #ARGV do
   local id = fields(ARGV[i])[1]
   if not gone[id] then
     persisted[id] = ARGV[i]
@@ -105,13 +108,13 @@ for id, rec in pairs(inflight) do
   units_in_flight = units_in_flight + restore(rec)
   redis.call('HSET', KEYS[5], id, rec)
 end
-local stock = tonumber(ARGV[2])
+local stock = tonumber(ARGV[2]) or (units_persisted + units_in_flight)
 local remaining = stock - units_persisted - units_in_flight
 if remaining < 0 then
   remaining = 0
 end
 redis.call('SET', KEYS[2], remaining)
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'stock', ARGV[2], 'limit', ARGV[3],
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'stock', stock, 'limit', ARGV[3], 'buckets', ARGV[9],
   'starts_at', ARGV[4], 'ends_at', ARGV[5], 'prequeue', ARGV[7], 'fair_start', ARGV[8],
   'in_flight', units_in_flight,
   'persisted', units_persisted)

@@ -9,10 +9,15 @@
 -- after a time-out answers what the first one took while it is moving,
 -- and takes nothing once it arrived (a second debit under a credited id
 -- would never be credited).
--- KEYS: stock, moving, applied, version (of the source)
+-- A fenced source (a cache rebuild reading it) gives nothing, and the id
+-- stays free.
+-- KEYS: stock, moving, applied, version, fence (of the source)
 -- ARGV: transfer id, the most units, 'half' (at most half the stock,
 --       rounded up) or 'all', the destination's hash tag
 -- Returns the units taken (0: none).
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  return 0
+end
 if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then
   local entry = redis.call('HGET', KEYS[2], ARGV[1])
   return entry and tonumber(string.match(entry, '^%d+')) or 0
