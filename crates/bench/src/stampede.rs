@@ -53,6 +53,10 @@ pub struct StampedeArgs {
     /// Per-user limit of the sale created for the run.
     #[arg(long, default_value_t = 1)]
     pub limit: u32,
+    /// Redis slots the sale's stock is split over (`stock_buckets`, 1-16):
+    /// a hot sale on several cluster masters.
+    #[arg(long, default_value_t = 1)]
+    pub buckets: u32,
     /// Use this existing, active sale instead of creating one.
     #[arg(long)]
     pub sale: Option<String>,
@@ -264,7 +268,7 @@ pub async fn run(args: StampedeArgs) -> Result<Report, BenchError> {
     };
     let sale_id = match &args.sale {
         Some(id) => id.clone(),
-        None => create_sale(&mut conn, &admin, args.stock, args.limit).await?,
+        None => create_sale_in(&mut conn, &admin, args.stock, args.limit, args.buckets).await?,
     };
     let sale = get_json(&mut conn, &format!("/api/sales/{sale_id}"), None).await?;
     report.sale_id = sale_id.clone();
@@ -518,7 +522,19 @@ pub(crate) async fn create_sale(
     stock: u64,
     limit: u32,
 ) -> Result<String, BenchError> {
-    let body = json!({"name": "bench stampede", "product": "load", "price_cents": 1, "stock": stock, "per_user_limit": limit});
+    create_sale_in(conn, admin, stock, limit, 1).await
+}
+
+/// [`create_sale`] with its stock split over `buckets` Redis slots.
+async fn create_sale_in(
+    conn: &mut Conn,
+    admin: &str,
+    stock: u64,
+    limit: u32,
+    buckets: u32,
+) -> Result<String, BenchError> {
+    let body = json!({"name": "bench stampede", "product": "load", "price_cents": 1, "stock": stock,
+                      "per_user_limit": limit, "stock_buckets": buckets});
     open_sale(conn, admin, &body).await
 }
 

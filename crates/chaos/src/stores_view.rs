@@ -145,9 +145,10 @@ impl Inspector {
             .collect())
     }
 
-    /// The sale's keys in Redis.
+    /// The sale's keys in Redis, summed over its buckets when its stock is
+    /// split (issue 17): units moving between buckets count as remaining.
     pub async fn redis(&self, sale: &str) -> Result<RedisView, Error> {
-        let keys = sale_keys(sale)?;
+        let own = sale_keys(sale)?;
         let fail = |e: redis::RedisError| Error::new(format!("redis: {e}"));
         // A connection per look (one Redis, or a cluster's nodes): after a
         // restart or a failover it finds the store as it is now.
@@ -158,38 +159,58 @@ impl Inspector {
         .await
         .map_err(|_| Error::new("redis: no connection within 3 s"))?
         .map_err(fail)?;
-        type Reply = (
-            HashMap<String, String>,
-            Option<i64>,
-            u64,
-            u64,
-            HashMap<String, i64>,
-        );
-        let (state, remaining, inflight_entries, outbox, buyers): Reply = redis::pipe()
-            .cmd("HGETALL")
-            .arg(&keys.state)
-            .cmd("GET")
-            .arg(&keys.stock)
-            .cmd("HLEN")
-            .arg(&keys.inflight)
-            .cmd("XLEN")
-            .arg(&keys.outbox)
-            .cmd("HGETALL")
-            .arg(&keys.buyers)
+        let buckets: Option<u32> = redis::cmd("HGET")
+            .arg(&own.state)
+            .arg("buckets")
             .query_async(&mut conn)
             .await
             .map_err(fail)?;
-        let number = |k: &str| state.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
-        Ok(RedisView {
-            state: state.get("state").cloned().unwrap_or_default(),
-            stock: number("stock"),
-            remaining: remaining.unwrap_or(0),
-            in_flight: number("in_flight"),
-            persisted: number("persisted"),
-            inflight_entries,
-            outbox,
-            buyers,
-        })
+        let id = SaleId::parse(sale).map_err(|e| Error::new(format!("sale id {sale}: {e}")))?;
+        let mut view = RedisView::default();
+        for keys in SaleKeys::buckets(id, buckets.unwrap_or(1)) {
+            type Reply = (
+                HashMap<String, String>,
+                Option<i64>,
+                u64,
+                u64,
+                HashMap<String, i64>,
+                Vec<String>,
+            );
+            let (state, remaining, inflight_entries, outbox, buyers, moving): Reply = redis::pipe()
+                .cmd("HGETALL")
+                .arg(&keys.state)
+                .cmd("GET")
+                .arg(&keys.stock)
+                .cmd("HLEN")
+                .arg(&keys.inflight)
+                .cmd("XLEN")
+                .arg(&keys.outbox)
+                .cmd("HGETALL")
+                .arg(&keys.buyers)
+                .cmd("HVALS")
+                .arg(&keys.place.moving)
+                .query_async(&mut conn)
+                .await
+                .map_err(fail)?;
+            let number = |k: &str| state.get(k).and_then(|v| v.parse().ok()).unwrap_or(0_i64);
+            if view.state.is_empty() {
+                view.state = state.get("state").cloned().unwrap_or_default();
+            }
+            let moving: i64 = moving
+                .iter()
+                .filter_map(|entry| entry.split(' ').next()?.parse::<i64>().ok())
+                .sum();
+            view.stock += number("stock");
+            view.remaining += remaining.unwrap_or(0) + moving;
+            view.in_flight += number("in_flight");
+            view.persisted += number("persisted");
+            view.inflight_entries += inflight_entries;
+            view.outbox += outbox;
+            for (buyer, units) in buyers {
+                *view.buyers.entry(buyer).or_default() += units;
+            }
+        }
+        Ok(view)
     }
 
     /// Messages ready in the order queue and in the dead-letter queue.

@@ -219,13 +219,14 @@ impl Topology {
     /// connecting).
     /// Creates the sale and starts it; one with a fair start (`(prequeue,
     /// draw)` seconds) starts `prequeue` seconds from now, on its schedule,
-    /// its draw window open from now.
+    /// its draw window open from now. `buckets` > 1 splits its stock.
     pub async fn open_sale(
         &self,
         stock: u64,
         limit: u32,
         window: u64,
         fair_start: Option<(u32, u32)>,
+        buckets: u32,
     ) -> Result<String, Error> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let mut last = String::new();
@@ -239,6 +240,9 @@ impl Topology {
             if sale.is_none() {
                 let mut body = json!({"name": "Chaos sale", "product": "Widget", "price_cents": Self::PRICE_CENTS,
                                   "stock": stock, "per_user_limit": limit, "payment_window_seconds": window});
+                if buckets > 1 {
+                    body["stock_buckets"] = json!(buckets);
+                }
                 if let Some((prequeue, draw)) = fair_start {
                     let starts_at = chrono::Utc::now() + chrono::Duration::seconds(prequeue.into());
                     body["starts_at"] = json!(starts_at);

@@ -35,7 +35,7 @@ use crate::redis::buckets::home;
 use crate::redis::keys::{SaleKeys, RELAY_GROUP, SALES_INDEX};
 use crate::redis::record::{self, micros};
 use crate::redis::scripts::scripts;
-use crate::redis::{store_error, RedisStock, Transfers};
+use crate::redis::{store_error, RedisStock};
 
 /// How long a fence lasts if the rebuild dies before closing it.
 const FENCE: Duration = Duration::from_secs(120);
@@ -118,7 +118,7 @@ impl StackCacheRebuild {
                 .map_err(store_error)?;
         }
         if buckets > 1 {
-            let transfers = Transfers::new(conn.clone());
+            let transfers = self.stock.transfers();
             for bucket in &keys {
                 transfers
                     .finish_pending(&bucket.place)

@@ -50,7 +50,7 @@ pub(super) async fn run_inner(scenario: Scenario, stores: &Stores, config: &Conf
         Scenario::TwoProducts => shape.products = 2,
         Scenario::TwoOrders => shape.orders = 2,
         Scenario::NemesisReplicas => (shape.products, shape.orders) = (2, 2),
-        Scenario::RedisFailover => shape.redis_replicas_ack = 1,
+        Scenario::RedisFailover | Scenario::HotSaleFailover => shape.redis_replicas_ack = 1,
         Scenario::KillInventory => {
             shape.amqp = via(&env.amqp, stores.rabbit.port);
             shape.inventory_redis = through(&redis_proxy, &env.redis, stores.redis.port);
@@ -121,7 +121,13 @@ pub(super) async fn drive(
 ) -> Result<Row, Error> {
     let window = scenario.payment_window();
     let sale = topo
-        .open_sale(scale.stock, scale.limit, window, scenario.fair_start())
+        .open_sale(
+            scale.stock,
+            scale.limit,
+            window,
+            scenario.fair_start(),
+            scenario.stock_buckets(),
+        )
         .await?;
     let draw_closes = scenario
         .fair_start()

@@ -298,7 +298,9 @@ pub(super) async fn inject(scenario: Scenario, ctx: &mut Ctx<'_>) -> Result<Inje
         }
         Scenario::Nemesis | Scenario::NemesisReplicas => nemesis(ctx).await?,
         Scenario::KillInDraw => kill_in_draw(ctx, &mut peaks, &mut problems).await?,
-        Scenario::RedisFailover | Scenario::RedisFailoverUnacked => failover(ctx, &mut peaks).await?,
+        Scenario::RedisFailover | Scenario::RedisFailoverUnacked | Scenario::HotSaleFailover => {
+            failover(ctx, &mut peaks).await?
+        }
     };
     trace(ctx, "healed");
     Ok(Injected {

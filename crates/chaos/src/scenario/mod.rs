@@ -122,6 +122,9 @@ pub enum Scenario {
     /// `FLASHSALE_REDIS_REPLICAS_ACK=1`: the sale's master `kill -9`ed
     /// mid-stampede, its replica promoted; no answered order may be lost.
     RedisFailover,
+    /// The same on a hot sale split into four buckets over the masters
+    /// (issue 17): units stolen between buckets while a master fails over.
+    HotSaleFailover,
     /// A sale with a fair start: a gateway and an inventory `kill -9`ed
     /// while the buyers wait in the draw, restarted; each entry must be
     /// answered once, none before the window closes.
@@ -139,7 +142,7 @@ impl Scenario {
     pub const ON_DEMAND: [Scenario; 1] = [Scenario::RedisFailoverUnacked];
 
     /// Every scenario `scripts/chaos` runs by default.
-    pub const ALL: [Scenario; 26] = [
+    pub const ALL: [Scenario; 27] = [
         Scenario::KillGateway,
         Scenario::KillOrder,
         Scenario::Poison,
@@ -163,6 +166,7 @@ impl Scenario {
         Scenario::KillOrderWhileExpiring,
         Scenario::TwoOrders,
         Scenario::RedisFailover,
+        Scenario::HotSaleFailover,
         Scenario::KillInDraw,
         Scenario::Nemesis,
         Scenario::NemesisReplicas,
@@ -195,6 +199,7 @@ impl Scenario {
             Scenario::KillOrderWhileExpiring => "kill-order-while-expiring",
             Scenario::TwoOrders => "two-orders",
             Scenario::RedisFailover => "redis-failover",
+            Scenario::HotSaleFailover => "hot-sale-failover",
             Scenario::RedisFailoverUnacked => "redis-failover-unacked",
             Scenario::KillInDraw => "kill-in-draw",
         }
@@ -202,7 +207,18 @@ impl Scenario {
 
     /// Runs on a Redis Cluster of its own.
     pub fn on_a_cluster(self) -> bool {
-        matches!(self, Scenario::RedisFailover | Scenario::RedisFailoverUnacked)
+        matches!(
+            self,
+            Scenario::RedisFailover | Scenario::RedisFailoverUnacked | Scenario::HotSaleFailover
+        )
+    }
+
+    /// How many buckets the scenario's sale's stock is split over.
+    pub fn stock_buckets(self) -> u32 {
+        match self {
+            Scenario::HotSaleFailover => 4,
+            _ => 1,
+        }
     }
 
     /// Measures the answered orders a store's crash loses, as the settings
@@ -311,6 +327,9 @@ impl Scenario {
                 "Redis Cluster, 3 masters + 1 replica each, FLASHSALE_REDIS_REPLICAS_ACK=1: the sale's master cut off from its replica (a partition), kill -9ed 400 ms later, the replica promoted, the old master back as its replica"
             }
             Scenario::RedisFailoverUnacked => "the same with FLASHSALE_REDIS_REPLICAS_ACK=0: the loss is measured",
+            Scenario::HotSaleFailover => {
+                "the same on a sale split into 4 buckets over the masters (stock_buckets 4): bucket 0's master fails over while homes run out and units are stolen between buckets"
+            }
             Scenario::KillInDraw => {
                 "a fair start (3 s prequeue, 2 s draw): kill -9 of gateway 1 and inventory 1 while the buyers wait in the draw, restarted 1.5 s later"
             }

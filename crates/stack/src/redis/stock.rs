@@ -120,8 +120,10 @@ impl RedisStock {
         Ok(SaleKeys::bucket(sale, home(user, buckets)))
     }
 
-    pub(super) fn transfers(&self) -> Transfers {
-        Transfers::new(self.conn.clone())
+    /// Transfers between this store's buckets, waiting for the replicas
+    /// its reservations wait for.
+    pub fn transfers(&self) -> Transfers {
+        Transfers::new(self.conn.clone()).with_replicas_ack(self.replicas_ack())
     }
 
     pub(super) fn steal_locks(&self) -> &StealLocks {

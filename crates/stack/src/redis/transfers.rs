@@ -24,8 +24,22 @@ use std::sync::Arc;
 
 use redis::RedisResult;
 
+use super::batch::REPLICAS_ACK_WAIT;
 use super::conn::RedisConn;
 use super::scripts::{scripts, Scripts};
+
+/// An error when fewer than `wanted` replicas acknowledged.
+fn not_held(acked: usize, wanted: usize) -> RedisResult<()> {
+    if acked >= wanted {
+        return Ok(());
+    }
+    Err((
+        redis::ErrorKind::Client,
+        "replicas did not acknowledge a transfer step",
+        format!("{acked} of {wanted} within {REPLICAS_ACK_WAIT:?}"),
+    )
+        .into())
+}
 
 /// The keys of one place (a bucket, or a sale's pool), under one hash tag:
 /// `fs:{<tag>}:…`, so a sale's bucket is a place with the sale's own keys.
@@ -92,6 +106,8 @@ pub enum Amount {
 pub struct Transfers {
     conn: RedisConn,
     scripts: Arc<Scripts>,
+    /// Replicas that must hold a step before the next one is taken.
+    replicas_ack: usize,
 }
 
 impl Transfers {
@@ -99,7 +115,47 @@ impl Transfers {
         Self {
             conn,
             scripts: scripts(),
+            replicas_ack: 0,
         }
+    }
+
+    /// The same transfers, each step held by `replicas` replicas (`WAIT`)
+    /// before the next is taken: a debit a failover could undo is never
+    /// credited (units would be made), a credit it could undo is never
+    /// forgotten (units would be lost). See `FLASHSALE_REDIS_REPLICAS_ACK`.
+    pub fn with_replicas_ack(mut self, replicas: usize) -> Self {
+        self.replicas_ack = replicas;
+        self
+    }
+
+    /// Runs `call`, then (with replicas to wait for) `WAIT` in the same
+    /// pipeline, so on a cluster both reach the master of the call's slot.
+    async fn acknowledged<T: redis::FromRedisValue>(
+        &self,
+        call: &redis::ScriptInvocation<'_>,
+    ) -> RedisResult<T> {
+        let wanted = self.replicas_ack;
+        let mut conn = self.conn.clone();
+        if wanted == 0 {
+            return call.invoke_async(&mut conn).await;
+        }
+        let pipe = || {
+            let mut pipe = redis::pipe();
+            pipe.invoke_script(call)
+                .cmd("WAIT")
+                .arg(wanted)
+                .arg(REPLICAS_ACK_WAIT.as_millis() as u64);
+            pipe
+        };
+        let (reply, acked): (T, usize) = match pipe().query_async(&mut conn).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                call.load_async(&mut conn).await?;
+                pipe().query_async(&mut conn).await?
+            }
+            other => other?,
+        };
+        not_held(acked, wanted)?;
+        Ok(reply)
     }
 
     /// Moves units from `from` to `to` under the fresh id `id` (debit,
@@ -121,9 +177,8 @@ impl Transfers {
             Amount::UpTo(n) => (n, "all"),
             Amount::HalfUpTo(n) => (n, "half"),
         };
-        self.scripts
-            .transfer_debit
-            .key(&from.stock)
+        let mut call = self.scripts.transfer_debit.prepare_invoke();
+        call.key(&from.stock)
             .key(&from.moving)
             .key(&from.applied)
             .key(&from.version)
@@ -131,23 +186,20 @@ impl Transfers {
             .arg(id)
             .arg(most)
             .arg(how)
-            .arg(&to.tag)
-            .invoke_async(&mut self.conn.clone())
-            .await
+            .arg(&to.tag);
+        self.acknowledged(&call).await
     }
 
     /// Step 2: adds `units` to `to`, unless this id was credited before;
     /// whether it was credited now.
     pub async fn credit(&self, id: &str, to: &Place, units: u64) -> RedisResult<bool> {
-        self.scripts
-            .transfer_credit
-            .key(&to.stock)
+        let mut call = self.scripts.transfer_credit.prepare_invoke();
+        call.key(&to.stock)
             .key(&to.applied)
             .key(&to.version)
             .arg(id)
-            .arg(units)
-            .invoke_async(&mut self.conn.clone())
-            .await
+            .arg(units);
+        self.acknowledged(&call).await
     }
 
     /// Step 3: the source no longer counts the id's units as moving out.
@@ -163,10 +215,25 @@ impl Transfers {
     /// forgotten, whoever debited it (a process may have died between the
     /// steps); the units credited now.
     pub async fn finish_pending(&self, from: &Place) -> RedisResult<u64> {
-        let pending: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(&from.moving)
-            .query_async(&mut self.conn.clone())
-            .await?;
+        // With replicas to wait for, the entries are read with a `WAIT`:
+        // a debit its master could still lose is not credited.
+        let mut read = redis::pipe();
+        read.cmd("HGETALL").arg(&from.moving);
+        if self.replicas_ack > 0 {
+            read.cmd("WAIT")
+                .arg(self.replicas_ack)
+                .arg(REPLICAS_ACK_WAIT.as_millis() as u64);
+        }
+        let (pending, acked): (Vec<(String, String)>, Option<usize>) = if self.replicas_ack > 0 {
+            let (pending, acked) = read.query_async(&mut self.conn.clone()).await?;
+            (pending, Some(acked))
+        } else {
+            let (pending,) = read.query_async(&mut self.conn.clone()).await?;
+            (pending, None)
+        };
+        if let Some(acked) = acked {
+            not_held(acked, self.replicas_ack)?;
+        }
         let mut credited = 0;
         for (id, entry) in pending {
             let Some((units, to)) = entry

@@ -154,3 +154,24 @@ async fn steals_on_the_move_never_look_sold_out() {
 async fn steals_on_the_move_never_look_sold_out_on_a_cluster() {
     steals_never_look_sold_out(true).await;
 }
+
+/// With replicas to wait for, a step no replica holds is not followed by
+/// the next: on the test cluster (masters without replicas) a debit is
+/// made and never credited, by the debitor or by a finisher waiting for
+/// the same replicas; a finisher that waits for none delivers it once.
+#[tokio::test]
+async fn a_debit_no_replica_holds_is_never_credited() {
+    let (transfers, conn) = transfers(true).await;
+    let acked = transfers.clone().with_replicas_ack(1);
+    let [from, to] = <[Place; 2]>::try_from(places(2)).unwrap();
+    set_stock(&conn, &from, 10).await;
+    let refused = acked.transfer("t1", &from, &to, Amount::UpTo(4)).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(transfers.look(&to).await.unwrap().stock, 0, "not credited");
+    let look = transfers.look(&from).await.unwrap();
+    assert_eq!((look.stock, look.moving), (6, 4), "debited, on its way");
+    assert!(acked.finish_pending(&from).await.is_err());
+    assert_eq!(transfers.look(&to).await.unwrap().stock, 0, "still not credited");
+    assert_eq!(transfers.finish_pending(&from).await.unwrap(), 4);
+    assert_eq!(transfers.look(&to).await.unwrap().stock, 4);
+}
