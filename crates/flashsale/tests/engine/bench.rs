@@ -13,6 +13,7 @@ fn args(app: &TestApp) -> StampedeArgs {
         attempts_per_buyer: 2,
         concurrency: 16,
         duration: None,
+        buckets: 1,
         limit: 1,
         sale: None,
         ceiling_seconds: 0.2,
