@@ -138,7 +138,7 @@ function stats() {
 
 function publicSale(s) {
   const draw = drawDto(s);
-  return { payment_window_seconds: 0, prequeue_seconds: 0, fair_start_seconds: 0, ...s, sold: s.stock - s.remaining, ...(draw && { draw }) };
+  return { payment_window_seconds: 0, prequeue_seconds: 0, fair_start_seconds: 0, stock_buckets: 1, ...s, sold: s.stock - s.remaining, ...(draw && { draw }) };
 }
 
 // ---- a fair start: the draw of a sale's opening window (docs/fair-start.md)
@@ -550,6 +550,8 @@ const server = http.createServer(async (req, res) => {
     if (p === '/api/admin/sales') {
       const bad = invalid('CreateSaleRequest', body);
       if (bad) return err(res, 400, 'invalid_request', bad);
+      // as the engine: no more buckets than units (its message names only the range)
+      if ((body.stock_buckets ?? 1) > body.stock) return err(res, 400, 'invalid_request', 'stock_buckets must be between 1 and 16');
       const s = {
         id: crypto.randomUUID(),
         name: body.name,
@@ -563,6 +565,7 @@ const server = http.createServer(async (req, res) => {
         payment_window_seconds: body.payment_window_seconds ?? 0,
         prequeue_seconds: body.prequeue_seconds ?? 0,
         fair_start_seconds: body.fair_start_seconds ?? 0,
+        stock_buckets: body.stock_buckets ?? 1,
         status: 'scheduled',
         created_at: new Date().toISOString(),
       };

@@ -368,6 +368,7 @@ async function main() {
     ]);
     const sent = created.request().postDataJSON();
     assert(sent.payment_window_seconds === 600, `the form sent payment_window_seconds ${sent.payment_window_seconds}`);
+    assert(!('stock_buckets' in sent), `the form sent stock_buckets ${sent.stock_buckets} when left at 1`);
     checkoutSale = await created.json();
     assert(created.status() === 201 && checkoutSale.payment_window_seconds === 600, `create answered ${created.status()}: ${JSON.stringify(checkoutSale)}`);
     await waitData(page, 'create-result', 'kind', "v === 'ok' || v === 'error'", 10_000, 'create result');
@@ -494,6 +495,42 @@ async function main() {
     await waitData(page, 'sale-fair-start', 'fairStart', "v === '4'", 5000, "the sale's fair start");
     assert((await dataAttr(page, 'sale-fair-start', 'prequeue')) === '7', "the sale's pre-queue");
     assert((await page.inputValue('#sale-fairStart')) === '0', 'the form did not reset the fair start');
+  });
+
+  await step('create a sale with 4 stock buckets from the form; the engine keeps them; 17 is refused in the page', async () => {
+    const name = `E2E buckets ${Date.now().toString(36)}`;
+    await fillSaleForm(page, { name, product: 'Hot hoodie', price: '5', stock: '8' });
+    assert((await page.inputValue('#sale-stockBuckets')) === '1', 'the stock buckets do not start at 1');
+    // out of range: refused next to the field, and nothing sent
+    await page.fill('#sale-stockBuckets', '17');
+    let posts = 0;
+    const count = (r) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/admin/sales') posts++;
+    };
+    page.on('request', count);
+    await page.click(byTestId('create-sale'));
+    await page.waitForSelector(byTestId('sale-stockBuckets-error'), { timeout: 3000 });
+    const said = await page.textContent(byTestId('sale-stockBuckets-error'));
+    page.off('request', count);
+    assert(posts === 0, `the form sent ${posts} request(s) with 17 stock buckets`);
+    assert(said === 'Stock buckets must be between 1 and 16.', `the error reads "${said}"`);
+    await page.fill('#sale-stockBuckets', '4');
+    const [created] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === '/api/admin/sales' && r.request().method() === 'POST', { timeout: 10_000 }),
+      page.click(byTestId('create-sale')),
+    ]);
+    const sent = created.request().postDataJSON();
+    assert(sent.stock_buckets === 4, `the form sent stock_buckets ${sent.stock_buckets}`);
+    const { id } = await created.json();
+    assert(created.status() === 201 && id, `create answered ${created.status()}`);
+    const got = await (await fetch(`${base}/api/sales/${id}`)).json();
+    assert(got.stock_buckets === 4 && got.stock === 8 && got.remaining === 8, `GET /api/sales/{id}: ${JSON.stringify(got)}`);
+    await waitData(page, 'create-result', 'kind', "v === 'ok' || v === 'error'", 10_000, 'create result');
+    const text = await page.textContent(byTestId('create-result'));
+    assert(/4 stock buckets/.test(text), `create result: ${text}`);
+    await page.waitForFunction((n) => document.querySelector('[data-testid="cc-sale-name"]')?.textContent === n, name, { timeout: 5000 });
+    await waitData(page, 'sale-stock-buckets', 'value', "v === '4'", 5000, "the sale's stock buckets");
+    assert((await page.inputValue('#sale-stockBuckets')) === '1', 'the form did not reset the stock buckets');
   });
 
   await step('no request left for another host', async () => {

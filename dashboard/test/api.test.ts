@@ -22,6 +22,7 @@ describe("the forms' limits are the schema's", () => {
     expect(LIMITS.paymentWindow).toEqual(range('CreateSaleRequest', 'payment_window_seconds'));
     expect(LIMITS.prequeue).toEqual(range('CreateSaleRequest', 'prequeue_seconds'));
     expect(LIMITS.fairStart).toEqual(range('CreateSaleRequest', 'fair_start_seconds'));
+    expect(LIMITS.stockBuckets).toEqual(range('CreateSaleRequest', 'stock_buckets'));
     expect(LIMITS.stockChange.max).toBe(range('StockChangeRequest', 'add').max);
     expect(LIMITS.buyers).toEqual(range('StampedeRequest', 'buyers'));
     expect(LIMITS.attempts).toEqual(range('StampedeRequest', 'attempts_per_buyer'));
@@ -60,6 +61,12 @@ describe("the forms' limits are the schema's", () => {
     const max = LIMITS.drawWindow;
     exactly((n) => sale({ startsAt, prequeue: String(n - Math.floor(n / 2)), fairStart: String(Math.floor(n / 2)) }).fairStart, { min: 0, max });
     expect(validateSale({ ...good, prequeue: '0', fairStart: '0' }).body).not.toHaveProperty('fair_start_seconds');
+  });
+  it('create sale: stock buckets range (1: one, not sent), and no more than the stock', () => {
+    const buckets = range('CreateSaleRequest', 'stock_buckets');
+    exactly((n) => sale({ stock: String(buckets.max + 1), stockBuckets: String(n) }).stockBuckets, buckets);
+    exactly((n) => sale({ stock: '5', stockBuckets: String(n) }).stockBuckets, { min: buckets.min, max: 5 });
+    expect(validateSale({ ...good, stockBuckets: '1' }).body).not.toHaveProperty('stock_buckets');
   });
   it('stock change: up to the schema maximum either way (0 is refused by the engine)', () => {
     const { min, max } = range('StockChangeRequest', 'add');

@@ -19,6 +19,7 @@ export function sale(over: Partial<Sale> = {}): Sale {
     payment_window_seconds: 0,
     prequeue_seconds: 0,
     fair_start_seconds: 0,
+    stock_buckets: 1,
     ...over,
   };
 }

@@ -13,7 +13,8 @@ import { ApiError } from '../src/lib/api';
 import { CreateSaleForm } from '../src/components/CreateSaleForm';
 import { StockForm } from '../src/components/StockForm';
 import { StampedeForm } from '../src/components/StampedeForm';
-import { sale } from './fixtures';
+import { SALE_ID, sale, saleStats, stats } from './fixtures';
+import { panel } from './statsPanelHarness';
 
 afterEach(cleanup);
 
@@ -99,6 +100,29 @@ describe('validateSale', () => {
       expect(unscheduled.errors).toEqual({ startsAt: 'A fair start needs a start time.' });
       expect(unscheduled.body).toBeUndefined();
     }
+  });
+  it('sends stock buckets only when not 1 (1 or empty: one, the default; the body as before)', () => {
+    expect(validateSale({ ...good, stockBuckets: '4' }).body).toEqual({ name: 'Drop', product: 'Shoe', price_cents: 1999, stock: 100, per_user_limit: 2, stock_buckets: 4 });
+    expect(validateSale({ ...good, stockBuckets: ' 16 ' }).body?.stock_buckets).toBe(16);
+    for (const one of ['1', '', '  ']) {
+      const { errors, body } = validateSale({ ...good, stockBuckets: one });
+      expect(errors).toEqual({});
+      expect(body).toEqual(validateSale(good).body);
+      expect(body).not.toHaveProperty('stock_buckets');
+    }
+    expect(emptySaleForm.stockBuckets).toBe('1');
+  });
+  it('says what is wrong with stock buckets, as the engine would refuse them (the range itself: test/api.test.ts)', () => {
+    expect(validateSale({ ...good, stockBuckets: '17' }).errors.stockBuckets).toBe('Stock buckets must be between 1 and 16.');
+    expect(validateSale({ ...good, stockBuckets: '0' }).errors.stockBuckets).toBe('Stock buckets must be between 1 and 16.');
+    expect(validateSale({ ...good, stockBuckets: '2.5' }).errors.stockBuckets).toMatch(/whole number/);
+    // no more buckets than units
+    const over = validateSale({ ...good, stock: '3', stockBuckets: '4' });
+    expect(over.errors).toEqual({ stockBuckets: 'Stock buckets must be at most the stock (3).' });
+    expect(over.body).toBeUndefined();
+    expect(validateSale({ ...good, stock: '4', stockBuckets: '4' }).body?.stock_buckets).toBe(4);
+    // a bad stock is the stock's error alone
+    expect(validateSale({ ...good, stock: '0', stockBuckets: '4' }).errors).toEqual({ stock: expect.stringMatching(/^Stock must be between/) });
   });
   it('checks the window and sends RFC 3339 times', () => {
     const bad = validateSale({ ...good, startsAt: '2030-01-02T10:00', endsAt: '2030-01-02T09:00' });
@@ -251,6 +275,49 @@ describe('<CreateSaleForm>', () => {
     expect(create).not.toHaveBeenCalled();
   });
 
+  it('has a stock buckets field, 1 by default and not sent at 1, sent as stock_buckets otherwise', async () => {
+    const created = sale({ status: 'scheduled', remaining: 100, sold: 0, stock_buckets: 4 });
+    const create = vi.fn().mockResolvedValue(created);
+    render(<CreateSaleForm create={create} onCreated={() => {}} />);
+    const field = screen.getByLabelText('Stock buckets') as HTMLInputElement;
+    expect(field.value).toBe('1');
+    expect(document.getElementById(field.getAttribute('aria-describedby')!)?.textContent).toBe(
+      '1 – 16 · 1 = one Redis slot; more spreads a hot sale over cluster masters',
+    );
+    fillSale('19.99', '100');
+    type('Stock buckets', '4');
+    fireEvent.click(screen.getByTestId('create-sale'));
+    expect(create).toHaveBeenCalledWith({ name: 'Drop', product: 'Shoe', price_cents: 1999, stock: 100, per_user_limit: 1, stock_buckets: 4 });
+    await waitFor(() => expect(screen.getByTestId('create-result').dataset.kind).toBe('ok'));
+    expect(screen.getByTestId('create-result').textContent).toMatch(/Drop.*created.*4 stock buckets/);
+    expect((screen.getByLabelText('Stock buckets') as HTMLInputElement).value).toBe('1');
+    // left at 1: the same body as before the field existed
+    fillSale('19.99', '100');
+    fireEvent.click(screen.getByTestId('create-sale'));
+    expect(create).toHaveBeenLastCalledWith({ name: 'Drop', product: 'Shoe', price_cents: 1999, stock: 100, per_user_limit: 1 });
+  });
+
+  it('refuses stock buckets above 16, at 0 or above the stock, next to the field, and sends nothing', () => {
+    const create = vi.fn();
+    render(<CreateSaleForm create={create} onCreated={() => {}} />);
+    fillSale('1', '5');
+    type('Stock buckets', '17');
+    fireEvent.click(screen.getByTestId('create-sale'));
+    const field = screen.getByLabelText('Stock buckets');
+    expect(field.getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByTestId('sale-stockBuckets-error').textContent).toBe('Stock buckets must be between 1 and 16.');
+    expect(document.activeElement).toBe(field);
+    type('Stock buckets', '0');
+    expect(screen.getByTestId('sale-stockBuckets-error').textContent).toBe('Stock buckets must be between 1 and 16.');
+    type('Stock buckets', '6');
+    expect(screen.getByTestId('sale-stockBuckets-error').textContent).toBe('Stock buckets must be at most the stock (5).');
+    fireEvent.click(screen.getByTestId('create-sale'));
+    expect(create).not.toHaveBeenCalled();
+    // more stock, and the same count is fine
+    type('Stock', '6');
+    expect(screen.queryByTestId('sale-stockBuckets-error')).toBeNull();
+  });
+
   it("shows the API's error message and code", async () => {
     const create = vi.fn().mockRejectedValue(new ApiError(400, 'invalid_request', 'stock must be at most 10000000'));
     render(<CreateSaleForm create={create} onCreated={() => {}} />);
@@ -259,6 +326,19 @@ describe('<CreateSaleForm>', () => {
     await waitFor(() => expect(screen.getByTestId('create-result').dataset.kind).toBe('error'));
     expect(screen.getByRole('alert').textContent).toMatch(/stock must be at most 10000000.*invalid_request/);
     expect((screen.getByLabelText('Name') as HTMLInputElement).value).toBe('Drop');
+  });
+});
+
+describe("the sale's stock buckets, with its other settings", () => {
+  it('shown when more than 1, nothing at 1', () => {
+    panel(stats({}, [saleStats({ sale_id: SALE_ID })]), sale({ stock_buckets: 4 }));
+    const b = screen.getByTestId('sale-stock-buckets');
+    expect(b.textContent).toBe('Stock in 4 buckets');
+    expect(b.dataset.value).toBe('4');
+    cleanup();
+    panel(stats({}, [saleStats({ sale_id: SALE_ID })]), sale({ stock_buckets: 1 }));
+    expect(screen.getByTestId('sale-meta')).toBeTruthy();
+    expect(screen.queryByTestId('sale-stock-buckets')).toBeNull();
   });
 });
 

@@ -13,13 +13,14 @@ interface Props {
   onCreated: (sale: Sale) => void;
 }
 
-const ORDER: SaleField[] = ['name', 'product', 'price', 'stock', 'perUserLimit', 'paymentWindow', 'startsAt', 'endsAt', 'prequeue', 'fairStart'];
+const ORDER: SaleField[] = ['name', 'product', 'price', 'stock', 'perUserLimit', 'paymentWindow', 'startsAt', 'endsAt', 'prequeue', 'fairStart', 'stockBuckets'];
 
 function createdMessage(s: Sale): string {
   const pay = s.payment_window_seconds ? `, ${fmtDuration(s.payment_window_seconds)} to pay` : '';
   const terms = fairStartTerms(s.prequeue_seconds, s.fair_start_seconds);
   const fair = terms ? `, fair start ${terms}` : '';
-  return `Sale “${s.name}” created (${s.status}, ${s.stock} units${pay}${fair}).`;
+  const buckets = s.stock_buckets > 1 ? `, ${s.stock_buckets} stock buckets` : '';
+  return `Sale “${s.name}” created (${s.status}, ${s.stock} units${pay}${fair}${buckets}).`;
 }
 
 export function CreateSaleForm({ create, onCreated }: Props) {
@@ -98,6 +99,16 @@ export function CreateSaleForm({ create, onCreated }: Props) {
         <p className="muted wide" id="sale-draw-hint" style={{ margin: 0, fontSize: 12 }}>
           Buys in this window enter a draw, served in random order · 0 = none
         </p>
+        <Field
+          id="sale-stockBuckets"
+          label="Stock buckets"
+          value={v.stockBuckets}
+          onChange={set('stockBuckets')}
+          error={errors.stockBuckets}
+          inputMode="numeric"
+          hint={`${rangeHint(LIMITS.stockBuckets)} · 1 = one Redis slot; more spreads a hot sale over cluster masters`}
+          title="Redis slots the sale's live stock is split over, so a hot sale sells on several Redis Cluster masters; each buyer's purchases stay in one, so the per-user limit stays exact. No more than the stock. The embedded engine keeps it and sells from one book."
+        />
       </div>
       <div className="btn-row" style={{ marginTop: 10 }}>
         <button type="submit" className="btn primary" disabled={busy} data-testid="create-sale">

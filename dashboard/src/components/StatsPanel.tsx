@@ -112,6 +112,11 @@ export function StatsPanel({ stats, stale, sales, selectedId, onSelect, sale, sa
             </span>
           )}
           <FairStartTerms sale={sale} />
+          {sale.stock_buckets > 1 && (
+            <span data-testid="sale-stock-buckets" data-value={sale.stock_buckets} title="Redis slots the live stock is split over (on the real stack)">
+              Stock in <b>{sale.stock_buckets}</b> buckets
+            </span>
+          )}
         </div>
       )}
       {stale && (

@@ -29,6 +29,9 @@ export const LIMITS = {
   // Written by hand, as the schema cannot say them: the engine also caps the
   // two together at that same maximum (60 s), and wants a start time with them.
   drawWindow: sale.properties.fair_start_seconds.maximum,
+  /** Redis slots the sale's live stock is split over (a hot sale on several cluster masters); 1: one slot. */
+  // Written by hand, as the schema cannot say it: no more buckets than units of stock.
+  stockBuckets: range(sale.properties.stock_buckets),
   // Written by hand: the schema bounds `add` to -max..max, and the engine also
   // refuses 0, which the schema cannot say; the form asks for a positive amount
   // and the button gives the sign.
@@ -60,6 +63,8 @@ export interface SaleFormValues {
   /** a fair start: seconds of the draw before and after `startsAt`; "0" (or empty) and "0": none */
   prequeue: string;
   fairStart: string;
+  /** Redis slots the live stock is split over; "1" (or empty): one, the engine's default */
+  stockBuckets: string;
 }
 
 export const emptySaleForm: SaleFormValues = {
@@ -73,6 +78,7 @@ export const emptySaleForm: SaleFormValues = {
   endsAt: '',
   prequeue: '0',
   fairStart: '0',
+  stockBuckets: '1',
 };
 
 const INT = /^[+-]?\d+$/;
@@ -160,6 +166,10 @@ export function validateSale(v: SaleFormValues): { errors: Errors<SaleField>; bo
   if (drawWindow > LIMITS.drawWindow) errors.fairStart ??= `Pre-queue and fair start must be ${LIMITS.drawWindow} s together at most.`;
   if (drawWindow > 0 && !v.startsAt) errors.startsAt = 'A fair start needs a start time.';
 
+  const [stockBuckets, bucketsErr] = intInRange(v.stockBuckets.trim() || '1', 'Stock buckets', LIMITS.stockBuckets);
+  if (bucketsErr) errors.stockBuckets = bucketsErr;
+  else if (stock !== null && stockBuckets! > stock) errors.stockBuckets = `Stock buckets must be at most the stock (${fmtInt(stock)}).`;
+
   if (Object.keys(errors).length > 0) return { errors };
   const body: NewSale = {
     name,
@@ -175,6 +185,8 @@ export function validateSale(v: SaleFormValues): { errors: Errors<SaleField>; bo
   // likewise 0 and 0: no fair start
   if (prequeue) body.prequeue_seconds = prequeue;
   if (fairStart) body.fair_start_seconds = fairStart;
+  // and 1: one bucket, the body as before the setting existed
+  if (stockBuckets !== null && stockBuckets !== 1) body.stock_buckets = stockBuckets;
   return { errors, body };
 }
 
