@@ -5,8 +5,11 @@
 # units, and Redis's CPU per accepted purchase, summed and per node. On a
 # 2-core machine a cluster cannot show scaling (its masters share the cores
 # with the engine and the generator); the per-master figures are what a
-# machine per master would run in parallel. Then the race lab, with the
-# engine's script on one Redis and on the cluster in the same table.
+# machine per master would run in parallel. On the cluster the sale runs
+# as one slot, then split into 2 and 4 buckets (`stock_buckets`): the
+# per-node figures show its work spread over the masters. Then the race
+# lab, with the engine's script on one Redis and on the cluster in the
+# same table.
 # Usage: scripts/bench/cluster.sh [connections=256]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -53,12 +56,12 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 run() {
-  local label=$1 redis=$2 database=$3 queue=$4
+  local label=$1 redis=$2 database=$3 queue=$4 buckets=${5:-1}
   local data; data=$(mktemp -d)
   start_engine "$data" FLASHSALE_REDIS_URL="$redis" FLASHSALE_DATABASE_URL="$database" FLASHSALE_AMQP_QUEUE="$queue"
   echo "== $label"
   FLASHSALE_DATABASE_URL=$database "$bin" bench stampede --target "http://127.0.0.1:$port" --data-dir "$data" \
-    --buyers 200000 --stock 100000 --concurrency "$conns" --pid "$pid" --redis-url "$redis" \
+    --buyers 200000 --stock 100000 --concurrency "$conns" --pid "$pid" --redis-url "$redis" --buckets "$buckets" \
     | grep -E "ceiling|attempts/s|latency|Redis|store  |engine CPU"
   stop_engine
 }
@@ -66,6 +69,9 @@ run "one Redis" "$FLASHSALE_REDIS_URL" "$FLASHSALE_DATABASE_URL" orders-single
 second="${FLASHSALE_DATABASE_URL%/*}/cluster_bench"
 psql "$FLASHSALE_DATABASE_URL" -qc "CREATE DATABASE cluster_bench" >/dev/null
 run "Redis Cluster, 3 masters" "$cluster_url" "$second" orders-cluster
+# One hot sale split over the masters (stock_buckets, issue 17).
+run "Redis Cluster, 3 masters, the sale in 2 buckets" "$cluster_url" "$second" orders-cluster 2
+run "Redis Cluster, 3 masters, the sale in 4 buckets" "$cluster_url" "$second" orders-cluster 4
 echo "== the race lab (redis-lua on one Redis, redis-lua-cluster on the cluster)"
 "$bin" bench race --buyers 2000 --stock 1000 --attempts-per-buyer 3 --concurrency 64 \
   --redis-url "$FLASHSALE_REDIS_URL" --database-url "$FLASHSALE_DATABASE_URL" --redis-cluster-url "$cluster_url"

@@ -289,7 +289,7 @@ pub enum DraftError {
         max = SaleDraft::MAX_DRAW_WINDOW_SECONDS
     )]
     FairStart,
-    #[error("stock_buckets must be between 1 and {max}", max = SaleDraft::MAX_STOCK_BUCKETS)]
+    #[error("stock_buckets must be between 1 and {max}, and no more than stock", max = SaleDraft::MAX_STOCK_BUCKETS)]
     StockBuckets,
 }
 

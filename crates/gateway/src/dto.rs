@@ -91,6 +91,7 @@ pub struct SaleDto {
     pub fair_start_seconds: u32,
     /// Slots the sale's live stock is split over on the real stack (a hot
     /// sale on several Redis Cluster masters); 1: one slot.
+    #[schema(minimum = 1, maximum = 16)]
     pub stock_buckets: u32,
     /// Present (true) while the engine rebuilds this sale's live copy,
     /// which it had lost: nothing is shown on sale meanwhile.
