@@ -41,6 +41,11 @@ pub fn home(user: &UserId, buckets: u32) -> u32 {
     (hash % u64::from(buckets.max(1))) as u32
 }
 
+/// How many sales' counts a process remembers: past it, it forgets them all
+/// and reads again the ones still bought from (one call each), so years of
+/// ended sales never pile up in memory.
+const REMEMBERED: usize = 4096;
+
 /// The bucket count of each sale seen, read once from bucket 0's state: it
 /// is set with the sale's first state and never changes.
 #[derive(Default)]
@@ -66,7 +71,11 @@ impl BucketCounts {
         }
         // Sales loaded before buckets existed have no count: one bucket.
         let n = buckets.unwrap_or(1).max(1);
-        self.lock().insert(sale, n);
+        let mut known = self.lock();
+        if known.len() >= REMEMBERED {
+            known.clear();
+        }
+        known.insert(sale, n);
         Ok(n)
     }
 
@@ -80,8 +89,9 @@ impl BucketCounts {
     }
 }
 
-/// One lock per (sale, bucket): the purchases that find their home empty
-/// at once make one steal, not one each.
+/// One lock per (sale, bucket) while purchases steal into it: the purchases
+/// that find their home empty at once make one steal, not one each. A lock
+/// leaves the map when its last user is done.
 #[derive(Default)]
 pub(super) struct StealLocks {
     locks: Mutex<HashMap<(SaleId, u32), StealLock>>,
@@ -95,9 +105,13 @@ impl StealLocks {
         locks.entry((sale, bucket)).or_default().clone()
     }
 
-    pub(super) fn forget(&self, sale: SaleId) {
+    /// Gives `lock` back; the last user takes it out of the map.
+    fn done(&self, sale: SaleId, bucket: u32, lock: StealLock) {
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.retain(|(s, _), _| *s != sale);
+        // The map's reference and this one: nobody else waits on it.
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(&(sale, bucket));
+        }
     }
 }
 
@@ -169,7 +183,16 @@ impl RedisStock {
     /// or 1 when another purchase refilled `home` meanwhile.
     async fn steal(&self, sale: SaleId, places: &[Place], home: u32, need: u64) -> Result<u64, StoreError> {
         let lock = self.steal_locks().of(sale, home);
-        let _one_at_a_time = lock.lock().await;
+        let stolen = {
+            let _one_at_a_time = lock.lock().await;
+            self.steal_alone(places, home, need).await
+        };
+        self.steal_locks().done(sale, home, lock);
+        stolen
+    }
+
+    /// [`Self::steal`] under the bucket's lock.
+    async fn steal_alone(&self, places: &[Place], home: u32, need: u64) -> Result<u64, StoreError> {
         let transfers = self.transfers();
         let looks = transfers.look_all(places).await.map_err(store_error)?;
         let have = looks[home as usize].stock.max(0) as u64;

@@ -930,7 +930,6 @@ impl StockStore for RedisStock {
                 })
                 .await?;
             }
-            self.steal_locks().forget(sale);
         }
         // Apart from the script: on a cluster the index lives in another
         // slot. A sale whose keys are gone (forgotten now, or by an earlier
