@@ -288,27 +288,40 @@ impl ReserveBatches {
         call: &redis::ScriptInvocation<'_>,
     ) -> Result<Vec<String>, StoreError> {
         let wanted = self.options.replicas_ack;
-        let pipe = || {
-            let mut pipe = redis::pipe();
-            pipe.invoke_script(call)
-                .cmd("WAIT")
-                .arg(wanted)
-                .arg(REPLICAS_ACK_WAIT.as_millis() as u64);
-            pipe
-        };
-        let mut conn = self.conn.clone();
-        let (reply, acked): (Vec<String>, usize) = match pipe().query_async(&mut conn).await {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                call.load_async(&mut conn).await.map_err(store_error)?;
-                pipe().query_async(&mut conn).await.map_err(store_error)?
-            }
-            other => other.map_err(store_error)?,
-        };
+        let (reply, acked): (Vec<String>, usize) = invoke_then_wait(&self.conn, call, wanted)
+            .await
+            .map_err(store_error)?;
         if acked < wanted {
             return Err(store_error(format!(
                 "{acked} of {wanted} replicas acknowledged the reservations within {REPLICAS_ACK_WAIT:?}"
             )));
         }
         Ok(reply)
+    }
+}
+
+/// `call`, then `WAIT` for `replicas` replicas, in one pipeline, so on a
+/// cluster both reach the master of the call's slot: the call's reply and
+/// how many replicas acknowledged (within [`REPLICAS_ACK_WAIT`]).
+pub(super) async fn invoke_then_wait<T: redis::FromRedisValue>(
+    conn: &RedisConn,
+    call: &redis::ScriptInvocation<'_>,
+    replicas: usize,
+) -> redis::RedisResult<(T, usize)> {
+    let pipe = || {
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(call)
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(REPLICAS_ACK_WAIT.as_millis() as u64);
+        pipe
+    };
+    let mut conn = conn.clone();
+    match pipe().query_async(&mut conn).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            call.load_async(&mut conn).await?;
+            pipe().query_async(&mut conn).await
+        }
+        other => other,
     }
 }

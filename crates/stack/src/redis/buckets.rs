@@ -8,7 +8,7 @@
 //! always buys in one bucket, their home, so their count there is their
 //! count in the sale and the per-buyer limit stays exact. A home that ran
 //! out takes half of the fullest other bucket by an exactly-once
-//! [`Transfers`] transfer; "sold out" is answered only when two identical
+//! [`super::Transfers`] transfer; "sold out" is answered only when two identical
 //! readings of every bucket found no unit anywhere.
 
 use std::collections::{HashMap, HashSet};

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use redis::RedisResult;
 
-use super::batch::REPLICAS_ACK_WAIT;
+use super::batch::{invoke_then_wait, REPLICAS_ACK_WAIT};
 use super::conn::RedisConn;
 use super::scripts::{scripts, Scripts};
 
@@ -129,31 +129,16 @@ impl Transfers {
     }
 
     /// Runs `call`, then (with replicas to wait for) `WAIT` in the same
-    /// pipeline, so on a cluster both reach the master of the call's slot.
+    /// pipeline.
     async fn acknowledged<T: redis::FromRedisValue>(
         &self,
         call: &redis::ScriptInvocation<'_>,
     ) -> RedisResult<T> {
         let wanted = self.replicas_ack;
-        let mut conn = self.conn.clone();
         if wanted == 0 {
-            return call.invoke_async(&mut conn).await;
+            return call.invoke_async(&mut self.conn.clone()).await;
         }
-        let pipe = || {
-            let mut pipe = redis::pipe();
-            pipe.invoke_script(call)
-                .cmd("WAIT")
-                .arg(wanted)
-                .arg(REPLICAS_ACK_WAIT.as_millis() as u64);
-            pipe
-        };
-        let (reply, acked): (T, usize) = match pipe().query_async(&mut conn).await {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                call.load_async(&mut conn).await?;
-                pipe().query_async(&mut conn).await?
-            }
-            other => other?,
-        };
+        let (reply, acked) = invoke_then_wait(&self.conn, call, wanted).await?;
         not_held(acked, wanted)?;
         Ok(reply)
     }
