@@ -96,8 +96,9 @@ struct Waiter {
     answer: oneshot::Sender<Result<Answer, StoreError>>,
 }
 
-/// A sale's bucket (0 for a sale of one): batches are per lane.
-type LaneId = (SaleId, u32);
+/// A sale's bucket, and the sale's bucket count (0 and 1 for a sale of
+/// one): batches are per lane.
+type LaneId = (SaleId, u32, u32);
 
 /// The requests of one sale's bucket not yet sent, and its batches under way.
 #[derive(Default)]
@@ -149,8 +150,9 @@ impl ReserveBatches {
         self: &Arc<Self>,
         request: ReserveRequest,
         bucket: u32,
+        buckets: u32,
     ) -> Result<Answer, StoreError> {
-        let sale = (request.sale_id, bucket);
+        let sale = (request.sale_id, bucket, buckets);
         let trace = flashsale_trace::current_traceparent().unwrap_or_default();
         if self.options.max_batch == 1 {
             let mut answers = self.call(sale, &[(&request, &trace)]).await?;
@@ -238,12 +240,12 @@ impl ReserveBatches {
     /// ""): one answer each, in order.
     async fn call(
         &self,
-        (sale, bucket): LaneId,
+        (sale, bucket, buckets): LaneId,
         requests: &[(&ReserveRequest, &str)],
     ) -> Result<Vec<Answer>, StoreError> {
         self.calls.fetch_add(1, Relaxed);
         self.requests.fetch_add(requests.len() as u64, Relaxed);
-        let keys = SaleKeys::bucket(sale, bucket);
+        let keys = SaleKeys::bucket(sale, bucket, buckets);
         let mut call = self.scripts.reserve.prepare_invoke();
         call.key(&keys.state)
             .key(&keys.stock)

@@ -141,7 +141,7 @@ impl RedisStock {
             .into_iter()
             .map(|k| k.place)
             .collect();
-        let mut outcome = self.reserve_in(request.clone(), home).await;
+        let mut outcome = self.reserve_in(request.clone(), home, buckets).await;
         for _ in 0..STEAL_ATTEMPTS {
             if !out_of_units(&outcome) {
                 return outcome;
@@ -168,7 +168,7 @@ impl RedisStock {
                     return outcome;
                 }
             }
-            outcome = self.reserve_in(request.clone(), home).await;
+            outcome = self.reserve_in(request.clone(), home, buckets).await;
         }
         match outcome {
             Err(ReserveError::Rejected(PurchaseRejection::SoldOut)) => {

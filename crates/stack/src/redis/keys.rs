@@ -2,7 +2,12 @@
 //! a sale lives on one Redis Cluster slot and one script can touch all its
 //! keys atomically. The index of sales is the only key outside a sale's tag.
 //! A hot sale split into buckets (issue 17) has one such key space per
-//! bucket: bucket 0 is the sale's own, bucket `k` carries `{sale:<id>:<k>}`.
+//! bucket: bucket 0 is the sale's own, bucket `k` carries
+//! `{sale:<id>:<k>.<n>}`, the first `n` that puts it `k/B` of the way
+//! round the cluster's slots from bucket 0 (see [`bucket_tag`]).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use flashsale_domain::SaleId;
 
@@ -55,16 +60,13 @@ pub struct SaleKeys {
 impl SaleKeys {
     /// The sale's own keys: bucket 0.
     pub fn new(sale: SaleId) -> Self {
-        Self::bucket(sale, 0)
+        Self::bucket(sale, 0, 1)
     }
 
-    /// The keys of bucket `k` of the sale (0: the sale's own).
-    pub fn bucket(sale: SaleId, k: u32) -> Self {
-        let place = if k == 0 {
-            Place::new(format!("sale:{sale}"))
-        } else {
-            Place::new(format!("sale:{sale}:{k}"))
-        };
+    /// The keys of bucket `k` of a sale split into `buckets` (bucket 0:
+    /// the sale's own).
+    pub fn bucket(sale: SaleId, k: u32, buckets: u32) -> Self {
+        let place = Place::new(bucket_tag(sale, k, buckets));
         let tag = format!("fs:{{{}}}", place.tag);
         Self {
             state: format!("{tag}:state"),
@@ -87,7 +89,9 @@ impl SaleKeys {
     /// The keys of every bucket of a sale split into `buckets`, bucket 0
     /// first.
     pub fn buckets(sale: SaleId, buckets: u32) -> Vec<Self> {
-        (0..buckets.max(1)).map(|k| Self::bucket(sale, k)).collect()
+        (0..buckets.max(1))
+            .map(|k| Self::bucket(sale, k, buckets))
+            .collect()
     }
 
     /// Every key of the bucket, in the order the scripts that take a whole
@@ -114,6 +118,64 @@ impl SaleKeys {
     }
 }
 
+/// Redis Cluster's slots.
+const SLOTS: u32 = 16_384;
+
+/// The slot Redis Cluster gives a key whose hash tag is `tag`
+/// (CRC16/XMODEM, modulo 16,384).
+pub fn slot(tag: &str) -> u16 {
+    let crc = tag.bytes().fold(0_u16, |crc, byte| {
+        (0..8).fold(crc ^ (u16::from(byte) << 8), |crc, _| {
+            if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            }
+        })
+    });
+    (u32::from(crc) % SLOTS) as u16
+}
+
+/// The tags computed so far: (sale, bucket, buckets) → tag.
+type TagCache = HashMap<(SaleId, u32, u32), String>;
+
+/// How close to its place on the ring a bucket's slot must fall, in slots.
+const WINDOW: u32 = 64;
+
+/// The hash tag of bucket `k` of `buckets`: bucket 0's is the sale's own;
+/// bucket `k` takes the first suffix that puts its slot within `WINDOW`
+/// slots after the point `k/buckets` of the way round the slot ring from
+/// bucket 0's slot. A cluster's masters own contiguous slot ranges, so
+/// evenly spaced buckets sit on different masters instead of where their
+/// names happen to hash: with the equal ranges `redis-cli --cluster
+/// create` makes, fewer buckets than masters never share one, and as many
+/// buckets as masters or more use every master. Every process computes the
+/// same tags (the count is fixed when the sale is created); each is
+/// computed once per process (about 256 tries of CRC16).
+pub fn bucket_tag(sale: SaleId, k: u32, buckets: u32) -> String {
+    let own = format!("sale:{sale}");
+    if k == 0 || buckets <= 1 {
+        return own;
+    }
+    static TAGS: Mutex<Option<TagCache>> = Mutex::new(None);
+    let mut tags = TAGS.lock().unwrap_or_else(|e| e.into_inner());
+    let tags = tags.get_or_insert_with(HashMap::new);
+    if let Some(tag) = tags.get(&(sale, k, buckets)) {
+        return tag.clone();
+    }
+    if tags.len() >= 4096 {
+        tags.clear();
+    }
+    let target = (u32::from(slot(&own)) + k * SLOTS / buckets) % SLOTS;
+    let near = |tag: &String| (u32::from(slot(tag)) + SLOTS - target) % SLOTS < WINDOW;
+    let tag = (0..)
+        .map(|n| format!("{own}:{k}.{n}"))
+        .find(near)
+        .expect("some suffix lands in every window");
+    tags.insert((sale, k, buckets), tag.clone());
+    tag
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,11 +190,51 @@ mod tests {
         }
         assert_eq!(keys.place.stock, keys.stock);
         assert_eq!(keys.place.fence, keys.rebuild);
-        let third = SaleKeys::bucket(id, 3);
+        let third = SaleKeys::bucket(id, 3, 4);
         for key in third.all() {
-            assert!(key.starts_with(&format!("fs:{{sale:{id}:3}}:")), "{key}");
+            assert!(
+                key.starts_with(&format!("fs:{{{}}}:", bucket_tag(id, 3, 4))),
+                "{key}"
+            );
         }
+        assert!(bucket_tag(id, 3, 4).starts_with(&format!("sale:{id}:3")));
         assert_eq!(third.place.stock, third.stock);
         assert_eq!(SaleKeys::buckets(id, 4)[0], keys);
+    }
+
+    /// Redis's own examples: `CLUSTER KEYSLOT` of these keys.
+    #[test]
+    fn slots_are_redis_clusters() {
+        assert_eq!(slot("123456789"), 0x31c3);
+        assert_eq!(slot("foo"), 12_182);
+        assert_eq!(slot("bar"), 5_061);
+    }
+
+    /// Buckets sit evenly spaced round the slot ring from bucket 0, so on
+    /// three masters with equal ranges (what `redis-cli --cluster create`
+    /// makes) 2 buckets never share a master and 4 use all three.
+    #[test]
+    fn buckets_spread_over_the_masters() {
+        let master = |slot: u16| u32::from(slot) * 3 / SLOTS;
+        let masters = |id: SaleId, buckets: u32| -> std::collections::HashSet<u32> {
+            SaleKeys::buckets(id, buckets)
+                .iter()
+                .map(|k| master(slot(&k.place.tag)))
+                .collect()
+        };
+        for _ in 0..200 {
+            let id = SaleId::generate();
+            assert_eq!(masters(id, 2).len(), 2, "{id} in 2");
+            assert_eq!(masters(id, 4).len(), 3, "{id} in 4");
+            let start = u32::from(slot(&format!("sale:{id}")));
+            for (k, keys) in SaleKeys::buckets(id, 16).iter().enumerate() {
+                let at = (u32::from(slot(&keys.place.tag)) + SLOTS - start) % SLOTS;
+                let place = k as u32 * SLOTS / 16;
+                assert!(
+                    (place..place + WINDOW).contains(&at) || k == 0,
+                    "{id} bucket {k} at {at}"
+                );
+            }
+        }
     }
 }

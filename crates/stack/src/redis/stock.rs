@@ -117,7 +117,7 @@ impl RedisStock {
     /// The keys of `user`'s home bucket in `sale`.
     async fn home_keys(&self, sale: SaleId, user: &UserId) -> Result<SaleKeys, StoreError> {
         let buckets = self.buckets_of(sale).await?;
-        Ok(SaleKeys::bucket(sale, home(user, buckets)))
+        Ok(SaleKeys::bucket(sale, home(user, buckets), buckets))
     }
 
     /// Transfers between this store's buckets, waiting for the replicas
@@ -616,9 +616,10 @@ impl RedisStock {
         &self,
         request: ReserveRequest,
         k: u32,
+        buckets: u32,
     ) -> Result<ReserveOutcome, ReserveError> {
         let sale = request.sale_id;
-        let (outcome, detail) = self.batches.reserve(request, k).await?;
+        let (outcome, detail) = self.batches.reserve(request, k, buckets).await?;
         let detail = Some(&detail);
         let decode = |rec: Option<&String>| {
             let rec = rec.ok_or_else(|| store_error("reserve: missing record"))?;
@@ -809,7 +810,7 @@ impl StockStore for RedisStock {
 
     async fn reserve(&self, request: ReserveRequest) -> Result<ReserveOutcome, ReserveError> {
         match self.buckets_of(request.sale_id).await? {
-            1 => self.reserve_in(request, 0).await,
+            1 => self.reserve_in(request, 0, 1).await,
             buckets => self.reserve_bucketed(request, buckets).await,
         }
     }
