@@ -728,6 +728,15 @@ impl RedisStock {
         }
     }
 
+    /// Whether `key` exists.
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        self.retrying(dropped, |mut conn| {
+            let cmd = redis::cmd("EXISTS").arg(key).to_owned();
+            async move { cmd.query_async(&mut conn).await }
+        })
+        .await
+    }
+
     /// `level.lua` on one bucket, the units moving out of it counted as
     /// remaining.
     async fn level_of(&self, keys: &SaleKeys) -> Result<Option<StockLevel>, StoreError> {
@@ -909,7 +918,8 @@ impl StockStore for RedisStock {
     async fn forget(&self, sale: SaleId) -> Result<Option<StockLevel>, StoreError> {
         let keys = self.bucket_keys(sale).await?;
         for bucket in &keys[1..] {
-            if self.forget_bucket(bucket, true).await?.is_none() {
+            // A bucket already gone was forgotten by an earlier call.
+            if self.forget_bucket(bucket, true).await?.is_none() && self.exists(&bucket.state).await? {
                 return Ok(None);
             }
         }
@@ -921,39 +931,28 @@ impl StockStore for RedisStock {
             Some(own) => summed(std::iter::once(own).chain(levels)),
             None => None,
         };
-        if forgotten.is_some() && keys.len() > 1 {
-            let counters: Vec<&String> = keys[1..].iter().flat_map(|k| [&k.state, &k.stock]).collect();
-            for pair in counters.chunks(2) {
+        let own_gone = !self.exists(&keys[0].state).await?;
+        if own_gone {
+            for bucket in &keys[1..] {
                 // One bucket's keys per call: on a cluster they share a slot.
                 self.retrying(dropped, |mut conn| {
-                    let cmd = redis::cmd("DEL").arg(pair).to_owned();
+                    let cmd = redis::cmd("DEL").arg(&bucket.state).arg(&bucket.stock).to_owned();
                     async move { cmd.query_async::<i64>(&mut conn).await }
                 })
                 .await?;
             }
+            // Apart from the script: on a cluster the index lives in
+            // another slot. A sale whose keys are gone (forgotten now, or
+            // by an earlier call whose answer was lost) leaves the index.
+            self.retrying(dropped, |mut conn| {
+                let cmd = redis::cmd("SREM")
+                    .arg(SALES_INDEX)
+                    .arg(sale.to_string())
+                    .to_owned();
+                async move { cmd.query_async::<i64>(&mut conn).await }
+            })
+            .await?;
         }
-        // Apart from the script: on a cluster the index lives in another
-        // slot. A sale whose keys are gone (forgotten now, or by an earlier
-        // call whose answer was lost) leaves the index.
-        let state = keys[0].state.clone();
-        self.retrying(dropped, |mut conn| {
-            let state = state.clone();
-            async move {
-                let gone = !redis::cmd("EXISTS")
-                    .arg(&state)
-                    .query_async::<bool>(&mut conn)
-                    .await?;
-                if gone {
-                    redis::cmd("SREM")
-                        .arg(SALES_INDEX)
-                        .arg(sale.to_string())
-                        .query_async::<i64>(&mut conn)
-                        .await?;
-                }
-                Ok(())
-            }
-        })
-        .await?;
         Ok(forgotten)
     }
 

@@ -187,3 +187,53 @@ async fn units_left_on_their_way_are_delivered_once() {
     let level = store.level(sale).await.unwrap().unwrap();
     assert_eq!((level.stock, level.remaining, level.in_flight), (4, 0, 4));
 }
+
+/// A forget cut after bucket 0 went (another bucket's counters left, the
+/// index still naming the sale) is finished by the next call, in a
+/// process that still remembers the bucket count: the leftovers go and the
+/// sale leaves the index.
+#[tokio::test]
+async fn a_forget_cut_half_way_is_finished_by_the_next() {
+    let store = store(false).await;
+    let mut terms = contract::sale(SaleState::Ended, 8, 1).terms();
+    terms.stock_buckets = 4;
+    let sale = terms.id;
+    store.load(terms).await.unwrap();
+    let last = store
+        .forget(sale)
+        .await
+        .unwrap()
+        .expect("an ended, idle sale goes");
+    assert_eq!(
+        (last.stock, last.remaining),
+        (8, 8),
+        "the last level sums the buckets"
+    );
+    // What a call cut before its last steps leaves: bucket 2's counters
+    // (kept while bucket 0 was forgotten) and the index entry.
+    let keys = SaleKeys::buckets(sale, 4);
+    let mut conn = store.connection();
+    redis::cmd("HSET")
+        .arg(&keys[2].state)
+        .arg(&["state", "ended", "stock", "2", "in_flight", "0", "persisted", "0"])
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    redis::cmd("SADD")
+        .arg(flashsale_stack::redis::keys::SALES_INDEX)
+        .arg(sale.to_string())
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(store.forget(sale).await, Ok(None), "forgotten before");
+    let left: bool = redis::cmd("EXISTS")
+        .arg(&keys[2].state)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!left, "bucket 2's counters are gone");
+    assert!(
+        !store.sales().await.unwrap().contains(&sale),
+        "the sale left the index"
+    );
+}
