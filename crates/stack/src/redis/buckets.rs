@@ -137,11 +137,15 @@ impl RedisStock {
     ) -> Result<ReserveOutcome, ReserveError> {
         let sale = request.sale_id;
         let home = home(&request.user_id, buckets);
+        let mut outcome = self.reserve_in(request.clone(), home, buckets).await;
+        if !out_of_units(&outcome) {
+            return outcome;
+        }
+        // Only a purchase whose home ran out needs the other buckets.
         let places: Vec<Place> = SaleKeys::buckets(sale, buckets)
             .into_iter()
             .map(|k| k.place)
             .collect();
-        let mut outcome = self.reserve_in(request.clone(), home, buckets).await;
         for _ in 0..STEAL_ATTEMPTS {
             if !out_of_units(&outcome) {
                 return outcome;
