@@ -66,25 +66,12 @@ async fn stampede(cluster: bool) {
             store.reserve(contract::request(sale, &user, q, None)).await
         }));
     }
-    let (mut sold, mut reservations, mut retries) = (0_u64, 0_u64, 0);
-    let mut per_user: HashMap<String, u32> = HashMap::new();
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(outcome) => {
-                let r = outcome.reservation().clone();
-                sold += u64::from(r.quantity.get());
-                reservations += 1;
-                *per_user.entry(r.user_id.to_string()).or_default() += r.quantity.get();
-            }
-            Err(ReserveError::Rejected(
-                PurchaseRejection::SoldOut
-                | PurchaseRejection::LimitExceeded { .. }
-                | PurchaseRejection::NotEnoughStock { .. },
-            )) => {}
-            Err(ReserveError::Store(e)) if e.to_string().contains("retry") => retries += 1,
-            Err(other) => panic!("unexpected refusal: {other:?}"),
-        }
-    }
+    let support::Tally {
+        sold,
+        reservations,
+        retries,
+        per_user,
+    } = support::tally(tasks, true).await;
     assert_eq!(sold, 120, "exactly the stock is sold ({retries} told to retry)");
     assert!(per_user.values().all(|&u| u <= 2), "limit: {per_user:?}");
     // Nothing is left anywhere: a late buyer hears "sold out".

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use flashsale_domain::contract;
-use flashsale_domain::{PurchaseRejection, ReserveError, SaleState, StockStore};
+use flashsale_domain::{ReserveError, SaleState, StockStore};
 use flashsale_stack::redis::SaleKeys;
 use flashsale_stack::RedisStock;
 
@@ -75,25 +75,12 @@ async fn stampede_sells_exactly_the_stock() {
             store.reserve(contract::request(sale, &user, q, None)).await
         }));
     }
-    let mut sold = 0u64;
-    let mut reservations = 0u64;
-    let mut per_user: HashMap<String, u32> = HashMap::new();
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(outcome) => {
-                let r = outcome.reservation().clone();
-                sold += u64::from(r.quantity.get());
-                reservations += 1;
-                *per_user.entry(r.user_id.to_string()).or_default() += r.quantity.get();
-            }
-            Err(ReserveError::Rejected(
-                PurchaseRejection::SoldOut
-                | PurchaseRejection::LimitExceeded { .. }
-                | PurchaseRejection::NotEnoughStock { .. },
-            )) => {}
-            Err(other) => panic!("unexpected refusal: {other:?}"),
-        }
-    }
+    let support::Tally {
+        sold,
+        reservations,
+        per_user,
+        ..
+    } = support::tally(tasks, false).await;
     assert_eq!(sold, 50, "exactly the stock is sold");
     assert!(per_user.values().all(|&u| u <= 2), "limit: {per_user:?}");
     let level = store.level(sale).await.unwrap().unwrap();

@@ -30,3 +30,48 @@ pub async fn listening_with_a_reservation(
     while rx.try_recv().is_ok() {}
     (subscription, rx, reservation)
 }
+
+/// What the answers of a stampede on a small stock add up to.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Units reserved.
+    pub sold: u64,
+    pub reservations: u64,
+    /// Store errors telling the buyer to retry (units moving between a hot
+    /// sale's buckets).
+    pub retries: u64,
+    pub per_user: std::collections::HashMap<String, u32>,
+}
+
+/// Counts the answers of `tasks`: reservations, the refusals a stampede on
+/// a small stock expects and, where `retry_allowed`, the store's "retry";
+/// panics on anything else.
+pub async fn tally(
+    tasks: Vec<
+        tokio::task::JoinHandle<Result<flashsale_domain::ReserveOutcome, flashsale_domain::ReserveError>>,
+    >,
+    retry_allowed: bool,
+) -> Tally {
+    use flashsale_domain::{PurchaseRejection, ReserveError};
+    let mut tally = Tally::default();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(outcome) => {
+                let r = outcome.reservation();
+                tally.sold += u64::from(r.quantity.get());
+                tally.reservations += 1;
+                *tally.per_user.entry(r.user_id.to_string()).or_default() += r.quantity.get();
+            }
+            Err(ReserveError::Rejected(
+                PurchaseRejection::SoldOut
+                | PurchaseRejection::LimitExceeded { .. }
+                | PurchaseRejection::NotEnoughStock { .. },
+            )) => {}
+            Err(ReserveError::Store(e)) if retry_allowed && e.to_string().contains("retry") => {
+                tally.retries += 1
+            }
+            Err(other) => panic!("unexpected refusal: {other:?}"),
+        }
+    }
+    tally
+}
