@@ -230,6 +230,7 @@ impl InventoryService {
             Err(ReserveError::Rejected(rejection)) => Err(rejection.into()),
             Err(ReserveError::SaleNotFound) => Err(PurchaseError::SaleNotFound),
             Err(ReserveError::Store(e)) => Err(PurchaseError::Unavailable(e.to_string())),
+            Err(ReserveError::UnitsMoving) => Err(PurchaseError::Overloaded),
         }
     }
 
@@ -301,6 +302,7 @@ impl InventoryService {
                 Err(ReserveError::Rejected(rejection)) => return Err(rejection.into()),
                 Err(ReserveError::SaleNotFound) => return Err(PurchaseError::SaleNotFound),
                 Err(ReserveError::Store(e)) => return Err(PurchaseError::Unavailable(e.to_string())),
+                Err(ReserveError::UnitsMoving) => return Err(PurchaseError::Overloaded),
             }
         }
     }

@@ -209,3 +209,46 @@ async fn served_once_in_order(
     );
     assert_eq!(units_left(sale).await, (0, units), "each entry decided once");
 }
+
+/// A hot sale (two buckets on a private Redis) whose only units left are
+/// on their way between buckets (a transfer debited, its credit not yet
+/// made): the buyer is told the engine is busy (503 `overloaded`, retry),
+/// not "sold out" and not that a store failed; the sale is not flagged
+/// sold out, and once the units arrive the same buyer gets them.
+#[tokio::test]
+async fn units_on_their_way_between_buckets_answer_busy_not_sold_out() {
+    use flashsale_stack::redis::buckets::home;
+    use flashsale_stack::redis::{Amount, SaleKeys, Transfers};
+    let url = flashsale_testkit::stores::shared::redis_url().await;
+    let stock = Arc::new(flashsale_stack::RedisStock::connect(&url).await.unwrap());
+    let mut terms = contract::sale(SaleState::Active, 2, 2).terms();
+    terms.stock_buckets = 2;
+    let sale = terms.id;
+    stock.load(terms).await.unwrap();
+    let keys = SaleKeys::buckets(sale, 2);
+    let moved = Transfers::new(stock.connection())
+        .debit("cut", &keys[1].place, &keys[0].place, Amount::UpTo(1))
+        .await
+        .unwrap();
+    assert_eq!(moved, 1, "bucket 1's unit is on its way");
+    let service = InventoryService::new(stock.clone(), Durability::Outbox, Arc::new(NoEvents), u64::MAX);
+    let buyer_of = |k: u32| {
+        (0..)
+            .map(|i| UserId::parse(&format!("b{k}-{i}")).unwrap())
+            .find(|u| home(u, 2) == k)
+            .unwrap()
+    };
+    let one = Quantity::parse(1).unwrap();
+    service
+        .purchase(sale, buyer_of(0), one, None)
+        .await
+        .expect("bucket 0's own unit");
+    let answer = service.purchase(sale, buyer_of(1), one, None).await;
+    assert!(matches!(answer, Err(PurchaseError::Overloaded)), "{answer:?}");
+    assert!(!service.sold_out_flags().is_sold_out(sale), "flagged sold out");
+    assert_eq!(stock.finish_transfers(sale).await.unwrap(), 1, "delivered");
+    service
+        .purchase(sale, buyer_of(1), one, None)
+        .await
+        .expect("the unit that arrived");
+}

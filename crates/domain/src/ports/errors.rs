@@ -30,6 +30,12 @@ pub enum ReserveError {
     SaleNotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A sale split into buckets (`stock_buckets`) had units, but they were
+    /// moving between its buckets each time this purchase looked. Nothing
+    /// changed and no store failed: the buyer retries shortly (503
+    /// `overloaded`, not logged as a store outage).
+    #[error("units are moving between the sale's buckets; retry")]
+    UnitsMoving,
 }
 
 /// Why an operator's change to a sale was refused. Nothing changed.

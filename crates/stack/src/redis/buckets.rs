@@ -129,7 +129,7 @@ impl RedisStock {
     /// A purchase in a sale of `buckets` buckets: in the buyer's home; when
     /// the home ran out, units taken from the fullest other bucket and the
     /// purchase tried again. Sold out only when no unit is left anywhere;
-    /// units that keep moving answer a store error (503, retry).
+    /// units that keep moving answer [`ReserveError::UnitsMoving`] (retry).
     pub(super) async fn reserve_bucketed(
         &self,
         request: ReserveRequest,
@@ -175,9 +175,7 @@ impl RedisStock {
             outcome = self.reserve_in(request.clone(), home, buckets).await;
         }
         match outcome {
-            Err(ReserveError::Rejected(PurchaseRejection::SoldOut)) => {
-                Err(store_error("units are moving between the sale's buckets; retry").into())
-            }
+            Err(ReserveError::Rejected(PurchaseRejection::SoldOut)) => Err(ReserveError::UnitsMoving),
             other => other,
         }
     }

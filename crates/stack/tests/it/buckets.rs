@@ -163,7 +163,7 @@ async fn units_left_on_their_way_are_delivered_once() {
     }
     assert!(matches!(
         store.reserve(contract::request(sale, &buyer, 1, None)).await,
-        Err(ReserveError::Store(_))
+        Err(ReserveError::UnitsMoving)
     ));
     assert_eq!(store.finish_transfers(sale).await.unwrap(), 2, "delivered");
     assert_eq!(store.finish_transfers(sale).await.unwrap(), 0, "once");

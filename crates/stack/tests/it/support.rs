@@ -67,9 +67,7 @@ pub async fn tally(
                 | PurchaseRejection::LimitExceeded { .. }
                 | PurchaseRejection::NotEnoughStock { .. },
             )) => {}
-            Err(ReserveError::Store(e)) if retry_allowed && e.to_string().contains("retry") => {
-                tally.retries += 1
-            }
+            Err(ReserveError::UnitsMoving) if retry_allowed => tally.retries += 1,
             Err(other) => panic!("unexpected refusal: {other:?}"),
         }
     }
