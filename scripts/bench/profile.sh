@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where the engine's CPU goes while it sells: `perf record -g` on the
+# Where the engine's CPU goes while it sells: `perf record` (DWARF call graphs) on the
 # engine process during the selling phase of a stampede (200,000 buyers on
 # 200,000 units), then the hottest functions and libraries.
 # Usage: scripts/bench/profile.sh [embedded|stack] [connections=256]
@@ -22,7 +22,9 @@ head -2 "$data/engine.log"
   --concurrency "$conns" --pid "$pid" --ceiling-seconds 0 > "$data/bench.log" 2>&1 &
 bench=$!
 sleep 1   # past the minting of the tokens, into the selling
-perf record -q -g -F 499 -p "$pid" -o "$data/perf.data" -- sleep 2   # the selling only, not the read-back after it 2>/dev/null
+# The selling only, not the read-back after it. DWARF call graphs: the
+# release build keeps no frame pointers.
+perf record -q --call-graph dwarf,16384 -F 300 -p "$pid" -o "$data/perf.data" -- sleep 2 2>/dev/null
 wait "$bench" || { cat "$data/bench.log"; exit 1; }
 grep -E "attempts/s|engine CPU|answers" "$data/bench.log"
 echo "== by library (share of the engine's samples)"
@@ -31,4 +33,7 @@ grep -v '^$' "$data/dso.txt" | head -12 || true
 echo "== hottest functions (self)"
 perf report -q -i "$data/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null > "$data/symbols.txt" || true
 grep -v '^$' "$data/symbols.txt" | cut -c1-160 | head -40 || true
+echo "== the engine's own frames, callees included (share of the engine's samples)"
+perf report -q -i "$data/perf.data" --children --sort symbol --stdio -g none 2>/dev/null \
+  | grep -E '\[\.\] (<?flashsale_|__GI___writev|__libc_recv)' | cut -c1-160 | head -20 || true
 echo "perf.data: $data/perf.data"
