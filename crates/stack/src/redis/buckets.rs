@@ -41,10 +41,10 @@ pub fn home(user: &UserId, buckets: u32) -> u32 {
     (hash % u64::from(buckets.max(1))) as u32
 }
 
-/// How many sales' counts a process remembers: past it, it forgets them all
-/// and reads again the ones still bought from (one call each), so years of
-/// ended sales never pile up in memory.
-const REMEMBERED: usize = 4096;
+/// How many sales a process keeps per-sale facts of (bucket counts, bucket
+/// tags): past it, it forgets them all and reads or computes again the ones
+/// still bought from, so years of ended sales never pile up in memory.
+pub(super) const REMEMBERED: usize = 4096;
 
 /// The bucket count of each sale seen, read once from bucket 0's state: it
 /// is set with the sale's first state and never changes.

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use flashsale_domain::SaleId;
 
+use super::buckets::REMEMBERED;
 use super::transfers::Place;
 
 /// The set of every sale id loaded into Redis: the relay's list of outboxes.
@@ -122,7 +123,9 @@ impl SaleKeys {
 const SLOTS: u32 = 16_384;
 
 /// The slot Redis Cluster gives a key whose hash tag is `tag`
-/// (CRC16/XMODEM, modulo 16,384).
+/// (CRC16/XMODEM, modulo 16,384). Computed here: the `redis` crate's
+/// `cluster_routing::Slot::for_key` does the same but keeps the number
+/// private.
 pub fn slot(tag: &str) -> u16 {
     let crc = tag.bytes().fold(0_u16, |crc, byte| {
         (0..8).fold(crc ^ (u16::from(byte) << 8), |crc, _| {
@@ -163,7 +166,7 @@ pub fn bucket_tag(sale: SaleId, k: u32, buckets: u32) -> String {
     if let Some(tag) = tags.get(&(sale, k, buckets)) {
         return tag.clone();
     }
-    if tags.len() >= 4096 {
+    if tags.len() >= REMEMBERED {
         tags.clear();
     }
     let target = (u32::from(slot(&own)) + k * SLOTS / buckets) % SLOTS;
