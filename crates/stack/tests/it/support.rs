@@ -37,14 +37,15 @@ pub struct Tally {
     /// Units reserved.
     pub sold: u64,
     pub reservations: u64,
-    /// Store errors telling the buyer to retry (units moving between a hot
-    /// sale's buckets).
+    /// Answers telling the buyer to retry: units moving between a hot
+    /// sale's buckets ([`flashsale_domain::ReserveError::UnitsMoving`]).
     pub retries: u64,
     pub per_user: std::collections::HashMap<String, u32>,
 }
 
 /// Counts the answers of `tasks`: reservations, the refusals a stampede on
-/// a small stock expects and, where `retry_allowed`, the store's "retry";
+/// a small stock expects and, where `retry_allowed`, the units-moving
+/// "retry";
 /// panics on anything else.
 pub async fn tally(
     tasks: Vec<
