@@ -275,17 +275,9 @@ impl Relay {
         if batch.ids.is_empty() {
             batch = match self.read_new(sale, &outbox).await {
                 Err(RelayError::Redis(e)) if e.code() == Some("NOGROUP") => {
-                    // An archived sale left the index with its outbox:
-                    // nothing to relay, and no stream to create again.
-                    let live: bool = redis::cmd("SISMEMBER")
-                        .arg(SALES_INDEX)
-                        .arg(sale.to_string())
-                        .query_async(&mut self.conn.clone())
-                        .await?;
-                    if !live {
+                    if !self.recreate_group(sale, &outbox).await? {
                         return Ok(0);
                     }
-                    self.recreate_group(sale, &outbox).await?;
                     self.read_new(sale, &outbox).await?
                 }
                 other => other?,
@@ -294,22 +286,33 @@ impl Relay {
         self.forward(&outbox, batch).await
     }
 
-    /// The group went with its stream (deleted by hand, or lost by Redis):
-    /// created again from the stream's start, so nothing in it is skipped.
-    async fn recreate_group(&self, sale: SaleId, outbox: &str) -> Result<(), RelayError> {
+    /// The group went with its stream (deleted by hand, lost by Redis, or
+    /// forgotten with an archived sale): created again, from the stream's
+    /// start so nothing in it is skipped, once the stream is back. False,
+    /// creating nothing, while there is no stream: nothing to relay, and a
+    /// relay never creates one, or a sale being forgotten (its keys gone,
+    /// the index not yet told) would keep an empty outbox for ever. A live
+    /// sale's next reservation creates its stream (`XADD`).
+    async fn recreate_group(&self, sale: SaleId, outbox: &str) -> Result<bool, RelayError> {
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(outbox)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        if !exists {
+            return Ok(false);
+        }
         tracing::warn!(message = "An outbox had lost its consumer group; creating it again.", %sale);
         let created: redis::RedisResult<()> = redis::cmd("XGROUP")
             .arg("CREATE")
             .arg(outbox)
             .arg(RELAY_GROUP)
             .arg("0")
-            .arg("MKSTREAM")
             .query_async(&mut self.conn.clone())
             .await;
         match created {
             // Another relay created it first.
-            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-            other => Ok(other?),
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(true),
+            other => other.map(|()| true).map_err(Into::into),
         }
     }
 

@@ -370,6 +370,37 @@ async fn a_sale_without_its_consumer_group_blocks_no_other() {
     stack.shutdown().await;
 }
 
+/// A sale being archived: `forget` deleted its keys (the outbox with
+/// them) and has not yet taken it out of the index, which on a cluster is
+/// a call of its own. A relay's pass in between finds no consumer group
+/// and must not create the stream again: the archived sale would leave an
+/// empty outbox in Redis for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_does_not_bring_back_the_outbox_of_a_sale_being_forgotten() {
+    let stack = Stack::new().await;
+    let terms = contract::sale(SaleState::Ended, 10, 1).terms();
+    let sale = terms.id;
+    stack.stock.load(terms).await.unwrap();
+    stack.forget_outbox(sale).await;
+    assert!(
+        stack.stock.sales().await.unwrap().contains(&sale),
+        "still indexed"
+    );
+    let relay = Relay::new(
+        stack.stock.connection(),
+        stack.publisher.clone(),
+        RelayConfig::default(),
+    );
+    relay.pass(false).await.unwrap();
+    let outbox: bool = redis::cmd("EXISTS")
+        .arg(SaleKeys::new(sale).outbox)
+        .query_async(&mut stack.stock.connection())
+        .await
+        .unwrap();
+    assert!(!outbox, "the outbox was created again");
+    stack.shutdown().await;
+}
+
 /// The relay dies after the broker confirmed a batch but before XACK: a new
 /// relay claims the abandoned entries and publishes them again; nothing is
 /// lost and the ledger holds each order once.
